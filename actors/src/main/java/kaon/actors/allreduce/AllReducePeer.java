@@ -1,0 +1,341 @@
+package kaon.actors.allreduce;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import kaon.protocol.RingMessage;
+import kaon.protocol.TensorChunk;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.Receive;
+import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
+import org.apache.pekko.pattern.StatusReply;
+
+/**
+ * One rank's end of a chunked ring all-reduce, for one generation of one job.
+ *
+ * <p>A {@link Reduce} hands over the rank's flat buffer; every rank's buffer is summed in place
+ * and the same bits end up on every rank. The buffer is cut into {@code W} segments and each
+ * segment into chunks of at most {@code chunkFloats}. Reduce-scatter: in round {@code r} a rank
+ * sends segment {@code rank - r} to its right neighbour and adds segment {@code rank - r - 1} from
+ * its left one; after {@code W-1} rounds each rank holds one fully summed segment. All-gather:
+ * {@code W-1} more rounds pass the summed segments on, copied instead of added. A chunk is
+ * forwarded as soon as it arrives, so chunks of one segment pipeline through the ring. Each rank
+ * sends and receives {@code 2(W-1)/W} of the buffer.
+ *
+ * <p>Every chunk carries {@code (jobId, generation, step, round, chunk)}. Chunks of another
+ * generation are dropped and counted (the generation is the fencing token: a rank of a former
+ * membership must not corrupt the sums of the current one). Chunks for a step this rank has not
+ * started yet are held until it does: a neighbour may finish a step and start the next one first.
+ *
+ * <p>Every round has a deadline; a missed one fails the {@link Reduce} with the missing rank
+ * named, and every later one too, since a ring with a missing member cannot complete. Nothing
+ * survives a crash: a new generation gets new peers.
+ *
+ * <p>Inside one JVM the chunks are plain object references, never serialized; across JVMs they
+ * are {@link TensorChunk}s with their own ByteBuffer serializer.
+ */
+public final class AllReducePeer extends AbstractBehavior<RingMessage> {
+
+  /** Local commands. {@link TensorChunk}s from the left neighbour are the other input. */
+  public sealed interface Command extends RingMessage
+      permits Connect, Reduce, GetStats, RoundTimedOut {}
+
+  /** The ring in rank order (including this peer). Must come before the first {@link Reduce}. */
+  public record Connect(List<ActorRef<RingMessage>> ring) implements Command {}
+
+  /**
+   * Sums {@code buffer} with every other rank's buffer of the same step, in place. The caller
+   * must not touch {@code buffer} until the reply.
+   */
+  public record Reduce(long step, float[] buffer, ActorRef<StatusReply<Reduced>> replyTo)
+      implements Command {}
+
+  /** The summed buffer of {@code step} and how long the round took. */
+  public record Reduced(long step, float[] buffer, long nanos) {}
+
+  /** Asks for the counters. */
+  public record GetStats(ActorRef<Stats> replyTo) implements Command {}
+
+  /**
+   * Counters of this peer.
+   *
+   * @param rounds completed reductions
+   * @param staleDropped chunks dropped because they belong to another generation or job
+   * @param chunksSent chunk messages sent to the right neighbour
+   * @param floatsSent floats in those chunks
+   */
+  public record Stats(long rounds, long staleDropped, long chunksSent, long floatsSent) {}
+
+  private record RoundTimedOut(long step) implements Command {}
+
+  /** State of the reduction in flight. */
+  private static final class Round {
+    final long step;
+    final float[] buffer;
+    final ActorRef<StatusReply<Reduced>> replyTo;
+    final long startNanos = System.nanoTime();
+    final int expected;
+    final Duration deadline;
+    int received;
+
+    Round(long step, float[] buffer, ActorRef<StatusReply<Reduced>> replyTo, int expected, Duration deadline) {
+      this.step = step;
+      this.buffer = buffer;
+      this.replyTo = replyTo;
+      this.expected = expected;
+      this.deadline = deadline;
+    }
+  }
+
+  private final String jobId;
+  private final long generation;
+  private final int rank;
+  private final int worldSize;
+  private final AllReduceSettings settings;
+  private final TimerScheduler<RingMessage> timers;
+
+  private ActorRef<RingMessage> right;
+  private Round current;
+  /** Length of the buffer being reduced; every rank's must be the same. */
+  private int bufferLength;
+  private long lastCompletedStep = -1;
+  /** Chunks of steps not started yet, in arrival order per step. */
+  private final Map<Long, List<TensorChunk>> early = new TreeMap<>();
+  /** Set once a deadline was missed: the ring is broken for good. */
+  private String brokenBecause;
+  /** Smoothed round time, for later deadlines; negative until the first round completed. */
+  private double smoothedNanos = -1;
+
+  private long rounds;
+  private long staleDropped;
+  private long chunksSent;
+  private long floatsSent;
+
+  /** A peer for rank {@code rank} of {@code worldSize} in {@code generation} of {@code jobId}. */
+  public static Behavior<RingMessage> create(
+      String jobId, long generation, int rank, int worldSize, AllReduceSettings settings) {
+    if (rank < 0 || rank >= worldSize) {
+      throw new IllegalArgumentException("rank " + rank + " is outside world size " + worldSize);
+    }
+    return Behaviors.setup(
+        context -> Behaviors.withTimers(
+            timers -> new AllReducePeer(context, timers, jobId, generation, rank, worldSize, settings)));
+  }
+
+  private AllReducePeer(
+      ActorContext<RingMessage> context,
+      TimerScheduler<RingMessage> timers,
+      String jobId,
+      long generation,
+      int rank,
+      int worldSize,
+      AllReduceSettings settings) {
+    super(context);
+    this.timers = timers;
+    this.jobId = jobId;
+    this.generation = generation;
+    this.rank = rank;
+    this.worldSize = worldSize;
+    this.settings = settings;
+  }
+
+  @Override
+  public Receive<RingMessage> createReceive() {
+    return newReceiveBuilder()
+        .onMessage(TensorChunk.class, this::onChunk)
+        .onMessage(Connect.class, this::onConnect)
+        .onMessage(Reduce.class, this::onReduce)
+        .onMessage(RoundTimedOut.class, this::onRoundTimedOut)
+        .onMessage(GetStats.class, this::onGetStats)
+        .build();
+  }
+
+  private Behavior<RingMessage> onConnect(Connect connect) {
+    if (connect.ring().size() != worldSize) {
+      throw new IllegalArgumentException(
+          "ring of " + connect.ring().size() + " peers for world size " + worldSize);
+    }
+    right = connect.ring().get((rank + 1) % worldSize);
+    return this;
+  }
+
+  private Behavior<RingMessage> onReduce(Reduce reduce) {
+    String refusal = refusal(reduce);
+    if (refusal != null) {
+      reduce.replyTo().tell(StatusReply.error(refusal));
+      return this;
+    }
+    Duration deadline = nextDeadline();
+    bufferLength = reduce.buffer().length;
+    current = new Round(reduce.step(), reduce.buffer(), reduce.replyTo(), expectedChunks(), deadline);
+    if (current.expected == 0) {
+      complete();
+      return this;
+    }
+    timers.startSingleTimer(RoundTimedOut.class, new RoundTimedOut(reduce.step()), deadline);
+    sendSegment(rank, 0);
+    early.keySet().removeIf(step -> step < reduce.step());
+    List<TensorChunk> held = early.remove(reduce.step());
+    if (held != null) {
+      for (TensorChunk chunk : held) {
+        if (current == null) {
+          break;
+        }
+        accept(chunk);
+      }
+    }
+    return this;
+  }
+
+  private String refusal(Reduce reduce) {
+    if (brokenBecause != null) {
+      return brokenBecause;
+    }
+    if (right == null && worldSize > 1) {
+      return "all-reduce peer of rank " + rank + " is not connected to its ring yet";
+    }
+    if (current != null) {
+      return "all-reduce of step " + current.step + " is still running; step " + reduce.step() + " must wait";
+    }
+    if (reduce.step() <= lastCompletedStep) {
+      return "step " + reduce.step() + " was already reduced (last: " + lastCompletedStep + ")";
+    }
+    return null;
+  }
+
+  private Behavior<RingMessage> onChunk(TensorChunk chunk) {
+    if (chunk.generation() != generation || !chunk.jobId().equals(jobId)) {
+      staleDropped++;
+      getContext().getLog().debug(
+          "dropped chunk of {} generation {} (this peer: {} generation {})",
+          chunk.jobId(), chunk.generation(), jobId, generation);
+      return this;
+    }
+    if (current != null && chunk.step() == current.step) {
+      accept(chunk);
+    } else if (chunk.step() > lastCompletedStep && (current == null || chunk.step() > current.step)) {
+      early.computeIfAbsent(chunk.step(), s -> new ArrayList<>()).add(chunk);
+    } else {
+      getContext().getLog().warn(
+          "dropped late chunk of step {} round {} (current step {})",
+          chunk.step(), chunk.round(), current == null ? lastCompletedStep : current.step);
+    }
+    return this;
+  }
+
+  /** Adds or copies one chunk from the left neighbour and passes it on. */
+  private void accept(TensorChunk chunk) {
+    int round = chunk.round();
+    int lastRound = 2 * (worldSize - 1) - 1;
+    int segment = Math.floorMod(rank - round - 1, worldSize);
+    int start = segmentStart(segment) + chunk.chunk() * settings.chunkFloats();
+    int length = Math.min(settings.chunkFloats(), segmentStart(segment + 1) - start);
+    if (round > lastRound || chunk.offset() != start || chunk.data().length != length || length <= 0) {
+      fail("protocol violation from rank " + Math.floorMod(rank - 1, worldSize) + ": chunk "
+          + chunk.chunk() + " of round " + round + " at offset " + chunk.offset() + " with "
+          + chunk.data().length + " floats, expected offset " + start + " and " + length + " floats");
+      return;
+    }
+    float[] buffer = current.buffer;
+    float[] data = chunk.data();
+    if (round < worldSize - 1) {
+      for (int i = 0; i < length; i++) {
+        buffer[start + i] += data[i];
+      }
+    } else {
+      System.arraycopy(data, 0, buffer, start, length);
+    }
+    if (round < lastRound) {
+      send(round + 1, chunk.chunk(), start, length);
+    }
+    if (++current.received == current.expected) {
+      complete();
+    }
+  }
+
+  private void sendSegment(int segment, int round) {
+    int start = segmentStart(segment);
+    int end = segmentStart(segment + 1);
+    for (int c = 0, offset = start; offset < end; c++, offset += settings.chunkFloats()) {
+      send(round, c, offset, Math.min(settings.chunkFloats(), end - offset));
+    }
+  }
+
+  private void send(int round, int chunk, int offset, int length) {
+    // A copy: the receiver reads it later (on another thread, or after serialization), while
+    // this rank keeps writing into its buffer.
+    float[] data = Arrays.copyOfRange(current.buffer, offset, offset + length);
+    right.tell(new TensorChunk(jobId, generation, current.step, round, chunk, offset, data));
+    chunksSent++;
+    floatsSent += length;
+  }
+
+  private void complete() {
+    timers.cancel(RoundTimedOut.class);
+    long nanos = System.nanoTime() - current.startNanos;
+    smoothedNanos = smoothedNanos < 0 ? nanos : 0.8 * smoothedNanos + 0.2 * nanos;
+    rounds++;
+    lastCompletedStep = current.step;
+    current.replyTo.tell(StatusReply.success(new Reduced(current.step, current.buffer, nanos)));
+    current = null;
+  }
+
+  private Behavior<RingMessage> onRoundTimedOut(RoundTimedOut timeout) {
+    if (current != null && current.step == timeout.step()) {
+      int left = Math.floorMod(rank - 1, worldSize);
+      fail("all-reduce of step " + current.step + " (job " + jobId + ", generation " + generation
+          + ", rank " + rank + " of " + worldSize + ") missed its deadline of "
+          + current.deadline.toMillis() + " ms: received " + current.received + " of "
+          + current.expected + " chunks; rank " + left + " (or a rank before it in the ring) is not responding");
+    }
+    return this;
+  }
+
+  private void fail(String reason) {
+    timers.cancel(RoundTimedOut.class);
+    brokenBecause = reason;
+    getContext().getLog().error(reason);
+    current.replyTo.tell(StatusReply.error(reason));
+    current = null;
+    early.clear();
+  }
+
+  private Behavior<RingMessage> onGetStats(GetStats get) {
+    get.replyTo().tell(new Stats(rounds, staleDropped, chunksSent, floatsSent));
+    return this;
+  }
+
+  private Duration nextDeadline() {
+    if (smoothedNanos < 0) {
+      return settings.firstRoundTimeout();
+    }
+    Duration scaled = Duration.ofNanos((long) (smoothedNanos * settings.timeoutFactor()));
+    return scaled.compareTo(settings.minRoundTimeout()) > 0 ? scaled : settings.minRoundTimeout();
+  }
+
+  /** Chunks this rank receives in one reduction: every round brings one whole segment. */
+  private int expectedChunks() {
+    int total = 0;
+    for (int round = 0; round < 2 * (worldSize - 1); round++) {
+      total += chunksIn(Math.floorMod(rank - round - 1, worldSize));
+    }
+    return total;
+  }
+
+  private int chunksIn(int segment) {
+    int length = segmentStart(segment + 1) - segmentStart(segment);
+    return (length + settings.chunkFloats() - 1) / settings.chunkFloats();
+  }
+
+  /** Segments split the buffer as evenly as possible; segment {@code W} is the end. */
+  private int segmentStart(int segment) {
+    return (int) ((long) bufferLength * segment / worldSize);
+  }
+}

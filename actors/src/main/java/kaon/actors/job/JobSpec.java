@@ -1,0 +1,52 @@
+package kaon.actors.job;
+
+import java.util.Objects;
+import kaon.actors.training.OptimizerSpec;
+
+/**
+ * What to train and how: the part of a job that never changes after submission.
+ *
+ * @param task task name or class (see {@link kaon.actors.training.TaskCatalog})
+ * @param workers ranks of the job; one device each
+ * @param epochs passes over the training set
+ * @param globalBatch examples per step over all ranks; fixed whatever the number of ranks
+ * @param optimizer update rule and hyper-parameters
+ * @param seed parameter initialization and per-epoch shuffles
+ * @param maxSteps stop after this many steps in total, 0 for no limit (short runs and tests)
+ * @param modelOutput file rank 0 writes the final parameters to (DJL {@code .params}), empty for none
+ */
+public record JobSpec(
+    String task,
+    int workers,
+    int epochs,
+    int globalBatch,
+    OptimizerSpec optimizer,
+    long seed,
+    long maxSteps,
+    String modelOutput) {
+
+  public JobSpec {
+    Objects.requireNonNull(task, "task");
+    Objects.requireNonNull(optimizer, "optimizer");
+    Objects.requireNonNull(modelOutput, "modelOutput");
+    if (task.isBlank()) {
+      throw new IllegalArgumentException("task: must name a task");
+    }
+    if (workers <= 0) {
+      throw new IllegalArgumentException("workers: must be positive, was " + workers);
+    }
+    if (epochs <= 0) {
+      throw new IllegalArgumentException("epochs: must be positive, was " + epochs);
+    }
+    if (globalBatch <= 0) {
+      throw new IllegalArgumentException("globalBatch: must be positive, was " + globalBatch);
+    }
+    if (globalBatch < workers) {
+      throw new IllegalArgumentException(
+          "globalBatch: " + globalBatch + " examples cannot be split over " + workers + " workers");
+    }
+    if (maxSteps < 0) {
+      throw new IllegalArgumentException("maxSteps: must not be negative, was " + maxSteps);
+    }
+  }
+}

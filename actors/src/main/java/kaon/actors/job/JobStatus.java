@@ -1,0 +1,43 @@
+package kaon.actors.job;
+
+import java.util.List;
+
+/**
+ * A job as its owner sees it.
+ *
+ * @param jobId the job
+ * @param phase where the job is in its life
+ * @param spec what was submitted; null only for {@link Phase#UNKNOWN}
+ * @param generation current membership generation (0 before the first)
+ * @param epochs finished epochs, in order
+ * @param stepsDone optimizer steps completed by the last finished epoch
+ * @param testAccuracy final test accuracy once {@link Phase#SUCCEEDED}, else NaN
+ * @param digest SHA-256 of the final parameters once succeeded, else empty
+ * @param message why the job failed or was cancelled, else empty
+ */
+public record JobStatus(
+    String jobId,
+    Phase phase,
+    JobSpec spec,
+    long generation,
+    List<EpochMetrics> epochs,
+    long stepsDone,
+    double testAccuracy,
+    String digest,
+    String message) {
+
+  /** Phases of a job. The last three are terminal. */
+  public enum Phase {
+    UNKNOWN,
+    STARTING,
+    RUNNING,
+    SUCCEEDED,
+    FAILED,
+    CANCELLED;
+
+    /** True once the job can no longer change. */
+    public boolean isTerminal() {
+      return this == SUCCEEDED || this == FAILED || this == CANCELLED;
+    }
+  }
+}

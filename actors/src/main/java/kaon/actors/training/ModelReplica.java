@@ -1,0 +1,332 @@
+package kaon.actors.training;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Block;
+import ai.djl.nn.Parameter;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import ai.djl.training.ParameterStore;
+import ai.djl.training.loss.Loss;
+import ai.djl.util.Pair;
+import java.io.DataOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.FloatBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import kaon.actors.data.LabeledImages;
+import kaon.protocol.NamedTensor;
+
+/**
+ * One worker's copy of the model, pinned to its device: forward/backward on a slice of a batch,
+ * its gradients as one flat buffer, and the update from the all-reduced sum.
+ *
+ * <p>The flat buffer lays parameters out in the block's parameter order, which follows the block
+ * structure and is therefore the same in every JVM (DJL's parameter ids are random per JVM and
+ * never used). Not thread-safe: a replica belongs to its worker's training thread, which must have
+ * run {@link LocalGradientCollector#prepareThread} first.
+ */
+public final class ModelReplica implements AutoCloseable {
+
+  private final TrainingTask task;
+  private final NDManager manager;
+  private final Block block;
+  private final ParameterStore parameterStore;
+  private final Loss loss = Loss.softmaxCrossEntropyLoss();
+  private final List<Slot> slots = new ArrayList<>();
+  private final int size;
+  /** Reused to gather a batch's rows; grown when a larger batch comes. */
+  private float[] batchPixels = new float[0];
+
+  /** A parameter and where it sits in the flat buffer. */
+  private record Slot(String name, Parameter parameter, int offset, int length) {}
+
+  /**
+   * Builds and initializes the task's model on {@code device}. Every replica built with the same
+   * seed starts with identical parameters, on any JVM, without exchanging anything.
+   */
+  public ModelReplica(TrainingTask task, Device device, long seed) {
+    this.task = task;
+    this.manager = NDManager.newBaseManager(device, "PyTorch");
+    this.block = task.buildModel();
+    block.initialize(manager, DataType.FLOAT32, task.inputShape(1));
+    this.parameterStore = new ParameterStore(manager, false);
+    int offset = 0;
+    for (Pair<String, Parameter> p : block.getParameters()) {
+      Parameter parameter = p.getValue();
+      if (!parameter.requiresGradient()) {
+        continue;
+      }
+      int length = Math.toIntExact(parameter.getArray().size());
+      slots.add(new Slot(p.getKey(), parameter, offset, length));
+      offset += length;
+    }
+    this.size = offset;
+    initialize(seed);
+  }
+
+  /** Number of floats in the flat gradient buffer. */
+  public int size() {
+    return size;
+  }
+
+  /** The parameter names in flat-buffer order. */
+  public List<String> parameterNames() {
+    return slots.stream().map(Slot::name).toList();
+  }
+
+  /** Loss summed over a slice and how many of its examples were classified right. */
+  public record StepResult(double lossSum, int correct, int examples) {}
+
+  /**
+   * Runs forward and backward on the examples {@code indices} of {@code data} and writes the
+   * gradient of the summed loss into {@code flatGradient}. Summing, not averaging, per rank lets
+   * the all-reduce produce the global batch's sum whatever the world size; the caller divides by
+   * the global batch once.
+   */
+  public StepResult computeGradients(LabeledImages data, int[] indices, float[] flatGradient) {
+    if (flatGradient.length != size) {
+      throw new IllegalArgumentException("gradient buffer has " + flatGradient.length + " floats, model " + size);
+    }
+    int n = indices.length;
+    try (NDManager step = manager.newSubManager()) {
+      NDArray x = gather(step, data, indices);
+      long[] labelValues = new long[n];
+      for (int i = 0; i < n; i++) {
+        labelValues[i] = data.labels()[indices[i]];
+      }
+      NDArray labels = step.create(labelValues);
+      double lossSum;
+      int correct;
+      try (LocalGradientCollector collector = new LocalGradientCollector()) {
+        NDArray logits = block.forward(parameterStore, new NDList(x), true).singletonOrThrow();
+        // DJL's loss is the batch mean; scale to the sum (see the method comment).
+        NDArray total = loss.evaluate(new NDList(labels), new NDList(logits)).mul(n);
+        collector.backward(total);
+        lossSum = total.getFloat();
+        correct = countCorrect(logits, labels);
+      }
+      for (Slot s : slots) {
+        NDArray weight = s.parameter.getArray();
+        try (NDArray g = weight.getGradient()) {
+          FloatBuffer values = g.toByteBuffer().asFloatBuffer();
+          values.get(flatGradient, s.offset, s.length);
+        }
+        JniUtils.zeroGrad((PtNDArray) weight);
+      }
+      return new StepResult(lossSum, correct, n);
+    }
+  }
+
+  /**
+   * Applies the optimizer with {@code flatSum * scale} as the gradient; {@code flatSum} is
+   * scaled in place.
+   */
+  public void applyGradients(float[] flatSum, float scale, Optimizer optimizer) {
+    for (int i = 0; i < flatSum.length; i++) {
+      flatSum[i] *= scale;
+    }
+    try (NDManager step = manager.newSubManager()) {
+      for (Slot s : slots) {
+        NDArray weight = s.parameter.getArray();
+        NDArray g = step.create(FloatBuffer.wrap(flatSum, s.offset, s.length), weight.getShape());
+        optimizer.update(s.name, weight, g);
+      }
+    }
+    optimizer.endStep();
+  }
+
+  /** How many of the examples {@code [from, to)} of {@code data} the model classifies right. */
+  public int countCorrect(LabeledImages data, int from, int to, int batchSize) {
+    int correct = 0;
+    for (int start = from; start < to; start += batchSize) {
+      int end = Math.min(to, start + batchSize);
+      int[] indices = new int[end - start];
+      long[] labelValues = new long[indices.length];
+      for (int i = 0; i < indices.length; i++) {
+        indices[i] = start + i;
+        labelValues[i] = data.labels()[start + i];
+      }
+      try (NDManager step = manager.newSubManager()) {
+        NDArray logits =
+            block.forward(parameterStore, new NDList(gather(step, data, indices)), false).singletonOrThrow();
+        correct += countCorrect(logits, step.create(labelValues));
+      }
+    }
+    return correct;
+  }
+
+  /** The parameters, in flat-buffer order. */
+  public List<NamedTensor> exportParameters() {
+    List<NamedTensor> out = new ArrayList<>(slots.size());
+    for (Slot s : slots) {
+      NDArray w = s.parameter.getArray();
+      out.add(new NamedTensor(s.name, w.getShape().getShape(), w.toFloatArray()));
+    }
+    return out;
+  }
+
+  /** Overwrites the parameters by name; every parameter must be present with its shape. */
+  public void importParameters(List<NamedTensor> tensors) {
+    Map<String, NamedTensor> byName = new HashMap<>();
+    tensors.forEach(t -> byName.put(t.name(), t));
+    for (Slot s : slots) {
+      NamedTensor t = byName.get(s.name);
+      if (t == null) {
+        throw new IllegalArgumentException("parameter " + s.name + " is missing");
+      }
+      overwrite(s.parameter.getArray(), t.values(), t.shape());
+    }
+  }
+
+  /** SHA-256 of the parameter bits in flat-buffer order: equal digests mean identical replicas. */
+  public String digest() {
+    try {
+      MessageDigest sha = MessageDigest.getInstance("SHA-256");
+      for (Slot s : slots) {
+        sha.update(s.name.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        sha.update(s.parameter.getArray().toByteArray());
+      }
+      return HexFormat.of().formatHex(sha.digest());
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("SHA-256 is required by every JVM", e);
+    }
+  }
+
+  /** Writes the parameters in DJL's {@code .params} format, loadable with {@code Block.loadParameters}. */
+  public void saveParameters(Path file) throws IOException {
+    Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+    try (OutputStream os = Files.newOutputStream(tmp);
+        DataOutputStream out = new DataOutputStream(new java.io.BufferedOutputStream(os))) {
+      block.saveParameters(out);
+    }
+    // Renamed into place so a reader never sees half a file.
+    Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+  }
+
+  /** Reads parameters written by {@link #saveParameters} (or DJL) into this replica. */
+  public void loadParameters(Path file) throws IOException {
+    try (java.io.DataInputStream in =
+        new java.io.DataInputStream(new java.io.BufferedInputStream(Files.newInputStream(file)))) {
+      block.loadParameters(manager, in);
+    } catch (ai.djl.MalformedModelException e) {
+      throw new IOException(file + " does not hold parameters of this model: " + e.getMessage(), e);
+    }
+  }
+
+  /** The task this replica trains. */
+  public TrainingTask task() {
+    return task;
+  }
+
+  /** Manager that owns the parameters; optimizer state belongs here too. */
+  public NDManager manager() {
+    return manager;
+  }
+
+  @Override
+  public void close() {
+    manager.close();
+  }
+
+  private NDArray gather(NDManager step, LabeledImages data, int[] indices) {
+    int features = data.featureSize();
+    int needed = indices.length * features;
+    if (batchPixels.length < needed) {
+      batchPixels = new float[needed];
+    }
+    float[] pixels = data.pixels();
+    for (int i = 0; i < indices.length; i++) {
+      System.arraycopy(pixels, indices[i] * features, batchPixels, i * features, features);
+    }
+    return step.create(FloatBuffer.wrap(batchPixels, 0, needed), task.inputShape(indices.length));
+  }
+
+  private static int countCorrect(NDArray logits, NDArray labels) {
+    try (NDArray predicted = logits.argMax(1);
+        NDArray hits = predicted.eq(labels);
+        NDArray count = hits.countNonzero()) {
+      return (int) count.getLong();
+    }
+  }
+
+  /**
+   * PyTorch's default initialization for linear and convolution layers, from our own seeded
+   * generator: weights and biases uniform in ±1/sqrt(fan_in), where fan_in is the layer's inputs
+   * per output. Each parameter draws from a generator seeded by (seed, name), so the result does
+   * not depend on the engine's global RNG, the JVM, or the order replicas are built in. Other
+   * parameter types keep DJL's constant initializers (ones/zeros), which are deterministic too.
+   */
+  private void initialize(long seed) {
+    Map<String, Long> fanInByLayer = new HashMap<>();
+    for (Slot s : slots) {
+      if (s.parameter.getType() == Parameter.Type.WEIGHT) {
+        long[] shape = s.parameter.getArray().getShape().getShape();
+        long fanIn = 1;
+        for (int d = 1; d < shape.length; d++) {
+          fanIn *= shape[d];
+        }
+        fanInByLayer.put(layerOf(s.name), fanIn);
+      }
+    }
+    for (Slot s : slots) {
+      Parameter.Type type = s.parameter.getType();
+      if (type != Parameter.Type.WEIGHT && type != Parameter.Type.BIAS) {
+        continue;
+      }
+      Long fanIn = fanInByLayer.get(layerOf(s.name));
+      if (fanIn == null || fanIn == 0) {
+        throw new IllegalStateException("cannot initialize " + s.name + ": no weight found for its layer");
+      }
+      double bound = 1.0 / Math.sqrt(fanIn);
+      SplittableRandom random = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + s.name.hashCode());
+      float[] values = new float[s.length];
+      for (int i = 0; i < values.length; i++) {
+        values[i] = (float) (random.nextDouble() * 2 * bound - bound);
+      }
+      NDArray array = s.parameter.getArray();
+      overwrite(array, values, array.getShape().getShape());
+    }
+  }
+
+  private static String layerOf(String parameterName) {
+    int cut = parameterName.lastIndexOf('_');
+    return cut < 0 ? parameterName : parameterName.substring(0, cut);
+  }
+
+  /**
+   * Copies values into a long-lived parameter array in place. Never {@code set(float[])} on an
+   * array: DJL's PyTorch engine then aliases a direct buffer owned by the Java wrapper instead of
+   * copying (see {@code notes/dependencies.md}).
+   */
+  private void overwrite(NDArray target, float[] values, long[] shape) {
+    if (!target.getShape().equals(new Shape(shape))) {
+      throw new IllegalArgumentException(
+          "shape " + new Shape(shape) + " does not match the model's " + target.getShape());
+    }
+    boolean gradMode = JniUtils.isGradMode();
+    JniUtils.setGradMode(false);
+    try (NDManager tmp = manager.newSubManager();
+        NDArray source = tmp.create(values, target.getShape())) {
+      // An indexed assignment copies (and, unlike w*0+x, also clears a NaN already in w).
+      target.set(new NDIndex("..."), source);
+    } finally {
+      JniUtils.setGradMode(gradMode);
+    }
+  }
+}

@@ -1,0 +1,126 @@
+package kaon.actors.worker;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.Receive;
+
+/**
+ * The devices of this node and who owns each one. A device has at most one owner at any time:
+ * that is what lets a worker pin its model and threads to it without checking for neighbours.
+ *
+ * <p>Owners are watched: a worker that stops or crashes without releasing its device gives it
+ * back anyway. Nothing survives a restart of the node, and nothing needs to: the workers that
+ * owned devices died with it.
+ */
+public final class NodeAgent extends AbstractBehavior<NodeAgent.Command> {
+
+  /** What the agent accepts. */
+  public sealed interface Command permits AcquireDevice, ReleaseDevice, ListDevices, OwnerStopped {}
+
+  /** Asks for a free device for {@code owner}; the owner is watched until it releases it. */
+  public record AcquireDevice(String owner, ActorRef<?> ownerRef, ActorRef<DeviceReply> replyTo)
+      implements Command {}
+
+  /** Gives back every device {@code owner} holds. */
+  public record ReleaseDevice(String owner) implements Command {}
+
+  /** Asks for every device and its owner. */
+  public record ListDevices(ActorRef<Devices> replyTo) implements Command {}
+
+  /** Answer to {@link AcquireDevice}. */
+  public sealed interface DeviceReply permits DeviceGranted, NoFreeDevice {}
+
+  /** The device now belongs to the asking owner. */
+  public record DeviceGranted(DeviceSlot slot) implements DeviceReply {}
+
+  /** Every device is taken; {@code reason} says by whom, for the job's status. */
+  public record NoFreeDevice(String reason) implements DeviceReply {}
+
+  /** The devices of this node; {@code owner} is empty for a free one. */
+  public record Devices(List<DeviceOwnership> devices) {}
+
+  /** A device and its owner. */
+  public record DeviceOwnership(DeviceSlot slot, String owner) {}
+
+  private record OwnerStopped(String owner) implements Command {}
+
+  /** Slot id to slot, in discovery order: the first free one is granted first. */
+  private final Map<String, DeviceSlot> slots = new LinkedHashMap<>();
+  /** Slot id to owner. */
+  private final Map<String, String> owners = new LinkedHashMap<>();
+  /** Owner to the actor watched for it. */
+  private final Map<String, ActorRef<?>> watched = new LinkedHashMap<>();
+
+  /** An agent for the given devices, all free. */
+  public static Behavior<Command> create(List<DeviceSlot> devices) {
+    if (devices.isEmpty()) {
+      throw new IllegalArgumentException("a node needs at least one device");
+    }
+    return Behaviors.setup(context -> new NodeAgent(context, devices));
+  }
+
+  private NodeAgent(ActorContext<Command> context, List<DeviceSlot> devices) {
+    super(context);
+    devices.forEach(d -> slots.put(d.id(), d));
+  }
+
+  @Override
+  public Receive<Command> createReceive() {
+    return newReceiveBuilder()
+        .onMessage(AcquireDevice.class, this::onAcquire)
+        .onMessage(ReleaseDevice.class, r -> release(r.owner()))
+        .onMessage(OwnerStopped.class, s -> release(s.owner()))
+        .onMessage(ListDevices.class, this::onList)
+        .build();
+  }
+
+  private Behavior<Command> onAcquire(AcquireDevice acquire) {
+    for (Map.Entry<String, String> e : owners.entrySet()) {
+      if (e.getValue().equals(acquire.owner())) {
+        // Asking twice (a retried message) must not take a second device.
+        acquire.replyTo().tell(new DeviceGranted(slots.get(e.getKey())));
+        return this;
+      }
+    }
+    for (DeviceSlot slot : slots.values()) {
+      if (!owners.containsKey(slot.id())) {
+        owners.put(slot.id(), acquire.owner());
+        getContext().watchWith(acquire.ownerRef(), new OwnerStopped(acquire.owner()));
+        watched.put(acquire.owner(), acquire.ownerRef());
+        getContext().getLog().info("device {} now owned by {}", slot.id(), acquire.owner());
+        acquire.replyTo().tell(new DeviceGranted(slot));
+        return this;
+      }
+    }
+    acquire.replyTo().tell(new NoFreeDevice(
+        "all " + slots.size() + " devices of this node are in use (" + owners + ")"));
+    return this;
+  }
+
+  private Behavior<Command> release(String owner) {
+    ActorRef<?> ref = watched.remove(owner);
+    if (ref != null) {
+      getContext().unwatch(ref);
+    }
+    if (owners.values().removeIf(owner::equals)) {
+      getContext().getLog().info("devices of {} released", owner);
+    }
+    return this;
+  }
+
+  private Behavior<Command> onList(ListDevices list) {
+    List<DeviceOwnership> out = new ArrayList<>();
+    for (DeviceSlot slot : slots.values()) {
+      out.add(new DeviceOwnership(slot, owners.getOrDefault(slot.id(), "")));
+    }
+    list.replyTo().tell(new Devices(out));
+    return this;
+  }
+}

@@ -1,0 +1,192 @@
+package kaon.actors.worker;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import kaon.actors.allreduce.AllReducePeer;
+import kaon.actors.data.EpochSampler;
+import kaon.actors.data.LabeledImages;
+import kaon.actors.job.JobCoordinator;
+import kaon.actors.job.JobSpec;
+import kaon.actors.training.LocalGradientCollector;
+import kaon.actors.training.ModelReplica;
+import kaon.actors.training.Optimizer;
+import kaon.actors.training.TaskCatalog;
+import kaon.actors.training.TaskData;
+import kaon.actors.training.TrainingTask;
+import kaon.protocol.RingMessage;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Scheduler;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
+
+/**
+ * The training loop of one rank in one generation, on the worker's own thread: DJL calls and the
+ * wait for each all-reduce block, and must never run on an actor thread.
+ *
+ * <p>Per step: forward/backward on this rank's slice of the global batch, the summed gradient
+ * all-reduced through the rank's {@link AllReducePeer}, then the optimizer with the global mean.
+ * Everything it learns goes out as messages: {@link DeviceWorker} hears when the replica is ready
+ * and when the run ends, the {@link JobCoordinator} gets epoch reports and the final digest.
+ */
+final class TrainingRun implements Runnable {
+
+  /** What the loop needs from its worker. */
+  record Assignment(
+      String jobId,
+      JobSpec spec,
+      long generation,
+      int rank,
+      int worldSize,
+      DeviceSlot slot,
+      ActorRef<JobCoordinator.Command> coordinator,
+      ActorRef<RingMessage> peer) {}
+
+  /**
+   * The ask to the peer only guards against a peer that vanished; the peer's own round deadline
+   * is what fails a step, and it is always shorter.
+   */
+  private static final Duration PEER_ASK_GUARD = Duration.ofMinutes(30);
+
+  private final Assignment assignment;
+  private final TaskCatalog catalog;
+  private final WorkerSettings settings;
+  private final Scheduler scheduler;
+  private final ActorRef<DeviceWorker.Command> worker;
+  private final CountDownLatch begin = new CountDownLatch(1);
+  private volatile boolean stopRequested;
+
+  TrainingRun(
+      Assignment assignment,
+      TaskCatalog catalog,
+      WorkerSettings settings,
+      Scheduler scheduler,
+      ActorRef<DeviceWorker.Command> worker) {
+    this.assignment = assignment;
+    this.catalog = catalog;
+    this.settings = settings;
+    this.scheduler = scheduler;
+    this.worker = worker;
+  }
+
+  /** Lets the loop start its first step; the ring is connected by then. */
+  void begin() {
+    begin.countDown();
+  }
+
+  /** Asks the loop to stop at the next step boundary (or while it waits to begin). */
+  void requestStop() {
+    stopRequested = true;
+    begin.countDown();
+  }
+
+  @Override
+  public void run() {
+    String failure = null;
+    try {
+      LocalGradientCollector.prepareThread(assignment.slot().intraOpThreads());
+      TrainingTask task = catalog.find(assignment.spec().task());
+      TaskData data = catalog.data(task, settings.dataDir());
+      try (ModelReplica replica = new ModelReplica(task, assignment.slot().device(), assignment.spec().seed())) {
+        Optimizer optimizer = Optimizer.create(assignment.spec().optimizer(), replica.manager());
+        worker.tell(new DeviceWorker.ReplicaReady(assignment.generation()));
+        begin.await();
+        if (!stopRequested) {
+          train(replica, optimizer, data);
+        }
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    } catch (StepFailedException e) {
+      failure = e.getMessage();
+    } catch (RuntimeException | Error e) {
+      // Anything else is a bug or a damaged environment: the job must hear of it, loudly.
+      failure = e.getMessage() == null ? e.toString() : e.getMessage();
+      if (!(e instanceof kaon.actors.data.DatasetUnavailableException
+          || e instanceof TaskCatalog.UnknownTaskException)) {
+        org.slf4j.LoggerFactory.getLogger(TrainingRun.class).error("training run failed", e);
+      }
+    }
+    worker.tell(new DeviceWorker.RunEnded(assignment.generation(), failure));
+  }
+
+  private void train(ModelReplica replica, Optimizer optimizer, TaskData data) throws InterruptedException {
+    JobSpec spec = assignment.spec();
+    LabeledImages train = data.train();
+    EpochSampler sampler = new EpochSampler(spec.seed(), train.count(), spec.globalBatch());
+    int steps = sampler.stepsPerEpoch();
+    long lastStep = spec.maxSteps() > 0 ? Math.min(spec.maxSteps(), (long) steps * spec.epochs()) : (long) steps * spec.epochs();
+    float[] flat = new float[replica.size()];
+    float scale = 1f / spec.globalBatch();
+    long nextProgress = 0;
+    long stepsDone = 0;
+    for (int epoch = 0; epoch < spec.epochs() && stepsDone < lastStep; epoch++) {
+      int[] permutation = sampler.permutation(epoch);
+      double lossSum = 0;
+      long correct = 0;
+      long examples = 0;
+      long start = System.nanoTime();
+      for (int step = 0; step < steps && stepsDone < lastStep; step++) {
+        if (stopRequested) {
+          return;
+        }
+        int[] slice = sampler.slice(permutation, step, assignment.rank(), assignment.worldSize());
+        ModelReplica.StepResult result = replica.computeGradients(train, slice, flat);
+        float[] sum = allReduce(stepsDone, flat);
+        replica.applyGradients(sum, scale, optimizer);
+        lossSum += result.lossSum();
+        correct += result.correct();
+        examples += result.examples();
+        stepsDone++;
+        if (assignment.rank() == 0 && System.nanoTime() >= nextProgress) {
+          nextProgress = System.nanoTime() + settings.progressInterval().toNanos();
+          assignment.coordinator().tell(new JobCoordinator.StepProgress(
+              assignment.generation(), epoch, step + 1, steps, lossSum / Math.max(1, examples)));
+        }
+      }
+      long trainNanos = System.nanoTime() - start;
+      LabeledImages test = data.test();
+      int from = (int) ((long) test.count() * assignment.rank() / assignment.worldSize());
+      int to = (int) ((long) test.count() * (assignment.rank() + 1) / assignment.worldSize());
+      int testCorrect = replica.countCorrect(test, from, to, settings.evalBatch());
+      assignment.coordinator().tell(new JobCoordinator.EpochReport(
+          assignment.generation(), assignment.rank(), epoch, lossSum, correct, examples,
+          testCorrect, to - from, trainNanos, stepsDone));
+    }
+    if (assignment.rank() == 0 && !spec.modelOutput().isEmpty()) {
+      try {
+        replica.saveParameters(Path.of(spec.modelOutput()));
+      } catch (java.io.IOException e) {
+        throw new StepFailedException("cannot write the model to " + spec.modelOutput() + ": " + e.getMessage());
+      }
+    }
+    assignment.coordinator().tell(new JobCoordinator.WorkerFinished(
+        assignment.generation(), assignment.rank(), replica.digest()));
+  }
+
+  private float[] allReduce(long step, float[] buffer) throws InterruptedException {
+    try {
+      return AskPattern.<AllReducePeer.Command, AllReducePeer.Reduced>askWithStatus(
+              assignment.peer().narrow(),
+              replyTo -> new AllReducePeer.Reduce(step, buffer, replyTo),
+              PEER_ASK_GUARD,
+              scheduler)
+          .toCompletableFuture()
+          .get(PEER_ASK_GUARD.toMillis(), TimeUnit.MILLISECONDS)
+          .buffer();
+    } catch (ExecutionException e) {
+      throw new StepFailedException(e.getCause().getMessage());
+    } catch (TimeoutException e) {
+      throw new StepFailedException("all-reduce peer of rank " + assignment.rank() + " did not answer");
+    }
+  }
+
+  /** A step that cannot complete; its message is meant for the job's status. */
+  private static final class StepFailedException extends RuntimeException {
+    StepFailedException(String message) {
+      super(message);
+    }
+  }
+}

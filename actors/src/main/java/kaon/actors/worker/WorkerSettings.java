@@ -1,0 +1,26 @@
+package kaon.actors.worker;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Objects;
+import kaon.actors.allreduce.AllReduceSettings;
+
+/**
+ * How this node's workers run; read once from {@code kaon.worker} and {@code kaon.allreduce}.
+ *
+ * @param allReduce ring all-reduce chunking and deadlines
+ * @param progressInterval how often rank 0 reports progress inside an epoch
+ * @param evalBatch examples per forward pass when evaluating
+ * @param dataDir where tasks read their data from on this node; null for each task's default
+ */
+public record WorkerSettings(
+    AllReduceSettings allReduce, Duration progressInterval, int evalBatch, Path dataDir) {
+
+  public WorkerSettings {
+    Objects.requireNonNull(allReduce, "allReduce");
+    Objects.requireNonNull(progressInterval, "progressInterval");
+    if (evalBatch <= 0) {
+      throw new IllegalArgumentException("evalBatch must be positive, was " + evalBatch);
+    }
+  }
+}

@@ -1,0 +1,167 @@
+package kaon.protocol;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.NotSerializableException;
+import java.nio.BufferOverflowException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.typed.javadsl.Adapter;
+import org.apache.pekko.serialization.Serialization;
+import org.apache.pekko.serialization.SerializationExtension;
+import org.apache.pekko.serialization.Serializers;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+class TensorChunkSerializerTest {
+
+  /** -0.0, NaNs with payloads and sign, both infinities, the smallest subnormal. */
+  private static final int[] SPECIAL_BITS = {
+    0x80000000, 0x7fc00000, 0x7fc00001, 0xffc12345, 0x7f800000, 0xff800000, 0x00000001
+  };
+
+  /** Artery writes the payload after its envelope header, so floats start unaligned. */
+  private static final int HEADER = 7;
+
+  private static ActorTestKit testKit;
+  private static Serialization serialization;
+
+  @BeforeAll
+  static void start() {
+    testKit = ActorTestKit.create("TensorChunkSerializerTest");
+    serialization = SerializationExtension.get(Adapter.toClassic(testKit.system()));
+  }
+
+  @AfterAll
+  static void stop() {
+    testKit.shutdownTestKit();
+  }
+
+  @ParameterizedTest
+  @ValueSource(ints = {0, 1, 100_003})
+  void roundTripsThroughSerializationExtension(int length) {
+    TensorChunk chunk = chunkOf(length);
+    TensorChunkSerializer serializer = serializer(chunk);
+
+    byte[] bytes = serialization.serialize(chunk).get();
+    Object back =
+        serialization
+            .deserialize(bytes, serializer.identifier(), Serializers.manifestFor(serializer, chunk))
+            .get();
+
+    assertSameBits(chunk, (TensorChunk) back);
+  }
+
+  @ParameterizedTest
+  @ValueSource(ints = {0, 1, 100_003})
+  void roundTripsThroughByteBuffers(int length) throws NotSerializableException {
+    TensorChunk chunk = chunkOf(length);
+    TensorChunkSerializer serializer = serializer(chunk);
+    int size = TensorChunkSerializer.serializedSize(chunk);
+    ByteBuffer buffer = ByteBuffer.allocateDirect(HEADER + size).order(ByteOrder.BIG_ENDIAN);
+    buffer.position(HEADER);
+
+    serializer.toBinary(chunk, buffer);
+    assertEquals(HEADER + size, buffer.position());
+    buffer.flip().position(HEADER);
+    Object back = serializer.fromBinary(buffer, Serializers.manifestFor(serializer, chunk));
+
+    assertFalse(buffer.hasRemaining());
+    assertEquals(ByteOrder.BIG_ENDIAN, buffer.order());
+    assertSameBits(chunk, (TensorChunk) back);
+  }
+
+  @ParameterizedTest
+  @ValueSource(ints = {0, 1, 100_003})
+  void serializedSizeIsExact(int length) {
+    TensorChunk chunk = chunkOf(length);
+
+    assertEquals(
+        TensorChunkSerializer.serializedSize(chunk), serialization.serialize(chunk).get().length);
+  }
+
+  @Test
+  void refusesBufferTooSmallWithoutWriting() {
+    TensorChunk chunk = chunkOf(10);
+    ByteBuffer buffer = ByteBuffer.allocate(TensorChunkSerializer.serializedSize(chunk) - 1);
+
+    assertThrows(BufferOverflowException.class, () -> serializer(chunk).toBinary(chunk, buffer));
+    assertEquals(0, buffer.position());
+  }
+
+  @Test
+  void rejectsUnknownVersion() {
+    TensorChunk chunk = chunkOf(3);
+    TensorChunkSerializer serializer = serializer(chunk);
+    byte[] bytes = serializer.toBinary(chunk);
+    bytes[0] = 2;
+
+    NotSerializableException e =
+        assertThrows(
+            NotSerializableException.class,
+            () -> serializer.fromBinary(bytes, Serializers.manifestFor(serializer, chunk)));
+    assertTrue(e.getMessage().contains("version 2"), e.getMessage());
+  }
+
+  @Test
+  void rejectsUnknownManifest() {
+    TensorChunk chunk = chunkOf(3);
+    TensorChunkSerializer serializer = serializer(chunk);
+    byte[] bytes = serializer.toBinary(chunk);
+
+    NotSerializableException e =
+        assertThrows(NotSerializableException.class, () -> serializer.fromBinary(bytes, "XX"));
+    assertTrue(e.getMessage().contains("[XX]"), e.getMessage());
+  }
+
+  @Test
+  void rejectsTruncatedBytes() {
+    TensorChunk chunk = chunkOf(3);
+    TensorChunkSerializer serializer = serializer(chunk);
+    byte[] bytes = Arrays.copyOf(serializer.toBinary(chunk), 20);
+
+    assertThrows(
+        NotSerializableException.class,
+        () -> serializer.fromBinary(bytes, Serializers.manifestFor(serializer, chunk)));
+  }
+
+  private static TensorChunkSerializer serializer(TensorChunk chunk) {
+    return assertInstanceOf(TensorChunkSerializer.class, serialization.findSerializerFor(chunk));
+  }
+
+  /** A chunk whose data starts with the special bit patterns and goes on with random bits. */
+  private static TensorChunk chunkOf(int length) {
+    SplittableRandom random = new SplittableRandom(length);
+    float[] data = new float[length];
+    for (int i = 0; i < length; i++) {
+      data[i] = Float.intBitsToFloat(i < SPECIAL_BITS.length ? SPECIAL_BITS[i] : random.nextInt());
+    }
+    // A non-ASCII job id checks that lengths count UTF-8 bytes, not chars.
+    return new TensorChunk("jöb-7", 3, 1_000_000_000_000L, 5, 2, 12_345, data);
+  }
+
+  /** Compares raw bits: equals() would treat all NaNs alike and miss a changed payload. */
+  private static void assertSameBits(TensorChunk expected, TensorChunk actual) {
+    assertEquals(expected, actual);
+    assertArrayEquals(rawBits(expected.data()), rawBits(actual.data()));
+  }
+
+  private static int[] rawBits(float[] data) {
+    int[] bits = new int[data.length];
+    for (int i = 0; i < data.length; i++) {
+      bits[i] = Float.floatToRawIntBits(data[i]);
+    }
+    return bits;
+  }
+}
