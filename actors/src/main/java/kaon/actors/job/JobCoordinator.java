@@ -14,6 +14,7 @@ import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.cluster.sharding.typed.ClusterShardingSettings;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
@@ -209,7 +210,10 @@ public final class JobCoordinator
 
   /** Registers job entities with sharding on this node. */
   public static void init(ActorSystem<?> system) {
-    ClusterSharding.get(system).init(Entity.of(ENTITY_KEY, entity -> create(entity.getEntityId())));
+    ClusterSharding.get(system).init(Entity.of(ENTITY_KEY, entity -> create(entity.getEntityId()))
+        // A job can go quiet for longer than the idle timeout (a slow epoch, a job waiting for
+        // devices); passivating it would drop its forming state and its watchers.
+        .withSettings(ClusterShardingSettings.create(system).withNoPassivationStrategy()));
   }
 
   /** The coordinator of job {@code jobId}. */

@@ -17,6 +17,7 @@ import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
 import org.apache.pekko.actor.typed.javadsl.StashBuffer;
+import org.apache.pekko.cluster.sharding.typed.ClusterShardingSettings;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
@@ -76,7 +77,11 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   public static void init(
       ActorSystem<?> system, ActorRef<NodeAgent.Command> nodeAgent, TaskCatalog catalog, WorkerSettings settings) {
     ClusterSharding.get(system).init(Entity.of(ENTITY_KEY,
-        entity -> create(entity.getEntityId(), entity.getShard(), nodeAgent, catalog, settings)));
+            entity -> create(entity.getEntityId(), entity.getShard(), nodeAgent, catalog, settings))
+        // A training worker gets no message for as long as its thread trains (the thread talks to
+        // its peer and coordinator directly); idle-time passivation would stop it mid-job. It
+        // passivates itself once its run has ended.
+        .withSettings(ClusterShardingSettings.create(system).withNoPassivationStrategy()));
   }
 
   /** The worker entity {@code entityId}. */
@@ -266,6 +271,12 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   private Behavior<Command> onPostStop() {
     if (run != null) {
       run.requestStop();
+      if (!stopping) {
+        // Stopped from outside (node shutting down, shard moved): the job must not wait for a
+        // rank that is gone.
+        assignment.coordinator().tell(new JobCoordinator.WorkerFailed(
+            assignment.generation(), assignment.rank(), "worker " + entityId + " stopped while training"));
+      }
     }
     return this;
   }

@@ -1,0 +1,72 @@
+package kaon.actors.wire;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+
+import java.util.ArrayList;
+import java.util.List;
+import kaon.actors.job.JobCoordinator;
+import kaon.actors.job.JobSpec;
+import kaon.actors.training.OptimizerSpec;
+import kaon.actors.worker.DeviceWorker;
+import kaon.protocol.KryoSerializer;
+import kaon.protocol.RingMessage;
+import kaon.protocol.TensorChunk;
+import kaon.protocol.TensorChunkSerializer;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.javadsl.Adapter;
+import org.apache.pekko.serialization.Serialization;
+import org.apache.pekko.serialization.SerializationExtension;
+import org.apache.pekko.serialization.Serializer;
+import org.apache.pekko.serialization.Serializers;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every message kaon-actors sends between JVMs round-trips through the serializer its binding
+ * picks: Kryo for control messages (so the registration list in reference.conf is complete),
+ * the ByteBuffer serializer for tensor chunks. A message missing from the list would otherwise
+ * only fail once a cluster spans two JVMs.
+ */
+class WireMessagesSerializationTest {
+
+  private static final ActorTestKit testKit = ActorTestKit.create();
+
+  @AfterAll
+  static void shutdown() {
+    testKit.shutdownTestKit();
+  }
+
+  @Test
+  void everyWireMessageRoundTrips() {
+    ActorRef<JobCoordinator.Command> coordinator = testKit.createTestProbe(JobCoordinator.Command.class).getRef();
+    ActorRef<RingMessage> peer = testKit.createTestProbe(RingMessage.class).getRef();
+    JobSpec spec = new JobSpec("fashion-mnist-cnn", 3, 10, 128,
+        new OptimizerSpec(OptimizerSpec.Kind.ADAMW, 0.001f, 0f, 0.9f, 0.999f, 1e-8f, 0.01f), 42, 0, "/tmp/m.params");
+    List<ActorRef<RingMessage>> ring = new ArrayList<>(List.of(peer, peer, peer));
+    List<Object> kryo = List.of(
+        new DeviceWorker.Prepare("job-1", spec, 3, 1, 3, coordinator),
+        new DeviceWorker.Begin(3, ring),
+        new DeviceWorker.Begin(3, List.of(peer)),
+        new DeviceWorker.Stop(3, "job ended"),
+        new JobCoordinator.WorkerReady(3, 1, peer, "cpu:1"),
+        new JobCoordinator.WorkerFailed(3, 1, "all-reduce missed its deadline"),
+        new JobCoordinator.StepProgress(3, 0, 10, 468, 0.52),
+        new JobCoordinator.EpochReport(3, 1, 0, 1234.5, 100, 200, 90, 100, 123_456_789L, 468),
+        new JobCoordinator.WorkerFinished(3, 1, "ab".repeat(32)));
+    for (Object message : kryo) {
+      assertEquals(message, roundTrip(message, KryoSerializer.class));
+    }
+    TensorChunk chunk = new TensorChunk("job-1", 3, 17, 2, 0, 4096, new float[] {1f, -2f, 3.5f});
+    assertEquals(chunk, roundTrip(chunk, TensorChunkSerializer.class));
+  }
+
+  private static Object roundTrip(Object message, Class<? extends Serializer> expected) {
+    Serialization serialization = SerializationExtension.get(Adapter.toClassic(testKit.system()));
+    Serializer serializer = serialization.findSerializerFor(message);
+    assertInstanceOf(expected, serializer, message.getClass().getName());
+    byte[] bytes = serialization.serialize(message).get();
+    return serialization.deserialize(bytes, serializer.identifier(), Serializers.manifestFor(serializer, message)).get();
+  }
+}

@@ -1,0 +1,49 @@
+package kaon.runtime;
+
+import com.typesafe.config.Config;
+import java.nio.file.Path;
+import kaon.actors.allreduce.AllReduceSettings;
+import kaon.actors.worker.WorkerSettings;
+
+/**
+ * Everything a node reads from configuration, read once at start-up. Behaviors get these records
+ * (or parts of them) and never look at the config themselves.
+ *
+ * @param cpuSlots CPU slots of this node when it has no GPU; 0 means one per core
+ * @param threadsPerSlot libtorch intra-op threads of each slot's worker
+ * @param worker how workers train and all-reduce
+ */
+public record KaonSettings(int cpuSlots, int threadsPerSlot, WorkerSettings worker) {
+
+  /** Reads {@code kaon.node}, {@code kaon.worker} and {@code kaon.allreduce}. */
+  public static KaonSettings fromConfig(Config config) {
+    Config node = config.getConfig("kaon.node");
+    Config worker = config.getConfig("kaon.worker");
+    Config allReduce = config.getConfig("kaon.allreduce");
+    long chunkBytes = allReduce.getBytes("chunk-bytes");
+    if (chunkBytes < 4 || chunkBytes % 4 != 0 || chunkBytes > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException(
+          "kaon.allreduce.chunk-bytes must be a positive multiple of 4 bytes, was " + chunkBytes);
+    }
+    AllReduceSettings ring = new AllReduceSettings(
+        (int) (chunkBytes / Float.BYTES),
+        allReduce.getDuration("first-round-timeout"),
+        allReduce.getDuration("min-round-timeout"),
+        allReduce.getDouble("timeout-factor"));
+    String dataDir = worker.getString("data-dir");
+    WorkerSettings workerSettings = new WorkerSettings(
+        ring,
+        worker.getDuration("progress-interval"),
+        worker.getInt("eval-batch"),
+        dataDir.isBlank() ? null : Path.of(dataDir));
+    int slots = node.getInt("cpu-slots");
+    int threads = node.getInt("threads-per-slot");
+    if (slots < 0) {
+      throw new IllegalArgumentException("kaon.node.cpu-slots must not be negative, was " + slots);
+    }
+    if (threads <= 0) {
+      throw new IllegalArgumentException("kaon.node.threads-per-slot must be positive, was " + threads);
+    }
+    return new KaonSettings(slots, threads, workerSettings);
+  }
+}
