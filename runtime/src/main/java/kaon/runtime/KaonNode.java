@@ -4,6 +4,7 @@ import ai.djl.engine.Engine;
 import com.typesafe.config.Config;
 import java.util.ArrayList;
 import java.util.List;
+import kaon.actors.checkpoint.CheckpointStore;
 import kaon.actors.job.JobCoordinator;
 import kaon.actors.training.TaskCatalog;
 import kaon.actors.worker.DeviceSlot;
@@ -27,13 +28,15 @@ public final class KaonNode {
   private KaonNode() {}
 
   /**
-   * Starts a single-node cluster that joins itself: the local mode of {@code kaon train}.
-   * Device discovery loads the DJL engine, which blocks; it happens here, before any actor runs.
+   * Starts a single-node cluster that joins itself: the local mode of {@code kaon train} and
+   * {@code kaon node}. Cassandra (embedded unless configured) and device discovery block; both
+   * happen here, before any actor runs.
    */
-  public static ActorSystem<Void> startLocal(Config config, TaskCatalog catalog) {
-    KaonSettings settings = KaonSettings.fromConfig(config);
+  public static ActorSystem<Void> startLocal(Config config, TaskCatalog catalog, java.util.function.Consumer<String> say) {
+    Config withCassandra = CassandraConnection.prepare(config, say);
+    KaonSettings settings = KaonSettings.fromConfig(withCassandra);
     List<DeviceSlot> devices = discoverDevices(settings);
-    ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), SYSTEM_NAME, config);
+    ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), SYSTEM_NAME, withCassandra);
     Cluster cluster = Cluster.get(system);
     cluster.manager().tell(Join.create(cluster.selfMember().address()));
     init(system, settings, devices, catalog);
@@ -45,8 +48,9 @@ public final class KaonNode {
       ActorSystem<?> system, KaonSettings settings, List<DeviceSlot> devices, TaskCatalog catalog) {
     ActorRef<NodeAgent.Command> nodeAgent = system.systemActorOf(NodeAgent.create(devices), "node-agent",
         org.apache.pekko.actor.typed.Props.empty());
-    DeviceWorker.init(system, nodeAgent, catalog, settings.worker());
-    JobCoordinator.init(system);
+    CheckpointStore store = CheckpointStore.create(system, settings.checkpoint());
+    DeviceWorker.init(system, nodeAgent, catalog, store, settings.worker());
+    JobCoordinator.init(system, store, settings.job());
   }
 
   /**

@@ -3,6 +3,8 @@ package kaon.runtime;
 import com.typesafe.config.Config;
 import java.nio.file.Path;
 import kaon.actors.allreduce.AllReduceSettings;
+import kaon.actors.checkpoint.CheckpointSettings;
+import kaon.actors.job.JobSettings;
 import kaon.actors.worker.WorkerSettings;
 
 /**
@@ -12,10 +14,13 @@ import kaon.actors.worker.WorkerSettings;
  * @param cpuSlots CPU slots of this node when it has no GPU; 0 means one per core
  * @param threadsPerSlot libtorch intra-op threads of each slot's worker
  * @param worker how workers train and all-reduce
+ * @param job how job coordinators recover
+ * @param checkpoint where and how checkpoints are stored
  */
-public record KaonSettings(int cpuSlots, int threadsPerSlot, WorkerSettings worker) {
+public record KaonSettings(
+    int cpuSlots, int threadsPerSlot, WorkerSettings worker, JobSettings job, CheckpointSettings checkpoint) {
 
-  /** Reads {@code kaon.node}, {@code kaon.worker} and {@code kaon.allreduce}. */
+  /** Reads {@code kaon.node}, {@code kaon.worker}, {@code kaon.allreduce}, {@code kaon.job}, {@code kaon.checkpoint}. */
   public static KaonSettings fromConfig(Config config) {
     Config node = config.getConfig("kaon.node");
     Config worker = config.getConfig("kaon.worker");
@@ -44,6 +49,20 @@ public record KaonSettings(int cpuSlots, int threadsPerSlot, WorkerSettings work
     if (threads <= 0) {
       throw new IllegalArgumentException("kaon.node.threads-per-slot must be positive, was " + threads);
     }
-    return new KaonSettings(slots, threads, workerSettings);
+    Config job = config.getConfig("kaon.job");
+    JobSettings jobSettings = new JobSettings(
+        job.getDuration("reattach-timeout"), job.getDuration("persist-retry-min"), job.getDuration("persist-retry-max"));
+    Config ckpt = config.getConfig("kaon.checkpoint");
+    long ckptChunk = ckpt.getBytes("chunk-bytes");
+    CheckpointSettings checkpoint = new CheckpointSettings(
+        ckpt.getString("keyspace"),
+        ckpt.getBoolean("autocreate"),
+        ckpt.getInt("replication-factor"),
+        (int) Math.min(Integer.MAX_VALUE, ckptChunk),
+        ckpt.getInt("write-parallelism"),
+        ckpt.getInt("keep-last"),
+        ckpt.getDuration("retry-min"),
+        ckpt.getDuration("retry-max"));
+    return new KaonSettings(slots, threads, workerSettings, jobSettings, checkpoint);
   }
 }

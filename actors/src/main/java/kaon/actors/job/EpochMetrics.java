@@ -11,6 +11,7 @@ package kaon.actors.job;
  *     (evaluation excluded)
  * @param trainSeconds that training time
  * @param worldSize ranks that trained the epoch
+ * @param stepsDone optimizer steps completed at the end of the epoch
  */
 public record EpochMetrics(
     int epoch,
@@ -19,4 +20,5 @@ public record EpochMetrics(
     double testAccuracy,
     double samplesPerSecond,
     double trainSeconds,
-    int worldSize) {}
+    int worldSize,
+    long stepsDone) {}

@@ -1,19 +1,29 @@
 package kaon.actors.job;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.function.Consumer;
+import kaon.actors.checkpoint.CheckpointDamagedException;
+import kaon.actors.checkpoint.CheckpointStore;
 import kaon.actors.worker.DeviceWorker;
 import kaon.protocol.KryoWireMessage;
 import kaon.protocol.RingMessage;
+import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.SupervisorStrategy;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.cluster.sharding.typed.ClusterShardingSettings;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
@@ -27,23 +37,31 @@ import org.apache.pekko.persistence.typed.javadsl.EventHandler;
 import org.apache.pekko.persistence.typed.javadsl.EventSourcedBehaviorWithEnforcedReplies;
 import org.apache.pekko.persistence.typed.javadsl.ReplyEffect;
 import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
+import org.apache.pekko.serialization.SerializationExtension;
 
 /**
- * The owner of one job: it forms the job's ranks into a generation, starts their workers, sums
- * their per-epoch reports and decides when the job has succeeded or failed. One sharded,
- * event-sourced entity per job.
+ * The owner of one job: it forms the job's ranks into generations, starts their workers, sums
+ * their per-epoch reports, records checkpoints and decides when the job has succeeded or failed.
+ * One sharded, event-sourced entity per job, remembered by sharding while the job runs, so that a
+ * restarted cluster restarts it without anyone asking.
  *
  * <p>A generation is the job's membership at one time. {@link GenerationStarted} is persisted
- * before any worker is told about it, so a generation number is never handed out twice, even if
- * this entity crashes while forming one; workers and all-reduce peers fence every message by it.
- * Forming: every rank gets {@link DeviceWorker.Prepare}, takes a device, builds its replica and
- * answers {@link WorkerReady} with its all-reduce peer; once all have, each gets the ring in
- * {@link DeviceWorker.Begin} and training starts.
+ * before any worker hears of it, so a generation number is never handed out twice; workers and
+ * all-reduce peers fence every message by it. Forming: every rank gets {@link
+ * DeviceWorker.Prepare} (with the checkpoint to resume from, if any), takes a device, builds its
+ * replica and answers {@link WorkerReady}; once all have, each gets the ring in {@link
+ * DeviceWorker.Begin}.
  *
- * <p>What survives a crash or a rebalance is the journal: the spec, generations, finished epochs
- * and the outcome. Forming progress, partial epoch reports and watchers are transient. A job that
- * was running when its coordinator stopped starts a new generation when it recovers; until
- * checkpoints exist (the durability work) that generation trains from step 0.
+ * <p>Reports that change the journal ({@link EpochReport}, {@link CheckpointWritten}, {@link
+ * WorkerFinished}) are acknowledged only after the event they lead to is persisted; workers resend
+ * them until then, so none is lost while this entity restarts (for example while Cassandra is
+ * down, when persisting fails and the entity restarts with backoff).
+ *
+ * <p>What survives a crash is the journal: spec, generations, epochs, committed checkpoints and
+ * the outcome. After recovery a running job first asks its ranks to {@link DeviceWorker.Reattach}:
+ * if every rank still trains the current generation, training simply goes on. Otherwise a new
+ * generation starts from the newest committed checkpoint that passes its checksum (older ones are
+ * tried in turn), or from step 0 if there is none.
  */
 public final class JobCoordinator
     extends EventSourcedBehaviorWithEnforcedReplies<JobCoordinator.Command, JobCoordinator.Event, JobCoordinator.State> {
@@ -51,12 +69,16 @@ public final class JobCoordinator
   /** Sharding key of job entities; the entity id is the job id. */
   public static final EntityTypeKey<Command> ENTITY_KEY = EntityTypeKey.create(Command.class, "Job");
 
+  /** Largest event this entity persists: above it Cassandra may refuse the write. */
+  static final int MAX_EVENT_BYTES = 1 << 20;
+
   // ---------------------------------------------------------------- commands
 
   /** What the coordinator accepts. */
   public sealed interface Command
-      permits Submit, GetStatus, Watch, Cancel, WorkerReady, WorkerFailed, StepProgress,
-          EpochReport, WorkerFinished, WatcherStopped {}
+      permits Submit, GetStatus, Watch, Cancel, WorkerReady, WorkerFailed, StepProgress, EpochReport,
+          CheckpointWritten, CheckpointHealth, WorkerFinished, Reattached, NotRunning, WatcherStopped,
+          ReattachTimedOut, CheckpointChosen, Retry, JournalProbed, ProbeJournal {}
 
   /** Starts the job; answered with its status, or an error if this id already holds another job. */
   public record Submit(JobSpec spec, ActorRef<StatusReply<JobStatus>> replyTo) implements Command {}
@@ -75,8 +97,7 @@ public final class JobCoordinator
       implements Command, KryoWireMessage {}
 
   /** A rank cannot go on. */
-  public record WorkerFailed(long generation, int rank, String reason)
-      implements Command, KryoWireMessage {}
+  public record WorkerFailed(long generation, int rank, String reason) implements Command, KryoWireMessage {}
 
   /** Where rank 0 is inside an epoch; forwarded to watchers, never persisted. */
   public record StepProgress(long generation, int epoch, int step, int stepsPerEpoch, double meanLoss)
@@ -86,6 +107,7 @@ public final class JobCoordinator
   public record EpochReport(
       long generation,
       int rank,
+      long seq,
       int epoch,
       double lossSum,
       long correct,
@@ -96,18 +118,42 @@ public final class JobCoordinator
       long stepsDone)
       implements Command, KryoWireMessage {}
 
-  /** A rank finished its last step; {@code digest} is the SHA-256 of its parameters. */
-  public record WorkerFinished(long generation, int rank, String digest)
+  /** Rank 0 wrote a checkpoint; every chunk of it is durable. */
+  public record CheckpointWritten(long generation, int rank, long seq, CheckpointInfo checkpoint)
       implements Command, KryoWireMessage {}
 
+  /** Whether a rank's checkpoint writes work; {@code problem} is empty once they do again. */
+  public record CheckpointHealth(long generation, int rank, String problem) implements Command, KryoWireMessage {}
+
+  /** A rank finished its last step; {@code digest} is the SHA-256 of its parameters. */
+  public record WorkerFinished(long generation, int rank, long seq, String digest) implements Command, KryoWireMessage {}
+
+  /** Answer to {@link DeviceWorker.Reattach}: the rank still trains {@code generation}. */
+  public record Reattached(long generation, int rank) implements Command, KryoWireMessage {}
+
+  /** Answer to {@link DeviceWorker.Reattach}: the rank does not train {@code generation}. */
+  public record NotRunning(long generation, int rank) implements Command, KryoWireMessage {}
+
   private record WatcherStopped(ActorRef<JobUpdate> watcher) implements Command {}
+
+  private record ReattachTimedOut(long generation) implements Command {}
+
+  /** The checkpoint a new generation resumes from (empty: from step 0), and what was skipped. */
+  private record CheckpointChosen(long afterGeneration, String reason, Optional<CheckpointInfo> checkpoint, String note, Throwable error)
+      implements Command {}
+
+  private record Retry(long afterGeneration, String reason) implements Command {}
+
+  private record JournalProbed(Throwable error) implements Command {}
+
+  private enum ProbeJournal implements Command { INSTANCE }
 
   // ---------------------------------------------------------------- updates to watchers
 
   /** What watchers receive. */
   public sealed interface JobUpdate permits StatusChanged, Progress, EpochFinished {}
 
-  /** The job's status after a change of phase or generation. */
+  /** The job's status after a change of phase, generation, checkpoint or health. */
   public record StatusChanged(JobStatus status) implements JobUpdate {}
 
   /** Training progress inside an epoch (1-based epoch and step). */
@@ -118,19 +164,25 @@ public final class JobCoordinator
 
   // ---------------------------------------------------------------- events
 
-  /** What the journal holds. */
+  /** What the journal holds (serialized as protobuf by {@link JobEventSerializer}). */
   public sealed interface Event
-      permits JobSubmitted, GenerationStarted, EpochCompleted, JobSucceeded, JobFailed, JobCancelled {}
+      permits JobSubmitted, GenerationStarted, EpochCompleted, CheckpointCommitted, JobSucceeded, JobFailed, JobCancelled {}
 
   /** The job was accepted. */
   public record JobSubmitted(JobSpec spec, long atMillis) implements Event {}
 
-  /** A new membership: ranks {@code 0..worldSize-1}, resuming at {@code resumeStep}, and why. */
-  public record GenerationStarted(long generation, int worldSize, long resumeStep, String reason)
+  /**
+   * A new membership: ranks {@code 0..worldSize-1} resume at {@code resumeStep} from {@code
+   * stateSource} ({@code init} or {@code checkpoint:<id>}), and why.
+   */
+  public record GenerationStarted(long generation, int worldSize, long resumeStep, String reason, String stateSource)
       implements Event {}
 
   /** An epoch's metrics over all ranks. */
   public record EpochCompleted(EpochMetrics metrics, long stepsDone) implements Event {}
+
+  /** A checkpoint is durable in the store and may be resumed from. */
+  public record CheckpointCommitted(CheckpointInfo checkpoint) implements Event {}
 
   /** Every rank finished with identical parameters. */
   public record JobSucceeded(double testAccuracy, String digest) implements Event {}
@@ -149,82 +201,144 @@ public final class JobCoordinator
       JobSpec spec,
       long generation,
       int worldSize,
+      String stateSource,
       List<EpochMetrics> epochs,
       long stepsDone,
+      List<CheckpointInfo> checkpoints,
       double testAccuracy,
       String digest,
       String message) {
 
     static State empty() {
-      return new State(JobStatus.Phase.UNKNOWN, null, 0, 0, List.of(), 0, Double.NaN, "", "");
+      return new State(JobStatus.Phase.UNKNOWN, null, 0, 0, "", List.of(), 0, List.of(), Double.NaN, "", "");
     }
 
-    State apply(Event event) {
+    State apply(Event event, int keepCheckpoints) {
       if (event instanceof JobSubmitted s) {
-        return new State(JobStatus.Phase.STARTING, s.spec(), 0, 0, List.of(), 0, Double.NaN, "", "");
+        return new State(JobStatus.Phase.STARTING, s.spec(), 0, 0, "", List.of(), 0, List.of(), Double.NaN, "", "");
       } else if (event instanceof GenerationStarted g) {
-        // A generation retrains from its resume step: epochs after it are redone.
+        // Epochs finished after the resume point are trained again and reported again.
         List<EpochMetrics> kept = new ArrayList<>();
-        long steps = 0;
-        if (g.resumeStep() > 0) {
-          kept.addAll(epochs);
-          steps = stepsDone;
+        for (EpochMetrics m : epochs) {
+          if (m.stepsDone() <= g.resumeStep()) {
+            kept.add(m);
+          }
         }
-        return new State(JobStatus.Phase.STARTING, spec, g.generation(), g.worldSize(), List.copyOf(kept),
-            steps, testAccuracy, digest, message);
+        return new State(JobStatus.Phase.STARTING, spec, g.generation(), g.worldSize(), g.stateSource(), List.copyOf(kept),
+            g.resumeStep(), checkpoints, testAccuracy, digest, message);
       } else if (event instanceof EpochCompleted e) {
         List<EpochMetrics> more = new ArrayList<>(epochs);
         more.add(e.metrics());
-        return new State(JobStatus.Phase.RUNNING, spec, generation, worldSize, List.copyOf(more),
-            e.stepsDone(), testAccuracy, digest, message);
+        return new State(JobStatus.Phase.RUNNING, spec, generation, worldSize, stateSource, List.copyOf(more),
+            e.stepsDone(), checkpoints, testAccuracy, digest, message);
+      } else if (event instanceof CheckpointCommitted c) {
+        List<CheckpointInfo> more = new ArrayList<>(checkpoints);
+        more.add(c.checkpoint());
+        while (more.size() > keepCheckpoints) {
+          more.remove(0);
+        }
+        return new State(phase == JobStatus.Phase.STARTING ? JobStatus.Phase.RUNNING : phase, spec, generation, worldSize,
+            stateSource, epochs, stepsDone, List.copyOf(more), testAccuracy, digest, message);
       } else if (event instanceof JobSucceeded s) {
-        return new State(JobStatus.Phase.SUCCEEDED, spec, generation, worldSize, epochs, stepsDone,
-            s.testAccuracy(), s.digest(), "");
+        return new State(JobStatus.Phase.SUCCEEDED, spec, generation, worldSize, stateSource, epochs, stepsDone,
+            checkpoints, s.testAccuracy(), s.digest(), "");
       } else if (event instanceof JobFailed f) {
-        return new State(JobStatus.Phase.FAILED, spec, generation, worldSize, epochs, stepsDone,
-            testAccuracy, digest, f.reason());
+        return new State(JobStatus.Phase.FAILED, spec, generation, worldSize, stateSource, epochs, stepsDone,
+            checkpoints, testAccuracy, digest, f.reason());
       } else if (event instanceof JobCancelled) {
-        return new State(JobStatus.Phase.CANCELLED, spec, generation, worldSize, epochs, stepsDone,
-            testAccuracy, digest, "cancelled by its owner");
+        return new State(JobStatus.Phase.CANCELLED, spec, generation, worldSize, stateSource, epochs, stepsDone,
+            checkpoints, testAccuracy, digest, "cancelled by its owner");
       }
       throw new IllegalArgumentException("unknown event " + event);
     }
 
-    JobStatus toStatus(String jobId) {
-      return new JobStatus(jobId, phase, spec, generation, epochs, stepsDone, testAccuracy, digest, message);
+    /** The newest committed checkpoint, or null. */
+    CheckpointInfo latestCheckpoint() {
+      return checkpoints.isEmpty() ? null : checkpoints.get(checkpoints.size() - 1);
+    }
+
+    JobStatus toStatus(String jobId, String health) {
+      return new JobStatus(jobId, phase, spec, generation, epochs, stepsDone, stateSource, latestCheckpoint(), health,
+          testAccuracy, digest, message);
+    }
+
+    boolean isActive() {
+      return phase == JobStatus.Phase.STARTING || phase == JobStatus.Phase.RUNNING;
     }
   }
 
   // ---------------------------------------------------------------- behavior
 
   private final ActorContext<Command> context;
+  private final TimerScheduler<Command> timers;
   private final String jobId;
+  private final ActorRef<ClusterSharding.ShardCommand> shard;
+  private final CheckpointStore store;
+  private final JobSettings settings;
   private final ClusterSharding sharding;
   private final Set<ActorRef<JobUpdate>> watchers = new HashSet<>();
   /** Peers of the generation being formed, by rank. */
   private final Map<Integer, ActorRef<RingMessage>> readyPeers = new TreeMap<>();
   /** Reports of unfinished epochs: epoch to rank to report. */
   private final Map<Integer, Map<Integer, EpochReport>> epochReports = new TreeMap<>();
-  /** Digests of ranks that finished, by rank. */
-  private final Map<Integer, String> finished = new TreeMap<>();
+  /** Ranks that finished, by rank. */
+  private final Map<Integer, WorkerFinished> finished = new TreeMap<>();
+  /** Ranks that answered a reattach, while one is pending. */
+  private final Set<Integer> reattached = new HashSet<>();
+  /** Problems by rank (checkpoint writes), or by the keys below, for the status. */
+  private final Map<Integer, String> health = new TreeMap<>();
+  private static final int JOURNAL = -2;
+  private static final int CHECKPOINT_READS = -1;
+  /** A new generation is being chosen (checkpoint verification in flight). */
+  private boolean choosing;
+  /**
+   * Events waiting for the journal to answer, and what to do once they are persisted. Results of
+   * training are held here rather than persisted blindly: a write to an unreachable Cassandra
+   * would restart this entity, and the job's status would be unavailable while Cassandra is down.
+   */
+  private final List<Event> deferred = new ArrayList<>();
+  private final List<Consumer<State>> afterDeferred = new ArrayList<>();
+  private boolean probing;
+  private Duration probeDelay;
+  private long journalDownSince;
 
   /** Registers job entities with sharding on this node. */
-  public static void init(ActorSystem<?> system) {
-    ClusterSharding.get(system).init(Entity.of(ENTITY_KEY, entity -> create(entity.getEntityId()))
-        // A job can go quiet for longer than the idle timeout (a slow epoch, a job waiting for
-        // devices); passivating it would drop its forming state and its watchers.
-        .withSettings(ClusterShardingSettings.create(system).withNoPassivationStrategy()));
+  public static void init(ActorSystem<?> system, CheckpointStore store, JobSettings settings) {
+    ClusterSharding.get(system).init(Entity.of(ENTITY_KEY, entity -> create(entity.getEntityId(), entity.getShard(), store, settings))
+        // Running jobs are remembered: after a crash of the whole cluster, their shards and the
+        // entities themselves start again without being asked. A job leaves the set when it
+        // ends (it passivates).
+        .withSettings(ClusterShardingSettings.create(system)
+            .withRememberEntities(true)
+            // A job can be quiet for longer than the idle timeout (a slow epoch); passivating it
+            // would drop its forming state and its watchers.
+            .withNoPassivationStrategy()));
   }
 
-  /** The coordinator of job {@code jobId}. */
-  public static Behavior<Command> create(String jobId) {
-    return Behaviors.setup(context -> new JobCoordinator(context, jobId));
+  /** The coordinator of job {@code jobId}; {@code shard} is null when not run under sharding. */
+  public static Behavior<Command> create(
+      String jobId, ActorRef<ClusterSharding.ShardCommand> shard, CheckpointStore store, JobSettings settings) {
+    return Behaviors.setup(context -> Behaviors.withTimers(
+        timers -> new JobCoordinator(context, timers, jobId, shard, store, settings)));
   }
 
-  private JobCoordinator(ActorContext<Command> context, String jobId) {
-    super(PersistenceId.of(ENTITY_KEY.name(), jobId));
+  private JobCoordinator(
+      ActorContext<Command> context,
+      TimerScheduler<Command> timers,
+      String jobId,
+      ActorRef<ClusterSharding.ShardCommand> shard,
+      CheckpointStore store,
+      JobSettings settings) {
+    // A failed write (Cassandra down) restarts the entity with backoff; it then recovers from
+    // the journal and reattaches to its ranks, which have kept training and resend their reports.
+    super(PersistenceId.of(ENTITY_KEY.name(), jobId),
+        SupervisorStrategy.restartWithBackoff(settings.persistRetryMin(), settings.persistRetryMax(), 0.2));
     this.context = context;
+    this.timers = timers;
     this.jobId = jobId;
+    this.shard = shard;
+    this.store = store;
+    this.settings = settings;
     this.sharding = ClusterSharding.get(context.getSystem());
   }
 
@@ -241,9 +355,15 @@ public final class JobCoordinator
   }
 
   private void onRecovered(State state) {
-    if (state.phase() == JobStatus.Phase.STARTING || state.phase() == JobStatus.Phase.RUNNING) {
-      context.getLog().info("job {} recovered while {}; starting a new generation", jobId, state.phase());
-      context.getSelf().tell(new WorkerFailed(state.generation(), -1, "coordinator restarted"));
+    if (state.isActive()) {
+      context.getLog().info("job {} recovered in generation {}; asking its ranks whether they still train", jobId, state.generation());
+      reattached.clear();
+      for (int rank = 0; rank < state.worldSize(); rank++) {
+        worker(rank).tell(new DeviceWorker.Reattach(state.generation(), context.getSelf()));
+      }
+      timers.startSingleTimer(ReattachTimedOut.class, new ReattachTimedOut(state.generation()), settings.reattachTimeout());
+    } else if (state.phase().isTerminal()) {
+      passivate();
     }
   }
 
@@ -252,7 +372,7 @@ public final class JobCoordinator
     return newCommandHandlerWithReplyBuilder()
         .forAnyState()
         .onCommand(Submit.class, this::onSubmit)
-        .onCommand(GetStatus.class, (state, get) -> Effect().reply(get.replyTo(), state.toStatus(jobId)))
+        .onCommand(GetStatus.class, (state, get) -> Effect().reply(get.replyTo(), status(state)))
         .onCommand(Watch.class, this::onWatch)
         .onCommand(WatcherStopped.class, this::onWatcherStopped)
         .onCommand(Cancel.class, this::onCancel)
@@ -260,37 +380,50 @@ public final class JobCoordinator
         .onCommand(WorkerFailed.class, this::onWorkerFailed)
         .onCommand(StepProgress.class, this::onStepProgress)
         .onCommand(EpochReport.class, this::onEpochReport)
+        .onCommand(CheckpointWritten.class, this::onCheckpointWritten)
+        .onCommand(CheckpointHealth.class, this::onCheckpointHealth)
         .onCommand(WorkerFinished.class, this::onWorkerFinished)
+        .onCommand(Reattached.class, this::onReattached)
+        .onCommand(NotRunning.class, this::onNotRunning)
+        .onCommand(ReattachTimedOut.class, this::onReattachTimedOut)
+        .onCommand(CheckpointChosen.class, this::onCheckpointChosen)
+        .onCommand(Retry.class, (state, retry) -> newGeneration(state, retry.afterGeneration(), retry.reason()))
+        .onCommand(JournalProbed.class, this::onJournalProbed)
+        .onCommand(ProbeJournal.class, (state, probe) -> probe())
         .build();
   }
 
   @Override
   public EventHandler<State, Event> eventHandler() {
-    return newEventHandlerBuilder().forAnyState().onAnyEvent(State::apply);
+    return newEventHandlerBuilder().forAnyState().onAnyEvent((state, event) -> state.apply(event, store.settings().keepLast()));
   }
+
+  // ---------------------------------------------------------------- owner commands
 
   private ReplyEffect<Event, State> onSubmit(State state, Submit submit) {
     if (state.phase() != JobStatus.Phase.UNKNOWN) {
       if (submit.spec().equals(state.spec())) {
-        // The same submission again (a retry): answer as the first time.
-        return Effect().reply(submit.replyTo(), StatusReply.success(state.toStatus(jobId)));
+        // The same submission again (a retry, or a client re-attaching): answer as the first time.
+        return Effect().reply(submit.replyTo(), StatusReply.success(status(state)));
       }
-      return Effect().reply(submit.replyTo(),
-          StatusReply.error("job " + jobId + " already exists with another spec"));
+      return Effect().reply(submit.replyTo(), StatusReply.error("job " + jobId + " already exists with another spec"));
+    }
+    JobSubmitted submitted = new JobSubmitted(submit.spec(), System.currentTimeMillis());
+    String tooLarge = sizeProblem(submitted);
+    if (tooLarge != null) {
+      return Effect().reply(submit.replyTo(), StatusReply.error(tooLarge));
     }
     return Effect()
-        .persist(List.of(
-            new JobSubmitted(submit.spec(), System.currentTimeMillis()),
-            new GenerationStarted(1, submit.spec().workers(), 0, "job submitted")))
-        .thenRun(this::prepareWorkers)
+        .persist(List.of(submitted, new GenerationStarted(1, submit.spec().workers(), 0, "job submitted", "init")))
+        .thenRun(s -> prepareWorkers(s, ""))
         .thenRun(this::publishStatus)
-        .thenReply(submit.replyTo(), s -> StatusReply.success(s.toStatus(jobId)));
+        .thenReply(submit.replyTo(), s -> StatusReply.success(status(s)));
   }
 
   private ReplyEffect<Event, State> onWatch(State state, Watch watch) {
     watchers.add(watch.watcher());
     context.watchWith(watch.watcher(), new WatcherStopped(watch.watcher()));
-    watch.watcher().tell(new StatusChanged(state.toStatus(jobId)));
+    watch.watcher().tell(new StatusChanged(status(state)));
     return Effect().noReply();
   }
 
@@ -304,15 +437,15 @@ public final class JobCoordinator
       return Effect().reply(cancel.replyTo(), StatusReply.error("job " + jobId + " does not exist"));
     }
     if (state.phase().isTerminal()) {
-      return Effect().reply(cancel.replyTo(),
-          StatusReply.error("job " + jobId + " already ended: " + state.phase()));
+      return Effect().reply(cancel.replyTo(), StatusReply.error("job " + jobId + " already ended: " + state.phase()));
     }
     return Effect()
         .persist(new JobCancelled())
-        .thenRun(s -> stopWorkers(s, "job cancelled"))
-        .thenRun(this::publishStatus)
-        .thenReply(cancel.replyTo(), s -> StatusReply.success(s.toStatus(jobId)));
+        .thenRun(s -> end(s, "job cancelled"))
+        .thenReply(cancel.replyTo(), s -> StatusReply.success(status(s)));
   }
+
+  // ---------------------------------------------------------------- forming generations
 
   private ReplyEffect<Event, State> onWorkerReady(State state, WorkerReady ready) {
     if (!isCurrent(state, ready.generation())) {
@@ -331,26 +464,105 @@ public final class JobCoordinator
   }
 
   private ReplyEffect<Event, State> onWorkerFailed(State state, WorkerFailed failed) {
-    if (state.phase().isTerminal() || failed.generation() != state.generation()) {
+    if (!isCurrent(state, failed.generation())) {
       return Effect().noReply();
     }
-    if (failed.rank() < 0) {
-      // Our own restart: the workers of the old generation are gone or fenced; form a new one.
-      return Effect()
-          .persist(new GenerationStarted(state.generation() + 1, state.spec().workers(), 0, failed.reason()))
-          .thenRun(s -> stopWorkersOf(state.generation(), s.worldSize(), "new generation"))
-          .thenRun(this::prepareWorkers)
-          .thenRun(this::publishStatus)
-          .thenNoReply();
-    }
-    String reason = "rank " + failed.rank() + " failed: " + failed.reason();
+    String reason = truncate("rank " + failed.rank() + " failed: " + failed.reason());
     context.getLog().error("job {} generation {}: {}", jobId, failed.generation(), reason);
+    return Effect().persist(new JobFailed(reason)).thenRun(s -> end(s, reason)).thenNoReply();
+  }
+
+  private ReplyEffect<Event, State> onReattached(State state, Reattached answer) {
+    if (!isCurrent(state, answer.generation()) || !timers.isTimerActive(ReattachTimedOut.class)) {
+      return Effect().noReply();
+    }
+    reattached.add(answer.rank());
+    if (reattached.size() == state.worldSize()) {
+      timers.cancel(ReattachTimedOut.class);
+      context.getLog().info("job {}: all {} ranks of generation {} still train; carrying on", jobId, state.worldSize(), state.generation());
+    }
+    return Effect().noReply();
+  }
+
+  private ReplyEffect<Event, State> onNotRunning(State state, NotRunning answer) {
+    if (!isCurrent(state, answer.generation()) || !timers.isTimerActive(ReattachTimedOut.class)) {
+      return Effect().noReply();
+    }
+    timers.cancel(ReattachTimedOut.class);
+    return newGeneration(state, state.generation(), "rank " + answer.rank() + " no longer trains generation " + state.generation());
+  }
+
+  private ReplyEffect<Event, State> onReattachTimedOut(State state, ReattachTimedOut timeout) {
+    if (!isCurrent(state, timeout.generation())) {
+      return Effect().noReply();
+    }
+    return newGeneration(state, state.generation(),
+        "ranks of generation " + state.generation() + " did not answer after the coordinator recovered");
+  }
+
+  /**
+   * Starts choosing the state of the next generation: the newest committed checkpoint that reads
+   * back whole, else the next older one, else a fresh start. The generation itself is persisted
+   * once the choice is made ({@link #onCheckpointChosen}).
+   */
+  private ReplyEffect<Event, State> newGeneration(State state, long afterGeneration, String reason) {
+    if (choosing || state.generation() != afterGeneration || !state.isActive()) {
+      return Effect().noReply();
+    }
+    choosing = true;
+    stopWorkersOf(state.generation(), state.worldSize(), "new generation: " + reason);
+    List<CheckpointInfo> newestFirst = new ArrayList<>(state.checkpoints());
+    java.util.Collections.reverse(newestFirst);
+    context.pipeToSelf(choose(newestFirst, 0, ""), (chosen, error) -> error == null
+        ? new CheckpointChosen(afterGeneration, reason, chosen.checkpoint(), chosen.note(), null)
+        : new CheckpointChosen(afterGeneration, reason, Optional.empty(), "", error));
+    return Effect().noReply();
+  }
+
+  private record Choice(Optional<CheckpointInfo> checkpoint, String note) {}
+
+  private CompletionStage<Choice> choose(List<CheckpointInfo> candidates, int index, String note) {
+    if (index >= candidates.size()) {
+      return CompletableFuture.completedFuture(new Choice(Optional.empty(), note));
+    }
+    CheckpointInfo candidate = candidates.get(index);
+    return store.load(jobId, candidate.id())
+        .thenApply(data -> new Choice(Optional.of(candidate), note))
+        .exceptionallyCompose(error -> {
+          Throwable cause = error instanceof java.util.concurrent.CompletionException && error.getCause() != null ? error.getCause() : error;
+          if (cause instanceof CheckpointDamagedException) {
+            context.getLog().warn("job {}: {}; falling back to the previous checkpoint", jobId, cause.getMessage());
+            return choose(candidates, index + 1, note + cause.getMessage() + "; ");
+          }
+          return CompletableFuture.failedFuture(cause);
+        });
+  }
+
+  private ReplyEffect<Event, State> onCheckpointChosen(State state, CheckpointChosen chosen) {
+    choosing = false;
+    if (state.generation() != chosen.afterGeneration() || !state.isActive()) {
+      return Effect().noReply();
+    }
+    if (chosen.error() != null) {
+      // The store is unreachable, which says nothing about the checkpoints: try again.
+      context.getLog().warn("job {}: cannot read checkpoints ({}); retrying in {}", jobId, chosen.error().getMessage(), settings.reattachTimeout());
+      health.put(CHECKPOINT_READS, "cannot read checkpoints: " + chosen.error().getMessage());
+      timers.startSingleTimer(Retry.class, new Retry(chosen.afterGeneration(), chosen.reason()), settings.reattachTimeout());
+      return Effect().noReply();
+    }
+    health.remove(CHECKPOINT_READS);
+    long resumeStep = chosen.checkpoint().map(CheckpointInfo::step).orElse(0L);
+    String source = chosen.checkpoint().map(c -> "checkpoint:" + c.id()).orElse("init");
+    String reason = truncate(chosen.reason() + (chosen.note().isEmpty() ? "" : "; skipped damaged checkpoints: " + chosen.note()));
+    context.getLog().info("job {}: generation {} resumes at step {} from {} ({})", jobId, state.generation() + 1, resumeStep, source, reason);
     return Effect()
-        .persist(new JobFailed(reason))
-        .thenRun(s -> stopWorkers(s, reason))
+        .persist(new GenerationStarted(state.generation() + 1, state.spec().workers(), resumeStep, reason, source))
+        .thenRun(s -> prepareWorkers(s, chosen.checkpoint().map(CheckpointInfo::id).orElse("")))
         .thenRun(this::publishStatus)
         .thenNoReply();
   }
+
+  // ---------------------------------------------------------------- training reports
 
   private ReplyEffect<Event, State> onStepProgress(State state, StepProgress progress) {
     if (isCurrent(state, progress.generation())) {
@@ -363,50 +575,173 @@ public final class JobCoordinator
     if (!isCurrent(state, report.generation())) {
       return Effect().noReply();
     }
+    if (state.epochs().stream().anyMatch(m -> m.epoch() == report.epoch() + 1)) {
+      // Already persisted (a resend after our restart): only the ack was missing.
+      ack(report.generation(), report.rank(), report.seq());
+      return Effect().noReply();
+    }
+    if (deferred.stream().anyMatch(e -> e instanceof EpochCompleted c && c.metrics().epoch() == report.epoch() + 1)) {
+      // A resend while the epoch waits for the journal; it is acknowledged once persisted.
+      return Effect().noReply();
+    }
     Map<Integer, EpochReport> reports = epochReports.computeIfAbsent(report.epoch(), e -> new TreeMap<>());
     reports.put(report.rank(), report);
     if (reports.size() < state.worldSize()) {
       return Effect().noReply();
     }
     epochReports.remove(report.epoch());
-    EpochMetrics metrics = sum(report.epoch(), reports.values(), state.worldSize());
-    return Effect()
-        .persist(new EpochCompleted(metrics, report.stepsDone()))
-        .thenRun(s -> publish(new EpochFinished(metrics)))
-        .thenNoReply();
+    EpochMetrics metrics = sum(report.epoch(), reports.values(), state.worldSize(), report.stepsDone());
+    return persistWhenReachable(new EpochCompleted(metrics, report.stepsDone()), s -> {
+      reports.values().forEach(r -> ack(r.generation(), r.rank(), r.seq()));
+      publish(new EpochFinished(metrics));
+    });
+  }
+
+  private ReplyEffect<Event, State> onCheckpointWritten(State state, CheckpointWritten written) {
+    if (!isCurrent(state, written.generation())) {
+      return Effect().noReply();
+    }
+    CheckpointInfo info = written.checkpoint();
+    if (state.checkpoints().stream().anyMatch(c -> c.id().equals(info.id()))) {
+      ack(written.generation(), written.rank(), written.seq());
+      return Effect().noReply();
+    }
+    if (deferred.stream().anyMatch(e -> e instanceof CheckpointCommitted c && c.checkpoint().id().equals(info.id()))) {
+      return Effect().noReply();
+    }
+    return persistWhenReachable(new CheckpointCommitted(info), s -> {
+      context.getLog().info("job {}: checkpoint at step {} committed ({} bytes)", jobId, info.step(), info.bytes());
+      ack(written.generation(), written.rank(), written.seq());
+      pruneCheckpoints(s);
+    });
+  }
+
+  private ReplyEffect<Event, State> onCheckpointHealth(State state, CheckpointHealth report) {
+    if (isCurrent(state, report.generation())) {
+      String before = healthLine();
+      if (report.problem().isEmpty()) {
+        health.remove(report.rank());
+      } else {
+        health.put(report.rank(), report.problem());
+      }
+      if (!before.equals(healthLine())) {
+        publishStatus(state);
+      }
+    }
+    return Effect().noReply();
   }
 
   private ReplyEffect<Event, State> onWorkerFinished(State state, WorkerFinished done) {
-    if (!isCurrent(state, done.generation())) {
+    if (!isCurrent(state, done.generation()) || deferred.stream().anyMatch(e -> e instanceof JobSucceeded || e instanceof JobFailed)) {
       return Effect().noReply();
     }
-    finished.put(done.rank(), done.digest());
+    finished.put(done.rank(), done);
     if (finished.size() < state.worldSize()) {
       return Effect().noReply();
     }
-    Set<String> digests = new HashSet<>(finished.values());
+    List<WorkerFinished> all = new ArrayList<>(finished.values());
     finished.clear();
+    Set<String> digests = new HashSet<>();
+    all.forEach(f -> digests.add(f.digest()));
     Event outcome;
     if (digests.size() != 1) {
       outcome = new JobFailed("replicas diverged: ranks ended with different parameters " + digests);
     } else {
-      double accuracy = state.epochs().isEmpty()
-          ? Double.NaN
-          : state.epochs().get(state.epochs().size() - 1).testAccuracy();
+      double accuracy = state.epochs().isEmpty() ? Double.NaN : state.epochs().get(state.epochs().size() - 1).testAccuracy();
       outcome = new JobSucceeded(accuracy, digests.iterator().next());
     }
+    return persistWhenReachable(outcome, s -> all.forEach(f -> ack(f.generation(), f.rank(), f.seq())));
+  }
+
+  // ---------------------------------------------------------------- journal gate
+
+  /**
+   * Persists {@code event} once Cassandra answers a probe, then runs {@code after}. Until then
+   * the event waits here and the status says why; the reports it came from stay unacknowledged,
+   * so their senders keep them.
+   */
+  private ReplyEffect<Event, State> persistWhenReachable(Event event, Consumer<State> after) {
+    deferred.add(event);
+    afterDeferred.add(after);
+    return probing ? Effect().noReply() : probe();
+  }
+
+  private ReplyEffect<Event, State> probe() {
+    if (!probing && !deferred.isEmpty()) {
+      probing = true;
+      context.pipeToSelf(store.ping(), (ok, error) -> new JournalProbed(error));
+    }
+    return Effect().noReply();
+  }
+
+  private ReplyEffect<Event, State> onJournalProbed(State state, JournalProbed probed) {
+    probing = false;
+    if (probed.error() != null) {
+      if (journalDownSince == 0) {
+        journalDownSince = System.currentTimeMillis();
+      }
+      probeDelay = probeDelay == null ? settings.persistRetryMin() : min(probeDelay.multipliedBy(2), settings.persistRetryMax());
+      health.put(JOURNAL, "journal unreachable since " + java.time.Instant.ofEpochMilli(journalDownSince) + " ("
+          + probed.error().getMessage() + "); " + deferred.size() + " results wait to be recorded, training goes on");
+      publishStatus(state);
+      timers.startSingleTimer(ProbeJournal.INSTANCE, probeDelay);
+      return Effect().noReply();
+    }
+    boolean wasDown = health.remove(JOURNAL) != null;
+    journalDownSince = 0;
+    probeDelay = null;
+    List<Event> events = new ArrayList<>(deferred);
+    List<Consumer<State>> afters = new ArrayList<>(afterDeferred);
+    deferred.clear();
+    afterDeferred.clear();
+    if (events.isEmpty()) {
+      return Effect().noReply();
+    }
     return Effect()
-        .persist(outcome)
-        .thenRun(s -> stopWorkers(s, "job ended"))
-        .thenRun(this::publishStatus)
+        .persist(events)
+        .thenRun(s -> afters.forEach(after -> after.accept(s)))
+        .thenRun(s -> {
+          if (s.phase().isTerminal()) {
+            end(s, "job ended");
+          } else if (wasDown || events.stream().anyMatch(e -> e instanceof CheckpointCommitted)) {
+            publishStatus(s);
+          }
+        })
         .thenNoReply();
   }
 
-  private boolean isCurrent(State state, long generation) {
-    return !state.phase().isTerminal() && generation == state.generation();
+  private static Duration min(Duration a, Duration b) {
+    return a.compareTo(b) <= 0 ? a : b;
   }
 
-  private static EpochMetrics sum(int epoch, Iterable<EpochReport> reports, int worldSize) {
+  // ---------------------------------------------------------------- helpers
+
+  private boolean isCurrent(State state, long generation) {
+    return state.isActive() && generation == state.generation();
+  }
+
+  private JobStatus status(State state) {
+    return state.toStatus(jobId, healthLine());
+  }
+
+  private String healthLine() {
+    return String.join("; ", health.values());
+  }
+
+  /** Why {@code event} may not be persisted, or null. */
+  private String sizeProblem(Event event) {
+    int bytes = SerializationExtension.get(context.getSystem()).serialize(event).get().length;
+    return bytes > MAX_EVENT_BYTES
+        ? "the job spec is too large: its event would be " + bytes + " bytes, the limit is " + MAX_EVENT_BYTES
+        : null;
+  }
+
+  private static String truncate(String reason) {
+    // Reasons go into events; a pathological one must not push an event over the size limit.
+    return reason.length() <= 4096 ? reason : reason.substring(0, 4093) + "...";
+  }
+
+  private static EpochMetrics sum(int epoch, Iterable<EpochReport> reports, int worldSize, long stepsDone) {
     double loss = 0;
     long correct = 0;
     long examples = 0;
@@ -429,21 +764,44 @@ public final class JobCoordinator
         testExamples == 0 ? Double.NaN : (double) testCorrect / testExamples,
         examples / seconds,
         seconds,
-        worldSize);
+        worldSize,
+        stepsDone);
   }
 
-  private void prepareWorkers(State state) {
+  private void prepareWorkers(State state, String checkpointId) {
     readyPeers.clear();
     epochReports.clear();
     finished.clear();
+    // Results of the previous generation that never reached the journal are redone by this one.
+    deferred.clear();
+    afterDeferred.clear();
+    health.keySet().removeIf(rank -> rank >= 0);
     for (int rank = 0; rank < state.worldSize(); rank++) {
       worker(rank).tell(new DeviceWorker.Prepare(
-          jobId, state.spec(), state.generation(), rank, state.worldSize(), context.getSelf()));
+          jobId, state.spec(), state.generation(), rank, state.worldSize(), context.getSelf(), checkpointId));
     }
   }
 
-  private void stopWorkers(State state, String reason) {
+  /** Deletes checkpoints older than the ones the journal keeps (see {@link State#apply}). */
+  private void pruneCheckpoints(State state) {
+    if (state.checkpoints().size() < store.settings().keepLast()) {
+      return;
+    }
+    long oldestKept = state.checkpoints().get(0).step();
+    store.deleteOlderThan(jobId, oldestKept).whenComplete((n, error) -> {
+      if (error != null) {
+        // Old checkpoints are deleted again after the next commit; nothing depends on it now.
+        context.getSystem().log().warn("job {}: deleting old checkpoints failed: {}", jobId, error.getMessage());
+      }
+    });
+  }
+
+  /** The job ended: stop its workers, tell watchers, and leave memory (and sharding's set). */
+  private void end(State state, String reason) {
+    context.getLog().info("job {} ended: {} {}", jobId, state.phase(), state.message());
     stopWorkersOf(state.generation(), state.worldSize(), reason);
+    publishStatus(state);
+    passivate();
   }
 
   private void stopWorkersOf(long generation, int worldSize, String reason) {
@@ -452,12 +810,23 @@ public final class JobCoordinator
     }
   }
 
+  private void ack(long generation, int rank, long seq) {
+    worker(rank).tell(new DeviceWorker.Ack(generation, seq));
+  }
+
+  private void passivate() {
+    // Not while the node shuts down: the job must be remembered and resume when it comes back.
+    if (shard != null && CoordinatedShutdown.get(context.getSystem()).getShutdownReason().isEmpty()) {
+      shard.tell(new ClusterSharding.Passivate<>(context.getSelf()));
+    }
+  }
+
   private EntityRef<DeviceWorker.Command> worker(int rank) {
     return sharding.entityRefFor(DeviceWorker.ENTITY_KEY, DeviceWorker.entityId(jobId, rank));
   }
 
   private void publishStatus(State state) {
-    publish(new StatusChanged(state.toStatus(jobId)));
+    publish(new StatusChanged(status(state)));
   }
 
   private void publish(JobUpdate update) {

@@ -14,6 +14,7 @@ import kaon.actors.training.OptimizerSpec;
  * @param seed parameter initialization and per-epoch shuffles
  * @param maxSteps stop after this many steps in total, 0 for no limit (short runs and tests)
  * @param modelOutput file rank 0 writes the final parameters to (DJL {@code .params}), empty for none
+ * @param checkpointEverySteps rank 0 checkpoints after every this many steps; 0 for never
  */
 public record JobSpec(
     String task,
@@ -23,7 +24,8 @@ public record JobSpec(
     OptimizerSpec optimizer,
     long seed,
     long maxSteps,
-    String modelOutput) {
+    String modelOutput,
+    long checkpointEverySteps) {
 
   public JobSpec {
     Objects.requireNonNull(task, "task");
@@ -44,6 +46,9 @@ public record JobSpec(
     if (globalBatch < workers) {
       throw new IllegalArgumentException(
           "globalBatch: " + globalBatch + " examples cannot be split over " + workers + " workers");
+    }
+    if (checkpointEverySteps < 0) {
+      throw new IllegalArgumentException("checkpointEverySteps: must not be negative, was " + checkpointEverySteps);
     }
     if (maxSteps < 0) {
       throw new IllegalArgumentException("maxSteps: must not be negative, was " + maxSteps);

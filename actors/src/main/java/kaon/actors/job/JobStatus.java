@@ -11,6 +11,11 @@ import java.util.List;
  * @param generation current membership generation (0 before the first)
  * @param epochs finished epochs, in order
  * @param stepsDone optimizer steps completed by the last finished epoch
+ * @param stateSource where the current generation's state came from: {@code init} or {@code
+ *     checkpoint:<id>}
+ * @param latestCheckpoint the newest committed checkpoint, or null
+ * @param health empty when all is well, otherwise what is degraded (e.g. checkpoint writes
+ *     failing and being retried) and since when
  * @param testAccuracy final test accuracy once {@link Phase#SUCCEEDED}, else NaN
  * @param digest SHA-256 of the final parameters once succeeded, else empty
  * @param message why the job failed or was cancelled, else empty
@@ -22,6 +27,9 @@ public record JobStatus(
     long generation,
     List<EpochMetrics> epochs,
     long stepsDone,
+    String stateSource,
+    CheckpointInfo latestCheckpoint,
+    String health,
     double testAccuracy,
     String digest,
     String message) {

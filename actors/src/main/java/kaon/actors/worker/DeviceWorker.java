@@ -2,12 +2,17 @@ package kaon.actors.worker;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.TreeMap;
 import kaon.actors.allreduce.AllReducePeer;
+import kaon.actors.checkpoint.CheckpointData;
+import kaon.actors.checkpoint.CheckpointStore;
+import kaon.actors.job.CheckpointInfo;
 import kaon.actors.job.JobCoordinator;
 import kaon.actors.job.JobSpec;
 import kaon.actors.training.TaskCatalog;
 import kaon.protocol.KryoWireMessage;
 import kaon.protocol.RingMessage;
+import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
@@ -17,6 +22,7 @@ import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
 import org.apache.pekko.actor.typed.javadsl.StashBuffer;
+import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.cluster.sharding.typed.ClusterShardingSettings;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
@@ -28,10 +34,17 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
  * (job, rank).
  *
  * <p>Protocol with the {@link JobCoordinator}: {@link Prepare} (take a device, build the replica,
- * start an {@link AllReducePeer} for the generation) is answered with {@link
- * JobCoordinator.WorkerReady}; {@link Begin} brings the ring and starts the steps; {@link Stop}
- * ends the run at the next step boundary. A Prepare of a newer generation stops the current run
- * first. Messages of an older generation are ignored.
+ * load the checkpoint to resume from, start an {@link AllReducePeer} for the generation) is
+ * answered with {@link JobCoordinator.WorkerReady}; {@link Begin} brings the ring and starts the
+ * steps; {@link Stop} ends the run at the next step boundary; {@link Reattach} asks whether this
+ * rank still trains a generation. A Prepare of a newer generation stops the current run first.
+ * Messages of an older generation are ignored.
+ *
+ * <p>Reports that the coordinator persists (epoch reports, checkpoints written, the final
+ * digest) go through an outbox and are resent until acknowledged: the coordinator may be
+ * restarting (Cassandra down) when they are first sent. Rank 0 also writes checkpoints, off the
+ * training thread, one at a time; while a write is in flight only the newest waiting checkpoint
+ * is kept, and failed writes are retried with backoff while training goes on.
  *
  * <p>Nothing survives a crash: the device is released (the {@link NodeAgent} watches its owners),
  * the peer dies with its parent, and the coordinator forms a new generation.
@@ -42,16 +55,22 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   public static final EntityTypeKey<Command> ENTITY_KEY = EntityTypeKey.create(Command.class, "Worker");
 
   /** What a worker accepts. */
-  public sealed interface Command permits Prepare, Begin, Stop, DeviceAnswer, ReplicaReady, RunEnded {}
+  public sealed interface Command
+      permits Prepare, Begin, Stop, Reattach, Ack, DeviceAnswer, ReplicaReady, RunEnded, Report, CheckpointReady,
+          CheckpointWriteDone, RetryCheckpoint, ResendOutbox {}
 
-  /** Get ready to train rank {@code rank} of {@code worldSize} in {@code generation}. */
+  /**
+   * Get ready to train rank {@code rank} of {@code worldSize} in {@code generation}, from
+   * checkpoint {@code resumeFrom} (empty: from the initial parameters).
+   */
   public record Prepare(
       String jobId,
       JobSpec spec,
       long generation,
       int rank,
       int worldSize,
-      ActorRef<JobCoordinator.Command> coordinator)
+      ActorRef<JobCoordinator.Command> coordinator,
+      String resumeFrom)
       implements Command, KryoWireMessage {}
 
   /** Every rank of {@code generation} is ready; {@code ring} holds their peers in rank order. */
@@ -60,13 +79,42 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   /** Stop training {@code generation} (and any older one). */
   public record Stop(long generation, String reason) implements Command, KryoWireMessage {}
 
+  /** From a recovered coordinator: answer whether this rank still trains {@code generation}. */
+  public record Reattach(long generation, ActorRef<JobCoordinator.Command> coordinator) implements Command, KryoWireMessage {}
+
+  /** The coordinator persisted what report {@code seq} of {@code generation} led to. */
+  public record Ack(long generation, long seq) implements Command, KryoWireMessage {}
+
   private record DeviceAnswer(NodeAgent.DeviceReply reply, String error) implements Command {}
 
-  /** From the training thread: the replica is built. */
+  /** From the training thread: the replica is built (and the checkpoint loaded). */
   record ReplicaReady(long generation) implements Command {}
 
   /** From the training thread: the run is over, with a failure message or null. */
   record RunEnded(long generation, String failure) implements Command {}
+
+  /** From the training thread: a report for the coordinator that must not be lost. */
+  record Report(long generation, ReportBody body) implements Command {}
+
+  /** What {@link Report} carries; the worker adds generation, rank and sequence number. */
+  sealed interface ReportBody {}
+
+  /** An epoch's sums of this rank. */
+  record EpochSums(int epoch, double lossSum, long correct, long examples, long testCorrect, long testExamples,
+      long trainNanos, long stepsDone) implements ReportBody {}
+
+  /** The digest of the final parameters. */
+  record Finished(String digest) implements ReportBody {}
+
+  /** From the training thread of rank 0: a checkpoint to write. */
+  record CheckpointReady(long generation, CheckpointData data) implements Command {}
+
+  private record CheckpointWriteDone(long generation, CheckpointData data, CheckpointInfo info, String error)
+      implements Command {}
+
+  private record RetryCheckpoint(long generation) implements Command {}
+
+  private enum ResendOutbox implements Command { INSTANCE }
 
   /** The entity id of rank {@code rank} of job {@code jobId}. */
   public static String entityId(String jobId, int rank) {
@@ -75,9 +123,13 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   /** Registers worker entities with sharding on this node. */
   public static void init(
-      ActorSystem<?> system, ActorRef<NodeAgent.Command> nodeAgent, TaskCatalog catalog, WorkerSettings settings) {
+      ActorSystem<?> system,
+      ActorRef<NodeAgent.Command> nodeAgent,
+      TaskCatalog catalog,
+      CheckpointStore store,
+      WorkerSettings settings) {
     ClusterSharding.get(system).init(Entity.of(ENTITY_KEY,
-            entity -> create(entity.getEntityId(), entity.getShard(), nodeAgent, catalog, settings))
+            entity -> create(entity.getEntityId(), entity.getShard(), nodeAgent, catalog, store, settings))
         // A training worker gets no message for as long as its thread trains (the thread talks to
         // its peer and coordinator directly); idle-time passivation would stop it mid-job. It
         // passivates itself once its run has ended.
@@ -90,18 +142,23 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
       ActorRef<ClusterSharding.ShardCommand> shard,
       ActorRef<NodeAgent.Command> nodeAgent,
       TaskCatalog catalog,
+      CheckpointStore store,
       WorkerSettings settings) {
-    return Behaviors.withStash(16, stash -> Behaviors.setup(
-        context -> new DeviceWorker(context, stash, entityId, shard, nodeAgent, catalog, settings)));
+    return Behaviors.withStash(16, stash -> Behaviors.setup(context -> Behaviors.withTimers(
+        timers -> new DeviceWorker(context, stash, timers, entityId, shard, nodeAgent, catalog, store, settings))));
   }
 
   private static final Duration DEVICE_ASK_TIMEOUT = Duration.ofSeconds(10);
+  /** How often unacknowledged reports are sent again. */
+  private static final Duration RESEND_INTERVAL = Duration.ofSeconds(3);
 
   private final StashBuffer<Command> stash;
+  private final TimerScheduler<Command> timers;
   private final String entityId;
   private final ActorRef<ClusterSharding.ShardCommand> shard;
   private final ActorRef<NodeAgent.Command> nodeAgent;
   private final TaskCatalog catalog;
+  private final CheckpointStore store;
   private final WorkerSettings settings;
 
   /** The generation being prepared or trained, or null when idle. */
@@ -112,21 +169,35 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   private boolean stopping;
   /** Newest generation whose run ended here; its messages are late and ignored. */
   private long finishedGeneration;
+  /** Reports sent but not yet acknowledged, by sequence number (of {@link #outboxGeneration}). */
+  private final TreeMap<Long, JobCoordinator.Command> outbox = new TreeMap<>();
+  private long outboxGeneration;
+  private ActorRef<JobCoordinator.Command> outboxCoordinator;
+  private long nextSeq;
+  /** Checkpoint writing (rank 0): the one being written, the newest waiting, the retry delay. */
+  private CheckpointData writing;
+  private CheckpointData waiting;
+  private Duration retryDelay;
+  private boolean checkpointProblem;
 
   private DeviceWorker(
       ActorContext<Command> context,
       StashBuffer<Command> stash,
+      TimerScheduler<Command> timers,
       String entityId,
       ActorRef<ClusterSharding.ShardCommand> shard,
       ActorRef<NodeAgent.Command> nodeAgent,
       TaskCatalog catalog,
+      CheckpointStore store,
       WorkerSettings settings) {
     super(context);
     this.stash = stash;
+    this.timers = timers;
     this.entityId = entityId;
     this.shard = shard;
     this.nodeAgent = nodeAgent;
     this.catalog = catalog;
+    this.store = store;
     this.settings = settings;
   }
 
@@ -138,10 +209,19 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
         .onMessage(ReplicaReady.class, this::onReplicaReady)
         .onMessage(Begin.class, this::onBegin)
         .onMessage(Stop.class, this::onStop)
+        .onMessage(Reattach.class, this::onReattach)
+        .onMessage(Report.class, this::onReport)
+        .onMessage(Ack.class, this::onAck)
+        .onMessageEquals(ResendOutbox.INSTANCE, this::resendOutbox)
+        .onMessage(CheckpointReady.class, this::onCheckpointReady)
+        .onMessage(CheckpointWriteDone.class, this::onCheckpointWriteDone)
+        .onMessage(RetryCheckpoint.class, this::onRetryCheckpoint)
         .onMessage(RunEnded.class, this::onRunEnded)
         .onSignal(PostStop.class, signal -> onPostStop())
         .build();
   }
+
+  // ---------------------------------------------------------------- life of a run
 
   private Behavior<Command> onPrepare(Prepare prepare) {
     if (prepare.generation() <= finishedGeneration) {
@@ -158,6 +238,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     }
     assignment = prepare;
     stopping = false;
+    startOutbox(prepare);
     getContext().ask(
         NodeAgent.DeviceReply.class,
         nodeAgent,
@@ -180,9 +261,9 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
           AllReducePeer.create(a.jobId(), a.generation(), a.rank(), a.worldSize(), settings.allReduce()),
           "allreduce-" + a.generation());
       run = new TrainingRun(
-          new TrainingRun.Assignment(a.jobId(), a.spec(), a.generation(), a.rank(), a.worldSize(),
-              device, a.coordinator(), peer),
-          catalog, settings, getContext().getSystem().scheduler(), getContext().getSelf());
+          new TrainingRun.Assignment(a.jobId(), a.spec(), a.generation(), a.rank(), a.worldSize(), device,
+              a.coordinator(), peer, a.resumeFrom()),
+          catalog, store, settings, getContext().getSystem().scheduler(), getContext().getSelf());
       Thread thread = new Thread(run, "kaon-" + entityId + "-g" + a.generation());
       thread.setDaemon(true);
       thread.start();
@@ -198,7 +279,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   }
 
   private Behavior<Command> onReplicaReady(ReplicaReady ready) {
-    if (assignment != null && ready.generation() == assignment.generation() && !stopping) {
+    if (isCurrent(ready.generation()) && !stopping) {
       assignment.coordinator().tell(new JobCoordinator.WorkerReady(
           assignment.generation(), assignment.rank(), peer, device.id()));
     }
@@ -206,7 +287,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   }
 
   private Behavior<Command> onBegin(Begin begin) {
-    if (assignment != null && run != null && begin.generation() == assignment.generation() && !stopping) {
+    if (isCurrent(begin.generation()) && run != null && !stopping) {
       peer.tell(new AllReducePeer.Connect(begin.ring()));
       run.begin();
     }
@@ -215,9 +296,33 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   private Behavior<Command> onStop(Stop stop) {
     if (assignment == null) {
-      passivate();
+      if (outbox.isEmpty()) {
+        passivate();
+      }
     } else if (stop.generation() >= assignment.generation()) {
       stopCurrent(stop.reason());
+    }
+    return this;
+  }
+
+  private Behavior<Command> onReattach(Reattach reattach) {
+    boolean training = isCurrent(reattach.generation()) && run != null && !stopping;
+    int rank = rankOf();
+    if (training) {
+      // The coordinator restarted: it may have lost what it had not persisted yet.
+      outboxCoordinator = reattach.coordinator();
+      reattach.coordinator().tell(new JobCoordinator.Reattached(reattach.generation(), rank));
+      resendOutbox();
+    } else if (reattach.generation() == outboxGeneration && !outbox.isEmpty()) {
+      // The run is over but its last reports are not acknowledged yet: they still count.
+      outboxCoordinator = reattach.coordinator();
+      reattach.coordinator().tell(new JobCoordinator.Reattached(reattach.generation(), rank));
+      resendOutbox();
+    } else {
+      reattach.coordinator().tell(new JobCoordinator.NotRunning(reattach.generation(), rank));
+      if (assignment == null) {
+        passivate();
+      }
     }
     return this;
   }
@@ -231,7 +336,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   }
 
   private Behavior<Command> onRunEnded(RunEnded ended) {
-    if (assignment == null || ended.generation() != assignment.generation()) {
+    if (!isCurrent(ended.generation())) {
       return this;
     }
     if (ended.failure() != null && !stopping) {
@@ -249,7 +354,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   /**
    * Idle again: prepare a newer generation if one is waiting. A stopped worker leaves memory; one
-   * that finished its run waits for the coordinator's {@link Stop} to do so.
+   * that finished its run waits for the coordinator's {@link Stop} (and its acknowledgements).
    */
   private Behavior<Command> finishStopping() {
     boolean stopped = stopping;
@@ -264,6 +369,146 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     return this;
   }
 
+  // ---------------------------------------------------------------- reports through the outbox
+
+  private void startOutbox(Prepare prepare) {
+    outbox.clear();
+    outboxGeneration = prepare.generation();
+    outboxCoordinator = prepare.coordinator();
+    nextSeq = 0;
+    writing = null;
+    waiting = null;
+    checkpointProblem = false;
+    timers.cancel(RetryCheckpoint.class);
+  }
+
+  private Behavior<Command> onReport(Report report) {
+    if (report.generation() != outboxGeneration) {
+      return this;
+    }
+    long seq = nextSeq++;
+    int rank = rankOf();
+    JobCoordinator.Command message;
+    if (report.body() instanceof EpochSums e) {
+      message = new JobCoordinator.EpochReport(outboxGeneration, rank, seq, e.epoch(), e.lossSum(), e.correct(),
+          e.examples(), e.testCorrect(), e.testExamples(), e.trainNanos(), e.stepsDone());
+    } else {
+      message = new JobCoordinator.WorkerFinished(outboxGeneration, rank, seq, ((Finished) report.body()).digest());
+    }
+    send(seq, message);
+    return this;
+  }
+
+  private void send(long seq, JobCoordinator.Command message) {
+    outbox.put(seq, message);
+    outboxCoordinator.tell(message);
+    if (!timers.isTimerActive(ResendOutbox.INSTANCE)) {
+      timers.startTimerWithFixedDelay(ResendOutbox.INSTANCE, RESEND_INTERVAL);
+    }
+  }
+
+  private Behavior<Command> onAck(Ack ack) {
+    if (ack.generation() == outboxGeneration) {
+      outbox.remove(ack.seq());
+      if (outbox.isEmpty()) {
+        timers.cancel(ResendOutbox.INSTANCE);
+      }
+    }
+    return this;
+  }
+
+  private Behavior<Command> resendOutbox() {
+    outbox.values().forEach(outboxCoordinator::tell);
+    return this;
+  }
+
+  // ---------------------------------------------------------------- checkpoints (rank 0)
+
+  private Behavior<Command> onCheckpointReady(CheckpointReady ready) {
+    if (ready.generation() != outboxGeneration) {
+      return this;
+    }
+    if (writing != null) {
+      // One write at a time; a newer checkpoint makes an older waiting one pointless.
+      waiting = ready.data();
+    } else {
+      write(ready.data());
+    }
+    return this;
+  }
+
+  private void write(CheckpointData data) {
+    writing = data;
+    long generation = outboxGeneration;
+    getContext().pipeToSelf(store.write(data), (info, error) -> new CheckpointWriteDone(
+        generation, data, info, error == null ? null : rootMessage(error)));
+  }
+
+  private Behavior<Command> onCheckpointWriteDone(CheckpointWriteDone done) {
+    if (done.generation() != outboxGeneration) {
+      return this;
+    }
+    if (done.error() == null) {
+      writing = null;
+      retryDelay = null;
+      if (checkpointProblem) {
+        checkpointProblem = false;
+        outboxCoordinator.tell(new JobCoordinator.CheckpointHealth(outboxGeneration, rankOf(), ""));
+      }
+      send(nextSeq, new JobCoordinator.CheckpointWritten(outboxGeneration, rankOf(), nextSeq, done.info()));
+      nextSeq++;
+      if (waiting != null) {
+        CheckpointData next = waiting;
+        waiting = null;
+        write(next);
+      }
+      return this;
+    }
+    retryDelay = retryDelay == null ? store.settings().retryMin() : min(retryDelay.multipliedBy(2), store.settings().retryMax());
+    getContext().getLog().warn("{}: checkpoint at step {} not written ({}); retrying in {} ms",
+        entityId, done.data().step(), done.error(), retryDelay.toMillis());
+    if (!checkpointProblem) {
+      checkpointProblem = true;
+      outboxCoordinator.tell(new JobCoordinator.CheckpointHealth(outboxGeneration, rankOf(),
+          "checkpoint writes failing since " + java.time.Instant.now() + " (" + done.error() + "); retrying with backoff"));
+    }
+    timers.startSingleTimer(RetryCheckpoint.class, new RetryCheckpoint(outboxGeneration), retryDelay);
+    return this;
+  }
+
+  private Behavior<Command> onRetryCheckpoint(RetryCheckpoint retry) {
+    if (retry.generation() == outboxGeneration && writing != null) {
+      // Retry the newest state we have: a waiting checkpoint supersedes the failed one.
+      CheckpointData next = waiting != null ? waiting : writing;
+      waiting = null;
+      write(next);
+    }
+    return this;
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private boolean isCurrent(long generation) {
+    return assignment != null && generation == assignment.generation();
+  }
+
+  private int rankOf() {
+    String id = entityId.substring(entityId.lastIndexOf('-') + 1);
+    return Integer.parseInt(id);
+  }
+
+  private static Duration min(Duration a, Duration b) {
+    return a.compareTo(b) <= 0 ? a : b;
+  }
+
+  private static String rootMessage(Throwable error) {
+    Throwable t = error;
+    while (t.getCause() != null && t.getCause() != t) {
+      t = t.getCause();
+    }
+    return t.getMessage() == null ? t.toString() : t.getMessage();
+  }
+
   private void passivate() {
     shard.tell(new ClusterSharding.Passivate<>(getContext().getSelf()));
   }
@@ -271,9 +516,10 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   private Behavior<Command> onPostStop() {
     if (run != null) {
       run.requestStop();
-      if (!stopping) {
-        // Stopped from outside (node shutting down, shard moved): the job must not wait for a
-        // rank that is gone.
+      boolean shuttingDown = CoordinatedShutdown.get(getContext().getSystem()).getShutdownReason().isPresent();
+      if (!stopping && !shuttingDown) {
+        // Stopped from outside while the node stays up (a shard moved): the job must not wait
+        // for a rank that is gone. On shutdown the job is meant to resume later, not to fail.
         assignment.coordinator().tell(new JobCoordinator.WorkerFailed(
             assignment.generation(), assignment.rank(), "worker " + entityId + " stopped while training"));
       }

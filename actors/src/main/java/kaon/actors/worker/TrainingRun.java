@@ -7,6 +7,8 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import kaon.actors.allreduce.AllReducePeer;
+import kaon.actors.checkpoint.CheckpointData;
+import kaon.actors.checkpoint.CheckpointStore;
 import kaon.actors.data.EpochSampler;
 import kaon.actors.data.LabeledImages;
 import kaon.actors.job.JobCoordinator;
@@ -42,7 +44,8 @@ final class TrainingRun implements Runnable {
       int worldSize,
       DeviceSlot slot,
       ActorRef<JobCoordinator.Command> coordinator,
-      ActorRef<RingMessage> peer) {}
+      ActorRef<RingMessage> peer,
+      String resumeFrom) {}
 
   /**
    * The ask to the peer only guards against a peer that vanished; the peer's own round deadline
@@ -52,6 +55,7 @@ final class TrainingRun implements Runnable {
 
   private final Assignment assignment;
   private final TaskCatalog catalog;
+  private final CheckpointStore store;
   private final WorkerSettings settings;
   private final Scheduler scheduler;
   private final ActorRef<DeviceWorker.Command> worker;
@@ -61,11 +65,13 @@ final class TrainingRun implements Runnable {
   TrainingRun(
       Assignment assignment,
       TaskCatalog catalog,
+      CheckpointStore store,
       WorkerSettings settings,
       Scheduler scheduler,
       ActorRef<DeviceWorker.Command> worker) {
     this.assignment = assignment;
     this.catalog = catalog;
+    this.store = store;
     this.settings = settings;
     this.scheduler = scheduler;
     this.worker = worker;
@@ -91,14 +97,24 @@ final class TrainingRun implements Runnable {
       TaskData data = catalog.data(task, settings.dataDir());
       try (ModelReplica replica = new ModelReplica(task, assignment.slot().device(), assignment.spec().seed())) {
         Optimizer optimizer = Optimizer.create(assignment.spec().optimizer(), replica.manager());
+        CheckpointData resume = null;
+        if (!assignment.resumeFrom().isEmpty()) {
+          // Blocking is fine here: this is the worker's own thread, and it has nothing to do
+          // before its state is loaded.
+          resume = store.load(assignment.jobId(), assignment.resumeFrom()).toCompletableFuture().get();
+          replica.importParameters(resume.parameters());
+          optimizer.importState(resume.optimizerState());
+        }
         worker.tell(new DeviceWorker.ReplicaReady(assignment.generation()));
         begin.await();
         if (!stopRequested) {
-          train(replica, optimizer, data);
+          train(replica, optimizer, data, resume);
         }
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+    } catch (ExecutionException e) {
+      failure = "cannot load checkpoint " + assignment.resumeFrom() + ": " + e.getCause().getMessage();
     } catch (StepFailedException e) {
       failure = e.getMessage();
     } catch (RuntimeException | Error e) {
@@ -112,23 +128,29 @@ final class TrainingRun implements Runnable {
     worker.tell(new DeviceWorker.RunEnded(assignment.generation(), failure));
   }
 
-  private void train(ModelReplica replica, Optimizer optimizer, TaskData data) throws InterruptedException {
+  private void train(ModelReplica replica, Optimizer optimizer, TaskData data, CheckpointData resume)
+      throws InterruptedException {
     JobSpec spec = assignment.spec();
     LabeledImages train = data.train();
     EpochSampler sampler = new EpochSampler(spec.seed(), train.count(), spec.globalBatch());
     int steps = sampler.stepsPerEpoch();
-    long lastStep = spec.maxSteps() > 0 ? Math.min(spec.maxSteps(), (long) steps * spec.epochs()) : (long) steps * spec.epochs();
+    long total = (long) steps * spec.epochs();
+    long lastStep = spec.maxSteps() > 0 ? Math.min(spec.maxSteps(), total) : total;
     float[] flat = new float[replica.size()];
     float scale = 1f / spec.globalBatch();
     long nextProgress = 0;
-    long stepsDone = 0;
-    for (int epoch = 0; epoch < spec.epochs() && stepsDone < lastStep; epoch++) {
+    long stepsDone = resume == null ? 0 : resume.step();
+    int firstEpoch = (int) (stepsDone / steps);
+    boolean rankZero = assignment.rank() == 0;
+    for (int epoch = firstEpoch; epoch < spec.epochs() && stepsDone < lastStep; epoch++) {
       int[] permutation = sampler.permutation(epoch);
-      double lossSum = 0;
-      long correct = 0;
-      long examples = 0;
+      // A resumed epoch keeps the sums rank 0 had checkpointed, so its metrics cover the whole epoch.
+      boolean resumed = resume != null && epoch == firstEpoch && rankZero;
+      double lossSum = resumed ? resume.epochLossSum() : 0;
+      long correct = resumed ? resume.epochCorrect() : 0;
+      long examples = resumed ? resume.epochExamples() : 0;
       long start = System.nanoTime();
-      for (int step = 0; step < steps && stepsDone < lastStep; step++) {
+      for (int step = (int) (stepsDone - (long) epoch * steps); step < steps && stepsDone < lastStep; step++) {
         if (stopRequested) {
           return;
         }
@@ -140,7 +162,13 @@ final class TrainingRun implements Runnable {
         correct += result.correct();
         examples += result.examples();
         stepsDone++;
-        if (assignment.rank() == 0 && System.nanoTime() >= nextProgress) {
+        if (rankZero && spec.checkpointEverySteps() > 0 && stepsDone % spec.checkpointEverySteps() == 0 && stepsDone < lastStep) {
+          // The copy is the only cost here: encoding and writing happen elsewhere.
+          worker.tell(new DeviceWorker.CheckpointReady(assignment.generation(), new CheckpointData(
+              assignment.jobId(), stepsDone, (int) (stepsDone / steps), (int) (stepsDone % steps), spec.seed(),
+              assignment.worldSize(), replica.exportParameters(), optimizer.exportState(), lossSum, correct, examples)));
+        }
+        if (rankZero && System.nanoTime() >= nextProgress) {
           nextProgress = System.nanoTime() + settings.progressInterval().toNanos();
           assignment.coordinator().tell(new JobCoordinator.StepProgress(
               assignment.generation(), epoch, step + 1, steps, lossSum / Math.max(1, examples)));
@@ -151,19 +179,17 @@ final class TrainingRun implements Runnable {
       int from = (int) ((long) test.count() * assignment.rank() / assignment.worldSize());
       int to = (int) ((long) test.count() * (assignment.rank() + 1) / assignment.worldSize());
       int testCorrect = replica.countCorrect(test, from, to, settings.evalBatch());
-      assignment.coordinator().tell(new JobCoordinator.EpochReport(
-          assignment.generation(), assignment.rank(), epoch, lossSum, correct, examples,
-          testCorrect, to - from, trainNanos, stepsDone));
+      worker.tell(new DeviceWorker.Report(assignment.generation(), new DeviceWorker.EpochSums(
+          epoch, lossSum, correct, examples, testCorrect, to - from, trainNanos, stepsDone)));
     }
-    if (assignment.rank() == 0 && !spec.modelOutput().isEmpty()) {
+    if (rankZero && !spec.modelOutput().isEmpty()) {
       try {
         replica.saveParameters(Path.of(spec.modelOutput()));
       } catch (java.io.IOException e) {
         throw new StepFailedException("cannot write the model to " + spec.modelOutput() + ": " + e.getMessage());
       }
     }
-    assignment.coordinator().tell(new JobCoordinator.WorkerFinished(
-        assignment.generation(), assignment.rank(), replica.digest()));
+    worker.tell(new DeviceWorker.Report(assignment.generation(), new DeviceWorker.Finished(replica.digest())));
   }
 
   private float[] allReduce(long step, float[] buffer) throws InterruptedException {

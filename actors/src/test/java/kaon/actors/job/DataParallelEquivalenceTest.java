@@ -8,20 +8,12 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import kaon.actors.allreduce.AllReduceSettings;
 import kaon.actors.tasks.FashionMnistMlpTask;
 import kaon.actors.training.ModelReplica;
 import kaon.actors.training.OptimizerSpec;
-import kaon.actors.training.TaskCatalog;
-import kaon.actors.worker.DeviceSlot;
-import kaon.actors.worker.DeviceWorker;
-import kaon.actors.worker.NodeAgent;
-import kaon.actors.worker.WorkerSettings;
 import kaon.protocol.NamedTensor;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
-import org.apache.pekko.cluster.typed.Cluster;
-import org.apache.pekko.cluster.typed.Join;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.pattern.StatusReply;
 import org.junit.jupiter.api.AfterAll;
@@ -48,15 +40,7 @@ class DataParallelEquivalenceTest {
 
   @BeforeAll
   static void startNode() {
-    Cluster.get(testKit.system()).manager().tell(Join.create(Cluster.get(testKit.system()).selfMember().address()));
-    List<DeviceSlot> slots = List.of(
-        new DeviceSlot("cpu:0", "cpu", 1), new DeviceSlot("cpu:1", "cpu", 1), new DeviceSlot("cpu:2", "cpu", 1));
-    var nodeAgent = testKit.spawn(NodeAgent.create(slots), "node-agent");
-    WorkerSettings settings = new WorkerSettings(
-        new AllReduceSettings(16_384, Duration.ofSeconds(60), Duration.ofSeconds(5), 20),
-        Duration.ofMillis(200), 1000, null);
-    DeviceWorker.init(testKit.system(), nodeAgent, TaskCatalog.load(DataParallelEquivalenceTest.class.getClassLoader()), settings);
-    JobCoordinator.init(testKit.system());
+    new TestNode(testKit, 3);
   }
 
   @AfterAll
@@ -86,7 +70,7 @@ class DataParallelEquivalenceTest {
   private static List<NamedTensor> train(int workers) throws Exception {
     String jobId = "equivalence-" + workers;
     Path output = dir.resolve(jobId + ".params");
-    JobSpec spec = new JobSpec("fashion-mnist-mlp", workers, 1, 128, OptimizerSpec.sgd(0.1f, 0f), 42, STEPS, output.toString());
+    JobSpec spec = new JobSpec("fashion-mnist-mlp", workers, 1, 128, OptimizerSpec.sgd(0.1f, 0f), 42, STEPS, output.toString(), 0);
     var job = ClusterSharding.get(testKit.system()).entityRefFor(JobCoordinator.ENTITY_KEY, jobId);
     TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
     TestProbe<StatusReply<JobStatus>> submitted = testKit.createTestProbe();

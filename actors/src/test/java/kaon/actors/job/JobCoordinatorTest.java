@@ -4,19 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
-import java.util.List;
-import kaon.actors.allreduce.AllReduceSettings;
 import kaon.actors.training.OptimizerSpec;
-import kaon.actors.training.TaskCatalog;
-import kaon.actors.worker.DeviceSlot;
-import kaon.actors.worker.DeviceWorker;
 import kaon.actors.worker.NodeAgent;
-import kaon.actors.worker.WorkerSettings;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
-import org.apache.pekko.cluster.typed.Cluster;
-import org.apache.pekko.cluster.typed.Join;
 import org.apache.pekko.pattern.StatusReply;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -29,22 +21,21 @@ class JobCoordinatorTest {
   private static final ActorTestKit testKit = ActorTestKit.create();
   private static final Duration WAIT = Duration.ofSeconds(60);
   private static ActorRef<NodeAgent.Command> nodeAgent;
+  private static TestNode node;
 
   @BeforeAll
   static void startNode() {
-    Cluster cluster = Cluster.get(testKit.system());
-    cluster.manager().tell(Join.create(cluster.selfMember().address()));
-    nodeAgent = testKit.spawn(NodeAgent.create(List.of(
-        new DeviceSlot("cpu:0", "cpu", 1), new DeviceSlot("cpu:1", "cpu", 1))), "node-agent");
-    WorkerSettings settings = new WorkerSettings(
-        new AllReduceSettings(65_536, Duration.ofSeconds(60), Duration.ofSeconds(5), 20),
-        Duration.ofMillis(50), 1000, null);
-    DeviceWorker.init(testKit.system(), nodeAgent, TaskCatalog.load(JobCoordinatorTest.class.getClassLoader()), settings);
+    node = new TestNode(testKit, 2);
+    nodeAgent = node.nodeAgent;
   }
 
   /** Workers give their devices back asynchronously; the next test must find them free. */
   @AfterEach
-  void awaitDevicesFree() {
+  void devicesAreFreeAfterEachTest() {
+    awaitDevicesFree();
+  }
+
+  private static void awaitDevicesFree() {
     TestProbe<NodeAgent.Devices> probe = testKit.createTestProbe();
     probe.awaitAssert(WAIT, () -> {
       nodeAgent.tell(new NodeAgent.ListDevices(probe.getRef()));
@@ -59,8 +50,86 @@ class JobCoordinatorTest {
     testKit.shutdownTestKit();
   }
 
+  private static JobSpec checkpointed(long maxSteps) {
+    return new JobSpec("fashion-mnist-mlp", 2, 4, 128, OptimizerSpec.sgd(0.1f, 0.9f), 11, maxSteps, "", 100);
+  }
+
+  /** Runs {@code spec} under a new job id to the end and returns its final status. */
+  private static JobStatus runToEnd(String jobId, JobSpec spec) {
+    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create(jobId, null, node.store, TestNode.JOB_SETTINGS));
+    TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
+    submit(job, spec);
+    job.tell(new JobCoordinator.Watch(watcher.getRef()));
+    return DataParallelEquivalenceTest.awaitEnd(watcher);
+  }
+
+  /** Waits until a status shows a committed checkpoint. */
+  private static JobStatus awaitCheckpoint(TestProbe<JobCoordinator.JobUpdate> watcher) {
+    while (true) {
+      if (watcher.receiveMessage(WAIT) instanceof JobCoordinator.StatusChanged changed
+          && changed.status().latestCheckpoint() != null) {
+        return changed.status();
+      }
+    }
+  }
+
+  @Test
+  void resumesBitIdenticallyFromItsCheckpointWhenItsRanksAreGone() {
+    JobSpec spec = checkpointed(1200);
+    JobStatus reference = runToEnd("resume-reference", spec);
+    assertEquals(JobStatus.Phase.SUCCEEDED, reference.phase(), reference.message());
+    awaitDevicesFree();
+
+    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create("resume-1", null, node.store, TestNode.JOB_SETTINGS));
+    TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
+    submit(job, spec);
+    job.tell(new JobCoordinator.Watch(watcher.getRef()));
+    JobStatus checkpointed = awaitCheckpoint(watcher);
+    // The coordinator and every rank die; only the journal and the checkpoints remain.
+    testKit.stop(job);
+    var sharding = org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding.get(testKit.system());
+    for (int rank = 0; rank < 2; rank++) {
+      sharding.entityRefFor(kaon.actors.worker.DeviceWorker.ENTITY_KEY, kaon.actors.worker.DeviceWorker.entityId("resume-1", rank))
+          .tell(new kaon.actors.worker.DeviceWorker.Stop(checkpointed.generation(), "test: rank lost"));
+    }
+    awaitDevicesFree();
+
+    ActorRef<JobCoordinator.Command> recovered = testKit.spawn(JobCoordinator.create("resume-1", null, node.store, TestNode.JOB_SETTINGS));
+    TestProbe<JobCoordinator.JobUpdate> again = testKit.createTestProbe();
+    recovered.tell(new JobCoordinator.Watch(again.getRef()));
+    JobStatus end = DataParallelEquivalenceTest.awaitEnd(again);
+    assertEquals(JobStatus.Phase.SUCCEEDED, end.phase(), end.message());
+    assertEquals(2, end.generation());
+    assertTrue(end.stateSource().startsWith("checkpoint:step-"), end.stateSource());
+    assertEquals(1200, end.stepsDone());
+    assertEquals(reference.digest(), end.digest(), "resumed parameters differ from an uninterrupted run");
+  }
+
+  @Test
+  void carriesOnWithoutANewGenerationWhenItsRanksStillTrain() {
+    JobSpec spec = checkpointed(1100);
+    JobStatus reference = runToEnd("reattach-reference", spec);
+    awaitDevicesFree();
+
+    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create("reattach-1", null, node.store, TestNode.JOB_SETTINGS));
+    TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
+    submit(job, spec);
+    job.tell(new JobCoordinator.Watch(watcher.getRef()));
+    awaitCheckpoint(watcher);
+    testKit.stop(job);
+    ActorRef<JobCoordinator.Command> recovered = testKit.spawn(JobCoordinator.create("reattach-1", null, node.store, TestNode.JOB_SETTINGS));
+    TestProbe<JobCoordinator.JobUpdate> again = testKit.createTestProbe();
+    recovered.tell(new JobCoordinator.Watch(again.getRef()));
+    JobStatus end = DataParallelEquivalenceTest.awaitEnd(again);
+    assertEquals(JobStatus.Phase.SUCCEEDED, end.phase(), end.message());
+    assertEquals(1, end.generation(), "the ranks kept training; no new generation was needed");
+    assertEquals(reference.digest(), end.digest());
+    // Epoch reports sent while no coordinator listened were resent, not lost.
+    assertEquals(3, end.epochs().size());
+  }
+
   private static JobSpec spec(String task, int workers, long maxSteps) {
-    return new JobSpec(task, workers, 2, 128, OptimizerSpec.sgd(0.1f, 0f), 7, maxSteps, "");
+    return new JobSpec(task, workers, 2, 128, OptimizerSpec.sgd(0.1f, 0f), 7, maxSteps, "", 0);
   }
 
   private static JobStatus submit(ActorRef<JobCoordinator.Command> job, JobSpec spec) {
@@ -79,7 +148,7 @@ class JobCoordinatorTest {
 
   @Test
   void finishedJobRecoversFromItsJournalAfterARestart() {
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create("recover-1"));
+    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create("recover-1", null, node.store, TestNode.JOB_SETTINGS));
     TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
     submit(job, spec("fashion-mnist-mlp", 2, 700));
     job.tell(new JobCoordinator.Watch(watcher.getRef()));
@@ -91,14 +160,14 @@ class JobCoordinatorTest {
     assertTrue(finished.testAccuracy() > 0.75, "test accuracy " + finished.testAccuracy());
 
     testKit.stop(job);
-    ActorRef<JobCoordinator.Command> respawned = testKit.spawn(JobCoordinator.create("recover-1"));
+    ActorRef<JobCoordinator.Command> respawned = testKit.spawn(JobCoordinator.create("recover-1", null, node.store, TestNode.JOB_SETTINGS));
     JobStatus recovered = status(respawned);
     assertEquals(finished, recovered);
   }
 
   @Test
   void cancellingAFinishedJobIsRefused() {
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create("cancel-late"));
+    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create("cancel-late", null, node.store, TestNode.JOB_SETTINGS));
     TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
     submit(job, spec("fashion-mnist-mlp", 1, 5));
     job.tell(new JobCoordinator.Watch(watcher.getRef()));
@@ -111,7 +180,7 @@ class JobCoordinatorTest {
 
   @Test
   void resubmittingTheSameSpecIsIdempotentButAnotherSpecIsRefused() {
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create("idempotent"));
+    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create("idempotent", null, node.store, TestNode.JOB_SETTINGS));
     JobSpec spec = spec("fashion-mnist-mlp", 1, 5);
     JobStatus first = submit(job, spec);
     JobStatus second = submit(job, spec);
@@ -124,7 +193,7 @@ class JobCoordinatorTest {
 
   @Test
   void anUnknownTaskFailsTheJobWithAClearReason() {
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create("unknown-task"));
+    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create("unknown-task", null, node.store, TestNode.JOB_SETTINGS));
     TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
     submit(job, spec("no-such-task", 1, 5));
     job.tell(new JobCoordinator.Watch(watcher.getRef()));
@@ -135,7 +204,7 @@ class JobCoordinatorTest {
 
   @Test
   void aJobNeedingMoreDevicesThanTheNodeHasFailsWithTheReason() {
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create("too-big"));
+    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create("too-big", null, node.store, TestNode.JOB_SETTINGS));
     TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
     submit(job, spec("fashion-mnist-mlp", 3, 5));
     job.tell(new JobCoordinator.Watch(watcher.getRef()));

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 
 import java.util.ArrayList;
 import java.util.List;
+import kaon.actors.job.CheckpointInfo;
 import kaon.actors.job.JobCoordinator;
 import kaon.actors.job.JobSpec;
 import kaon.actors.training.OptimizerSpec;
@@ -43,18 +44,24 @@ class WireMessagesSerializationTest {
     ActorRef<JobCoordinator.Command> coordinator = testKit.createTestProbe(JobCoordinator.Command.class).getRef();
     ActorRef<RingMessage> peer = testKit.createTestProbe(RingMessage.class).getRef();
     JobSpec spec = new JobSpec("fashion-mnist-cnn", 3, 10, 128,
-        new OptimizerSpec(OptimizerSpec.Kind.ADAMW, 0.001f, 0f, 0.9f, 0.999f, 1e-8f, 0.01f), 42, 0, "/tmp/m.params");
+        new OptimizerSpec(OptimizerSpec.Kind.ADAMW, 0.001f, 0f, 0.9f, 0.999f, 1e-8f, 0.01f), 42, 0, "/tmp/m.params", 200);
     List<ActorRef<RingMessage>> ring = new ArrayList<>(List.of(peer, peer, peer));
     List<Object> kryo = List.of(
-        new DeviceWorker.Prepare("job-1", spec, 3, 1, 3, coordinator),
+        new DeviceWorker.Prepare("job-1", spec, 3, 1, 3, coordinator, "step-400-abcdef12"),
+        new DeviceWorker.Reattach(3, coordinator),
+        new DeviceWorker.Ack(3, 17),
         new DeviceWorker.Begin(3, ring),
         new DeviceWorker.Begin(3, List.of(peer)),
         new DeviceWorker.Stop(3, "job ended"),
         new JobCoordinator.WorkerReady(3, 1, peer, "cpu:1"),
         new JobCoordinator.WorkerFailed(3, 1, "all-reduce missed its deadline"),
         new JobCoordinator.StepProgress(3, 0, 10, 468, 0.52),
-        new JobCoordinator.EpochReport(3, 1, 0, 1234.5, 100, 200, 90, 100, 123_456_789L, 468),
-        new JobCoordinator.WorkerFinished(3, 1, "ab".repeat(32)));
+        new JobCoordinator.EpochReport(3, 1, 5, 0, 1234.5, 100, 200, 90, 100, 123_456_789L, 468),
+        new JobCoordinator.WorkerFinished(3, 1, 6, "ab".repeat(32)),
+        new JobCoordinator.CheckpointWritten(3, 0, 7, new CheckpointInfo("step-400-abcdef12", 400, 0, 123456, "cd".repeat(32))),
+        new JobCoordinator.CheckpointHealth(3, 0, "checkpoint writes failing"),
+        new JobCoordinator.Reattached(3, 1),
+        new JobCoordinator.NotRunning(3, 2));
     for (Object message : kryo) {
       assertEquals(message, roundTrip(message, KryoSerializer.class));
     }

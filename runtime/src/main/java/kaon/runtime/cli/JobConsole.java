@@ -2,6 +2,7 @@ package kaon.runtime.cli;
 
 import java.io.PrintWriter;
 import java.util.Locale;
+import kaon.actors.job.CheckpointInfo;
 import kaon.actors.job.EpochMetrics;
 import kaon.actors.job.JobCoordinator;
 import kaon.actors.job.JobStatus;
@@ -18,6 +19,9 @@ final class JobConsole {
   private final PrintWriter out;
   private final boolean terminal;
   private boolean barShown;
+  private long generation;
+  private String health = "";
+  private CheckpointInfo checkpoint;
 
   JobConsole(PrintWriter out, boolean terminal) {
     this.out = out;
@@ -30,14 +34,36 @@ final class JobConsole {
       showProgress(p);
     } else if (update instanceof JobCoordinator.EpochFinished e) {
       clearBar();
-      out.println(epochLine(e.metrics()));
-    } else if (update instanceof JobCoordinator.StatusChanged s && s.status().phase().isTerminal()) {
-      clearBar();
-      out.println(outcomeLine(s.status()));
-      return s.status();
+      out.println(epochLine(e.metrics()) + (checkpoint == null ? "" : ", checkpoint at step " + checkpoint.step()));
+    } else if (update instanceof JobCoordinator.StatusChanged s) {
+      JobStatus status = s.status();
+      if (status.phase().isTerminal()) {
+        clearBar();
+        out.println(outcomeLine(status));
+        return status;
+      }
+      showChanges(status);
     }
     out.flush();
     return null;
+  }
+
+  /** Generation changes and health, each once: watching again repeats the same status. */
+  private void showChanges(JobStatus status) {
+    checkpoint = status.latestCheckpoint();
+    if (status.generation() > generation) {
+      if (generation > 0 || status.generation() > 1) {
+        clearBar();
+        out.println("Generation " + status.generation() + ": resuming at step " + status.stepsDone() + " from "
+            + status.stateSource());
+      }
+      generation = status.generation();
+    }
+    if (!status.health().equals(health)) {
+      clearBar();
+      out.println(status.health().isEmpty() ? "Healthy again: " + health + " is over" : "Degraded: " + status.health());
+      health = status.health();
+    }
   }
 
   static String epochLine(EpochMetrics m) {
@@ -50,8 +76,8 @@ final class JobConsole {
   static String outcomeLine(JobStatus status) {
     return switch (status.phase()) {
       case SUCCEEDED -> String.format(Locale.ROOT,
-          "Test accuracy: %.4f after %d epochs (%d steps); job %s succeeded",
-          status.testAccuracy(), status.epochs().size(), status.stepsDone(), status.jobId());
+          "Test accuracy: %.4f after %d epochs (%d steps); job %s succeeded; parameters sha256 %s",
+          status.testAccuracy(), status.epochs().size(), status.stepsDone(), status.jobId(), status.digest());
       case CANCELLED -> "Job " + status.jobId() + " was cancelled";
       default -> "Job " + status.jobId() + " failed: " + status.message();
     };

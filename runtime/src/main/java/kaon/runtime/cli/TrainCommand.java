@@ -52,6 +52,7 @@ import picocli.CommandLine.Spec;
 final class TrainCommand implements Callable<Integer> {
 
   private static final Duration ASK_TIMEOUT = Duration.ofSeconds(30);
+  private static final Duration REWATCH = Duration.ofSeconds(5);
 
   @Spec CommandSpec command;
 
@@ -91,6 +92,12 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--threads-per-worker", description = "libtorch threads per worker (default: cores / workers).")
   Integer threadsPerWorker;
 
+  @Option(names = "--checkpoint-every", defaultValue = "200", description = "Checkpoint every this many steps; 0 for never (default: ${DEFAULT-VALUE}).")
+  long checkpointEvery;
+
+  @Option(names = "--job-id", description = "Job id; running train again with the same id and options watches (and resumes) that job instead of starting another.")
+  String jobId;
+
   @Override
   public Integer call() throws Exception {
     validate();
@@ -119,7 +126,10 @@ final class TrainCommand implements Callable<Integer> {
         spec.task(), workers, workers == 1 ? "" : "s", threads, threads == 1 ? "" : "s", spec.epochs(),
         spec.globalBatch(), spec.optimizer().kind().name().toLowerCase(Locale.ROOT), spec.optimizer().learningRate());
     out.flush();
-    ActorSystem<Void> system = KaonNode.startLocal(config, catalog);
+    ActorSystem<Void> system = KaonNode.startLocal(config, catalog, line -> {
+      out.println(line);
+      out.flush();
+    });
     try {
       return run(system, spec, out);
     } finally {
@@ -129,8 +139,8 @@ final class TrainCommand implements Callable<Integer> {
   }
 
   private int run(ActorSystem<Void> system, JobSpec spec, PrintWriter out) throws Exception {
-    String jobId = "job-" + UUID.randomUUID().toString().substring(0, 8);
-    EntityRef<JobCoordinator.Command> job = ClusterSharding.get(system).entityRefFor(JobCoordinator.ENTITY_KEY, jobId);
+    String id = jobId != null ? jobId : "job-" + UUID.randomUUID().toString().substring(0, 8);
+    EntityRef<JobCoordinator.Command> job = ClusterSharding.get(system).entityRefFor(JobCoordinator.ENTITY_KEY, id);
     BlockingQueue<JobCoordinator.JobUpdate> updates = new LinkedBlockingQueue<>();
     ActorRef<JobCoordinator.JobUpdate> watcher = system.systemActorOf(
         Behaviors.receiveMessage(update -> {
@@ -143,13 +153,19 @@ final class TrainCommand implements Callable<Integer> {
             job, replyTo -> new JobCoordinator.Submit(spec, replyTo), ASK_TIMEOUT, system.scheduler())
         .toCompletableFuture()
         .get(ASK_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
-    job.tell(new JobCoordinator.Watch(watcher));
     // A console means a person is watching: draw a progress bar; never into a pipe or a log.
     JobConsole console = new JobConsole(out, System.console() != null);
     while (true) {
-      JobStatus end = console.show(updates.take());
-      if (end != null) {
-        return end.phase() == JobStatus.Phase.SUCCEEDED ? 0 : KaonCli.JOB_FAILED;
+      // Watching again now and then is idempotent, and it re-subscribes after the coordinator
+      // restarted (watchers are not persisted).
+      job.tell(new JobCoordinator.Watch(watcher));
+      JobCoordinator.JobUpdate update = updates.poll(REWATCH.toMillis(), TimeUnit.MILLISECONDS);
+      while (update != null) {
+        JobStatus end = console.show(update);
+        if (end != null) {
+          return end.phase() == JobStatus.Phase.SUCCEEDED ? 0 : KaonCli.JOB_FAILED;
+        }
+        update = updates.poll(REWATCH.toMillis(), TimeUnit.MILLISECONDS);
       }
     }
   }
@@ -179,7 +195,8 @@ final class TrainCommand implements Callable<Integer> {
         opt,
         seed != null ? seed : defaults.seed(),
         maxSteps,
-        output == null ? "" : output.toAbsolutePath().toString());
+        output == null ? "" : output.toAbsolutePath().toString(),
+        checkpointEvery);
   }
 
   private void validate() {
@@ -208,6 +225,13 @@ final class TrainCommand implements Callable<Integer> {
     }
     if (maxSteps < 0) {
       throw new ParameterException(command.commandLine(), "--max-steps must not be negative, was " + maxSteps);
+    }
+    if (checkpointEvery < 0) {
+      throw new ParameterException(command.commandLine(), "--checkpoint-every must not be negative, was " + checkpointEvery);
+    }
+    if (jobId != null && !jobId.matches("[A-Za-z0-9][A-Za-z0-9._-]{0,63}")) {
+      throw new ParameterException(command.commandLine(),
+          "--job-id must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
     }
     if (threadsPerWorker != null && threadsPerWorker <= 0) {
       throw new ParameterException(command.commandLine(), "--threads-per-worker must be at least 1");

@@ -1,0 +1,24 @@
+package kaon.actors.checkpoint;
+
+/**
+ * The checkpoint tables, also written out in {@code deploy/cassandra/schema.cql} for production,
+ * where keyspaces are created by an operator with the replication they need.
+ */
+final class CheckpointSchema {
+
+  private CheckpointSchema() {}
+
+  /** One row per committed checkpoint, newest first within a job. */
+  static String checkpoints(String keyspace) {
+    return "CREATE TABLE IF NOT EXISTS " + keyspace + ".checkpoints ("
+        + "job_id text, step bigint, checkpoint_id text, epoch int, bytes bigint, chunks int, chunk_bytes int, "
+        + "sha256 text, created_at timestamp, PRIMARY KEY (job_id, step, checkpoint_id)) "
+        + "WITH CLUSTERING ORDER BY (step DESC, checkpoint_id ASC)";
+  }
+
+  /** One partition per chunk, so that no partition grows with the model. */
+  static String chunks(String keyspace) {
+    return "CREATE TABLE IF NOT EXISTS " + keyspace + ".checkpoint_chunks ("
+        + "job_id text, checkpoint_id text, chunk int, data blob, PRIMARY KEY ((job_id, checkpoint_id, chunk)))";
+  }
+}

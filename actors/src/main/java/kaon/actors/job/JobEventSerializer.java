@@ -1,0 +1,152 @@
+package kaon.actors.job;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.MessageLite;
+import java.io.NotSerializableException;
+import kaon.actors.training.OptimizerSpec;
+import kaon.protocol.v1.CheckpointCommitted;
+import kaon.protocol.v1.EpochCompleted;
+import kaon.protocol.v1.GenerationStarted;
+import kaon.protocol.v1.JobCancelled;
+import kaon.protocol.v1.JobFailed;
+import kaon.protocol.v1.JobSubmitted;
+import kaon.protocol.v1.JobSucceeded;
+import org.apache.pekko.actor.ExtendedActorSystem;
+import org.apache.pekko.serialization.SerializerWithStringManifest;
+
+/**
+ * The journal format of {@link JobCoordinator.Event}s: the protobuf messages of {@code
+ * kaon/v1/events.proto}, one short manifest per event type. Protobuf, not Kryo, because journal
+ * bytes must decode after the classes change; field numbers never change and a golden-bytes test
+ * checks that old bytes keep decoding. Manifests are part of the format too: never rename one.
+ */
+public final class JobEventSerializer extends SerializerWithStringManifest {
+
+  /** Pekko serializer id; fixed forever (it is stored next to every event). */
+  public static final int IDENTIFIER = 7403;
+
+  static final String SUBMITTED = "JS";
+  static final String GENERATION = "GS";
+  static final String EPOCH = "EC";
+  static final String CHECKPOINT = "CC";
+  static final String SUCCEEDED = "OK";
+  static final String FAILED = "JF";
+  static final String CANCELLED = "JC";
+
+  public JobEventSerializer(ExtendedActorSystem system) {}
+
+  @Override
+  public int identifier() {
+    return IDENTIFIER;
+  }
+
+  @Override
+  public String manifest(Object o) {
+    if (o instanceof JobCoordinator.JobSubmitted) {
+      return SUBMITTED;
+    } else if (o instanceof JobCoordinator.GenerationStarted) {
+      return GENERATION;
+    } else if (o instanceof JobCoordinator.EpochCompleted) {
+      return EPOCH;
+    } else if (o instanceof JobCoordinator.CheckpointCommitted) {
+      return CHECKPOINT;
+    } else if (o instanceof JobCoordinator.JobSucceeded) {
+      return SUCCEEDED;
+    } else if (o instanceof JobCoordinator.JobFailed) {
+      return FAILED;
+    } else if (o instanceof JobCoordinator.JobCancelled) {
+      return CANCELLED;
+    }
+    throw new IllegalArgumentException("not a job event: " + o.getClass().getName());
+  }
+
+  @Override
+  public byte[] toBinary(Object o) {
+    return toProto(o).toByteArray();
+  }
+
+  private static MessageLite toProto(Object o) {
+    if (o instanceof JobCoordinator.JobSubmitted e) {
+      return JobSubmitted.newBuilder().setSpec(spec(e.spec())).setAtMillis(e.atMillis()).build();
+    } else if (o instanceof JobCoordinator.GenerationStarted e) {
+      return GenerationStarted.newBuilder().setGeneration(e.generation()).setWorldSize(e.worldSize())
+          .setResumeStep(e.resumeStep()).setReason(e.reason()).setStateSource(e.stateSource()).build();
+    } else if (o instanceof JobCoordinator.EpochCompleted e) {
+      EpochMetrics m = e.metrics();
+      return EpochCompleted.newBuilder().setStepsDone(e.stepsDone()).setMetrics(kaon.protocol.v1.EpochMetrics.newBuilder()
+          .setEpoch(m.epoch()).setMeanLoss(m.meanLoss()).setTrainAccuracy(m.trainAccuracy())
+          .setTestAccuracy(m.testAccuracy()).setSamplesPerSecond(m.samplesPerSecond())
+          .setTrainSeconds(m.trainSeconds()).setWorldSize(m.worldSize())).build();
+    } else if (o instanceof JobCoordinator.CheckpointCommitted e) {
+      CheckpointInfo c = e.checkpoint();
+      return CheckpointCommitted.newBuilder().setCheckpointId(c.id()).setStep(c.step()).setEpoch(c.epoch())
+          .setBytes(c.bytes()).setSha256(c.sha256()).build();
+    } else if (o instanceof JobCoordinator.JobSucceeded e) {
+      return JobSucceeded.newBuilder().setTestAccuracy(e.testAccuracy()).setDigest(e.digest()).build();
+    } else if (o instanceof JobCoordinator.JobFailed e) {
+      return JobFailed.newBuilder().setReason(e.reason()).build();
+    } else if (o instanceof JobCoordinator.JobCancelled) {
+      return JobCancelled.getDefaultInstance();
+    }
+    throw new IllegalArgumentException("not a job event: " + o.getClass().getName());
+  }
+
+  @Override
+  public Object fromBinary(byte[] bytes, String manifest) throws NotSerializableException {
+    try {
+      return switch (manifest) {
+        case SUBMITTED -> {
+          JobSubmitted p = JobSubmitted.parseFrom(bytes);
+          yield new JobCoordinator.JobSubmitted(spec(p.getSpec()), p.getAtMillis());
+        }
+        case GENERATION -> {
+          GenerationStarted p = GenerationStarted.parseFrom(bytes);
+          yield new JobCoordinator.GenerationStarted(p.getGeneration(), p.getWorldSize(), p.getResumeStep(),
+              p.getReason(), p.getStateSource().isEmpty() ? "init" : p.getStateSource());
+        }
+        case EPOCH -> {
+          EpochCompleted p = EpochCompleted.parseFrom(bytes);
+          kaon.protocol.v1.EpochMetrics m = p.getMetrics();
+          yield new JobCoordinator.EpochCompleted(new EpochMetrics(m.getEpoch(), m.getMeanLoss(), m.getTrainAccuracy(),
+              m.getTestAccuracy(), m.getSamplesPerSecond(), m.getTrainSeconds(), m.getWorldSize(), p.getStepsDone()),
+              p.getStepsDone());
+        }
+        case CHECKPOINT -> {
+          CheckpointCommitted p = CheckpointCommitted.parseFrom(bytes);
+          yield new JobCoordinator.CheckpointCommitted(
+              new CheckpointInfo(p.getCheckpointId(), p.getStep(), p.getEpoch(), p.getBytes(), p.getSha256()));
+        }
+        case SUCCEEDED -> {
+          JobSucceeded p = JobSucceeded.parseFrom(bytes);
+          yield new JobCoordinator.JobSucceeded(p.getTestAccuracy(), p.getDigest());
+        }
+        case FAILED -> new JobCoordinator.JobFailed(JobFailed.parseFrom(bytes).getReason());
+        case CANCELLED -> new JobCoordinator.JobCancelled();
+        default -> throw new NotSerializableException("unknown job event manifest '" + manifest + "'");
+      };
+    } catch (InvalidProtocolBufferException e) {
+      throw new NotSerializableException("job event " + manifest + " does not decode: " + e.getMessage());
+    }
+  }
+
+  private static kaon.protocol.v1.JobSpec spec(JobSpec s) {
+    OptimizerSpec o = s.optimizer();
+    return kaon.protocol.v1.JobSpec.newBuilder()
+        .setTask(s.task()).setWorkers(s.workers()).setEpochs(s.epochs()).setGlobalBatch(s.globalBatch())
+        .setSeed(s.seed()).setMaxSteps(s.maxSteps()).setModelOutput(s.modelOutput())
+        .setCheckpointEverySteps(s.checkpointEverySteps())
+        .setOptimizer(kaon.protocol.v1.OptimizerSpec.newBuilder()
+            .setKind(o.kind().name().toLowerCase(java.util.Locale.ROOT)).setLearningRate(o.learningRate())
+            .setMomentum(o.momentum()).setBeta1(o.beta1()).setBeta2(o.beta2()).setEpsilon(o.epsilon())
+            .setWeightDecay(o.weightDecay()))
+        .build();
+  }
+
+  private static JobSpec spec(kaon.protocol.v1.JobSpec p) {
+    kaon.protocol.v1.OptimizerSpec o = p.getOptimizer();
+    return new JobSpec(p.getTask(), p.getWorkers(), p.getEpochs(), p.getGlobalBatch(),
+        new OptimizerSpec(OptimizerSpec.Kind.parse(o.getKind()), o.getLearningRate(), o.getMomentum(), o.getBeta1(),
+            o.getBeta2(), o.getEpsilon(), o.getWeightDecay()),
+        p.getSeed(), p.getMaxSteps(), p.getModelOutput(), p.getCheckpointEverySteps());
+  }
+}

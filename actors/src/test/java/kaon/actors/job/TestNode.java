@@ -1,0 +1,41 @@
+package kaon.actors.job;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import kaon.actors.allreduce.AllReduceSettings;
+import kaon.actors.checkpoint.CheckpointSettings;
+import kaon.actors.checkpoint.CheckpointStore;
+import kaon.actors.training.TaskCatalog;
+import kaon.actors.worker.DeviceSlot;
+import kaon.actors.worker.DeviceWorker;
+import kaon.actors.worker.NodeAgent;
+import kaon.actors.worker.WorkerSettings;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Join;
+
+/** A one-node cluster in a test kit: devices, worker and job regions, a real checkpoint store. */
+final class TestNode {
+
+  final ActorRef<NodeAgent.Command> nodeAgent;
+  final CheckpointStore store;
+  static final JobSettings JOB_SETTINGS = new JobSettings(Duration.ofSeconds(3), Duration.ofMillis(200), Duration.ofSeconds(2));
+
+  TestNode(ActorTestKit testKit, int devices) {
+    Cluster cluster = Cluster.get(testKit.system());
+    cluster.manager().tell(Join.create(cluster.selfMember().address()));
+    List<DeviceSlot> slots = new ArrayList<>();
+    for (int i = 0; i < devices; i++) {
+      slots.add(new DeviceSlot("cpu:" + i, "cpu", 1));
+    }
+    nodeAgent = testKit.spawn(NodeAgent.create(slots), "node-agent");
+    store = CheckpointStore.create(testKit.system(), new CheckpointSettings(
+        "kaon_test", true, 1, 64 * 1024, 4, 3, Duration.ofMillis(200), Duration.ofSeconds(2)));
+    WorkerSettings settings = new WorkerSettings(
+        new AllReduceSettings(16_384, Duration.ofSeconds(60), Duration.ofSeconds(5), 20), Duration.ofMillis(50), 1000, null);
+    DeviceWorker.init(testKit.system(), nodeAgent, TaskCatalog.load(TestNode.class.getClassLoader()), store, settings);
+    JobCoordinator.init(testKit.system(), store, JOB_SETTINGS);
+  }
+}

@@ -1,0 +1,72 @@
+package kaon.runtime;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigValueFactory;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * Where this node's Cassandra is: an external one named by {@code kaon.cassandra.contact-point},
+ * or the local default, an embedded single node that is started here when it is not running.
+ * Runs before the actor system exists, so that the journal finds Cassandra up.
+ */
+public final class CassandraConnection {
+
+  private CassandraConnection() {}
+
+  /**
+   * Makes sure Cassandra is reachable (starting the embedded node if that is the configuration)
+   * and returns {@code config} with the driver's contact point set.
+   *
+   * @param say where the one line about the embedded node goes
+   */
+  public static Config prepare(Config config, Consumer<String> say) {
+    Config cassandra = config.getConfig("kaon.cassandra");
+    String external = cassandra.getString("contact-point");
+    String contactPoint;
+    if (external.isBlank()) {
+      int port = cassandra.getInt("embedded-port");
+      startEmbedded(port, say);
+      contactPoint = "127.0.0.1:" + port;
+    } else {
+      contactPoint = external;
+    }
+    return ConfigFactory.empty()
+        .withValue("datastax-java-driver.basic.contact-points", ConfigValueFactory.fromIterable(List.of(contactPoint)))
+        .withFallback(config);
+  }
+
+  /** The embedded node's launcher; {@code kaon.home} is the installation (set by the launcher). */
+  static Path launcher() {
+    return Path.of(System.getProperty("kaon.home", ".")).resolve("deploy/cassandra/cassandra.sh");
+  }
+
+  private static void startEmbedded(int port, Consumer<String> say) {
+    Path script = launcher();
+    if (!Files.isExecutable(script)) {
+      throw new IllegalStateException("no Cassandra configured and the embedded launcher " + script
+          + " is missing; set KAON_CASSANDRA_CONTACT_POINT=host:port to use an external Cassandra");
+    }
+    ProcessBuilder builder = new ProcessBuilder(script.toString(), "start").redirectErrorStream(true);
+    builder.environment().put("KAON_CASSANDRA_PORT", Integer.toString(port));
+    try {
+      Process process = builder.start();
+      String output = new String(process.getInputStream().readAllBytes()).trim();
+      int code = process.waitFor();
+      if (code != 0) {
+        throw new IllegalStateException("the embedded Cassandra did not start (" + script + " start exited " + code + "):\n" + output);
+      }
+      // The launcher says in one line what it did: started, or found it running.
+      say.accept(output.lines().reduce((a, b) -> b).orElse("cassandra: running on 127.0.0.1:" + port));
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot run " + script + ": " + e.getMessage(), e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while starting Cassandra", e);
+    }
+  }
+}

@@ -1,0 +1,63 @@
+package kaon.runtime.cli;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigValueFactory;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import kaon.actors.training.TaskCatalog;
+import kaon.runtime.KaonNode;
+import org.apache.pekko.actor.typed.ActorSystem;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code kaon node}: a long-running local node. Jobs that were running when the previous node
+ * stopped (or was killed) resume on it by themselves from their last checkpoint. It runs until
+ * SIGTERM or Ctrl-C, which shut it down gracefully (jobs stay remembered).
+ */
+@Command(
+    name = "node",
+    mixinStandardHelpOptions = true,
+    description = "Run a local node until stopped; jobs remembered in Cassandra resume on it by themselves.",
+    exitCodeListHeading = "%nExit codes:%n",
+    exitCodeList = {"0:stopped", "2:invalid command line", "3:the environment is not ready"})
+final class NodeCommand implements Callable<Integer> {
+
+  @Spec CommandSpec command;
+
+  @Option(names = "--devices", description = "CPU slots (workers) of this node when it has no GPU (default: one per core).")
+  Integer devices;
+
+  @Option(names = "--threads-per-worker", description = "libtorch threads per worker (default: 1).")
+  Integer threadsPerWorker;
+
+  @Option(names = "--data-dir", description = "Directory of the tasks' data files (task default).")
+  Path dataDir;
+
+  @Override
+  public Integer call() throws Exception {
+    Config config = ConfigFactory.load();
+    if (devices != null) {
+      config = config.withValue("kaon.node.cpu-slots", ConfigValueFactory.fromAnyRef(devices));
+    }
+    if (threadsPerWorker != null) {
+      config = config.withValue("kaon.node.threads-per-slot", ConfigValueFactory.fromAnyRef(threadsPerWorker));
+    }
+    if (dataDir != null) {
+      config = config.withValue("kaon.worker.data-dir", ConfigValueFactory.fromAnyRef(dataDir.toString()));
+    }
+    PrintWriter out = command.commandLine().getOut();
+    ActorSystem<Void> system = KaonNode.startLocal(config, TaskCatalog.load(getClass().getClassLoader()), line -> {
+      out.println(line);
+      out.flush();
+    });
+    out.println("kaon node up: " + system.address() + " (stop with Ctrl-C or SIGTERM)");
+    out.flush();
+    system.getWhenTerminated().toCompletableFuture().join();
+    return 0;
+  }
+}
