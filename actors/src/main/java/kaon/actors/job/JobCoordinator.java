@@ -647,8 +647,7 @@ public final class JobCoordinator
     if (digests.size() != 1) {
       outcome = new JobFailed("replicas diverged: ranks ended with different parameters " + digests);
     } else {
-      double accuracy = state.epochs().isEmpty() ? Double.NaN : state.epochs().get(state.epochs().size() - 1).testAccuracy();
-      outcome = new JobSucceeded(accuracy, digests.iterator().next());
+      outcome = new JobSucceeded(lastTestAccuracy(state), digests.iterator().next());
     }
     return persistWhenReachable(outcome, s -> all.forEach(f -> ack(f.generation(), f.rank(), f.seq())));
   }
@@ -682,7 +681,7 @@ public final class JobCoordinator
       }
       probeDelay = probeDelay == null ? settings.persistRetryMin() : min(probeDelay.multipliedBy(2), settings.persistRetryMax());
       health.put(JOURNAL, "journal unreachable since " + java.time.Instant.ofEpochMilli(journalDownSince) + " ("
-          + probed.error().getMessage() + "); " + deferred.size() + " results wait to be recorded, training goes on");
+          + probed.error().getMessage() + "); training goes on and its results wait to be recorded");
       publishStatus(state);
       timers.startSingleTimer(ProbeJournal.INSTANCE, probeDelay);
       return Effect().noReply();
@@ -715,6 +714,17 @@ public final class JobCoordinator
   }
 
   // ---------------------------------------------------------------- helpers
+
+  /** Test accuracy of the last epoch, counting epochs still waiting for the journal. */
+  private double lastTestAccuracy(State state) {
+    EpochMetrics last = state.epochs().isEmpty() ? null : state.epochs().get(state.epochs().size() - 1);
+    for (Event e : deferred) {
+      if (e instanceof EpochCompleted c && (last == null || c.metrics().epoch() > last.epoch())) {
+        last = c.metrics();
+      }
+    }
+    return last == null ? Double.NaN : last.testAccuracy();
+  }
 
   private boolean isCurrent(State state, long generation) {
     return state.isActive() && generation == state.generation();

@@ -192,6 +192,18 @@ class JobCoordinatorTest {
   }
 
   @Test
+  void anEventOverOneMebibyteIsRefusedBeforeItIsPersisted() {
+    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create("oversize", null, node.store, TestNode.JOB_SETTINGS));
+    JobSpec huge = new JobSpec("fashion-mnist-mlp", 1, 1, 128, OptimizerSpec.sgd(0.1f, 0f), 7, 5, "/tmp/" + "x".repeat(1_100_000), 0);
+    TestProbe<StatusReply<JobStatus>> reply = testKit.createTestProbe();
+    job.tell(new JobCoordinator.Submit(huge, reply.getRef()));
+    String error = reply.receiveMessage(WAIT).getError().getMessage();
+    assertTrue(error.contains("too large") && error.contains("1048576"), error);
+    // Nothing was persisted: the job does not exist, and the entity is alive to say so.
+    assertEquals(JobStatus.Phase.UNKNOWN, status(job).phase());
+  }
+
+  @Test
   void anUnknownTaskFailsTheJobWithAClearReason() {
     ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create("unknown-task", null, node.store, TestNode.JOB_SETTINGS));
     TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();

@@ -1,0 +1,102 @@
+package kaon.multijvm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.UUID;
+import java.util.concurrent.locks.LockSupport;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Durability with real processes and a real Cassandra: a node SIGKILLed in the middle of a job,
+ * and Cassandra stopped for 30 seconds in the middle of another.
+ */
+class DurableJobTest {
+
+  private static final Duration JOB = Duration.ofMinutes(4);
+
+  private static String[] train(String jobId, Path output, String epochs, String maxSteps) {
+    return new String[] {"train", "--job-id", jobId, "--workers", "2", "--epochs", epochs, "--max-steps", maxSteps,
+        "--checkpoint-every", "100", "--optimizer", "sgd", "--momentum", "0.9", "--output", output.toString()};
+  }
+
+  @Test
+  void aJobResumesByItselfAfterItsNodeIsKilledAndEndsBitIdentical(@TempDir Path dir) throws Exception {
+    String suffix = UUID.randomUUID().toString().substring(0, 8);
+    Path reference = dir.resolve("reference.params");
+    try (KaonProcess run = KaonProcess.start("resume-reference", train("reference-" + suffix, reference, "3", "1100"))) {
+      assertEquals(0, run.awaitExit(JOB));
+    }
+
+    Path resumed = dir.resolve("resumed.params");
+    String jobId = "crash-" + suffix;
+    try (KaonProcess victim = KaonProcess.start("resume-victim", train(jobId, resumed, "3", "1100"))) {
+      Matcher committed = victim.awaitLine(Pattern.compile("job " + jobId + ": checkpoint at step (\\d+) committed"), JOB);
+      long step = Long.parseLong(committed.group(1));
+      victim.kill();
+      assertTrue(step < 1100, "checkpoint " + step);
+    }
+    assertFalse(Files.exists(resumed), "the killed run must not have finished");
+
+    // A new node, told nothing about the job: it must find and resume it on its own.
+    try (KaonProcess node = KaonProcess.start("resume-node", "node", "--devices", "2")) {
+      Matcher resume = node.awaitLine(Pattern.compile("job " + jobId + ": generation 2 resumes at step (\\d+) from checkpoint:"), JOB);
+      assertTrue(Long.parseLong(resume.group(1)) >= 100);
+      node.awaitLine(Pattern.compile("job " + jobId + " ended: SUCCEEDED"), JOB);
+      node.stop();
+    }
+    // Same seed, same thread count: the interruption must not change a single bit.
+    assertEquals(-1, Files.mismatch(reference, resumed), "resumed parameters differ from the uninterrupted run");
+  }
+
+  @Test
+  void trainingGoesOnWhileCassandraIsDownForThirtySeconds(@TempDir Path dir) throws Exception {
+    String jobId = "outage-" + UUID.randomUUID().toString().substring(0, 8);
+    try (KaonProcess run = KaonProcess.start("cassandra-outage", train(jobId, dir.resolve("m.params"), "30", "0"))) {
+      run.awaitLine(Pattern.compile("^Epoch 2, loss"), JOB);
+      Cassandra.stop();
+      try {
+        run.awaitLine(Pattern.compile("^Degraded: .*(checkpoint writes failing|journal unreachable)"), Duration.ofSeconds(60));
+        // Cassandra stays down for 30 s; the job must live through all of it.
+        long until = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (System.nanoTime() < until) {
+          assertTrue(run.isAlive(), "kaon train died while Cassandra was down");
+          LockSupport.parkNanos(Duration.ofMillis(200).toNanos());
+        }
+      } finally {
+        Cassandra.start();
+      }
+      assertEquals(0, run.awaitExit(JOB));
+      // The checkpoint that failed during the outage was retried until it was written.
+      var lines = run.lines();
+      int degraded = indexOf(lines, "Degraded: ");
+      assertTrue(lines.subList(degraded, lines.size()).stream().anyMatch(l -> l.contains(": checkpoint at step ") && l.contains(" committed")),
+          "no checkpoint was committed after the outage");
+      long epochs = lines.stream().filter(l -> l.startsWith("Epoch ")).count();
+      assertEquals(30, epochs, "every epoch is reported, those finished during the outage too");
+      assertTrue(lines.stream().noneMatch(l -> l.startsWith("Generation ")), "training was never restarted");
+      // The final accuracy is the last epoch's, also when that epoch waited for the journal.
+      String last = lines.stream().filter(l -> l.startsWith("Epoch 30, ")).findFirst().orElseThrow();
+      String finalLine = lines.stream().filter(l -> l.startsWith("Test accuracy: ")).findFirst().orElseThrow();
+      Matcher val = Pattern.compile("val acc: (0\\.\\d{4})").matcher(last);
+      assertTrue(val.find(), last);
+      assertTrue(finalLine.startsWith("Test accuracy: " + val.group(1)), finalLine + " vs " + last);
+    }
+  }
+
+  private static int indexOf(java.util.List<String> lines, String prefix) {
+    for (int i = 0; i < lines.size(); i++) {
+      if (lines.get(i).startsWith(prefix)) {
+        return i;
+      }
+    }
+    throw new AssertionError("no line starts with " + prefix);
+  }
+}

@@ -1,0 +1,149 @@
+package kaon.multijvm;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A real Kaon JVM ({@code kaon.runtime.cli.KaonCli} with the given arguments), started with this
+ * test's classpath. Every line it prints goes to {@code target/node-logs/<name>.log} (kept for CI)
+ * and is kept here, so that tests wait on what the process says, never on the clock.
+ */
+final class KaonProcess implements AutoCloseable {
+
+  private static final Path LOGS = Path.of("target", "node-logs");
+
+  private final String name;
+  private final Process process;
+  private final List<String> lines = new ArrayList<>();
+  private final Thread reader;
+
+  private KaonProcess(String name, Process process, PrintWriter log) {
+    this.name = name;
+    this.process = process;
+    this.reader = new Thread(() -> pump(log), "output-" + name);
+    reader.setDaemon(true);
+    reader.start();
+  }
+
+  /** Starts {@code kaon <args>}; library logs at INFO so that tests can follow recovery. */
+  static KaonProcess start(String name, String... args) throws IOException {
+    Files.createDirectories(LOGS);
+    List<String> command = new ArrayList<>(List.of(
+        Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-Dkaon.home=" + System.getProperty("kaon.home"),
+        "-Dai.djl.offline=true",
+        "-Dai.djl.pytorch.num_interop_threads=1",
+        "-XX:MaxDirectMemorySize=1g",
+        "-Xmx1g",
+        "-cp", System.getProperty("java.class.path"),
+        "kaon.runtime.cli.KaonCli"));
+    command.addAll(List.of(args));
+    ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+    builder.environment().put("OPT_OUT_TRACKING", "true");
+    builder.environment().put("OMP_WAIT_POLICY", "PASSIVE");
+    builder.environment().put("MALLOC_ARENA_MAX", "2");
+    builder.environment().put("KAON_LOG_LEVEL", "INFO");
+    PrintWriter log = new PrintWriter(Files.newBufferedWriter(LOGS.resolve(name + ".log")), true);
+    log.println("$ kaon " + String.join(" ", args));
+    return new KaonProcess(name, builder.start(), log);
+  }
+
+  private void pump(PrintWriter log) {
+    try (BufferedReader in = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+      String line;
+      while ((line = in.readLine()) != null) {
+        log.println(line);
+        synchronized (lines) {
+          lines.add(line);
+          lines.notifyAll();
+        }
+      }
+    } catch (IOException e) {
+      log.println("[harness] output ended: " + e.getMessage());
+    } finally {
+      log.close();
+      synchronized (lines) {
+        lines.notifyAll();
+      }
+    }
+  }
+
+  /**
+   * Waits until a line matches {@code pattern} and returns its match.
+   *
+   * @throws AssertionError naming the process and its log if none does within {@code timeout}
+   *     or the process ends first
+   */
+  Matcher awaitLine(Pattern pattern, Duration timeout) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    int seen = 0;
+    synchronized (lines) {
+      while (true) {
+        for (; seen < lines.size(); seen++) {
+          Matcher m = pattern.matcher(lines.get(seen));
+          if (m.find()) {
+            return m;
+          }
+        }
+        long left = deadline - System.nanoTime();
+        if (left <= 0 || (!reader.isAlive() && seen == lines.size())) {
+          throw new AssertionError(name + ": no line matched /" + pattern + "/ "
+              + (left <= 0 ? "within " + timeout : "before the process ended") + "; see " + LOGS.resolve(name + ".log"));
+        }
+        lines.wait(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
+      }
+    }
+  }
+
+  /** Every line printed so far. */
+  List<String> lines() {
+    synchronized (lines) {
+      return List.copyOf(lines);
+    }
+  }
+
+  /** Waits for the process to exit and returns its exit code. */
+  int awaitExit(Duration timeout) throws InterruptedException {
+    if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+      throw new AssertionError(name + " did not exit within " + timeout + "; see " + LOGS.resolve(name + ".log"));
+    }
+    reader.join(TimeUnit.SECONDS.toMillis(10));
+    return process.exitValue();
+  }
+
+  boolean isAlive() {
+    return process.isAlive();
+  }
+
+  /** SIGKILL: no shutdown hook, no goodbye to anyone. */
+  void kill() throws InterruptedException {
+    process.destroyForcibly();
+    process.waitFor();
+  }
+
+  /** SIGTERM: a graceful shutdown. */
+  void stop() throws InterruptedException {
+    process.destroy();
+    if (!process.waitFor(60, TimeUnit.SECONDS)) {
+      kill();
+    }
+  }
+
+  @Override
+  public void close() throws InterruptedException {
+    if (process.isAlive()) {
+      kill();
+    }
+  }
+}
