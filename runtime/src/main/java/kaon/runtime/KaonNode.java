@@ -13,7 +13,12 @@ import kaon.actors.worker.NodeAgent;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import kaon.runtime.grpc.BearerToken;
+import kaon.runtime.grpc.GrpcServer;
+import kaon.runtime.grpc.GrpcSettings;
+import org.apache.pekko.actor.typed.receptionist.Receptionist;
 import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.cluster.typed.Join;
 
 /**
@@ -32,22 +37,52 @@ public final class KaonNode {
    * {@code kaon node}. Cassandra (embedded unless configured) and device discovery block; both
    * happen here, before any actor runs.
    */
-  public static ActorSystem<Void> startLocal(Config config, TaskCatalog catalog, java.util.function.Consumer<String> say) {
+  public static Running startLocal(Config config, TaskCatalog catalog, java.util.function.Consumer<String> say) {
     Config withCassandra = CassandraConnection.prepare(config, say);
     KaonSettings settings = KaonSettings.fromConfig(withCassandra);
+    GrpcSettings grpc = GrpcSettings.fromConfig(withCassandra);
+    BearerToken token;
+    try {
+      token = BearerToken.resolve(grpc);
+    } catch (java.io.IOException e) {
+      throw new IllegalStateException("cannot read or write the API token " + grpc.tokenFile() + ": " + e.getMessage(), e);
+    }
     List<DeviceSlot> devices = discoverDevices(settings);
     ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), SYSTEM_NAME, withCassandra);
-    Cluster cluster = Cluster.get(system);
-    cluster.manager().tell(Join.create(cluster.selfMember().address()));
-    init(system, settings, devices, catalog);
-    return system;
+    try {
+      Cluster cluster = Cluster.get(system);
+      cluster.manager().tell(Join.create(cluster.selfMember().address()));
+      init(system, settings, devices, catalog);
+      int port = -1;
+      if (grpc.enabled()) {
+        ServerBinding binding = GrpcServer.start(system, grpc, token, catalog).toCompletableFuture()
+            .get(30, java.util.concurrent.TimeUnit.SECONDS);
+        port = binding.localAddress().getPort();
+      }
+      return new Running(system, port, grpc.tls());
+    } catch (Exception e) {
+      system.terminate();
+      Throwable cause = e instanceof java.util.concurrent.ExecutionException && e.getCause() != null ? e.getCause() : e;
+      throw new IllegalStateException("the gRPC gateway did not start on " + grpc.host() + ":" + grpc.port() + ": "
+          + cause.getMessage(), cause);
+    }
   }
+
+  /**
+   * A started node.
+   *
+   * @param system its actor system; terminate it to stop the node
+   * @param grpcPort port of its gRPC gateway, or -1 when it serves none
+   * @param tls whether the gateway speaks TLS
+   */
+  public record Running(ActorSystem<Void> system, int grpcPort, boolean tls) {}
 
   /** Registers this node's device agent and the sharding regions. */
   public static void init(
       ActorSystem<?> system, KaonSettings settings, List<DeviceSlot> devices, TaskCatalog catalog) {
     ActorRef<NodeAgent.Command> nodeAgent = system.systemActorOf(NodeAgent.create(devices), "node-agent",
         org.apache.pekko.actor.typed.Props.empty());
+    system.receptionist().tell(Receptionist.register(NodeAgent.SERVICE_KEY, nodeAgent));
     CheckpointStore store = CheckpointStore.create(system, settings.checkpoint());
     DeviceWorker.init(system, nodeAgent, catalog, store, settings.worker());
     JobCoordinator.init(system, store, settings.job());

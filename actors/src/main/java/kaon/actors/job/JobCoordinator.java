@@ -78,7 +78,7 @@ public final class JobCoordinator
   public sealed interface Command
       permits Submit, GetStatus, Watch, Cancel, WorkerReady, WorkerFailed, StepProgress, EpochReport,
           CheckpointWritten, CheckpointHealth, WorkerFinished, Reattached, NotRunning, WatcherStopped,
-          ReattachTimedOut, CheckpointChosen, Retry, JournalProbed, ProbeJournal {}
+          ReattachTimedOut, CheckpointChosen, Retry, JournalProbed, ProbeJournal, Scale {}
 
   /** Starts the job; answered with its status, or an error if this id already holds another job. */
   public record Submit(JobSpec spec, ActorRef<StatusReply<JobStatus>> replyTo) implements Command {}
@@ -91,6 +91,12 @@ public final class JobCoordinator
 
   /** Stops the job; an error if it already ended. */
   public record Cancel(ActorRef<StatusReply<JobStatus>> replyTo) implements Command {}
+
+  /**
+   * Sets the bounds of the job's world size; a job outside them moves to the nearest bound in a
+   * new generation (from its newest checkpoint). An error if the job ended or the bounds are wrong.
+   */
+  public record Scale(int minWorkers, int maxWorkers, ActorRef<StatusReply<JobStatus>> replyTo) implements Command {}
 
   /** A rank has its device and replica; {@code peer} is its end of the ring. */
   public record WorkerReady(long generation, int rank, ActorRef<RingMessage> peer, String device)
@@ -166,7 +172,8 @@ public final class JobCoordinator
 
   /** What the journal holds (serialized as protobuf by {@link JobEventSerializer}). */
   public sealed interface Event
-      permits JobSubmitted, GenerationStarted, EpochCompleted, CheckpointCommitted, JobSucceeded, JobFailed, JobCancelled {}
+      permits JobSubmitted, GenerationStarted, EpochCompleted, CheckpointCommitted, JobSucceeded, JobFailed, JobCancelled,
+          JobScaled {}
 
   /** The job was accepted. */
   public record JobSubmitted(JobSpec spec, long atMillis) implements Event {}
@@ -193,6 +200,9 @@ public final class JobCoordinator
   /** The owner cancelled the job. */
   public record JobCancelled() implements Event {}
 
+  /** The owner changed the bounds of the world size. */
+  public record JobScaled(int minWorkers, int maxWorkers) implements Event {}
+
   // ---------------------------------------------------------------- state
 
   /** The job as the journal tells it. Immutable; each event makes a new one. */
@@ -207,15 +217,18 @@ public final class JobCoordinator
       List<CheckpointInfo> checkpoints,
       double testAccuracy,
       String digest,
-      String message) {
+      String message,
+      int minWorkers,
+      int maxWorkers) {
 
     static State empty() {
-      return new State(JobStatus.Phase.UNKNOWN, null, 0, 0, "", List.of(), 0, List.of(), Double.NaN, "", "");
+      return new State(JobStatus.Phase.UNKNOWN, null, 0, 0, "", List.of(), 0, List.of(), Double.NaN, "", "", 0, 0);
     }
 
     State apply(Event event, int keepCheckpoints) {
       if (event instanceof JobSubmitted s) {
-        return new State(JobStatus.Phase.STARTING, s.spec(), 0, 0, "", List.of(), 0, List.of(), Double.NaN, "", "");
+        return new State(JobStatus.Phase.STARTING, s.spec(), 0, 0, "", List.of(), 0, List.of(), Double.NaN, "", "",
+            s.spec().minWorkers(), s.spec().maxWorkers());
       } else if (event instanceof GenerationStarted g) {
         // Epochs finished after the resume point are trained again and reported again.
         List<EpochMetrics> kept = new ArrayList<>();
@@ -225,12 +238,12 @@ public final class JobCoordinator
           }
         }
         return new State(JobStatus.Phase.STARTING, spec, g.generation(), g.worldSize(), g.stateSource(), List.copyOf(kept),
-            g.resumeStep(), checkpoints, testAccuracy, digest, message);
+            g.resumeStep(), checkpoints, testAccuracy, digest, message, minWorkers, maxWorkers);
       } else if (event instanceof EpochCompleted e) {
         List<EpochMetrics> more = new ArrayList<>(epochs);
         more.add(e.metrics());
         return new State(JobStatus.Phase.RUNNING, spec, generation, worldSize, stateSource, List.copyOf(more),
-            e.stepsDone(), checkpoints, testAccuracy, digest, message);
+            e.stepsDone(), checkpoints, testAccuracy, digest, message, minWorkers, maxWorkers);
       } else if (event instanceof CheckpointCommitted c) {
         List<CheckpointInfo> more = new ArrayList<>(checkpoints);
         more.add(c.checkpoint());
@@ -238,16 +251,19 @@ public final class JobCoordinator
           more.remove(0);
         }
         return new State(phase == JobStatus.Phase.STARTING ? JobStatus.Phase.RUNNING : phase, spec, generation, worldSize,
-            stateSource, epochs, stepsDone, List.copyOf(more), testAccuracy, digest, message);
+            stateSource, epochs, stepsDone, List.copyOf(more), testAccuracy, digest, message, minWorkers, maxWorkers);
       } else if (event instanceof JobSucceeded s) {
         return new State(JobStatus.Phase.SUCCEEDED, spec, generation, worldSize, stateSource, epochs, stepsDone,
-            checkpoints, s.testAccuracy(), s.digest(), "");
+            checkpoints, s.testAccuracy(), s.digest(), "", minWorkers, maxWorkers);
       } else if (event instanceof JobFailed f) {
         return new State(JobStatus.Phase.FAILED, spec, generation, worldSize, stateSource, epochs, stepsDone,
-            checkpoints, testAccuracy, digest, f.reason());
+            checkpoints, testAccuracy, digest, f.reason(), minWorkers, maxWorkers);
       } else if (event instanceof JobCancelled) {
         return new State(JobStatus.Phase.CANCELLED, spec, generation, worldSize, stateSource, epochs, stepsDone,
-            checkpoints, testAccuracy, digest, "cancelled by its owner");
+            checkpoints, testAccuracy, digest, "cancelled by its owner", minWorkers, maxWorkers);
+      } else if (event instanceof JobScaled sc) {
+        return new State(phase, spec, generation, worldSize, stateSource, epochs, stepsDone, checkpoints, testAccuracy,
+            digest, message, sc.minWorkers(), sc.maxWorkers());
       }
       throw new IllegalArgumentException("unknown event " + event);
     }
@@ -259,7 +275,13 @@ public final class JobCoordinator
 
     JobStatus toStatus(String jobId, String health) {
       return new JobStatus(jobId, phase, spec, generation, epochs, stepsDone, stateSource, latestCheckpoint(), health,
-          testAccuracy, digest, message);
+          testAccuracy, digest, message, worldSize, minWorkers, maxWorkers);
+    }
+
+    /** The world size the next generation gets: the current one, moved inside the bounds. */
+    int targetWorldSize() {
+      int current = worldSize == 0 ? spec.workers() : worldSize;
+      return Math.max(minWorkers, Math.min(maxWorkers, current));
     }
 
     boolean isActive() {
@@ -291,6 +313,8 @@ public final class JobCoordinator
   private static final int CHECKPOINT_READS = -1;
   /** A new generation is being chosen (checkpoint verification in flight). */
   private boolean choosing;
+  /** This entity of a job that does not exist is leaving (see {@link #unloadIfUnknown}). */
+  private boolean unloading;
   /**
    * Events waiting for the journal to answer, and what to do once they are persisted. Results of
    * training are held here rather than persisted blindly: a write to an unreachable Cassandra
@@ -372,10 +396,12 @@ public final class JobCoordinator
     return newCommandHandlerWithReplyBuilder()
         .forAnyState()
         .onCommand(Submit.class, this::onSubmit)
-        .onCommand(GetStatus.class, (state, get) -> Effect().reply(get.replyTo(), status(state)))
+        .onCommand(GetStatus.class, (state, get) ->
+            Effect().none().thenRun(this::unloadIfUnknown).thenReply(get.replyTo(), this::status))
         .onCommand(Watch.class, this::onWatch)
         .onCommand(WatcherStopped.class, this::onWatcherStopped)
         .onCommand(Cancel.class, this::onCancel)
+        .onCommand(Scale.class, this::onScale)
         .onCommand(WorkerReady.class, this::onWorkerReady)
         .onCommand(WorkerFailed.class, this::onWorkerFailed)
         .onCommand(StepProgress.class, this::onStepProgress)
@@ -401,6 +427,9 @@ public final class JobCoordinator
   // ---------------------------------------------------------------- owner commands
 
   private ReplyEffect<Event, State> onSubmit(State state, Submit submit) {
+    if (unloading) {
+      return Effect().reply(submit.replyTo(), StatusReply.error("job " + jobId + " is being unloaded; retry"));
+    }
     if (state.phase() != JobStatus.Phase.UNKNOWN) {
       if (submit.spec().equals(state.spec())) {
         // The same submission again (a retry, or a client re-attaching): answer as the first time.
@@ -424,6 +453,7 @@ public final class JobCoordinator
     watchers.add(watch.watcher());
     context.watchWith(watch.watcher(), new WatcherStopped(watch.watcher()));
     watch.watcher().tell(new StatusChanged(status(state)));
+    unloadIfUnknown(state);
     return Effect().noReply();
   }
 
@@ -434,6 +464,7 @@ public final class JobCoordinator
 
   private ReplyEffect<Event, State> onCancel(State state, Cancel cancel) {
     if (state.phase() == JobStatus.Phase.UNKNOWN) {
+      unloadIfUnknown(state);
       return Effect().reply(cancel.replyTo(), StatusReply.error("job " + jobId + " does not exist"));
     }
     if (state.phase().isTerminal()) {
@@ -443,6 +474,33 @@ public final class JobCoordinator
         .persist(new JobCancelled())
         .thenRun(s -> end(s, "job cancelled"))
         .thenReply(cancel.replyTo(), s -> StatusReply.success(status(s)));
+  }
+
+  private ReplyEffect<Event, State> onScale(State state, Scale scale) {
+    if (state.phase() == JobStatus.Phase.UNKNOWN) {
+      unloadIfUnknown(state);
+      return Effect().reply(scale.replyTo(), StatusReply.error("job " + jobId + " does not exist"));
+    }
+    if (state.phase().isTerminal()) {
+      return Effect().reply(scale.replyTo(), StatusReply.error("job " + jobId + " already ended: " + state.phase()));
+    }
+    if (scale.minWorkers() < 1 || scale.maxWorkers() < scale.minWorkers()) {
+      return Effect().reply(scale.replyTo(), StatusReply.error(
+          "min_workers: need 1 <= min_workers <= max_workers, got " + scale.minWorkers() + ".." + scale.maxWorkers()));
+    }
+    if (scale.maxWorkers() > state.spec().globalBatch()) {
+      return Effect().reply(scale.replyTo(), StatusReply.error("max_workers: the global batch of "
+          + state.spec().globalBatch() + " cannot be split over " + scale.maxWorkers() + " workers"));
+    }
+    return Effect()
+        .persist(new JobScaled(scale.minWorkers(), scale.maxWorkers()))
+        .thenRun(s -> {
+          if (s.targetWorldSize() != s.worldSize()) {
+            newGeneration(s, s.generation(), "scaled to " + s.minWorkers() + ".." + s.maxWorkers() + " workers");
+          }
+        })
+        .thenRun(this::publishStatus)
+        .thenReply(scale.replyTo(), s -> StatusReply.success(status(s)));
   }
 
   // ---------------------------------------------------------------- forming generations
@@ -556,7 +614,7 @@ public final class JobCoordinator
     String reason = truncate(chosen.reason() + (chosen.note().isEmpty() ? "" : "; skipped damaged checkpoints: " + chosen.note()));
     context.getLog().info("job {}: generation {} resumes at step {} from {} ({})", jobId, state.generation() + 1, resumeStep, source, reason);
     return Effect()
-        .persist(new GenerationStarted(state.generation() + 1, state.spec().workers(), resumeStep, reason, source))
+        .persist(new GenerationStarted(state.generation() + 1, state.targetWorldSize(), resumeStep, reason, source))
         .thenRun(s -> prepareWorkers(s, chosen.checkpoint().map(CheckpointInfo::id).orElse("")))
         .thenRun(this::publishStatus)
         .thenNoReply();
@@ -822,6 +880,17 @@ public final class JobCoordinator
 
   private void ack(long generation, int rank, long seq) {
     worker(rank).tell(new DeviceWorker.Ack(generation, seq));
+  }
+
+  /**
+   * Asking about a job that does not exist starts its entity, which sharding would then remember
+   * forever: such an entity leaves again at once. A Submit that races with that gets "retry".
+   */
+  private void unloadIfUnknown(State state) {
+    if (state.phase() == JobStatus.Phase.UNKNOWN && shard != null) {
+      unloading = true;
+      passivate();
+    }
   }
 
   private void passivate() {

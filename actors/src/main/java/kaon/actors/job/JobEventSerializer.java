@@ -32,6 +32,7 @@ public final class JobEventSerializer extends SerializerWithStringManifest {
   static final String SUCCEEDED = "OK";
   static final String FAILED = "JF";
   static final String CANCELLED = "JC";
+  static final String SCALED = "SC";
 
   public JobEventSerializer(ExtendedActorSystem system) {}
 
@@ -56,6 +57,8 @@ public final class JobEventSerializer extends SerializerWithStringManifest {
       return FAILED;
     } else if (o instanceof JobCoordinator.JobCancelled) {
       return CANCELLED;
+    } else if (o instanceof JobCoordinator.JobScaled) {
+      return SCALED;
     }
     throw new IllegalArgumentException("not a job event: " + o.getClass().getName());
   }
@@ -87,6 +90,8 @@ public final class JobEventSerializer extends SerializerWithStringManifest {
       return JobFailed.newBuilder().setReason(e.reason()).build();
     } else if (o instanceof JobCoordinator.JobCancelled) {
       return JobCancelled.getDefaultInstance();
+    } else if (o instanceof JobCoordinator.JobScaled e) {
+      return kaon.protocol.v1.JobScaled.newBuilder().setMinWorkers(e.minWorkers()).setMaxWorkers(e.maxWorkers()).build();
     }
     throw new IllegalArgumentException("not a job event: " + o.getClass().getName());
   }
@@ -122,6 +127,10 @@ public final class JobEventSerializer extends SerializerWithStringManifest {
         }
         case FAILED -> new JobCoordinator.JobFailed(JobFailed.parseFrom(bytes).getReason());
         case CANCELLED -> new JobCoordinator.JobCancelled();
+        case SCALED -> {
+          kaon.protocol.v1.JobScaled p = kaon.protocol.v1.JobScaled.parseFrom(bytes);
+          yield new JobCoordinator.JobScaled(p.getMinWorkers(), p.getMaxWorkers());
+        }
         default -> throw new NotSerializableException("unknown job event manifest '" + manifest + "'");
       };
     } catch (InvalidProtocolBufferException e) {
@@ -135,6 +144,8 @@ public final class JobEventSerializer extends SerializerWithStringManifest {
         .setTask(s.task()).setWorkers(s.workers()).setEpochs(s.epochs()).setGlobalBatch(s.globalBatch())
         .setSeed(s.seed()).setMaxSteps(s.maxSteps()).setModelOutput(s.modelOutput())
         .setCheckpointEverySteps(s.checkpointEverySteps())
+        .setMinWorkers(s.minWorkers())
+        .setMaxWorkers(s.maxWorkers())
         .setOptimizer(kaon.protocol.v1.OptimizerSpec.newBuilder()
             .setKind(o.kind().name().toLowerCase(java.util.Locale.ROOT)).setLearningRate(o.learningRate())
             .setMomentum(o.momentum()).setBeta1(o.beta1()).setBeta2(o.beta2()).setEpsilon(o.epsilon())
@@ -144,7 +155,9 @@ public final class JobEventSerializer extends SerializerWithStringManifest {
 
   private static JobSpec spec(kaon.protocol.v1.JobSpec p) {
     kaon.protocol.v1.OptimizerSpec o = p.getOptimizer();
-    return new JobSpec(p.getTask(), p.getWorkers(), p.getEpochs(), p.getGlobalBatch(),
+    int min = p.getMinWorkers() == 0 ? p.getWorkers() : p.getMinWorkers();
+    int max = p.getMaxWorkers() == 0 ? p.getWorkers() : p.getMaxWorkers();
+    return new JobSpec(p.getTask(), p.getWorkers(), min, max, p.getEpochs(), p.getGlobalBatch(),
         new OptimizerSpec(OptimizerSpec.Kind.parse(o.getKind()), o.getLearningRate(), o.getMomentum(), o.getBeta1(),
             o.getBeta2(), o.getEpsilon(), o.getWeightDecay()),
         p.getSeed(), p.getMaxSteps(), p.getModelOutput(), p.getCheckpointEverySteps());

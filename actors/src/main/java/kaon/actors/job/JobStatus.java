@@ -19,6 +19,9 @@ import java.util.List;
  * @param testAccuracy final test accuracy once {@link Phase#SUCCEEDED}, else NaN
  * @param digest SHA-256 of the final parameters once succeeded, else empty
  * @param message why the job failed or was cancelled, else empty
+ * @param worldSize ranks of the current generation
+ * @param minWorkers fewest ranks the job may run with now
+ * @param maxWorkers most ranks the job may run with now
  */
 public record JobStatus(
     String jobId,
@@ -32,7 +35,10 @@ public record JobStatus(
     String health,
     double testAccuracy,
     String digest,
-    String message) {
+    String message,
+    int worldSize,
+    int minWorkers,
+    int maxWorkers) {
 
   /** Phases of a job. The last three are terminal. */
   public enum Phase {

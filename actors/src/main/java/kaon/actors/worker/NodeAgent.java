@@ -4,7 +4,9 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import kaon.protocol.KryoWireMessage;
 import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.receptionist.ServiceKey;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
@@ -21,6 +23,9 @@ import org.apache.pekko.actor.typed.javadsl.Receive;
  */
 public final class NodeAgent extends AbstractBehavior<NodeAgent.Command> {
 
+  /** Every node's agent registers under this key, so the gateway can list the cluster's devices. */
+  public static final ServiceKey<Command> SERVICE_KEY = ServiceKey.create(Command.class, "kaon-node-agent");
+
   /** What the agent accepts. */
   public sealed interface Command permits AcquireDevice, ReleaseDevice, ListDevices, OwnerStopped {}
 
@@ -32,7 +37,7 @@ public final class NodeAgent extends AbstractBehavior<NodeAgent.Command> {
   public record ReleaseDevice(String owner) implements Command {}
 
   /** Asks for every device and its owner. */
-  public record ListDevices(ActorRef<Devices> replyTo) implements Command {}
+  public record ListDevices(ActorRef<Devices> replyTo) implements Command, KryoWireMessage {}
 
   /** Answer to {@link AcquireDevice}. */
   public sealed interface DeviceReply permits DeviceGranted, NoFreeDevice {}
@@ -44,7 +49,7 @@ public final class NodeAgent extends AbstractBehavior<NodeAgent.Command> {
   public record NoFreeDevice(String reason) implements DeviceReply {}
 
   /** The devices of this node; {@code owner} is empty for a free one. */
-  public record Devices(List<DeviceOwnership> devices) {}
+  public record Devices(List<DeviceOwnership> devices) implements KryoWireMessage {}
 
   /** A device and its owner. */
   public record DeviceOwnership(DeviceSlot slot, String owner) {}
@@ -120,7 +125,7 @@ public final class NodeAgent extends AbstractBehavior<NodeAgent.Command> {
     for (DeviceSlot slot : slots.values()) {
       out.add(new DeviceOwnership(slot, owners.getOrDefault(slot.id(), "")));
     }
-    list.replyTo().tell(new Devices(out));
+    list.replyTo().tell(new Devices(new ArrayList<>(out)));
     return this;
   }
 }

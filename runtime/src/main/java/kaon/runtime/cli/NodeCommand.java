@@ -51,11 +51,14 @@ final class NodeCommand implements Callable<Integer> {
       config = config.withValue("kaon.worker.data-dir", ConfigValueFactory.fromAnyRef(dataDir.toString()));
     }
     PrintWriter out = command.commandLine().getOut();
-    ActorSystem<Void> system = KaonNode.startLocal(config, TaskCatalog.load(getClass().getClassLoader()), line -> {
+    KaonNode.Running node = KaonNode.startLocal(config, TaskCatalog.load(getClass().getClassLoader()), line -> {
       out.println(line);
       out.flush();
     });
-    out.println("kaon node up: " + system.address() + " (stop with Ctrl-C or SIGTERM)");
+    ActorSystem<Void> system = node.system();
+    out.println("kaon node up: " + system.address()
+        + (node.grpcPort() > 0 ? ", API on 127.0.0.1:" + node.grpcPort() + (node.tls() ? " (TLS)" : "") : "")
+        + " (stop with Ctrl-C or SIGTERM)");
     out.flush();
     system.getWhenTerminated().toCompletableFuture().join();
     return 0;

@@ -119,6 +119,8 @@ final class TrainCommand implements Callable<Integer> {
         .withValue("kaon.node.cpu-slots", ConfigValueFactory.fromAnyRef(workers))
         .withValue("kaon.node.threads-per-slot", ConfigValueFactory.fromAnyRef(threads))
         .withValue("kaon.worker.data-dir", ConfigValueFactory.fromAnyRef(dataDir == null ? "" : dataDir.toString()))
+        // This run's own node: any free port, so that it never collides with a running `kaon node`.
+        .withValue("kaon.grpc.port", ConfigValueFactory.fromAnyRef(0))
         .withFallback(ConfigFactory.load());
 
     PrintWriter out = command.commandLine().getOut();
@@ -129,7 +131,7 @@ final class TrainCommand implements Callable<Integer> {
     ActorSystem<Void> system = KaonNode.startLocal(config, catalog, line -> {
       out.println(line);
       out.flush();
-    });
+    }).system();
     try {
       return run(system, spec, out);
     } finally {

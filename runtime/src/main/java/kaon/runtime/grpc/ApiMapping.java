@@ -1,0 +1,96 @@
+package kaon.runtime.grpc;
+
+import java.util.Locale;
+import kaon.actors.job.CheckpointInfo;
+import kaon.actors.job.EpochMetrics;
+import kaon.actors.job.JobCoordinator;
+import kaon.actors.job.JobSpec;
+import kaon.actors.job.JobStatus;
+import kaon.protocol.v1.CheckpointRef;
+import kaon.protocol.v1.EpochResult;
+import kaon.protocol.v1.Job;
+import kaon.protocol.v1.JobEvent;
+import kaon.protocol.v1.JobPhase;
+import kaon.protocol.v1.JobSpecification;
+import kaon.protocol.v1.Progress;
+
+/** The API's view of jobs, made from the coordinator's. */
+final class ApiMapping {
+
+  private ApiMapping() {}
+
+  static Job job(JobStatus s) {
+    Job.Builder b = Job.newBuilder()
+        .setJobId(s.jobId())
+        .setPhase(phase(s.phase()))
+        .setGeneration(s.generation())
+        .setWorldSize(s.worldSize())
+        .setStepsDone(s.stepsDone())
+        .setHealth(s.health())
+        .setTestAccuracy(Double.isNaN(s.testAccuracy()) ? 0 : s.testAccuracy())
+        .setDigest(s.digest())
+        .setMessage(s.message())
+        .setStateSource(s.stateSource());
+    if (s.spec() != null) {
+      b.setSpec(spec(s.spec(), s.minWorkers(), s.maxWorkers()));
+    }
+    s.epochs().forEach(m -> b.addEpochs(epoch(m)));
+    CheckpointInfo c = s.latestCheckpoint();
+    if (c != null) {
+      b.setLatestCheckpoint(CheckpointRef.newBuilder().setId(c.id()).setStep(c.step()).setEpoch(c.epoch()).setBytes(c.bytes()));
+    }
+    return b.build();
+  }
+
+  static JobSpecification spec(JobSpec s, int min, int max) {
+    return JobSpecification.newBuilder()
+        .setTask(s.task())
+        .setMinWorkers(min)
+        .setMaxWorkers(max)
+        .setEpochs(s.epochs())
+        .setGlobalBatch(s.globalBatch())
+        .setOptimizer(s.optimizer().kind().name().toLowerCase(Locale.ROOT))
+        .setLearningRate(s.optimizer().learningRate())
+        .setMomentum(s.optimizer().momentum())
+        .setWeightDecay(s.optimizer().weightDecay())
+        .setSeed(s.seed())
+        .setMaxSteps(s.maxSteps())
+        .setCheckpointEverySteps(s.checkpointEverySteps())
+        .setModelOutput(s.modelOutput())
+        .build();
+  }
+
+  static EpochResult epoch(EpochMetrics m) {
+    return EpochResult.newBuilder()
+        .setEpoch(m.epoch())
+        .setMeanLoss(m.meanLoss())
+        .setTrainAccuracy(m.trainAccuracy())
+        .setTestAccuracy(Double.isNaN(m.testAccuracy()) ? 0 : m.testAccuracy())
+        .setSamplesPerSecond(m.samplesPerSecond())
+        .setTrainSeconds(m.trainSeconds())
+        .setWorldSize(m.worldSize())
+        .setStepsDone(m.stepsDone())
+        .build();
+  }
+
+  static JobEvent event(JobCoordinator.JobUpdate update) {
+    if (update instanceof JobCoordinator.StatusChanged s) {
+      return JobEvent.newBuilder().setStatus(job(s.status())).build();
+    } else if (update instanceof JobCoordinator.Progress p) {
+      return JobEvent.newBuilder().setProgress(Progress.newBuilder()
+          .setEpoch(p.epoch()).setStep(p.step()).setStepsPerEpoch(p.stepsPerEpoch()).setMeanLoss(p.meanLoss())).build();
+    }
+    return JobEvent.newBuilder().setEpoch(epoch(((JobCoordinator.EpochFinished) update).metrics())).build();
+  }
+
+  static JobPhase phase(JobStatus.Phase p) {
+    return switch (p) {
+      case UNKNOWN -> JobPhase.JOB_PHASE_UNSPECIFIED;
+      case STARTING -> JobPhase.STARTING;
+      case RUNNING -> JobPhase.RUNNING;
+      case SUCCEEDED -> JobPhase.SUCCEEDED;
+      case FAILED -> JobPhase.FAILED;
+      case CANCELLED -> JobPhase.CANCELLED;
+    };
+  }
+}

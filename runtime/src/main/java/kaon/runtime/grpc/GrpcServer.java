@@ -1,0 +1,88 @@
+package kaon.runtime.grpc;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.security.KeyFactory;
+import java.security.KeyStore;
+import java.security.PrivateKey;
+import java.security.cert.Certificate;
+import java.security.cert.CertificateFactory;
+import java.security.spec.PKCS8EncodedKeySpec;
+import java.util.Base64;
+import java.util.List;
+import java.util.concurrent.CompletionStage;
+import javax.net.ssl.KeyManagerFactory;
+import javax.net.ssl.SSLContext;
+import kaon.actors.training.TaskCatalog;
+import kaon.protocol.v1.ClusterService;
+import kaon.protocol.v1.ClusterServicePowerApiHandlerFactory;
+import kaon.protocol.v1.JobService;
+import kaon.protocol.v1.JobServicePowerApiHandlerFactory;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.grpc.javadsl.ServerReflection;
+import org.apache.pekko.grpc.javadsl.ServiceHandler;
+import org.apache.pekko.http.javadsl.ConnectionContext;
+import org.apache.pekko.http.javadsl.Http;
+import org.apache.pekko.http.javadsl.ServerBinding;
+import org.apache.pekko.http.javadsl.ServerBuilder;
+import org.apache.pekko.http.javadsl.model.HttpRequest;
+import org.apache.pekko.http.javadsl.model.HttpResponse;
+import org.apache.pekko.japi.function.Function;
+
+/**
+ * The gRPC gateway of a node: {@code JobService}, {@code ClusterService} and server reflection
+ * (so that generic tools such as grpcurl can list and call them) on one HTTP/2 port, with TLS
+ * when a certificate is configured.
+ */
+public final class GrpcServer {
+
+  private GrpcServer() {}
+
+  /** Binds the gateway; completes with the binding (its port, when 0 was asked for). */
+  public static CompletionStage<ServerBinding> start(
+      ActorSystem<?> system, GrpcSettings settings, BearerToken token, TaskCatalog catalog) {
+    ClusterServiceImpl cluster = new ClusterServiceImpl(system, token, settings);
+    JobServiceImpl jobs = new JobServiceImpl(system, token, catalog, settings, cluster::freeDevices);
+    @SuppressWarnings("unchecked")
+    Function<HttpRequest, CompletionStage<HttpResponse>> handler = ServiceHandler.concatOrNotFound(
+        JobServicePowerApiHandlerFactory.create(jobs, system),
+        ClusterServicePowerApiHandlerFactory.create(cluster, system),
+        ServerReflection.create(List.of(JobService.description, ClusterService.description), system));
+    ServerBuilder builder = Http.get(system).newServerAt(settings.host(), settings.port());
+    if (settings.tls()) {
+      builder = builder.enableHttps(ConnectionContext.httpsServer(sslContext(settings)));
+    }
+    return builder.bind(handler);
+  }
+
+  private static SSLContext sslContext(GrpcSettings settings) {
+    try {
+      CertificateFactory certificates = CertificateFactory.getInstance("X.509");
+      Certificate[] chain;
+      try (var in = Files.newInputStream(settings.tlsCertificate())) {
+        chain = certificates.generateCertificates(in).toArray(Certificate[]::new);
+      }
+      String pem = Files.readString(settings.tlsPrivateKey());
+      String base64 = pem.replaceAll("-----[A-Z ]+-----", "").replaceAll("\\s", "");
+      PKCS8EncodedKeySpec spec = new PKCS8EncodedKeySpec(Base64.getDecoder().decode(base64));
+      PrivateKey key;
+      try {
+        key = KeyFactory.getInstance("RSA").generatePrivate(spec);
+      } catch (java.security.spec.InvalidKeySpecException notRsa) {
+        key = KeyFactory.getInstance("EC").generatePrivate(spec);
+      }
+      KeyStore store = KeyStore.getInstance("PKCS12");
+      store.load(null, null);
+      char[] password = new char[0];
+      store.setKeyEntry("kaon", key, password, chain);
+      KeyManagerFactory keys = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+      keys.init(store, password);
+      SSLContext context = SSLContext.getInstance("TLS");
+      context.init(keys.getKeyManagers(), null, null);
+      return context;
+    } catch (IOException | java.security.GeneralSecurityException e) {
+      throw new IllegalArgumentException("kaon.grpc.tls: cannot load " + settings.tlsCertificate() + " and "
+          + settings.tlsPrivateKey() + " (PEM certificate chain and PKCS#8 key): " + e.getMessage(), e);
+    }
+  }
+}

@@ -1,0 +1,244 @@
+package kaon.runtime.grpc;
+
+import io.grpc.Status;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.Optional;
+import java.util.UUID;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Supplier;
+import kaon.actors.job.JobCoordinator;
+import kaon.actors.job.JobSpec;
+import kaon.actors.job.JobStatus;
+import kaon.actors.training.TaskCatalog;
+import kaon.protocol.v1.CancelJobRequest;
+import kaon.protocol.v1.GetJobRequest;
+import kaon.protocol.v1.Job;
+import kaon.protocol.v1.JobEvent;
+import kaon.protocol.v1.JobServicePowerApi;
+import kaon.protocol.v1.ListJobsRequest;
+import kaon.protocol.v1.ListJobsResponse;
+import kaon.protocol.v1.ScaleJobRequest;
+import kaon.protocol.v1.SubmitJobRequest;
+import kaon.protocol.v1.WatchJobRequest;
+import org.apache.pekko.NotUsed;
+import org.apache.pekko.actor.Cancellable;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Adapter;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
+import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
+import org.apache.pekko.grpc.GrpcServiceException;
+import org.apache.pekko.grpc.javadsl.Metadata;
+import org.apache.pekko.pattern.StatusReply;
+import org.apache.pekko.persistence.cassandra.query.javadsl.CassandraReadJournal;
+import org.apache.pekko.persistence.query.PersistenceQuery;
+import org.apache.pekko.stream.OverflowStrategy;
+import org.apache.pekko.stream.javadsl.Sink;
+import org.apache.pekko.stream.javadsl.Source;
+import org.apache.pekko.stream.typed.javadsl.ActorSource;
+
+/**
+ * {@code kaon.v1.JobService}: translates calls into asks of the job entities and their answers
+ * into gRPC statuses. Holds no state of its own; any gateway node can serve any job.
+ */
+public final class JobServiceImpl implements JobServicePowerApi {
+
+  private static final String JOB_ID = "[A-Za-z0-9][A-Za-z0-9._-]{0,63}";
+  /** A watch re-subscribes this often: a restarted coordinator has forgotten its watchers. */
+  private static final Duration REWATCH = Duration.ofSeconds(5);
+
+  private final ActorSystem<?> system;
+  private final ClusterSharding sharding;
+  private final BearerToken token;
+  private final SpecResolver specs;
+  private final Duration timeout;
+  private final Supplier<CompletionStage<Integer>> freeDevices;
+
+  /**
+   * @param freeDevices how many devices of the cluster are free now: a new job starts with as many
+   *     workers as fit between its bounds
+   */
+  public JobServiceImpl(ActorSystem<?> system, BearerToken token, TaskCatalog catalog, GrpcSettings settings,
+      Supplier<CompletionStage<Integer>> freeDevices) {
+    this.system = system;
+    this.sharding = ClusterSharding.get(system);
+    this.token = token;
+    this.specs = new SpecResolver(catalog, settings.maxSpecBytes());
+    this.timeout = settings.askTimeout();
+    this.freeDevices = freeDevices;
+  }
+
+  @Override
+  public CompletionStage<Job> submitJob(SubmitJobRequest in, Metadata metadata) {
+    token.check(metadata);
+    if (in.getRequestId().length() > 128) {
+      throw SpecResolver.invalid("request_id", "must be at most 128 characters");
+    }
+    if (!in.hasSpec()) {
+      throw SpecResolver.invalid("spec", "is required");
+    }
+    String jobId = in.getRequestId().isEmpty() ? "job-" + UUID.randomUUID().toString().substring(0, 8) : jobIdFor(in.getRequestId());
+    return freeDevices.get()
+        .thenCompose(free -> {
+          JobSpec spec = specs.resolve(in.getSpec(), free);
+          return job(jobId).<StatusReply<JobStatus>>ask(replyTo -> new JobCoordinator.Submit(spec, replyTo), timeout);
+        })
+        .thenApply(reply -> ApiMapping.job(unwrap(reply)))
+        .exceptionally(JobServiceImpl::fail);
+  }
+
+  @Override
+  public CompletionStage<Job> getJob(GetJobRequest in, Metadata metadata) {
+    token.check(metadata);
+    String id = jobId(in.getJobId());
+    return status(id).thenApply(s -> {
+      if (s.phase() == JobStatus.Phase.UNKNOWN) {
+        throw notFound(id);
+      }
+      return ApiMapping.job(s);
+    }).exceptionally(JobServiceImpl::fail);
+  }
+
+  @Override
+  public CompletionStage<ListJobsResponse> listJobs(ListJobsRequest in, Metadata metadata) {
+    token.check(metadata);
+    String prefix = JobCoordinator.ENTITY_KEY.name() + "|";
+    CassandraReadJournal journal = PersistenceQuery.get(Adapter.toClassic(system))
+        .getReadJournalFor(CassandraReadJournal.class, CassandraReadJournal.Identifier());
+    return journal.currentPersistenceIds()
+        .filter(id -> id.startsWith(prefix))
+        .map(id -> id.substring(prefix.length()))
+        // A few jobs at a time: each ask may recover a job from the journal.
+        .mapAsync(8, this::status)
+        .filter(s -> s.phase() != JobStatus.Phase.UNKNOWN)
+        .map(ApiMapping::job)
+        .runWith(Sink.seq(), system)
+        .thenApply(jobs -> ListJobsResponse.newBuilder().addAllJobs(jobs).build())
+        .exceptionally(JobServiceImpl::fail);
+  }
+
+  @Override
+  public Source<JobEvent, NotUsed> watchJob(WatchJobRequest in, Metadata metadata) {
+    token.check(metadata);
+    String id = jobId(in.getJobId());
+    EntityRef<JobCoordinator.Command> job = job(id);
+    // Progress may be dropped for a slow client; the newest updates are the ones worth keeping.
+    Source<JobCoordinator.JobUpdate, ActorRef<JobCoordinator.JobUpdate>> updates =
+        ActorSource.actorRef(u -> false, u -> Optional.empty(), 1024, OverflowStrategy.dropHead());
+    return updates
+        .map(update -> {
+          if (update instanceof JobCoordinator.StatusChanged s && s.status().phase() == JobStatus.Phase.UNKNOWN) {
+            throw notFound(id);
+          }
+          return update;
+        })
+        .takeWhile(u -> !(u instanceof JobCoordinator.StatusChanged s && s.status().phase().isTerminal()), true)
+        .map(ApiMapping::event)
+        .watchTermination((watcher, done) -> {
+          job.tell(new JobCoordinator.Watch(watcher));
+          // Watching again is idempotent; it matters after the coordinator restarted.
+          Cancellable rewatch = system.scheduler().scheduleWithFixedDelay(
+              REWATCH, REWATCH, () -> job.tell(new JobCoordinator.Watch(watcher)), system.executionContext());
+          done.whenComplete((d, e) -> rewatch.cancel());
+          return NotUsed.getInstance();
+        });
+  }
+
+  @Override
+  public CompletionStage<Job> cancelJob(CancelJobRequest in, Metadata metadata) {
+    token.check(metadata);
+    String id = jobId(in.getJobId());
+    return job(id).<StatusReply<JobStatus>>ask(JobCoordinator.Cancel::new, timeout)
+        .thenApply(reply -> ApiMapping.job(unwrap(reply)))
+        .exceptionally(JobServiceImpl::fail);
+  }
+
+  @Override
+  public CompletionStage<Job> scaleJob(ScaleJobRequest in, Metadata metadata) {
+    token.check(metadata);
+    String id = jobId(in.getJobId());
+    if (in.getMinWorkers() <= 0) {
+      throw SpecResolver.invalid("min_workers", "must be at least 1, was " + in.getMinWorkers());
+    }
+    if (in.getMaxWorkers() < in.getMinWorkers()) {
+      throw SpecResolver.invalid("max_workers", "must be at least min_workers (" + in.getMinWorkers() + "), was " + in.getMaxWorkers());
+    }
+    return job(id).<StatusReply<JobStatus>>ask(
+            replyTo -> new JobCoordinator.Scale(in.getMinWorkers(), in.getMaxWorkers(), replyTo), timeout)
+        .thenApply(reply -> ApiMapping.job(unwrap(reply)))
+        .exceptionally(JobServiceImpl::fail);
+  }
+
+  private CompletionStage<JobStatus> status(String id) {
+    return job(id).ask(JobCoordinator.GetStatus::new, timeout);
+  }
+
+  private EntityRef<JobCoordinator.Command> job(String id) {
+    return sharding.entityRefFor(JobCoordinator.ENTITY_KEY, id);
+  }
+
+  private static String jobId(String id) {
+    if (id.isEmpty()) {
+      throw SpecResolver.invalid("job_id", "is required");
+    }
+    if (!id.matches(JOB_ID)) {
+      throw SpecResolver.invalid("job_id", "must be 1-64 letters, digits, '.', '_' or '-', was '" + id + "'");
+    }
+    return id;
+  }
+
+  /** The job id of a request id: the same request id always names the same job. */
+  static String jobIdFor(String requestId) {
+    try {
+      byte[] hash = MessageDigest.getInstance("SHA-256").digest(requestId.getBytes(StandardCharsets.UTF_8));
+      return "job-" + HexFormat.of().formatHex(hash, 0, 8);
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException("SHA-256 is required by every JVM", e);
+    }
+  }
+
+  private static JobStatus unwrap(StatusReply<JobStatus> reply) {
+    if (reply.isSuccess()) {
+      return reply.getValue();
+    }
+    throw refusal(reply.getError().getMessage());
+  }
+
+  /** The coordinator's refusals, as gRPC statuses (its messages say which case they are). */
+  private static GrpcServiceException refusal(String message) {
+    Status status;
+    if (message.contains("does not exist")) {
+      status = Status.NOT_FOUND;
+    } else if (message.contains("already ended")) {
+      status = Status.FAILED_PRECONDITION;
+    } else if (message.contains("already exists with another spec")) {
+      status = Status.ALREADY_EXISTS;
+    } else if (message.contains("being unloaded")) {
+      status = Status.UNAVAILABLE;
+    } else {
+      status = Status.INVALID_ARGUMENT;
+    }
+    return new GrpcServiceException(status.withDescription(message));
+  }
+
+  private static GrpcServiceException notFound(String id) {
+    return new GrpcServiceException(Status.NOT_FOUND.withDescription("job " + id + " does not exist"));
+  }
+
+  private static <T> T fail(Throwable error) {
+    Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+    if (cause instanceof GrpcServiceException g) {
+      throw g;
+    }
+    if (cause instanceof TimeoutException) {
+      throw new GrpcServiceException(Status.UNAVAILABLE.withDescription("the job did not answer in time; retry"));
+    }
+    throw new GrpcServiceException(Status.INTERNAL.withDescription(cause.toString()));
+  }
+}

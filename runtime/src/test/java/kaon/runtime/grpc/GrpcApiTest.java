@@ -1,0 +1,261 @@
+package kaon.runtime.grpc;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigValueFactory;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.reflection.v1alpha.ServerReflectionGrpc;
+import io.grpc.reflection.v1alpha.ServerReflectionRequest;
+import io.grpc.reflection.v1alpha.ServerReflectionResponse;
+import io.grpc.reflection.v1alpha.ServiceResponse;
+import io.grpc.stub.StreamObserver;
+import java.time.Duration;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import kaon.actors.training.TaskCatalog;
+import kaon.protocol.v1.CancelJobRequest;
+import kaon.protocol.v1.ClusterServiceClient;
+import kaon.protocol.v1.DrainNodeRequest;
+import kaon.protocol.v1.GetJobRequest;
+import kaon.protocol.v1.Job;
+import kaon.protocol.v1.JobEvent;
+import kaon.protocol.v1.JobPhase;
+import kaon.protocol.v1.JobServiceClient;
+import kaon.protocol.v1.JobSpecification;
+import kaon.protocol.v1.ListDevicesRequest;
+import kaon.protocol.v1.ListJobsRequest;
+import kaon.protocol.v1.ListMembersRequest;
+import kaon.protocol.v1.ScaleJobRequest;
+import kaon.protocol.v1.SubmitJobRequest;
+import kaon.protocol.v1.WatchJobRequest;
+import kaon.runtime.KaonNode;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.grpc.GrpcClientSettings;
+import org.apache.pekko.stream.javadsl.Sink;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** The API over a real socket, with the generated clients, against a real node and Cassandra. */
+class GrpcApiTest {
+
+  private static final String TOKEN = "test-token-" + UUID.randomUUID();
+  private static final Duration WAIT = Duration.ofMinutes(2);
+  private static KaonNode.Running node;
+  private static ActorSystem<Void> clientSystem;
+  private static JobServiceClient jobs;
+  private static ClusterServiceClient cluster;
+
+  @BeforeAll
+  static void start() {
+    var config = ConfigFactory.empty()
+        .withValue("kaon.grpc.port", ConfigValueFactory.fromAnyRef(0))
+        .withValue("kaon.grpc.auth.token", ConfigValueFactory.fromAnyRef(TOKEN))
+        .withValue("kaon.node.cpu-slots", ConfigValueFactory.fromAnyRef(2))
+        .withFallback(ConfigFactory.load());
+    node = KaonNode.startLocal(config, TaskCatalog.load(GrpcApiTest.class.getClassLoader()), line -> {});
+    clientSystem = ActorSystem.create(Behaviors.empty(), "client",
+        ConfigFactory.parseString("pekko.actor.provider = local\npekko.remote.artery.enabled = off")
+            .withFallback(ConfigFactory.load()));
+    GrpcClientSettings settings = GrpcClientSettings.connectToServiceAt("127.0.0.1", node.grpcPort(), clientSystem).withTls(false);
+    jobs = JobServiceClient.create(settings, clientSystem);
+    cluster = ClusterServiceClient.create(settings, clientSystem);
+  }
+
+  @AfterAll
+  static void stop() throws Exception {
+    jobs.close().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    cluster.close().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    clientSystem.terminate();
+    node.system().terminate();
+    node.system().getWhenTerminated().toCompletableFuture().get(60, TimeUnit.SECONDS);
+  }
+
+  private static final String BEARER = "Bearer " + TOKEN;
+
+  private static <T> T await(CompletionStage<T> stage) throws Exception {
+    return stage.toCompletableFuture().get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  private static Status.Code code(CompletionStage<?> stage) {
+    ExecutionException e = assertThrows(ExecutionException.class, () -> await(stage));
+    assertTrue(e.getCause() instanceof StatusRuntimeException, e.getCause().toString());
+    return ((StatusRuntimeException) e.getCause()).getStatus().getCode();
+  }
+
+  private static String description(CompletionStage<?> stage) {
+    ExecutionException e = assertThrows(ExecutionException.class, () -> await(stage));
+    StatusRuntimeException s = (StatusRuntimeException) e.getCause();
+    assertEquals(Status.Code.INVALID_ARGUMENT, s.getStatus().getCode(), s.toString());
+    return s.getStatus().getDescription();
+  }
+
+  private static JobSpecification.Builder spec() {
+    return JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(2).setMaxWorkers(2).setEpochs(1);
+  }
+
+  private static CompletionStage<Job> submit(String requestId, JobSpecification.Builder spec) {
+    return jobs.submitJob().addHeader("authorization", BEARER)
+        .invoke(SubmitJobRequest.newBuilder().setRequestId(requestId).setSpec(spec).build());
+  }
+
+  private static List<JobEvent> watchToEnd(String jobId) throws Exception {
+    return await(jobs.watchJob().addHeader("authorization", BEARER)
+        .invoke(WatchJobRequest.newBuilder().setJobId(jobId).build())
+        .runWith(Sink.seq(), clientSystem));
+  }
+
+  @Test
+  void aJobSubmittedIsWatchedFromSubmitToFinish() throws Exception {
+    Job job = await(submit("watch-" + UUID.randomUUID(), spec().setMaxSteps(60)));
+    assertEquals(2, job.getWorldSize());
+    List<JobEvent> events = watchToEnd(job.getJobId());
+    JobEvent last = events.get(events.size() - 1);
+    assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());
+    assertEquals(60, last.getStatus().getStepsDone());
+    assertTrue(events.stream().anyMatch(JobEvent::hasEpoch), "an epoch result was streamed");
+    assertEquals(64, last.getStatus().getDigest().length());
+
+    Job got = await(jobs.getJob().addHeader("authorization", BEARER).invoke(GetJobRequest.newBuilder().setJobId(job.getJobId()).build()));
+    assertEquals(JobPhase.SUCCEEDED, got.getPhase());
+    assertEquals("fashion-mnist-mlp", got.getSpec().getTask());
+    assertEquals(128, got.getSpec().getGlobalBatch(), "defaults are filled in");
+
+    var listed = await(jobs.listJobs().addHeader("authorization", BEARER).invoke(ListJobsRequest.getDefaultInstance()));
+    assertTrue(listed.getJobsList().stream().anyMatch(j -> j.getJobId().equals(job.getJobId())), listed.toString());
+
+    assertEquals(Status.Code.FAILED_PRECONDITION,
+        code(jobs.cancelJob().addHeader("authorization", BEARER).invoke(CancelJobRequest.newBuilder().setJobId(job.getJobId()).build())));
+    assertEquals(Status.Code.FAILED_PRECONDITION, code(jobs.scaleJob().addHeader("authorization", BEARER)
+        .invoke(ScaleJobRequest.newBuilder().setJobId(job.getJobId()).setMinWorkers(1).setMaxWorkers(1).build())));
+  }
+
+  @Test
+  void submitIsIdempotentForARequestId() throws Exception {
+    String requestId = "idem-" + UUID.randomUUID();
+    Job first = await(submit(requestId, spec().setMaxSteps(5)));
+    Job again = await(submit(requestId, spec().setMaxSteps(5)));
+    assertEquals(first.getJobId(), again.getJobId());
+    assertEquals(Status.Code.ALREADY_EXISTS, code(submit(requestId, spec().setMaxSteps(6))));
+    watchToEnd(first.getJobId());
+  }
+
+  @Test
+  void everyInvalidFieldIsNamed() {
+    assertTrue(description(submit("", JobSpecification.newBuilder().setMinWorkers(1).setMaxWorkers(1))).startsWith("spec.task: is required"));
+    assertTrue(description(submit("", spec().setTask("imagenet"))).startsWith("spec.task: unknown task 'imagenet'"));
+    assertTrue(description(submit("", spec().setMinWorkers(3).setMaxWorkers(2))).startsWith("spec.max_workers:"));
+    assertTrue(description(submit("", spec().setMinWorkers(0))).startsWith("spec.min_workers:"));
+    assertTrue(description(submit("", spec().setEpochs(0))).startsWith("spec.epochs:"));
+    assertTrue(description(submit("", spec().setGlobalBatch(1))).startsWith("spec.global_batch: 1 examples cannot be split over 2"));
+    assertTrue(description(submit("", spec().setLearningRate(-1))).startsWith("spec.learning_rate:"));
+    assertTrue(description(submit("", spec().setOptimizer("lbfgs"))).startsWith("spec.optimizer:"));
+    assertTrue(description(submit("", spec().setModelOutput("/tmp/" + "x".repeat(100_000)))).startsWith("spec: is "));
+    assertTrue(description(submit("", spec().setModelOutput("relative.params"))).startsWith("spec.model_output:"));
+    assertTrue(description(jobs.submitJob().addHeader("authorization", BEARER).invoke(SubmitJobRequest.getDefaultInstance()))
+        .startsWith("spec: is required"));
+    assertTrue(description(jobs.getJob().addHeader("authorization", BEARER).invoke(GetJobRequest.newBuilder().setJobId("no spaces").build()))
+        .startsWith("job_id:"));
+    assertTrue(description(jobs.scaleJob().addHeader("authorization", BEARER)
+        .invoke(ScaleJobRequest.newBuilder().setJobId("x").setMinWorkers(2).setMaxWorkers(1).build())).startsWith("max_workers:"));
+  }
+
+  @Test
+  void unknownJobsAreNotFound() {
+    GetJobRequest unknown = GetJobRequest.newBuilder().setJobId("no-such-job-" + UUID.randomUUID().toString().substring(0, 8)).build();
+    assertEquals(Status.Code.NOT_FOUND, code(jobs.getJob().addHeader("authorization", BEARER).invoke(unknown)));
+    assertEquals(Status.Code.NOT_FOUND, code(jobs.cancelJob().addHeader("authorization", BEARER)
+        .invoke(CancelJobRequest.newBuilder().setJobId(unknown.getJobId()).build())));
+    assertEquals(Status.Code.NOT_FOUND, code(jobs.watchJob().addHeader("authorization", BEARER)
+        .invoke(WatchJobRequest.newBuilder().setJobId(unknown.getJobId()).build()).runWith(Sink.seq(), clientSystem)));
+  }
+
+  @Test
+  void aRunningJobScalesToItsNewBoundsAndCanBeCancelled() throws Exception {
+    Job job = await(submit("scale-" + UUID.randomUUID(), spec().setEpochs(50).setCheckpointEverySteps(20)));
+    var stream = jobs.watchJob().addHeader("authorization", BEARER)
+        .invoke(WatchJobRequest.newBuilder().setJobId(job.getJobId()).build());
+    CompletableFuture<List<JobEvent>> events = stream.runWith(Sink.seq(), clientSystem).toCompletableFuture();
+    // Scaled down once a checkpoint exists to resume from.
+    Job running = job;
+    while (!running.hasLatestCheckpoint()) {
+      running = await(jobs.getJob().addHeader("authorization", BEARER).invoke(GetJobRequest.newBuilder().setJobId(job.getJobId()).build()));
+    }
+    Job scaled = await(jobs.scaleJob().addHeader("authorization", BEARER)
+        .invoke(ScaleJobRequest.newBuilder().setJobId(job.getJobId()).setMinWorkers(1).setMaxWorkers(1).build()));
+    assertEquals(1, scaled.getSpec().getMaxWorkers());
+    Job resized = scaled;
+    while (resized.getWorldSize() != 1 || resized.getPhase() != JobPhase.RUNNING) {
+      resized = await(jobs.getJob().addHeader("authorization", BEARER).invoke(GetJobRequest.newBuilder().setJobId(job.getJobId()).build()));
+    }
+    assertEquals(2, resized.getGeneration());
+    assertTrue(resized.getStateSource().startsWith("checkpoint:"), resized.getStateSource());
+    Job cancelled = await(jobs.cancelJob().addHeader("authorization", BEARER)
+        .invoke(CancelJobRequest.newBuilder().setJobId(job.getJobId()).build()));
+    assertEquals(JobPhase.CANCELLED, cancelled.getPhase());
+    List<JobEvent> seen = events.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+    assertEquals(JobPhase.CANCELLED, seen.get(seen.size() - 1).getStatus().getPhase());
+  }
+
+  @Test
+  void theClusterListsItsMembersAndDevices() throws Exception {
+    var members = await(cluster.listMembers().addHeader("authorization", BEARER).invoke(ListMembersRequest.getDefaultInstance()));
+    assertEquals(1, members.getMembersCount());
+    assertEquals("Up", members.getMembers(0).getStatus());
+    var devices = await(cluster.listDevices().addHeader("authorization", BEARER).invoke(ListDevicesRequest.getDefaultInstance()));
+    assertEquals(2, devices.getDevicesCount(), devices.toString());
+    assertEquals(Status.Code.NOT_FOUND, code(cluster.drainNode().addHeader("authorization", BEARER)
+        .invoke(DrainNodeRequest.newBuilder().setAddress("pekko://kaon@10.9.9.9:1").build())));
+  }
+
+  @Test
+  void callsWithoutTheTokenOrWithAWrongOneAreRefused() {
+    assertEquals(Status.Code.UNAUTHENTICATED, code(jobs.listJobs(ListJobsRequest.getDefaultInstance())));
+    assertEquals(Status.Code.UNAUTHENTICATED,
+        code(jobs.listJobs().addHeader("authorization", "Bearer wrong").invoke(ListJobsRequest.getDefaultInstance())));
+    assertEquals(Status.Code.UNAUTHENTICATED,
+        code(cluster.listMembers().addHeader("authorization", "Bearer wrong").invoke(ListMembersRequest.getDefaultInstance())));
+    assertEquals(Status.Code.UNAUTHENTICATED, code(jobs.watchJob(WatchJobRequest.newBuilder().setJobId("x").build())
+        .runWith(Sink.seq(), clientSystem)));
+  }
+
+  @Test
+  void reflectionListsTheServicesForGenericTools() throws Exception {
+    ManagedChannel channel = ManagedChannelBuilder.forAddress("127.0.0.1", node.grpcPort()).usePlaintext().build();
+    try {
+      CompletableFuture<List<String>> names = new CompletableFuture<>();
+      StreamObserver<ServerReflectionRequest> requests = ServerReflectionGrpc.newStub(channel).serverReflectionInfo(
+          new StreamObserver<>() {
+            @Override
+            public void onNext(ServerReflectionResponse response) {
+              names.complete(response.getListServicesResponse().getServiceList().stream().map(ServiceResponse::getName).toList());
+            }
+
+            @Override
+            public void onError(Throwable t) {
+              names.completeExceptionally(t);
+            }
+
+            @Override
+            public void onCompleted() {}
+          });
+      requests.onNext(ServerReflectionRequest.newBuilder().setListServices("*").build());
+      List<String> services = names.get(30, TimeUnit.SECONDS);
+      requests.onCompleted();
+      assertTrue(services.containsAll(List.of("kaon.v1.JobService", "kaon.v1.ClusterService")), services.toString());
+    } finally {
+      channel.shutdownNow();
+    }
+  }
+}
