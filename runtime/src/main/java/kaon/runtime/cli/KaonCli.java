@@ -1,5 +1,6 @@
 package kaon.runtime.cli;
 
+import kaon.runtime.cli.client.ClientCommands;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -31,6 +32,7 @@ public final class KaonCli {
   /** The command line with Kaon's error handling; tests run it without exiting the JVM. */
   static CommandLine commandLine() {
     CommandLine cli = new CommandLine(new KaonCli());
+    ClientCommands.COMMANDS.forEach(cli::addSubcommand);
     cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
       // Users get one line; the stack trace only when they ask for it.
       commandLine.getErr().println("kaon: " + (e.getMessage() == null ? e.toString() : e.getMessage()));

@@ -5,29 +5,23 @@ import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigValueFactory;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.UUID;
-import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.Callable;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import kaon.actors.data.DatasetUnavailableException;
-import kaon.actors.job.JobCoordinator;
-import kaon.actors.job.JobSpec;
-import kaon.actors.job.JobStatus;
 import kaon.actors.training.OptimizerSpec;
 import kaon.actors.training.TaskCatalog;
 import kaon.actors.training.TaskDefaults;
 import kaon.actors.training.TrainingTask;
+import kaon.protocol.v1.Job;
+import kaon.protocol.v1.JobSpecification;
+import kaon.protocol.v1.SubmitJobRequest;
 import kaon.runtime.KaonNode;
-import org.apache.pekko.actor.typed.ActorRef;
-import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.actor.typed.Props;
-import org.apache.pekko.actor.typed.javadsl.AskPattern;
-import org.apache.pekko.actor.typed.javadsl.Behaviors;
-import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
-import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
+import kaon.runtime.cli.client.ApiConnection;
+import kaon.runtime.cli.client.ApiErrors;
+import kaon.runtime.cli.client.JobEventPrinter;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -35,8 +29,9 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code kaon train}: starts a local one-node cluster for this run, submits one job to it and
- * prints its progress until it ends. Every option left out takes the task's default recipe.
+ * {@code kaon train}: starts a local one-node cluster for this run and, through its gRPC API like
+ * any client, submits one job to it and watches it to the end. Every option left out takes the
+ * task's default recipe.
  */
 @Command(
     name = "train",
@@ -51,8 +46,6 @@ import picocli.CommandLine.Spec;
     })
 final class TrainCommand implements Callable<Integer> {
 
-  private static final Duration ASK_TIMEOUT = Duration.ofSeconds(30);
-  private static final Duration REWATCH = Duration.ofSeconds(5);
 
   @Spec CommandSpec command;
 
@@ -112,93 +105,71 @@ final class TrainCommand implements Callable<Integer> {
       command.commandLine().getErr().println("kaon: " + e.getMessage());
       return KaonCli.ENVIRONMENT;
     }
-    JobSpec spec = jobSpec(trainingTask);
     int cores = Runtime.getRuntime().availableProcessors();
     int threads = threadsPerWorker != null ? threadsPerWorker : Math.max(1, cores / workers);
+    // This run's own node and API, with a token that exists only in this process.
+    String token = UUID.randomUUID().toString();
     Config config = ConfigFactory.empty()
         .withValue("kaon.node.cpu-slots", ConfigValueFactory.fromAnyRef(workers))
         .withValue("kaon.node.threads-per-slot", ConfigValueFactory.fromAnyRef(threads))
         .withValue("kaon.worker.data-dir", ConfigValueFactory.fromAnyRef(dataDir == null ? "" : dataDir.toString()))
-        // This run's own node: any free port, so that it never collides with a running `kaon node`.
+        // Any free port, so that it never collides with a running `kaon node`.
         .withValue("kaon.grpc.port", ConfigValueFactory.fromAnyRef(0))
+        .withValue("kaon.grpc.interface", ConfigValueFactory.fromAnyRef("127.0.0.1"))
+        .withValue("kaon.grpc.auth.token", ConfigValueFactory.fromAnyRef(token))
+        .withValue("kaon.grpc.tls.certificate", ConfigValueFactory.fromAnyRef(""))
+        .withValue("kaon.grpc.tls.private-key", ConfigValueFactory.fromAnyRef(""))
         .withFallback(ConfigFactory.load());
-
+    JobSpecification spec = jobSpec(trainingTask);
     PrintWriter out = command.commandLine().getOut();
-    out.printf(Locale.ROOT, "Training %s on %d worker%s (%d thread%s each), %d epochs, global batch %d, %s lr %s%n",
-        spec.task(), workers, workers == 1 ? "" : "s", threads, threads == 1 ? "" : "s", spec.epochs(),
-        spec.globalBatch(), spec.optimizer().kind().name().toLowerCase(Locale.ROOT), spec.optimizer().learningRate());
-    out.flush();
-    ActorSystem<Void> system = KaonNode.startLocal(config, catalog, line -> {
+    KaonNode.Running node = KaonNode.startLocal(config, catalog, line -> {
       out.println(line);
       out.flush();
-    }).system();
-    try {
-      return run(system, spec, out);
+    });
+    ApiConnection.Target target = ApiConnection.Target.plaintext("127.0.0.1", node.grpcPort(), Optional.of(token));
+    try (ApiConnection api = ApiConnection.open(target)) {
+      // The job goes through the API like any client's: a request id makes a retry (or a second
+      // `train` with the same --job-id) land on the same job.
+      String requestId = jobId != null ? jobId : "train-" + UUID.randomUUID();
+      Job job = api.call(api.jobs().submitJob(), SubmitJobRequest.newBuilder().setRequestId(requestId).setSpec(spec).build());
+      JobSpecification s = job.getSpec();
+      out.printf(Locale.ROOT, "Training %s on %d worker%s (%d thread%s each), %d epochs, global batch %d, %s lr %s; job %s%n",
+          s.getTask(), job.getWorldSize(), job.getWorldSize() == 1 ? "" : "s", threads, threads == 1 ? "" : "s",
+          s.getEpochs(), s.getGlobalBatch(), s.getOptimizer(), s.getLearningRate(), job.getJobId());
+      out.flush();
+      // A console means a person is watching: draw a progress bar; never into a pipe or a log.
+      JobEventPrinter printer = new JobEventPrinter(out, System.console() != null);
+      api.watchJob(job.getJobId(), printer);
+      return printer.exitCode();
+    } catch (Exception e) {
+      return ApiErrors.report(ApiErrors.describe(e, target), e, command.commandLine().getErr());
     } finally {
-      system.terminate();
-      system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
+      node.system().terminate();
+      node.system().getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
     }
   }
 
-  private int run(ActorSystem<Void> system, JobSpec spec, PrintWriter out) throws Exception {
-    String id = jobId != null ? jobId : "job-" + UUID.randomUUID().toString().substring(0, 8);
-    EntityRef<JobCoordinator.Command> job = ClusterSharding.get(system).entityRefFor(JobCoordinator.ENTITY_KEY, id);
-    BlockingQueue<JobCoordinator.JobUpdate> updates = new LinkedBlockingQueue<>();
-    ActorRef<JobCoordinator.JobUpdate> watcher = system.systemActorOf(
-        Behaviors.receiveMessage(update -> {
-          updates.add(update);
-          return Behaviors.same();
-        }),
-        "cli-watcher",
-        Props.empty());
-    AskPattern.<JobCoordinator.Command, JobStatus>askWithStatus(
-            job, replyTo -> new JobCoordinator.Submit(spec, replyTo), ASK_TIMEOUT, system.scheduler())
-        .toCompletableFuture()
-        .get(ASK_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
-    // A console means a person is watching: draw a progress bar; never into a pipe or a log.
-    JobConsole console = new JobConsole(out, System.console() != null);
-    while (true) {
-      // Watching again now and then is idempotent, and it re-subscribes after the coordinator
-      // restarted (watchers are not persisted).
-      job.tell(new JobCoordinator.Watch(watcher));
-      JobCoordinator.JobUpdate update = updates.poll(REWATCH.toMillis(), TimeUnit.MILLISECONDS);
-      while (update != null) {
-        JobStatus end = console.show(update);
-        if (end != null) {
-          return end.phase() == JobStatus.Phase.SUCCEEDED ? 0 : KaonCli.JOB_FAILED;
-        }
-        update = updates.poll(REWATCH.toMillis(), TimeUnit.MILLISECONDS);
-      }
-    }
-  }
-
-  private JobSpec jobSpec(TrainingTask trainingTask) {
+  /** The job as the API takes it: every option the user gave, the task's defaults for the rest. */
+  private JobSpecification jobSpec(TrainingTask trainingTask) {
     TaskDefaults defaults = trainingTask.defaults();
-    OptimizerSpec opt = defaults.optimizer();
-    if (optimizer != null) {
-      OptimizerSpec.Kind kind = OptimizerSpec.Kind.parse(optimizer);
-      if (kind != opt.kind()) {
-        opt = kind == OptimizerSpec.Kind.SGD
-            ? OptimizerSpec.sgd(opt.learningRate(), 0f)
-            : new OptimizerSpec(kind, 0.001f, 0f, 0.9f, 0.999f, 1e-8f, kind == OptimizerSpec.Kind.ADAMW ? 0.01f : 0f);
-      }
-    }
+    JobSpecification.Builder b = JobSpecification.newBuilder()
+        .setTask(trainingTask.name())
+        .setMinWorkers(workers)
+        .setMaxWorkers(workers)
+        .setEpochs(epochs != null ? epochs : defaults.epochs())
+        .setGlobalBatch(batch != null ? batch : defaults.globalBatch())
+        .setOptimizer(optimizer != null ? optimizer.toLowerCase(Locale.ROOT) : defaults.optimizer().kind().name().toLowerCase(Locale.ROOT))
+        .setSeed(seed != null ? seed : defaults.seed())
+        .setMaxSteps(maxSteps)
+        .setCheckpointEverySteps(checkpointEvery)
+        .setModelOutput(output == null ? "" : output.toAbsolutePath().toString());
     if (learningRate != null) {
-      opt = opt.withLearningRate(learningRate);
+      b.setLearningRate(learningRate);
     }
     if (momentum != null) {
-      opt = opt.withMomentum(momentum);
+      b.setMomentum(momentum);
     }
-    return new JobSpec(
-        trainingTask.name(),
-        workers,
-        epochs != null ? epochs : defaults.epochs(),
-        batch != null ? batch : defaults.globalBatch(),
-        opt,
-        seed != null ? seed : defaults.seed(),
-        maxSteps,
-        output == null ? "" : output.toAbsolutePath().toString(),
-        checkpointEvery);
+    return b.build();
   }
 
   private void validate() {

@@ -193,8 +193,14 @@ public final class JobServiceImpl implements JobServicePowerApi {
     return id;
   }
 
-  /** The job id of a request id: the same request id always names the same job. */
+  /**
+   * The job id of a request id: the same request id always names the same job. A request id that
+   * is a valid job id is used as it is, so that clients can name their jobs.
+   */
   static String jobIdFor(String requestId) {
+    if (requestId.matches(JOB_ID)) {
+      return requestId;
+    }
     try {
       byte[] hash = MessageDigest.getInstance("SHA-256").digest(requestId.getBytes(StandardCharsets.UTF_8));
       return "job-" + HexFormat.of().formatHex(hash, 0, 8);

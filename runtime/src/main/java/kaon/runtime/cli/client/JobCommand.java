@@ -1,0 +1,117 @@
+package kaon.runtime.cli.client;
+
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import kaon.protocol.v1.CheckpointRef;
+import kaon.protocol.v1.EpochResult;
+import kaon.protocol.v1.GetJobRequest;
+import kaon.protocol.v1.Job;
+import kaon.protocol.v1.JobSpecification;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code kaon job ID}: one job in detail: its spec as the server completed it, where its state
+ * came from, its latest checkpoint and health, every finished epoch and, once it has ended, the
+ * outcome.
+ */
+@Command(
+    name = "job",
+    mixinStandardHelpOptions = true,
+    description = "Show a job in detail.",
+    exitCodeListHeading = "%nExit codes:%n",
+    exitCodeList = {
+      "0:success",
+      "1:there is no such job",
+      "2:invalid command line",
+      "3:Kaon cannot be reached, refused the token, or did not answer"
+    })
+final class JobCommand implements Callable<Integer> {
+
+  @Spec CommandSpec command;
+
+  @Mixin ConnectionOptions connection;
+
+  @Parameters(index = "0", paramLabel = "ID", description = "The job.")
+  String jobId;
+
+  @Override
+  public Integer call() {
+    return connection.run(api -> {
+      Job job = api.call(api.jobs().getJob(), GetJobRequest.newBuilder().setJobId(jobId).build());
+      print(job, command.commandLine().getOut());
+      return 0;
+    });
+  }
+
+  static void print(Job job, PrintWriter out) {
+    out.println("Job " + job.getJobId() + ": " + JobsCommand.phase(job));
+    property(out, "task", job.getSpec().getTask());
+    property(out, "workers", JobsCommand.workers(job));
+    property(out, "recipe", recipe(job.getSpec()));
+    if (!job.getSpec().getModelOutput().isEmpty()) {
+      property(out, "model output", job.getSpec().getModelOutput());
+    }
+    property(out, "generation", job.getGeneration()
+        + (job.getStateSource().isEmpty() ? "" : ", state from " + job.getStateSource()));
+    property(out, "steps", Long.toString(job.getStepsDone()));
+    property(out, "checkpoint", job.hasLatestCheckpoint() ? checkpoint(job.getLatestCheckpoint()) : "none yet");
+    property(out, "health", job.getHealth().isEmpty() ? "ok" : job.getHealth());
+    for (EpochResult epoch : job.getEpochsList()) {
+      out.println(JobEventPrinter.epochLine(epoch));
+    }
+    if (JobEventPrinter.hasEnded(job)) {
+      out.println(JobEventPrinter.outcomeLine(job));
+    }
+  }
+
+  private static void property(PrintWriter out, String name, String value) {
+    out.printf(Locale.ROOT, "  %-12s %s%n", name, value);
+  }
+
+  /** The training settings, each only when the spec has it. */
+  private static String recipe(JobSpecification spec) {
+    List<String> parts = new ArrayList<>();
+    if (spec.hasEpochs()) {
+      parts.add(spec.getEpochs() + " epochs");
+    }
+    if (spec.hasGlobalBatch()) {
+      parts.add("global batch " + spec.getGlobalBatch());
+    }
+    if (spec.hasOptimizer()) {
+      parts.add(spec.getOptimizer());
+    }
+    if (spec.hasLearningRate()) {
+      parts.add("lr " + spec.getLearningRate());
+    }
+    if (spec.hasMomentum()) {
+      parts.add("momentum " + spec.getMomentum());
+    }
+    if (spec.hasWeightDecay()) {
+      parts.add("weight decay " + spec.getWeightDecay());
+    }
+    if (spec.hasSeed()) {
+      parts.add("seed " + spec.getSeed());
+    }
+    if (spec.getMaxSteps() > 0) {
+      parts.add("at most " + spec.getMaxSteps() + " steps");
+    }
+    if (spec.hasCheckpointEverySteps()) {
+      parts.add(spec.getCheckpointEverySteps() == 0
+          ? "no checkpoints"
+          : "checkpoint every " + spec.getCheckpointEverySteps() + " steps");
+    }
+    return parts.isEmpty() ? "task defaults" : String.join(", ", parts);
+  }
+
+  private static String checkpoint(CheckpointRef checkpoint) {
+    return String.format(Locale.ROOT, "%s at step %d (epoch %d, %,d bytes)",
+        checkpoint.getId(), checkpoint.getStep(), checkpoint.getEpoch(), checkpoint.getBytes());
+  }
+}

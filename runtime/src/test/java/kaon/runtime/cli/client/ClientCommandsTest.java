@@ -1,0 +1,228 @@
+package kaon.runtime.cli.client;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.typesafe.config.ConfigFactory;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import kaon.protocol.v1.ClusterServicePowerApiHandlerFactory;
+import kaon.protocol.v1.JobPhase;
+import kaon.protocol.v1.JobServicePowerApiHandlerFactory;
+import org.apache.pekko.actor.ActorSystem;
+import org.apache.pekko.grpc.javadsl.ServiceHandler;
+import org.apache.pekko.http.javadsl.Http;
+import org.apache.pekko.http.javadsl.ServerBinding;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/**
+ * The commands as the kaon CLI registers them, against {@link StubKaonApi} served over real gRPC
+ * on a free local port. What a real node answers is tested with the server.
+ */
+class ClientCommandsTest {
+
+  @Command(name = "kaon")
+  static final class Root {}
+
+  private record Run(int exitCode, String out, String err) {
+    List<String> lines() {
+      return out.lines().toList();
+    }
+  }
+
+  private static final StubKaonApi API = new StubKaonApi();
+  private static ActorSystem server;
+  private static ServerBinding binding;
+  @TempDir static Path dir;
+  private static Path tokenFile;
+
+  @BeforeAll
+  static void serveTheStub() throws Exception {
+    server = ActorSystem.create("stub-kaon", ConfigFactory.parseString(
+            "pekko.actor.provider = local\npekko.remote.artery.enabled = off\npekko.loglevel = WARNING\n"
+                + "pekko.http.server.enable-http2 = on")
+        .withFallback(ConfigFactory.load()));
+    binding = Http.get(server).newServerAt("127.0.0.1", 0)
+        .bind(ServiceHandler.concatOrNotFound(
+            JobServicePowerApiHandlerFactory.create(API, server),
+            ClusterServicePowerApiHandlerFactory.create(API, server)))
+        .toCompletableFuture().get(30, TimeUnit.SECONDS);
+    tokenFile = Files.writeString(dir.resolve("token"), StubKaonApi.TOKEN + "\n");
+  }
+
+  @AfterAll
+  static void stopTheStub() throws Exception {
+    binding.unbind().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    server.terminate();
+    server.getWhenTerminated().toCompletableFuture().get(10, TimeUnit.SECONDS);
+  }
+
+  private static Run kaon(String... args) {
+    CommandLine cli = new CommandLine(new Root());
+    ClientCommands.COMMANDS.forEach(cli::addSubcommand);
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    cli.setOut(new PrintWriter(out, true));
+    cli.setErr(new PrintWriter(err, true));
+    return new Run(cli.execute(args), out.toString(), err.toString());
+  }
+
+  /** A command against the stub, with its token. */
+  private static Run stub(String... args) {
+    List<String> all = new ArrayList<>(List.of(args));
+    all.addAll(List.of("--endpoint", "127.0.0.1:" + binding.localAddress().getPort(), "--token-file", tokenFile.toString()));
+    return kaon(all.toArray(String[]::new));
+  }
+
+  @Test
+  void everyCommandRegistersAndDocumentsItsExitCodes() {
+    for (String command : new String[] {"submit", "jobs", "job", "watch", "cancel", "scale", "cluster"}) {
+      Run help = kaon(command, "--help");
+      assertEquals(0, help.exitCode(), command + ": " + help.err());
+      assertTrue(help.out().contains("--endpoint=HOST:PORT"), command + ": " + help.out());
+      assertTrue(help.out().contains("Exit codes:"), command + ": " + help.out());
+    }
+  }
+
+  @Test
+  void submitsWithARequestIdAndWatchesTheJobToItsEnd() {
+    Run run = stub("submit", "--task", "fashion-mnist-mlp", "--workers", "2", "--watch");
+    assertEquals(0, run.exitCode(), run.err());
+    assertEquals(List.of(
+        "Submitted job job-1 (fashion-mnist-mlp, 2..2 workers)",
+        JobEventPrinter.epochLine(StubKaonApi.epoch(1)),
+        JobEventPrinter.epochLine(StubKaonApi.epoch(2)),
+        "Test accuracy: 0.8100 after 2 epochs (936 steps); job job-1 succeeded; parameters sha256 d1g3st"),
+        run.lines());
+    var request = API.submitted.get(API.submitted.size() - 1);
+    assertFalse(request.getRequestId().isEmpty(), "a request id makes retries safe");
+    assertEquals(2, request.getSpec().getMaxWorkers());
+  }
+
+  @Test
+  void theServersVerdictOnASpecIsAUsageError() {
+    Run run = stub("submit", "--task", "bad");
+    assertEquals(ApiErrors.USAGE, run.exitCode());
+    assertEquals("kaon: invalid job spec: task: unknown task 'bad'", run.err().strip());
+  }
+
+  @Test
+  void aBadSpecFailsBeforeConnecting() {
+    Run run = kaon("submit", "--epochs", "3", "--endpoint", "127.0.0.1:1");
+    assertEquals(ApiErrors.USAGE, run.exitCode());
+    assertEquals("kaon: no task: give --task NAME or a spec FILE (see 'kaon tasks')", run.err().strip());
+  }
+
+  @Test
+  void listsJobsAsATable() {
+    Run run = stub("jobs");
+    assertEquals(0, run.exitCode(), run.err());
+    assertEquals(List.of(
+        "JOB    PHASE      TASK               WORKERS    EPOCHS  TEST ACC  HEALTH",
+        "job-1  succeeded  fashion-mnist-mlp  2          2/2     0.8100    -",
+        "job-2  running    fashion-mnist-mlp  2 of 1..4  1/2     0.8000    journal down"), run.lines());
+  }
+
+  @Test
+  void showsOneJobInDetail() {
+    Run run = stub("job", "job-1");
+    assertEquals(0, run.exitCode(), run.err());
+    assertEquals(List.of(
+        "Job job-1: succeeded",
+        "  task         fashion-mnist-mlp",
+        "  workers      2",
+        "  recipe       2 epochs, global batch 128, sgd, lr 0.1, seed 42, checkpoint every 200 steps",
+        "  generation   1, state from init",
+        "  steps        936",
+        "  checkpoint   ck-4 at step 800 (epoch 2, 1,234,567 bytes)",
+        "  health       ok",
+        JobEventPrinter.epochLine(StubKaonApi.epoch(1)),
+        JobEventPrinter.epochLine(StubKaonApi.epoch(2)),
+        JobEventPrinter.outcomeLine(StubKaonApi.job(JobPhase.SUCCEEDED))), run.lines());
+  }
+
+  @Test
+  void anUnknownJobIsExitCode1WithTheServersWords() {
+    Run run = stub("job", "job-9");
+    assertEquals(ApiErrors.JOB_FAILED, run.exitCode());
+    assertEquals("kaon: no job job-9", run.err().strip());
+  }
+
+  @Test
+  void cancelAndScalePrintTheJobInOneLine() {
+    Run cancel = stub("cancel", "job-1");
+    assertEquals(0, cancel.exitCode(), cancel.err());
+    assertEquals("Job job-1: cancelled, fashion-mnist-mlp, 2 workers, 0/2 epochs: cancelled by a user",
+        cancel.out().strip());
+    Run scale = stub("scale", "job-1", "--min", "1", "--max", "3");
+    assertEquals(0, scale.exitCode(), scale.err());
+    assertEquals("Job job-1: running, fashion-mnist-mlp, 2 of 1..3 workers, 0/2 epochs", scale.out().strip());
+  }
+
+  @Test
+  void showsMembersAndDevices() {
+    Run run = stub("cluster");
+    assertEquals(0, run.exitCode(), run.err());
+    assertEquals(List.of(
+        "ADDRESS                      STATUS  ROLES               REACHABLE",
+        "pekko://kaon@10.0.0.5:25520  Up      worker,coordinator  yes",
+        "",
+        "NODE            DEVICE  KIND  THREADS  OWNER",
+        "10.0.0.5:25520  cpu-0   cpu   1        job-1/0",
+        "10.0.0.5:25520  cpu-1   cpu   1        -"), run.lines());
+  }
+
+  @Test
+  void aWatchThatStopsBeforeTheJobEndsIsExitCode3() {
+    Run run = stub("watch", "job-2");
+    assertEquals(ApiErrors.ENVIRONMENT, run.exitCode());
+    assertEquals("kaon: the watch of job job-2 ended before the job did; run kaon watch job-2 again",
+        run.err().strip());
+  }
+
+  @Test
+  void aRefusedTokenIsExitCode3() throws IOException {
+    Path wrong = Files.writeString(dir.resolve("wrong-token"), "not-it");
+    Run run = kaon("jobs", "--endpoint", "127.0.0.1:" + binding.localAddress().getPort(), "--token-file",
+        wrong.toString());
+    assertEquals(ApiErrors.ENVIRONMENT, run.exitCode());
+    assertTrue(run.err().startsWith("kaon: the server at 127.0.0.1:" + binding.localAddress().getPort()
+        + " refused the token"), run.err());
+    Run watch = kaon("watch", "job-1", "--endpoint", "127.0.0.1:" + binding.localAddress().getPort(),
+        "--token-file", wrong.toString());
+    assertEquals(ApiErrors.ENVIRONMENT, watch.exitCode(), watch.err());
+  }
+
+  @Test
+  void anUnreachableNodeIsOneLineAndExitCode3() throws IOException {
+    int port;
+    try (ServerSocket socket = new ServerSocket(0)) {
+      port = socket.getLocalPort();
+    }
+    Run run = kaon("jobs", "--endpoint", "127.0.0.1:" + port);
+    assertEquals(ApiErrors.ENVIRONMENT, run.exitCode(), run.err());
+    assertEquals("kaon: cannot reach Kaon at 127.0.0.1:" + port
+        + " (is `kaon node` running? set --endpoint or KAON_ENDPOINT)", run.err().strip());
+    assertFalse(run.err().contains("\tat "), run.err());
+  }
+
+  @Test
+  void aMalformedEndpointIsAUsageError() {
+    Run run = kaon("cluster", "--endpoint", "nowhere");
+    assertEquals(ApiErrors.USAGE, run.exitCode());
+    assertTrue(run.err().contains("--endpoint: expected HOST:PORT, got \"nowhere\""), run.err());
+  }
+}

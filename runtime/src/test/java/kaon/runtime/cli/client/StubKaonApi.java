@@ -1,0 +1,167 @@
+package kaon.runtime.cli.client;
+
+import io.grpc.Status;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Supplier;
+import kaon.protocol.v1.CancelJobRequest;
+import kaon.protocol.v1.CheckpointRef;
+import kaon.protocol.v1.ClusterServicePowerApi;
+import kaon.protocol.v1.Device;
+import kaon.protocol.v1.DrainNodeRequest;
+import kaon.protocol.v1.DrainNodeResponse;
+import kaon.protocol.v1.EpochResult;
+import kaon.protocol.v1.GetJobRequest;
+import kaon.protocol.v1.Job;
+import kaon.protocol.v1.JobEvent;
+import kaon.protocol.v1.JobPhase;
+import kaon.protocol.v1.JobServicePowerApi;
+import kaon.protocol.v1.JobSpecification;
+import kaon.protocol.v1.ListDevicesRequest;
+import kaon.protocol.v1.ListDevicesResponse;
+import kaon.protocol.v1.ListJobsRequest;
+import kaon.protocol.v1.ListJobsResponse;
+import kaon.protocol.v1.ListMembersRequest;
+import kaon.protocol.v1.ListMembersResponse;
+import kaon.protocol.v1.Member;
+import kaon.protocol.v1.Progress;
+import kaon.protocol.v1.ScaleJobRequest;
+import kaon.protocol.v1.SubmitJobRequest;
+import kaon.protocol.v1.WatchJobRequest;
+import org.apache.pekko.NotUsed;
+import org.apache.pekko.grpc.GrpcServiceException;
+import org.apache.pekko.grpc.javadsl.Metadata;
+import org.apache.pekko.stream.javadsl.Source;
+
+/**
+ * Canned answers in place of a Kaon node, to test the client side alone: one job, {@code job-1},
+ * that trains two epochs and succeeds; {@code job-2}, whose watch stops while it still runs; every
+ * call needs the token {@value #TOKEN}.
+ */
+final class StubKaonApi implements JobServicePowerApi, ClusterServicePowerApi {
+
+  static final String TOKEN = "stub-token";
+
+  /** Submissions as received, in order. */
+  final List<SubmitJobRequest> submitted = new CopyOnWriteArrayList<>();
+
+  static EpochResult epoch(int n) {
+    return EpochResult.newBuilder().setEpoch(n).setMeanLoss(0.5 / n).setTrainAccuracy(0.8).setTestAccuracy(0.79 + n / 100.0)
+        .setSamplesPerSecond(30_000).setTrainSeconds(2).setWorldSize(2).setStepsDone(468L * n).build();
+  }
+
+  static Job job(JobPhase phase) {
+    Job.Builder job = Job.newBuilder()
+        .setJobId("job-1")
+        .setPhase(phase)
+        .setSpec(JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(2).setMaxWorkers(2)
+            .setEpochs(2).setGlobalBatch(128).setOptimizer("sgd").setLearningRate(0.1f).setSeed(42)
+            .setCheckpointEverySteps(200))
+        .setGeneration(1)
+        .setStateSource("init")
+        .setWorldSize(2);
+    if (phase == JobPhase.SUCCEEDED) {
+      job.addEpochs(epoch(1)).addEpochs(epoch(2)).setStepsDone(936).setTestAccuracy(0.81).setDigest("d1g3st")
+          .setLatestCheckpoint(CheckpointRef.newBuilder().setId("ck-4").setStep(800).setEpoch(2).setBytes(1_234_567));
+    }
+    return job.build();
+  }
+
+  @Override
+  public CompletionStage<Job> submitJob(SubmitJobRequest in, Metadata metadata) {
+    return authorized(metadata, () -> {
+      if (in.getSpec().getTask().equals("bad")) {
+        throw new GrpcServiceException(Status.INVALID_ARGUMENT.withDescription("task: unknown task 'bad'"));
+      }
+      submitted.add(in);
+      return job(JobPhase.STARTING);
+    });
+  }
+
+  @Override
+  public CompletionStage<Job> getJob(GetJobRequest in, Metadata metadata) {
+    return authorized(metadata, () -> {
+      if (!in.getJobId().equals("job-1")) {
+        throw new GrpcServiceException(Status.NOT_FOUND.withDescription("no job " + in.getJobId()));
+      }
+      return job(JobPhase.SUCCEEDED);
+    });
+  }
+
+  @Override
+  public CompletionStage<ListJobsResponse> listJobs(ListJobsRequest in, Metadata metadata) {
+    return authorized(metadata, () -> ListJobsResponse.newBuilder()
+        .addJobs(job(JobPhase.SUCCEEDED))
+        .addJobs(job(JobPhase.RUNNING).toBuilder().setJobId("job-2").addEpochs(epoch(1)).setHealth("journal down")
+            .setSpec(job(JobPhase.RUNNING).getSpec().toBuilder().setMinWorkers(1).setMaxWorkers(4)))
+        .build());
+  }
+
+  @Override
+  public Source<JobEvent, NotUsed> watchJob(WatchJobRequest in, Metadata metadata) {
+    if (!metadata.getText("authorization").equals(Optional.of("Bearer " + TOKEN))) {
+      return Source.failed(new GrpcServiceException(Status.UNAUTHENTICATED));
+    }
+    if (in.getJobId().equals("job-2")) {
+      return Source.single(JobEvent.newBuilder().setStatus(job(JobPhase.RUNNING).toBuilder().setJobId("job-2")).build());
+    }
+    JobEvent running = JobEvent.newBuilder().setStatus(job(JobPhase.RUNNING)).build();
+    return Source.from(List.of(
+        running,
+        JobEvent.newBuilder().setProgress(Progress.newBuilder().setEpoch(1).setStep(10).setStepsPerEpoch(468)).build(),
+        JobEvent.newBuilder().setEpoch(epoch(1)).build(),
+        JobEvent.newBuilder().setEpoch(epoch(2)).build(),
+        JobEvent.newBuilder().setStatus(job(JobPhase.SUCCEEDED)).build()));
+  }
+
+  @Override
+  public CompletionStage<Job> cancelJob(CancelJobRequest in, Metadata metadata) {
+    return authorized(metadata, () -> job(JobPhase.CANCELLED).toBuilder().setMessage("cancelled by a user").build());
+  }
+
+  @Override
+  public CompletionStage<Job> scaleJob(ScaleJobRequest in, Metadata metadata) {
+    return authorized(metadata, () -> {
+      Job job = job(JobPhase.RUNNING);
+      return job.toBuilder()
+          .setSpec(job.getSpec().toBuilder().setMinWorkers(in.getMinWorkers()).setMaxWorkers(in.getMaxWorkers()))
+          .build();
+    });
+  }
+
+  @Override
+  public CompletionStage<ListMembersResponse> listMembers(ListMembersRequest in, Metadata metadata) {
+    return authorized(metadata, () -> ListMembersResponse.newBuilder()
+        .addMembers(Member.newBuilder().setAddress("pekko://kaon@10.0.0.5:25520").setStatus("Up")
+            .addRoles("worker").addRoles("coordinator").setReachable(true))
+        .build());
+  }
+
+  @Override
+  public CompletionStage<ListDevicesResponse> listDevices(ListDevicesRequest in, Metadata metadata) {
+    return authorized(metadata, () -> ListDevicesResponse.newBuilder()
+        .addDevices(Device.newBuilder().setNode("10.0.0.5:25520").setId("cpu-0").setDevice("cpu").setThreads(1)
+            .setOwner("job-1/0"))
+        .addDevices(Device.newBuilder().setNode("10.0.0.5:25520").setId("cpu-1").setDevice("cpu").setThreads(1))
+        .build());
+  }
+
+  @Override
+  public CompletionStage<DrainNodeResponse> drainNode(DrainNodeRequest in, Metadata metadata) {
+    return CompletableFuture.failedFuture(new GrpcServiceException(Status.UNIMPLEMENTED));
+  }
+
+  private static <T> CompletionStage<T> authorized(Metadata metadata, Supplier<T> answer) {
+    if (!metadata.getText("authorization").equals(Optional.of("Bearer " + TOKEN))) {
+      return CompletableFuture.failedFuture(new GrpcServiceException(Status.UNAUTHENTICATED));
+    }
+    try {
+      return CompletableFuture.completedFuture(answer.get());
+    } catch (GrpcServiceException e) {
+      return CompletableFuture.failedFuture(e);
+    }
+  }
+}
