@@ -27,6 +27,9 @@ import org.apache.pekko.cluster.typed.Join;
  */
 public final class KaonNode {
 
+  /** Nodes with this role serve the gRPC API. */
+  public static final String GATEWAY_ROLE = "gateway";
+
   /** Name of the actor system; every node of a cluster must use the same. */
   public static final String SYSTEM_NAME = "kaon";
 
@@ -54,7 +57,7 @@ public final class KaonNode {
       cluster.manager().tell(Join.create(cluster.selfMember().address()));
       init(system, settings, devices, catalog);
       int port = -1;
-      if (grpc.enabled()) {
+      if (grpc.enabled() && cluster.selfMember().hasRole(GATEWAY_ROLE)) {
         ServerBinding binding = GrpcServer.start(system, grpc, token, catalog).toCompletableFuture()
             .get(30, java.util.concurrent.TimeUnit.SECONDS);
         port = binding.localAddress().getPort();

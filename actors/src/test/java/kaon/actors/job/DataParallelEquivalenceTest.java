@@ -68,7 +68,7 @@ class DataParallelEquivalenceTest {
   }
 
   private static List<NamedTensor> train(int workers) throws Exception {
-    String jobId = "equivalence-" + workers;
+    String jobId = "equivalence-" + workers + "-" + java.util.UUID.randomUUID().toString().substring(0, 8);
     Path output = dir.resolve(jobId + ".params");
     JobSpec spec = new JobSpec("fashion-mnist-mlp", workers, 1, 128, OptimizerSpec.sgd(0.1f, 0f), 42, STEPS, output.toString(), 0);
     var job = ClusterSharding.get(testKit.system()).entityRefFor(JobCoordinator.ENTITY_KEY, jobId);

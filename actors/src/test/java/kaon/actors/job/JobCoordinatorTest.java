@@ -20,6 +20,8 @@ class JobCoordinatorTest {
 
   private static final ActorTestKit testKit = ActorTestKit.create();
   private static final Duration WAIT = Duration.ofSeconds(60);
+  /** Job ids are unique per run: the journal is a real, shared Cassandra. */
+  private static final String RUN = java.util.UUID.randomUUID().toString().substring(0, 8) + "-";
   private static ActorRef<NodeAgent.Command> nodeAgent;
   private static TestNode node;
 
@@ -76,11 +78,11 @@ class JobCoordinatorTest {
   @Test
   void resumesBitIdenticallyFromItsCheckpointWhenItsRanksAreGone() {
     JobSpec spec = checkpointed(1200);
-    JobStatus reference = runToEnd("resume-reference", spec);
+    JobStatus reference = runToEnd(RUN + "resume-reference", spec);
     assertEquals(JobStatus.Phase.SUCCEEDED, reference.phase(), reference.message());
     awaitDevicesFree();
 
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create("resume-1", null, node.store, TestNode.JOB_SETTINGS));
+    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create(RUN + "resume-1", null, node.store, TestNode.JOB_SETTINGS));
     TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
     submit(job, spec);
     job.tell(new JobCoordinator.Watch(watcher.getRef()));
@@ -89,12 +91,12 @@ class JobCoordinatorTest {
     testKit.stop(job);
     var sharding = org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding.get(testKit.system());
     for (int rank = 0; rank < 2; rank++) {
-      sharding.entityRefFor(kaon.actors.worker.DeviceWorker.ENTITY_KEY, kaon.actors.worker.DeviceWorker.entityId("resume-1", rank))
+      sharding.entityRefFor(kaon.actors.worker.DeviceWorker.ENTITY_KEY, kaon.actors.worker.DeviceWorker.entityId(RUN + "resume-1", rank))
           .tell(new kaon.actors.worker.DeviceWorker.Stop(checkpointed.generation(), "test: rank lost"));
     }
     awaitDevicesFree();
 
-    ActorRef<JobCoordinator.Command> recovered = testKit.spawn(JobCoordinator.create("resume-1", null, node.store, TestNode.JOB_SETTINGS));
+    ActorRef<JobCoordinator.Command> recovered = testKit.spawn(JobCoordinator.create(RUN + "resume-1", null, node.store, TestNode.JOB_SETTINGS));
     TestProbe<JobCoordinator.JobUpdate> again = testKit.createTestProbe();
     recovered.tell(new JobCoordinator.Watch(again.getRef()));
     JobStatus end = DataParallelEquivalenceTest.awaitEnd(again);
@@ -108,16 +110,16 @@ class JobCoordinatorTest {
   @Test
   void carriesOnWithoutANewGenerationWhenItsRanksStillTrain() {
     JobSpec spec = checkpointed(1100);
-    JobStatus reference = runToEnd("reattach-reference", spec);
+    JobStatus reference = runToEnd(RUN + "reattach-reference", spec);
     awaitDevicesFree();
 
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create("reattach-1", null, node.store, TestNode.JOB_SETTINGS));
+    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create(RUN + "reattach-1", null, node.store, TestNode.JOB_SETTINGS));
     TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
     submit(job, spec);
     job.tell(new JobCoordinator.Watch(watcher.getRef()));
     awaitCheckpoint(watcher);
     testKit.stop(job);
-    ActorRef<JobCoordinator.Command> recovered = testKit.spawn(JobCoordinator.create("reattach-1", null, node.store, TestNode.JOB_SETTINGS));
+    ActorRef<JobCoordinator.Command> recovered = testKit.spawn(JobCoordinator.create(RUN + "reattach-1", null, node.store, TestNode.JOB_SETTINGS));
     TestProbe<JobCoordinator.JobUpdate> again = testKit.createTestProbe();
     recovered.tell(new JobCoordinator.Watch(again.getRef()));
     JobStatus end = DataParallelEquivalenceTest.awaitEnd(again);
@@ -148,7 +150,7 @@ class JobCoordinatorTest {
 
   @Test
   void finishedJobRecoversFromItsJournalAfterARestart() {
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create("recover-1", null, node.store, TestNode.JOB_SETTINGS));
+    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create(RUN + "recover-1", null, node.store, TestNode.JOB_SETTINGS));
     TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
     submit(job, spec("fashion-mnist-mlp", 2, 700));
     job.tell(new JobCoordinator.Watch(watcher.getRef()));
@@ -160,14 +162,14 @@ class JobCoordinatorTest {
     assertTrue(finished.testAccuracy() > 0.75, "test accuracy " + finished.testAccuracy());
 
     testKit.stop(job);
-    ActorRef<JobCoordinator.Command> respawned = testKit.spawn(JobCoordinator.create("recover-1", null, node.store, TestNode.JOB_SETTINGS));
+    ActorRef<JobCoordinator.Command> respawned = testKit.spawn(JobCoordinator.create(RUN + "recover-1", null, node.store, TestNode.JOB_SETTINGS));
     JobStatus recovered = status(respawned);
     assertEquals(finished, recovered);
   }
 
   @Test
   void cancellingAFinishedJobIsRefused() {
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create("cancel-late", null, node.store, TestNode.JOB_SETTINGS));
+    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create(RUN + "cancel-late", null, node.store, TestNode.JOB_SETTINGS));
     TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
     submit(job, spec("fashion-mnist-mlp", 1, 5));
     job.tell(new JobCoordinator.Watch(watcher.getRef()));
@@ -180,7 +182,7 @@ class JobCoordinatorTest {
 
   @Test
   void resubmittingTheSameSpecIsIdempotentButAnotherSpecIsRefused() {
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create("idempotent", null, node.store, TestNode.JOB_SETTINGS));
+    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create(RUN + "idempotent", null, node.store, TestNode.JOB_SETTINGS));
     JobSpec spec = spec("fashion-mnist-mlp", 1, 5);
     JobStatus first = submit(job, spec);
     JobStatus second = submit(job, spec);
@@ -193,7 +195,7 @@ class JobCoordinatorTest {
 
   @Test
   void anEventOverOneMebibyteIsRefusedBeforeItIsPersisted() {
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create("oversize", null, node.store, TestNode.JOB_SETTINGS));
+    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create(RUN + "oversize", null, node.store, TestNode.JOB_SETTINGS));
     JobSpec huge = new JobSpec("fashion-mnist-mlp", 1, 1, 128, OptimizerSpec.sgd(0.1f, 0f), 7, 5, "/tmp/" + "x".repeat(1_100_000), 0);
     TestProbe<StatusReply<JobStatus>> reply = testKit.createTestProbe();
     job.tell(new JobCoordinator.Submit(huge, reply.getRef()));
@@ -205,7 +207,7 @@ class JobCoordinatorTest {
 
   @Test
   void anUnknownTaskFailsTheJobWithAClearReason() {
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create("unknown-task", null, node.store, TestNode.JOB_SETTINGS));
+    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create(RUN + "unknown-task", null, node.store, TestNode.JOB_SETTINGS));
     TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
     submit(job, spec("no-such-task", 1, 5));
     job.tell(new JobCoordinator.Watch(watcher.getRef()));
@@ -216,7 +218,7 @@ class JobCoordinatorTest {
 
   @Test
   void aJobNeedingMoreDevicesThanTheNodeHasFailsWithTheReason() {
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create("too-big", null, node.store, TestNode.JOB_SETTINGS));
+    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create(RUN + "too-big", null, node.store, TestNode.JOB_SETTINGS));
     TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
     submit(job, spec("fashion-mnist-mlp", 3, 5));
     job.tell(new JobCoordinator.Watch(watcher.getRef()));
