@@ -2,7 +2,6 @@ package kaon.runtime.bench;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
@@ -38,8 +37,8 @@ public final class CheckpointBench {
       for (int megabytes : new int[] {10, 100}) {
         String job = "bench-" + System.nanoTime();
         CheckpointData data = checkpoint(job, megabytes);
-        List<Double> writes = new ArrayList<>();
-        List<Double> reads = new ArrayList<>();
+        Samples writes = new Samples();
+        Samples reads = new Samples();
         // One unmeasured round warms the JIT and the connection pool.
         CheckpointInfo last = store.write(data).toCompletableFuture().get(10, TimeUnit.MINUTES);
         for (int r = 0; r < reps; r++) {
@@ -52,7 +51,7 @@ public final class CheckpointBench {
         }
         store.deleteOlderThan(job, Long.MAX_VALUE).toCompletableFuture().get(10, TimeUnit.MINUTES);
         System.out.printf(Locale.ROOT, "%-8s %14.1f %14.1f   (writes %s; reads %s)%n",
-            megabytes + " MB", median(writes), median(reads), fmt(writes), fmt(reads));
+            megabytes + " MB", writes.median(), reads.median(), writes, reads);
       }
       System.out.println("goal: >= 50 MB/s written");
     } finally {
@@ -73,14 +72,5 @@ public final class CheckpointBench {
         List.of(new NamedTensor("weights", new long[] {floats}, values)), List.of(), 0, 0, 0);
   }
 
-  private static double median(List<Double> values) {
-    List<Double> sorted = new ArrayList<>(values);
-    sorted.sort(Double::compare);
-    int n = sorted.size();
-    return n % 2 == 1 ? sorted.get(n / 2) : (sorted.get(n / 2 - 1) + sorted.get(n / 2)) / 2;
-  }
 
-  private static String fmt(List<Double> values) {
-    return String.join(", ", values.stream().map(v -> String.format(Locale.ROOT, "%.0f", v)).toList());
-  }
 }

@@ -36,18 +36,18 @@ public final class WorkerParallelism {
     LabeledImages train = catalog.data(task, null).train();
     // Warm-up: JIT and the first GEMMs, so round 1 is not penalized.
     measure(task, train, 1, Math.min(steps, 300));
-    List<Double> one = new ArrayList<>();
-    List<Double> two = new ArrayList<>();
+    Samples one = new Samples();
+    Samples two = new Samples();
     for (int r = 0; r < rounds; r++) {
       one.add(measure(task, train, 1, steps));
       two.add(measure(task, train, 2, steps));
     }
-    double m1 = median(one);
-    double m2 = median(two);
+    double m1 = one.median();
+    double m2 = two.median();
     System.out.printf(Locale.ROOT, "worker-parallelism: %s, batch 64 per worker, %d steps per worker, median of %d%n",
         taskName, steps, rounds);
-    System.out.printf(Locale.ROOT, "1 worker   %8.0f steps/s  (rounds %s)%n", m1, fmt(one));
-    System.out.printf(Locale.ROOT, "2 workers  %8.0f steps/s  (rounds %s)%n", m2, fmt(two));
+    System.out.printf(Locale.ROOT, "1 worker   %8.0f steps/s  (rounds %s)%n", m1, one);
+    System.out.printf(Locale.ROOT, "2 workers  %8.0f steps/s  (rounds %s)%n", m2, two);
     System.out.printf(Locale.ROOT, "speed-up   %8.2fx  (notes/djl-parallel.md: 1.8-1.9x quiet; 1.5x with DJL's locked collector)%n", m2 / m1);
   }
 
@@ -91,18 +91,5 @@ public final class WorkerParallelism {
     return workers * steps / seconds;
   }
 
-  private static double median(List<Double> values) {
-    List<Double> sorted = new ArrayList<>(values);
-    sorted.sort(Double::compare);
-    int n = sorted.size();
-    return n % 2 == 1 ? sorted.get(n / 2) : (sorted.get(n / 2 - 1) + sorted.get(n / 2)) / 2;
-  }
 
-  private static String fmt(List<Double> values) {
-    StringBuilder sb = new StringBuilder();
-    for (double v : values) {
-      sb.append(sb.length() == 0 ? "" : ", ").append(String.format(Locale.ROOT, "%.0f", v));
-    }
-    return sb.toString();
-  }
 }
