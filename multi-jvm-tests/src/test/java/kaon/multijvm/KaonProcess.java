@@ -38,6 +38,11 @@ final class KaonProcess implements AutoCloseable {
 
   /** Starts {@code kaon <args>}; library logs at INFO so that tests can follow recovery. */
   static KaonProcess start(String name, String... args) throws IOException {
+    return start(name, java.util.Map.of(), args);
+  }
+
+  /** Starts {@code kaon <args>} with extra environment variables. */
+  static KaonProcess start(String name, java.util.Map<String, String> env, String... args) throws IOException {
     Files.createDirectories(LOGS);
     List<String> command = new ArrayList<>(List.of(
         Path.of(System.getProperty("java.home"), "bin", "java").toString(),
@@ -54,6 +59,7 @@ final class KaonProcess implements AutoCloseable {
     builder.environment().put("OMP_WAIT_POLICY", "PASSIVE");
     builder.environment().put("MALLOC_ARENA_MAX", "2");
     builder.environment().put("KAON_LOG_LEVEL", "INFO");
+    builder.environment().putAll(env);
     PrintWriter log = new PrintWriter(Files.newBufferedWriter(LOGS.resolve(name + ".log")), true);
     log.println("$ kaon " + String.join(" ", args));
     return new KaonProcess(name, builder.start(), log);
@@ -103,6 +109,13 @@ final class KaonProcess implements AutoCloseable {
         }
         lines.wait(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
       }
+    }
+  }
+
+  /** A free TCP port on loopback (free when asked; the process binds it soon after). */
+  static int freePort() throws IOException {
+    try (java.net.ServerSocket socket = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+      return socket.getLocalPort();
     }
   }
 

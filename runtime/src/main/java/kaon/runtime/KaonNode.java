@@ -36,8 +36,8 @@ public final class KaonNode {
   private KaonNode() {}
 
   /**
-   * Starts a single-node cluster that joins itself: the local mode of {@code kaon train} and
-   * {@code kaon node}. Cassandra (embedded unless configured) and device discovery block; both
+   * Starts a node: with {@code pekko.cluster.seed-nodes} it joins them, without it is a cluster
+   * of its own (the local mode of {@code kaon train} and a lone {@code kaon node}). Cassandra (embedded unless configured) and device discovery block; both
    * happen here, before any actor runs.
    */
   public static Running startLocal(Config config, TaskCatalog catalog, java.util.function.Consumer<String> say) {
@@ -54,7 +54,10 @@ public final class KaonNode {
     ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), SYSTEM_NAME, withCassandra);
     try {
       Cluster cluster = Cluster.get(system);
-      cluster.manager().tell(Join.create(cluster.selfMember().address()));
+      // Without seed nodes the node is a cluster of its own; with them Pekko joins them itself.
+      if (withCassandra.getStringList("pekko.cluster.seed-nodes").isEmpty()) {
+        cluster.manager().tell(Join.create(cluster.selfMember().address()));
+      }
       init(system, settings, devices, catalog);
       int port = -1;
       if (grpc.enabled() && cluster.selfMember().hasRole(GATEWAY_ROLE)) {

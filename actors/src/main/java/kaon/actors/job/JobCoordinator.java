@@ -66,6 +66,9 @@ import org.apache.pekko.serialization.SerializationExtension;
 public final class JobCoordinator
     extends EventSourcedBehaviorWithEnforcedReplies<JobCoordinator.Command, JobCoordinator.Event, JobCoordinator.State> {
 
+  /** Nodes with this role host job coordinators. */
+  public static final String ROLE = "coordinator";
+
   /** Sharding key of job entities; the entity id is the job id. */
   public static final EntityTypeKey<Command> ENTITY_KEY = EntityTypeKey.create(Command.class, "Job");
 
@@ -336,7 +339,8 @@ public final class JobCoordinator
             .withRememberEntities(true)
             // A job can be quiet for longer than the idle timeout (a slow epoch); passivating it
             // would drop its forming state and its watchers.
-            .withNoPassivationStrategy()));
+            .withNoPassivationStrategy())
+        .withRole(ROLE));
   }
 
   /** The coordinator of job {@code jobId}; {@code shard} is null when not run under sharding. */

@@ -18,6 +18,7 @@ import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.Adapter;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
@@ -50,6 +51,9 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
  * the peer dies with its parent, and the coordinator forms a new generation.
  */
 public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
+
+  /** Nodes with this role run workers (and own devices). */
+  public static final String ROLE = "worker";
 
   /** Sharding key of worker entities; ids come from {@link #entityId}. */
   public static final EntityTypeKey<Command> ENTITY_KEY = EntityTypeKey.create(Command.class, "Worker");
@@ -133,7 +137,11 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
         // A training worker gets no message for as long as its thread trains (the thread talks to
         // its peer and coordinator directly); idle-time passivation would stop it mid-job. It
         // passivates itself once its run has ended.
-        .withSettings(ClusterShardingSettings.create(system).withNoPassivationStrategy()));
+        .withSettings(ClusterShardingSettings.create(system).withNoPassivationStrategy())
+        // One shard per worker, so that each is placed on its own by the device-aware strategy.
+        .withMessageExtractor(new OneShardPerEntity<>())
+        .withAllocationStrategy(new DeviceAwareAllocation(Adapter.toClassic(system)))
+        .withRole(ROLE));
   }
 
   /** The worker entity {@code entityId}. */

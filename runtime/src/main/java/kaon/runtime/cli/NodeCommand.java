@@ -38,6 +38,21 @@ final class NodeCommand implements Callable<Integer> {
   @Option(names = "--data-dir", description = "Directory of the tasks' data files (task default).")
   Path dataDir;
 
+  @Option(names = "--host", description = "Address other nodes reach this one at (default: 127.0.0.1).")
+  String host;
+
+  @Option(names = "--port", description = "Cluster port (default: any free one; give one for nodes that others use as a seed).")
+  Integer port;
+
+  @Option(names = "--seed", paramLabel = "HOST:PORT", description = "A node of the cluster to join (repeatable); none: a cluster of its own.")
+  java.util.List<String> seeds = new java.util.ArrayList<>();
+
+  @Option(names = "--api-port", description = "gRPC API port (default: 50051; 0 for any free one).")
+  Integer apiPort;
+
+  @Option(names = "--roles", split = ",", description = "gateway, worker, coordinator (default: all three).")
+  java.util.List<String> roles;
+
   @Override
   public Integer call() throws Exception {
     Config config = ConfigFactory.load();
@@ -49,6 +64,28 @@ final class NodeCommand implements Callable<Integer> {
     }
     if (dataDir != null) {
       config = config.withValue("kaon.worker.data-dir", ConfigValueFactory.fromAnyRef(dataDir.toString()));
+    }
+    if (host != null) {
+      config = config.withValue("pekko.remote.artery.canonical.hostname", ConfigValueFactory.fromAnyRef(host));
+    }
+    if (port != null) {
+      config = config.withValue("pekko.remote.artery.canonical.port", ConfigValueFactory.fromAnyRef(port));
+    }
+    if (!seeds.isEmpty()) {
+      java.util.List<String> addresses = new java.util.ArrayList<>();
+      for (String seed : seeds) {
+        if (!seed.matches("[^:/@]+:\\d{1,5}")) {
+          throw new picocli.CommandLine.ParameterException(command.commandLine(), "--seed must be HOST:PORT, was " + seed);
+        }
+        addresses.add("pekko://" + KaonNode.SYSTEM_NAME + "@" + seed);
+      }
+      config = config.withValue("pekko.cluster.seed-nodes", ConfigValueFactory.fromIterable(addresses));
+    }
+    if (apiPort != null) {
+      config = config.withValue("kaon.grpc.port", ConfigValueFactory.fromAnyRef(apiPort));
+    }
+    if (roles != null) {
+      config = config.withValue("pekko.cluster.roles", ConfigValueFactory.fromIterable(roles));
     }
     PrintWriter out = command.commandLine().getOut();
     KaonNode.Running node = KaonNode.startLocal(config, TaskCatalog.load(getClass().getClassLoader()), line -> {

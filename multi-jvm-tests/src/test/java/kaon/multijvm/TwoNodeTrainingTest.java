@@ -1,0 +1,93 @@
+package kaon.multijvm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.typesafe.config.ConfigFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
+import kaon.protocol.v1.ClusterServiceClient;
+import kaon.protocol.v1.JobEvent;
+import kaon.protocol.v1.JobPhase;
+import kaon.protocol.v1.JobServiceClient;
+import kaon.protocol.v1.JobSpecification;
+import kaon.protocol.v1.ListMembersRequest;
+import kaon.protocol.v1.SubmitJobRequest;
+import kaon.protocol.v1.WatchJobRequest;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.grpc.GrpcClientSettings;
+import org.apache.pekko.stream.javadsl.Sink;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Two node JVMs with one device each form a cluster; a 2-worker job gets one worker on each (the
+ * device-aware placement), its gradient chunks cross JVMs over Artery, and it ends with exactly
+ * the parameters of the same job trained by 2 workers inside one JVM.
+ */
+class TwoNodeTrainingTest {
+
+  private static final Duration WAIT = Duration.ofMinutes(3);
+
+  @Test
+  void aJobSpansTwoJvmsAndMatchesTheSingleJvmRunBitForBit(@TempDir Path dir) throws Exception {
+    Path reference = dir.resolve("one-jvm.params");
+    try (KaonProcess run = KaonProcess.start("two-nodes-reference", "train", "--workers", "2", "--epochs", "1",
+        "--max-steps", "200", "--checkpoint-every", "0", "--output", reference.toString())) {
+      assertEquals(0, run.awaitExit(WAIT));
+    }
+
+    String token = UUID.randomUUID().toString();
+    Map<String, String> env = Map.of("KAON_TOKEN", token);
+    int seedPort = KaonProcess.freePort();
+    int apiPort = KaonProcess.freePort();
+    Path distributed = dir.resolve("two-jvms.params");
+    String jobId = "two-nodes-" + UUID.randomUUID().toString().substring(0, 8);
+    ActorSystem<Void> client = ActorSystem.create(Behaviors.empty(), "test-client",
+        ConfigFactory.parseString("pekko.actor.provider = local").withFallback(ConfigFactory.load()));
+    try (KaonProcess a = KaonProcess.start("two-nodes-a", env, "node", "--devices", "1", "--port", Integer.toString(seedPort),
+            "--api-port", Integer.toString(apiPort));
+        KaonProcess b = KaonProcess.start("two-nodes-b", env, "node", "--devices", "1",
+            "--seed", "127.0.0.1:" + seedPort, "--roles", "worker")) {
+      a.awaitLine(Pattern.compile("kaon node up"), WAIT);
+      b.awaitLine(Pattern.compile("kaon node up"), WAIT);
+      GrpcClientSettings settings = GrpcClientSettings.connectToServiceAt("127.0.0.1", apiPort, client).withTls(false);
+      ClusterServiceClient cluster = ClusterServiceClient.create(settings, client);
+      JobServiceClient jobs = JobServiceClient.create(settings, client);
+      String bearer = "Bearer " + token;
+      // Wait until both nodes are Up members (asked over the API, as an operator would).
+      while (cluster.listMembers().addHeader("authorization", bearer).invoke(ListMembersRequest.getDefaultInstance())
+          .toCompletableFuture().get(30, TimeUnit.SECONDS).getMembersList().stream().filter(m -> m.getStatus().equals("Up")).count() < 2) {
+        a.awaitLine(Pattern.compile("to \\[Up\\]"), WAIT);
+      }
+
+      jobs.submitJob().addHeader("authorization", bearer).invoke(SubmitJobRequest.newBuilder().setRequestId(jobId)
+              .setSpec(JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(2).setMaxWorkers(2)
+                  .setEpochs(1).setMaxSteps(200).setCheckpointEverySteps(0).setModelOutput(distributed.toString()))
+              .build())
+          .toCompletableFuture().get(60, TimeUnit.SECONDS);
+      List<JobEvent> events = jobs.watchJob().addHeader("authorization", bearer)
+          .invoke(WatchJobRequest.newBuilder().setJobId(jobId).build())
+          .runWith(Sink.seq(), client).toCompletableFuture().get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+      JobEvent last = events.get(events.size() - 1);
+      assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());
+
+      // One worker per node: each node's agent gave its only device to one rank of the job.
+      a.awaitLine(Pattern.compile("device cpu:0 now owned by " + jobId + "-rank-"), Duration.ofSeconds(1));
+      b.awaitLine(Pattern.compile("device cpu:0 now owned by " + jobId + "-rank-"), Duration.ofSeconds(1));
+      jobs.close();
+      cluster.close();
+      b.stop();
+      a.stop();
+    } finally {
+      client.terminate();
+    }
+    assertEquals(-1, Files.mismatch(reference, distributed), "the 2-JVM run differs from the 1-JVM run");
+  }
+}
