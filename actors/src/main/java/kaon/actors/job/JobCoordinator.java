@@ -13,6 +13,7 @@ import java.util.concurrent.CompletionStage;
 import java.util.function.Consumer;
 import kaon.actors.checkpoint.CheckpointDamagedException;
 import kaon.actors.checkpoint.CheckpointStore;
+import kaon.actors.worker.DeviceCensus;
 import kaon.actors.worker.DeviceWorker;
 import kaon.protocol.KryoWireMessage;
 import kaon.protocol.RingMessage;
@@ -81,7 +82,7 @@ public final class JobCoordinator
   public sealed interface Command
       permits Submit, GetStatus, Watch, Cancel, WorkerReady, WorkerFailed, StepProgress, EpochReport,
           CheckpointWritten, CheckpointHealth, WorkerFinished, Reattached, NotRunning, WatcherStopped,
-          ReattachTimedOut, CheckpointChosen, Retry, JournalProbed, ProbeJournal, Scale {}
+          ReattachTimedOut, CheckpointChosen, Retry, JournalProbed, ProbeJournal, Scale, Sized, PrepareAgain {}
 
   /** Starts the job; answered with its status, or an error if this id already holds another job. */
   public record Submit(JobSpec spec, ActorRef<StatusReply<JobStatus>> replyTo) implements Command {}
@@ -105,8 +106,13 @@ public final class JobCoordinator
   public record WorkerReady(long generation, int rank, ActorRef<RingMessage> peer, String device)
       implements Command, KryoWireMessage {}
 
-  /** A rank cannot go on. */
-  public record WorkerFailed(long generation, int rank, String reason) implements Command, KryoWireMessage {}
+  /**
+   * A rank cannot go on. {@code retryable}: the job can go on without it in a new generation (a
+   * missed all-reduce deadline, a lost node, no device); otherwise the job fails (unknown task,
+   * missing data, a bug).
+   */
+  public record WorkerFailed(long generation, int rank, String reason, boolean retryable)
+      implements Command, KryoWireMessage {}
 
   /** Where rank 0 is inside an epoch; forwarded to watchers, never persisted. */
   public record StepProgress(long generation, int epoch, int step, int stepsPerEpoch, double meanLoss)
@@ -152,6 +158,13 @@ public final class JobCoordinator
       implements Command {}
 
   private record Retry(long afterGeneration, String reason) implements Command {}
+
+  /** Ranks of a forming generation that have not said they are ready are asked again. */
+  private record PrepareAgain(long generation) implements Command {}
+
+  /** How many devices a new generation can have, now that its state source is chosen. */
+  private record Sized(long afterGeneration, String reason, Optional<CheckpointInfo> checkpoint, String note,
+      int available, Throwable error) implements Command {}
 
   private record JournalProbed(Throwable error) implements Command {}
 
@@ -313,6 +326,16 @@ public final class JobCoordinator
   /** Problems by rank (checkpoint writes), or by the keys below, for the status. */
   private final Map<Integer, String> health = new TreeMap<>();
   private static final int JOURNAL = -2;
+  private static final int WAITING = -3;
+  /** A retryable failure that keeps coming back is not transient: the job fails after this many. */
+  private static final int MAX_GENERATIONS_WITHOUT_PROGRESS = 5;
+  /** How often ranks of a forming generation are asked again, and how many times. */
+  private static final Duration PREPARE_AGAIN = Duration.ofSeconds(3);
+  private static final int MAX_PREPARE_ATTEMPTS = 20;
+  /** The checkpoint the forming generation resumes from ("" for none). */
+  private String preparing = "";
+  private int prepareAttempts;
+  private int generationsWithoutProgress;
   private static final int CHECKPOINT_READS = -1;
   /** A new generation is being chosen (checkpoint verification in flight). */
   private boolean choosing;
@@ -418,6 +441,8 @@ public final class JobCoordinator
         .onCommand(ReattachTimedOut.class, this::onReattachTimedOut)
         .onCommand(CheckpointChosen.class, this::onCheckpointChosen)
         .onCommand(Retry.class, (state, retry) -> newGeneration(state, retry.afterGeneration(), retry.reason()))
+        .onCommand(Sized.class, this::onSized)
+        .onCommand(PrepareAgain.class, this::onPrepareAgain)
         .onCommand(JournalProbed.class, this::onJournalProbed)
         .onCommand(ProbeJournal.class, (state, probe) -> probe())
         .build();
@@ -516,6 +541,7 @@ public final class JobCoordinator
     readyPeers.put(ready.rank(), ready.peer());
     context.getLog().info("job {} generation {}: rank {} ready on {}", jobId, ready.generation(), ready.rank(), ready.device());
     if (readyPeers.size() == state.worldSize()) {
+      timers.cancel(PrepareAgain.class);
       List<ActorRef<RingMessage>> ring = new ArrayList<>(readyPeers.values());
       for (int rank = 0; rank < state.worldSize(); rank++) {
         worker(rank).tell(new DeviceWorker.Begin(state.generation(), ring));
@@ -530,8 +556,20 @@ public final class JobCoordinator
       return Effect().noReply();
     }
     String reason = truncate("rank " + failed.rank() + " failed: " + failed.reason());
+    if (failed.retryable() && choosing) {
+      // Another rank of this generation already led to a new one; the ring broke once.
+      return Effect().noReply();
+    }
+    if (failed.retryable() && ++generationsWithoutProgress <= MAX_GENERATIONS_WITHOUT_PROGRESS) {
+      // The job goes on with whoever is left: a new generation, sized to the devices there are.
+      context.getLog().warn("job {} generation {}: {}; forming a new generation", jobId, failed.generation(), reason);
+      return newGeneration(state, state.generation(), reason);
+    }
     context.getLog().error("job {} generation {}: {}", jobId, failed.generation(), reason);
-    return Effect().persist(new JobFailed(reason)).thenRun(s -> end(s, reason)).thenNoReply();
+    String why = failed.retryable()
+        ? reason + " (" + MAX_GENERATIONS_WITHOUT_PROGRESS + " generations in a row made no progress)"
+        : reason;
+    return Effect().persist(new JobFailed(why)).thenRun(s -> end(s, why)).thenNoReply();
   }
 
   private ReplyEffect<Event, State> onReattached(State state, Reattached answer) {
@@ -613,13 +651,38 @@ public final class JobCoordinator
       return Effect().noReply();
     }
     health.remove(CHECKPOINT_READS);
-    long resumeStep = chosen.checkpoint().map(CheckpointInfo::step).orElse(0L);
-    String source = chosen.checkpoint().map(c -> "checkpoint:" + c.id()).orElse("init");
-    String reason = truncate(chosen.reason() + (chosen.note().isEmpty() ? "" : "; skipped damaged checkpoints: " + chosen.note()));
-    context.getLog().info("job {}: generation {} resumes at step {} from {} ({})", jobId, state.generation() + 1, resumeStep, source, reason);
+    // Devices this job's old ranks hold are about to be released: they count as available.
+    String ownPrefix = jobId + "-rank-";
+    context.pipeToSelf(DeviceCensus.take(context.getSystem(), settings.reattachTimeout()),
+        (nodes, error) -> new Sized(chosen.afterGeneration(), chosen.reason(), chosen.checkpoint(), chosen.note(),
+            nodes == null ? 0 : nodes.stream().mapToInt(n -> n.available(owner -> owner.startsWith(ownPrefix))).sum(),
+            error));
+    return Effect().noReply();
+  }
+
+  private ReplyEffect<Event, State> onSized(State state, Sized sized) {
+    if (state.generation() != sized.afterGeneration() || !state.isActive()) {
+      return Effect().noReply();
+    }
+    int size = Math.min(state.maxWorkers(), sized.available());
+    if (sized.error() != null || size < state.minWorkers()) {
+      // Below its minimum the job waits for devices; it says so, and looks again shortly.
+      String waiting = "waiting for devices: " + sized.available() + " available, needs at least " + state.minWorkers();
+      if (!waiting.equals(health.put(WAITING, waiting))) {
+        publishStatus(state);
+      }
+      timers.startSingleTimer(Retry.class, new Retry(sized.afterGeneration(), sized.reason()), settings.reattachTimeout());
+      return Effect().noReply();
+    }
+    health.remove(WAITING);
+    long resumeStep = sized.checkpoint().map(CheckpointInfo::step).orElse(0L);
+    String source = sized.checkpoint().map(c -> "checkpoint:" + c.id()).orElse("init");
+    String reason = truncate(sized.reason() + (sized.note().isEmpty() ? "" : "; skipped damaged checkpoints: " + sized.note()));
+    context.getLog().info("job {}: generation {} of {} ranks resumes at step {} from {} ({})",
+        jobId, state.generation() + 1, size, resumeStep, source, reason);
     return Effect()
-        .persist(new GenerationStarted(state.generation() + 1, state.targetWorldSize(), resumeStep, reason, source))
-        .thenRun(s -> prepareWorkers(s, chosen.checkpoint().map(CheckpointInfo::id).orElse("")))
+        .persist(new GenerationStarted(state.generation() + 1, size, resumeStep, reason, source))
+        .thenRun(s -> prepareWorkers(s, sized.checkpoint().map(CheckpointInfo::id).orElse("")))
         .thenRun(this::publishStatus)
         .thenNoReply();
   }
@@ -653,6 +716,7 @@ public final class JobCoordinator
     }
     epochReports.remove(report.epoch());
     EpochMetrics metrics = sum(report.epoch(), reports.values(), state.worldSize(), report.stepsDone());
+    generationsWithoutProgress = 0;
     return persistWhenReachable(new EpochCompleted(metrics, report.stepsDone()), s -> {
       reports.values().forEach(r -> ack(r.generation(), r.rank(), r.seq()));
       publish(new EpochFinished(metrics));
@@ -671,6 +735,7 @@ public final class JobCoordinator
     if (deferred.stream().anyMatch(e -> e instanceof CheckpointCommitted c && c.checkpoint().id().equals(info.id()))) {
       return Effect().noReply();
     }
+    generationsWithoutProgress = 0;
     return persistWhenReachable(new CheckpointCommitted(info), s -> {
       context.getLog().info("job {}: checkpoint at step {} committed ({} bytes)", jobId, info.step(), info.bytes());
       ack(written.generation(), written.rank(), written.seq());
@@ -841,6 +906,9 @@ public final class JobCoordinator
   }
 
   private void prepareWorkers(State state, String checkpointId) {
+    preparing = checkpointId;
+    prepareAttempts = 0;
+    timers.startTimerWithFixedDelay(PrepareAgain.class, new PrepareAgain(state.generation()), PREPARE_AGAIN);
     readyPeers.clear();
     epochReports.clear();
     finished.clear();
@@ -852,6 +920,37 @@ public final class JobCoordinator
       worker(rank).tell(new DeviceWorker.Prepare(
           jobId, state.spec(), state.generation(), rank, state.worldSize(), context.getSelf(), checkpointId));
     }
+  }
+
+  /**
+   * A Prepare sent to a rank whose shard sat on a node that has just died is lost; once that node
+   * is downed, the same message reaches a new home for the shard. A rank that stays silent for
+   * long is given up on, and the job forms a generation without it.
+   */
+  private ReplyEffect<Event, State> onPrepareAgain(State state, PrepareAgain again) {
+    if (!isCurrent(state, again.generation()) || readyPeers.size() == state.worldSize()) {
+      timers.cancel(PrepareAgain.class);
+      return Effect().noReply();
+    }
+    if (++prepareAttempts > MAX_PREPARE_ATTEMPTS) {
+      timers.cancel(PrepareAgain.class);
+      return newGeneration(state, state.generation(), "ranks " + missingRanks(state) + " did not get ready in time");
+    }
+    for (int rank : missingRanks(state)) {
+      worker(rank).tell(new DeviceWorker.Prepare(
+          jobId, state.spec(), state.generation(), rank, state.worldSize(), context.getSelf(), preparing));
+    }
+    return Effect().noReply();
+  }
+
+  private List<Integer> missingRanks(State state) {
+    List<Integer> missing = new ArrayList<>();
+    for (int rank = 0; rank < state.worldSize(); rank++) {
+      if (!readyPeers.containsKey(rank)) {
+        missing.add(rank);
+      }
+    }
+    return missing;
   }
 
   /** Deletes checkpoints older than the ones the journal keeps (see {@link State#apply}). */

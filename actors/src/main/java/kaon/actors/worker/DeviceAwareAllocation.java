@@ -9,14 +9,11 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import org.apache.pekko.actor.ActorRef;
 import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Adapter;
-import org.apache.pekko.actor.typed.javadsl.AskPattern;
-import org.apache.pekko.actor.typed.receptionist.Receptionist;
 import org.apache.pekko.cluster.Cluster;
 import org.apache.pekko.cluster.sharding.ShardCoordinator;
 import org.apache.pekko.dispatch.Futures;
@@ -90,25 +87,10 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
   }
 
   private CompletionStage<Map<Address, Integer>> freeDevicesByNode() {
-    Address self = Cluster.get(Adapter.toClassic(system)).selfAddress();
-    return AskPattern.<Receptionist.Command, Receptionist.Listing>ask(
-            system.receptionist(), replyTo -> Receptionist.find(NodeAgent.SERVICE_KEY, replyTo), ASK_TIMEOUT, system.scheduler())
-        .thenCompose(listing -> {
-          Map<Address, CompletableFuture<Integer>> perNode = new HashMap<>();
-          for (var agent : listing.getServiceInstances(NodeAgent.SERVICE_KEY)) {
-            Address node = agent.path().address().hasLocalScope() ? self : agent.path().address();
-            perNode.put(node, AskPattern.<NodeAgent.Command, NodeAgent.Devices>ask(
-                    agent, NodeAgent.ListDevices::new, ASK_TIMEOUT, system.scheduler())
-                .thenApply(d -> (int) d.devices().stream().filter(o -> o.owner().isEmpty()).count())
-                // A node that does not answer has no device to give.
-                .exceptionally(e -> 0)
-                .toCompletableFuture());
-          }
-          return CompletableFuture.allOf(perNode.values().toArray(CompletableFuture[]::new)).thenApply(x -> {
-            Map<Address, Integer> free = new HashMap<>();
-            perNode.forEach((node, f) -> free.put(node, f.join()));
-            return free;
-          });
-        });
+    return DeviceCensus.take(system, ASK_TIMEOUT).thenApply(nodes -> {
+      Map<Address, Integer> free = new HashMap<>();
+      nodes.forEach(n -> free.put(n.node(), n.available(owner -> false)));
+      return free;
+    });
   }
 }

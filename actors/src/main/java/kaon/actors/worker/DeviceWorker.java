@@ -94,8 +94,11 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   /** From the training thread: the replica is built (and the checkpoint loaded). */
   record ReplicaReady(long generation) implements Command {}
 
-  /** From the training thread: the run is over, with a failure message or null. */
-  record RunEnded(long generation, String failure) implements Command {}
+  /**
+   * From the training thread: the run is over, with a failure message or null; {@code
+   * retryable} when the job can go on in a new generation (a ring that broke).
+   */
+  record RunEnded(long generation, String failure, boolean retryable) implements Command {}
 
   /** From the training thread: a report for the coordinator that must not be lost. */
   record Report(long generation, ReportBody body) implements Command {}
@@ -281,7 +284,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
         ? none.reason()
         : "no answer from the node agent: " + answer.error();
     assignment.coordinator().tell(new JobCoordinator.WorkerFailed(
-        assignment.generation(), assignment.rank(), "no device for rank " + assignment.rank() + ": " + reason));
+        assignment.generation(), assignment.rank(), "no device for rank " + assignment.rank() + ": " + reason, true));
     assignment = null;
     return this;
   }
@@ -349,7 +352,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     }
     if (ended.failure() != null && !stopping) {
       assignment.coordinator().tell(new JobCoordinator.WorkerFailed(
-          assignment.generation(), assignment.rank(), ended.failure()));
+          assignment.generation(), assignment.rank(), ended.failure(), ended.retryable()));
     }
     getContext().stop(peer);
     nodeAgent.tell(new NodeAgent.ReleaseDevice(entityId));
@@ -529,7 +532,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
         // Stopped from outside while the node stays up (a shard moved): the job must not wait
         // for a rank that is gone. On shutdown the job is meant to resume later, not to fail.
         assignment.coordinator().tell(new JobCoordinator.WorkerFailed(
-            assignment.generation(), assignment.rank(), "worker " + entityId + " stopped while training"));
+            assignment.generation(), assignment.rank(), "worker " + entityId + " stopped while training", true));
       }
     }
     return this;

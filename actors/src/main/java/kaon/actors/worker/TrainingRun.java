@@ -91,6 +91,7 @@ final class TrainingRun implements Runnable {
   @Override
   public void run() {
     String failure = null;
+    boolean retryable = false;
     try {
       LocalGradientCollector.prepareThread(assignment.slot().intraOpThreads());
       TrainingTask task = catalog.find(assignment.spec().task());
@@ -115,6 +116,10 @@ final class TrainingRun implements Runnable {
       Thread.currentThread().interrupt();
     } catch (ExecutionException e) {
       failure = "cannot load checkpoint " + assignment.resumeFrom() + ": " + e.getCause().getMessage();
+      retryable = true;
+    } catch (RingBrokenException e) {
+      failure = e.getMessage();
+      retryable = true;
     } catch (StepFailedException e) {
       failure = e.getMessage();
     } catch (RuntimeException | Error e) {
@@ -125,7 +130,7 @@ final class TrainingRun implements Runnable {
         org.slf4j.LoggerFactory.getLogger(TrainingRun.class).error("training run failed", e);
       }
     }
-    worker.tell(new DeviceWorker.RunEnded(assignment.generation(), failure));
+    worker.tell(new DeviceWorker.RunEnded(assignment.generation(), failure, retryable));
   }
 
   private void train(ModelReplica replica, Optimizer optimizer, TaskData data, CheckpointData resume)
@@ -203,9 +208,16 @@ final class TrainingRun implements Runnable {
           .get(PEER_ASK_GUARD.toMillis(), TimeUnit.MILLISECONDS)
           .buffer();
     } catch (ExecutionException e) {
-      throw new StepFailedException(e.getCause().getMessage());
+      throw new RingBrokenException(e.getCause().getMessage());
     } catch (TimeoutException e) {
-      throw new StepFailedException("all-reduce peer of rank " + assignment.rank() + " did not answer");
+      throw new RingBrokenException("all-reduce peer of rank " + assignment.rank() + " did not answer");
+    }
+  }
+
+  /** The ring failed (a peer missed its deadline): the job can go on without that peer. */
+  private static final class RingBrokenException extends RuntimeException {
+    RingBrokenException(String message) {
+      super(message);
     }
   }
 

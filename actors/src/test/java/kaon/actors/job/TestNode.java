@@ -31,6 +31,9 @@ final class TestNode {
       slots.add(new DeviceSlot("cpu:" + i, "cpu", 1));
     }
     nodeAgent = testKit.spawn(NodeAgent.create(slots), "node-agent");
+    // As a real node does: the device census finds agents through the receptionist.
+    testKit.system().receptionist().tell(
+        org.apache.pekko.actor.typed.receptionist.Receptionist.register(NodeAgent.SERVICE_KEY, nodeAgent));
     store = CheckpointStore.create(testKit.system(), new CheckpointSettings(
         "kaon_test", true, 1, 64 * 1024, 4, 3, Duration.ofMillis(200), Duration.ofSeconds(2)));
     WorkerSettings settings = new WorkerSettings(

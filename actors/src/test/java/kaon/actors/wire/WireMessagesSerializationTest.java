@@ -54,7 +54,7 @@ class WireMessagesSerializationTest {
         new DeviceWorker.Begin(3, List.of(peer)),
         new DeviceWorker.Stop(3, "job ended"),
         new JobCoordinator.WorkerReady(3, 1, peer, "cpu:1"),
-        new JobCoordinator.WorkerFailed(3, 1, "all-reduce missed its deadline"),
+        new JobCoordinator.WorkerFailed(3, 1, "all-reduce missed its deadline", true),
         new JobCoordinator.StepProgress(3, 0, 10, 468, 0.52),
         new JobCoordinator.EpochReport(3, 1, 5, 0, 1234.5, 100, 200, 90, 100, 123_456_789L, 468),
         new JobCoordinator.WorkerFinished(3, 1, 6, "ab".repeat(32)),

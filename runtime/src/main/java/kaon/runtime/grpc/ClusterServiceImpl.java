@@ -2,11 +2,10 @@ package kaon.runtime.grpc;
 
 import io.grpc.Status;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
-import kaon.actors.worker.NodeAgent;
+import kaon.actors.worker.DeviceCensus;
 import kaon.protocol.v1.ClusterServicePowerApi;
 import kaon.protocol.v1.Device;
 import kaon.protocol.v1.DrainNodeRequest;
@@ -16,11 +15,7 @@ import kaon.protocol.v1.ListDevicesResponse;
 import kaon.protocol.v1.ListMembersRequest;
 import kaon.protocol.v1.ListMembersResponse;
 import kaon.protocol.v1.Member;
-import org.apache.pekko.actor.Address;
-import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.actor.typed.javadsl.AskPattern;
-import org.apache.pekko.actor.typed.receptionist.Receptionist;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Leave;
 import org.apache.pekko.grpc.GrpcServiceException;
@@ -28,7 +23,7 @@ import org.apache.pekko.grpc.javadsl.Metadata;
 
 /**
  * {@code kaon.v1.ClusterService}: the cluster's members from Pekko cluster state, its devices from
- * every node's {@link NodeAgent} (found through the receptionist), and graceful draining of a node.
+ * a {@link DeviceCensus}, and graceful draining of a node.
  */
 public final class ClusterServiceImpl implements ClusterServicePowerApi {
 
@@ -64,27 +59,15 @@ public final class ClusterServiceImpl implements ClusterServicePowerApi {
 
   /** Every device of the cluster and its owner. */
   public CompletionStage<List<Device>> devices() {
-    Address self = Cluster.get(system).selfMember().address();
-    return AskPattern.<Receptionist.Command, Receptionist.Listing>ask(
-            system.receptionist(), replyTo -> Receptionist.find(NodeAgent.SERVICE_KEY, replyTo), timeout, system.scheduler())
-        .thenCompose(listing -> {
-          List<CompletableFuture<List<Device>>> perNode = new ArrayList<>();
-          for (ActorRef<NodeAgent.Command> agent : listing.getServiceInstances(NodeAgent.SERVICE_KEY)) {
-            Address node = agent.path().address().hasLocalScope() ? self : agent.path().address();
-            perNode.add(AskPattern.<NodeAgent.Command, NodeAgent.Devices>ask(
-                    agent, NodeAgent.ListDevices::new, timeout, system.scheduler())
-                .thenApply(devices -> devices.devices().stream().map(d -> Device.newBuilder()
-                    .setNode(node.toString())
-                    .setId(d.slot().id())
-                    .setDevice(d.slot().deviceName())
-                    .setThreads(d.slot().intraOpThreads())
-                    .setOwner(d.owner())
-                    .build()).toList())
-                .toCompletableFuture());
-          }
-          return CompletableFuture.allOf(perNode.toArray(CompletableFuture[]::new))
-              .thenApply(x -> perNode.stream().flatMap(f -> f.join().stream()).toList());
-        });
+    return DeviceCensus.take(system, timeout).thenApply(nodes -> nodes.stream()
+        .flatMap(n -> n.devices().stream().map(d -> Device.newBuilder()
+            .setNode(n.node().toString())
+            .setId(d.slot().id())
+            .setDevice(d.slot().deviceName())
+            .setThreads(d.slot().intraOpThreads())
+            .setOwner(d.owner())
+            .build()))
+        .toList());
   }
 
   /** How many devices of the cluster nobody owns. */

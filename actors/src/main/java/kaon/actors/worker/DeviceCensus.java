@@ -1,0 +1,49 @@
+package kaon.actors.worker;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import org.apache.pekko.actor.Address;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
+import org.apache.pekko.actor.typed.receptionist.Receptionist;
+import org.apache.pekko.cluster.typed.Cluster;
+
+/**
+ * The devices of the whole cluster and their owners, asked of every node's {@link NodeAgent}
+ * (found through the receptionist). A node that does not answer in time counts with no devices:
+ * an unreachable node has none to give.
+ */
+public final class DeviceCensus {
+
+  /** One node's devices. */
+  public record NodeDevices(Address node, List<NodeAgent.DeviceOwnership> devices) {
+    /** Devices nobody owns, or owned by an owner {@code releasing} says is about to let go. */
+    public int available(java.util.function.Predicate<String> releasing) {
+      return (int) devices.stream().filter(d -> d.owner().isEmpty() || releasing.test(d.owner())).count();
+    }
+  }
+
+  private DeviceCensus() {}
+
+  /** Every node's devices, asked now. */
+  public static CompletionStage<List<NodeDevices>> take(ActorSystem<?> system, Duration timeout) {
+    Address self = Cluster.get(system).selfMember().address();
+    return AskPattern.<Receptionist.Command, Receptionist.Listing>ask(
+            system.receptionist(), replyTo -> Receptionist.find(NodeAgent.SERVICE_KEY, replyTo), timeout, system.scheduler())
+        .thenCompose(listing -> {
+          List<CompletableFuture<NodeDevices>> perNode = new ArrayList<>();
+          for (var agent : listing.getServiceInstances(NodeAgent.SERVICE_KEY)) {
+            Address node = agent.path().address().hasLocalScope() ? self : agent.path().address();
+            perNode.add(AskPattern.<NodeAgent.Command, NodeAgent.Devices>ask(agent, NodeAgent.ListDevices::new, timeout, system.scheduler())
+                .thenApply(d -> new NodeDevices(node, d.devices()))
+                .exceptionally(e -> new NodeDevices(node, List.of()))
+                .toCompletableFuture());
+          }
+          return CompletableFuture.allOf(perNode.toArray(CompletableFuture[]::new))
+              .thenApply(x -> perNode.stream().map(CompletableFuture::join).toList());
+        });
+  }
+}

@@ -1,0 +1,109 @@
+package kaon.multijvm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.typesafe.config.ConfigFactory;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import kaon.protocol.v1.ClusterServiceClient;
+import kaon.protocol.v1.JobEvent;
+import kaon.protocol.v1.JobPhase;
+import kaon.protocol.v1.JobServiceClient;
+import kaon.protocol.v1.JobSpecification;
+import kaon.protocol.v1.ListMembersRequest;
+import kaon.protocol.v1.SubmitJobRequest;
+import kaon.protocol.v1.WatchJobRequest;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.grpc.GrpcClientSettings;
+import org.apache.pekko.stream.javadsl.Sink;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Three node JVMs with one device each run a job of 2..3 workers; one worker node is SIGKILLed in
+ * the middle of an epoch. The job must notice (a missed all-reduce deadline, not the cluster's
+ * downing), go on with the two survivors from its last checkpoint, and finish with the accuracy of
+ * a fault-free run.
+ */
+class WorkerNodeLossTest {
+
+  private static final Duration WAIT = Duration.ofMinutes(4);
+
+  @Test
+  void aJobLosesAWorkerNodeMidEpochAndFinishesOnTheSurvivors(@TempDir Path dir) throws Exception {
+    double faultFree;
+    try (KaonProcess run = KaonProcess.start("loss-reference", "train", "--workers", "2", "--epochs", "2",
+        "--checkpoint-every", "50")) {
+      assertEquals(0, run.awaitExit(WAIT));
+      Matcher m = Pattern.compile("^Test accuracy: (0\\.\\d+)").matcher(
+          run.lines().stream().filter(l -> l.startsWith("Test accuracy: ")).findFirst().orElseThrow());
+      assertTrue(m.find());
+      faultFree = Double.parseDouble(m.group(1));
+    }
+
+    String token = UUID.randomUUID().toString();
+    Map<String, String> env = Map.of("KAON_TOKEN", token);
+    int seedPort = KaonProcess.freePort();
+    int apiPort = KaonProcess.freePort();
+    String jobId = "loss-" + UUID.randomUUID().toString().substring(0, 8);
+    ActorSystem<Void> client = ActorSystem.create(Behaviors.empty(), "test-client",
+        ConfigFactory.parseString("pekko.actor.provider = local").withFallback(ConfigFactory.load()));
+    try (KaonProcess a = KaonProcess.start("loss-a", env, "node", "--devices", "1", "--port", Integer.toString(seedPort),
+            "--api-port", Integer.toString(apiPort));
+        KaonProcess b = KaonProcess.start("loss-b", env, "node", "--devices", "1", "--seed", "127.0.0.1:" + seedPort,
+            "--roles", "worker");
+        KaonProcess c = KaonProcess.start("loss-c", env, "node", "--devices", "1", "--seed", "127.0.0.1:" + seedPort,
+            "--roles", "worker")) {
+      for (KaonProcess p : List.of(a, b, c)) {
+        p.awaitLine(Pattern.compile("kaon node up"), WAIT);
+      }
+      GrpcClientSettings settings = GrpcClientSettings.connectToServiceAt("127.0.0.1", apiPort, client).withTls(false);
+      ClusterServiceClient cluster = ClusterServiceClient.create(settings, client);
+      JobServiceClient jobs = JobServiceClient.create(settings, client);
+      String bearer = "Bearer " + token;
+      while (cluster.listMembers().addHeader("authorization", bearer).invoke(ListMembersRequest.getDefaultInstance())
+          .toCompletableFuture().get(30, TimeUnit.SECONDS).getMembersList().stream().filter(m -> m.getStatus().equals("Up")).count() < 3) {
+        a.awaitLine(Pattern.compile("to \\[Up\\]"), WAIT);
+      }
+      jobs.submitJob().addHeader("authorization", bearer).invoke(SubmitJobRequest.newBuilder().setRequestId(jobId)
+              .setSpec(JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(2).setMaxWorkers(3)
+                  .setEpochs(2).setCheckpointEverySteps(50))
+              .build())
+          .toCompletableFuture().get(60, TimeUnit.SECONDS);
+      var watched = jobs.watchJob().addHeader("authorization", bearer)
+          .invoke(WatchJobRequest.newBuilder().setJobId(jobId).build())
+          .runWith(Sink.seq(), client).toCompletableFuture();
+
+      // Mid-epoch: a checkpoint exists and training goes on; then node C dies without a word.
+      c.awaitLine(Pattern.compile("device cpu:0 now owned by " + jobId + "-rank-"), WAIT);
+      a.awaitLine(Pattern.compile("job " + jobId + ": checkpoint at step (1[5-9]\\d|[2-9]\\d\\d) committed"), WAIT);
+      long killedAt = System.nanoTime();
+      c.kill();
+
+      Matcher resumed = a.awaitLine(Pattern.compile("job " + jobId + ": generation 2 of 2 ranks resumes at step (\\d+)"), WAIT);
+      double secondsToNewGeneration = (System.nanoTime() - killedAt) / 1e9;
+      List<JobEvent> events = watched.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+      JobEvent last = events.get(events.size() - 1);
+      assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());
+      assertEquals(2, last.getStatus().getWorldSize());
+      double accuracy = last.getStatus().getTestAccuracy();
+      System.out.printf("worker node killed: new generation after %.1f s (from step %s); accuracy %.4f vs fault-free %.4f%n",
+          secondsToNewGeneration, resumed.group(1), accuracy, faultFree);
+      assertTrue(Math.abs(accuracy - faultFree) <= 0.015, "accuracy " + accuracy + " vs fault-free " + faultFree);
+      jobs.close();
+      cluster.close();
+      b.stop();
+      a.stop();
+    } finally {
+      client.terminate();
+    }
+  }
+}
