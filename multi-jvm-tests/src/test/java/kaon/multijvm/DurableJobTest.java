@@ -47,7 +47,7 @@ class DurableJobTest {
 
     // A new node, told nothing about the job: it must find and resume it on its own.
     try (KaonProcess node = KaonProcess.start("resume-node", "node", "--devices", "2")) {
-      Matcher resume = node.awaitLine(Pattern.compile("job " + jobId + ": generation 2 resumes at step (\\d+) from checkpoint:"), JOB);
+      Matcher resume = node.awaitLine(Pattern.compile("job " + jobId + ": generation 2 of \\d+ ranks resumes at step (\\d+) from checkpoint:"), JOB);
       assertTrue(Long.parseLong(resume.group(1)) >= 100);
       node.awaitLine(Pattern.compile("job " + jobId + " ended: SUCCEEDED"), JOB);
       node.stop();

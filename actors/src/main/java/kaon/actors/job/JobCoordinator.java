@@ -85,22 +85,22 @@ public final class JobCoordinator
           ReattachTimedOut, CheckpointChosen, Retry, JournalProbed, ProbeJournal, Scale, Sized, PrepareAgain {}
 
   /** Starts the job; answered with its status, or an error if this id already holds another job. */
-  public record Submit(JobSpec spec, ActorRef<StatusReply<JobStatus>> replyTo) implements Command {}
+  public record Submit(JobSpec spec, ActorRef<StatusReply<JobStatus>> replyTo) implements Command, KryoWireMessage {}
 
   /** Answered with the job's status ({@link JobStatus.Phase#UNKNOWN} if never submitted). */
-  public record GetStatus(ActorRef<JobStatus> replyTo) implements Command {}
+  public record GetStatus(ActorRef<JobStatus> replyTo) implements Command, KryoWireMessage {}
 
   /** Subscribes {@code watcher} to {@link JobUpdate}s, starting with the current status. */
-  public record Watch(ActorRef<JobUpdate> watcher) implements Command {}
+  public record Watch(ActorRef<JobUpdate> watcher) implements Command, KryoWireMessage {}
 
   /** Stops the job; an error if it already ended. */
-  public record Cancel(ActorRef<StatusReply<JobStatus>> replyTo) implements Command {}
+  public record Cancel(ActorRef<StatusReply<JobStatus>> replyTo) implements Command, KryoWireMessage {}
 
   /**
    * Sets the bounds of the job's world size; a job outside them moves to the nearest bound in a
    * new generation (from its newest checkpoint). An error if the job ended or the bounds are wrong.
    */
-  public record Scale(int minWorkers, int maxWorkers, ActorRef<StatusReply<JobStatus>> replyTo) implements Command {}
+  public record Scale(int minWorkers, int maxWorkers, ActorRef<StatusReply<JobStatus>> replyTo) implements Command, KryoWireMessage {}
 
   /** A rank has its device and replica; {@code peer} is its end of the ring. */
   public record WorkerReady(long generation, int rank, ActorRef<RingMessage> peer, String device)
@@ -176,13 +176,13 @@ public final class JobCoordinator
   public sealed interface JobUpdate permits StatusChanged, Progress, EpochFinished {}
 
   /** The job's status after a change of phase, generation, checkpoint or health. */
-  public record StatusChanged(JobStatus status) implements JobUpdate {}
+  public record StatusChanged(JobStatus status) implements JobUpdate, KryoWireMessage {}
 
   /** Training progress inside an epoch (1-based epoch and step). */
-  public record Progress(int epoch, int step, int stepsPerEpoch, double meanLoss) implements JobUpdate {}
+  public record Progress(int epoch, int step, int stepsPerEpoch, double meanLoss) implements JobUpdate, KryoWireMessage {}
 
   /** An epoch finished. */
-  public record EpochFinished(EpochMetrics metrics) implements JobUpdate {}
+  public record EpochFinished(EpochMetrics metrics) implements JobUpdate, KryoWireMessage {}
 
   // ---------------------------------------------------------------- events
 

@@ -38,7 +38,7 @@ public record JobStatus(
     String message,
     int worldSize,
     int minWorkers,
-    int maxWorkers) {
+    int maxWorkers) implements kaon.protocol.KryoWireMessage {
 
   /** Phases of a job. The last three are terminal. */
   public enum Phase {

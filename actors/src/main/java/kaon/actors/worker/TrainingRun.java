@@ -146,6 +146,7 @@ final class TrainingRun implements Runnable {
     long nextProgress = 0;
     long stepsDone = resume == null ? 0 : resume.step();
     int firstEpoch = (int) (stepsDone / steps);
+    long firstStep = stepsDone;
     boolean rankZero = assignment.rank() == 0;
     for (int epoch = firstEpoch; epoch < spec.epochs() && stepsDone < lastStep; epoch++) {
       int[] permutation = sampler.permutation(epoch);
@@ -163,6 +164,12 @@ final class TrainingRun implements Runnable {
         ModelReplica.StepResult result = replica.computeGradients(train, slice, flat);
         float[] sum = allReduce(stepsDone, flat);
         replica.applyGradients(sum, scale, optimizer);
+        if (rankZero && stepsDone == firstStep) {
+          // Recovery is measured to here (bench/recovery): the job trains again.
+          org.slf4j.LoggerFactory.getLogger(TrainingRun.class).info(
+              "job {} generation {}: first step completed (step {}, {} ranks)",
+              assignment.jobId(), assignment.generation(), stepsDone, assignment.worldSize());
+        }
         lossSum += result.lossSum();
         correct += result.correct();
         examples += result.examples();

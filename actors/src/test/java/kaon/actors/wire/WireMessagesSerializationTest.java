@@ -6,7 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import java.util.ArrayList;
 import java.util.List;
 import kaon.actors.job.CheckpointInfo;
+import kaon.actors.job.EpochMetrics;
 import kaon.actors.job.JobCoordinator;
+import kaon.actors.job.JobStatus;
 import kaon.actors.job.JobSpec;
 import kaon.actors.training.OptimizerSpec;
 import kaon.actors.worker.DeviceWorker;
@@ -61,12 +63,28 @@ class WireMessagesSerializationTest {
         new JobCoordinator.CheckpointWritten(3, 0, 7, new CheckpointInfo("step-400-abcdef12", 400, 0, 123456, "cd".repeat(32))),
         new JobCoordinator.CheckpointHealth(3, 0, "checkpoint writes failing"),
         new JobCoordinator.Reattached(3, 1),
-        new JobCoordinator.NotRunning(3, 2));
+        new JobCoordinator.NotRunning(3, 2),
+        new JobCoordinator.Submit(spec, testKit.<org.apache.pekko.pattern.StatusReply<JobStatus>>createTestProbe().getRef()),
+        new JobCoordinator.GetStatus(testKit.<JobStatus>createTestProbe().getRef()),
+        new JobCoordinator.Watch(testKit.<JobCoordinator.JobUpdate>createTestProbe().getRef()),
+        new JobCoordinator.Cancel(testKit.<org.apache.pekko.pattern.StatusReply<JobStatus>>createTestProbe().getRef()),
+        new JobCoordinator.Scale(1, 3, testKit.<org.apache.pekko.pattern.StatusReply<JobStatus>>createTestProbe().getRef()),
+        new JobCoordinator.Progress(2, 100, 468, 0.51),
+        new JobCoordinator.EpochFinished(new EpochMetrics(1, 0.5, 0.8, 0.81, 40000, 1.5, 2, 468)),
+        new JobCoordinator.StatusChanged(status(spec)),
+        status(spec));
     for (Object message : kryo) {
       assertEquals(message, roundTrip(message, KryoSerializer.class));
     }
     TensorChunk chunk = new TensorChunk("job-1", 3, 17, 2, 0, 4096, new float[] {1f, -2f, 3.5f});
     assertEquals(chunk, roundTrip(chunk, TensorChunkSerializer.class));
+  }
+
+  private static JobStatus status(JobSpec spec) {
+    return new JobStatus("job-1", JobStatus.Phase.RUNNING, spec, 3, java.util.List.copyOf(List.of(
+            new EpochMetrics(1, 0.5, 0.8, 0.81, 40000, 1.5, 2, 468), new EpochMetrics(2, 0.4, 0.85, 0.83, 41000, 1.4, 2, 936))),
+        936, "checkpoint:step-900-abcd", new CheckpointInfo("step-900-abcd", 900, 1, 875000, "ef".repeat(32)),
+        "", Double.NaN, "", "", 2, 1, 3);
   }
 
   private static Object roundTrip(Object message, Class<? extends Serializer> expected) {

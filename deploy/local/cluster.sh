@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# A local Kaon cluster of N node JVMs on this machine, for trying elasticity and failures by hand.
+#
+#   deploy/local/cluster.sh start [N]   start N nodes (default 3), one device each; node 1 is the
+#                                       seed and serves the API on 127.0.0.1:50051
+#   deploy/local/cluster.sh stop        stop them (SIGTERM: jobs stay remembered)
+#   deploy/local/cluster.sh kill K      SIGKILL node K, as a crash would
+#   deploy/local/cluster.sh status      which nodes run
+#
+# Nodes log to $KAON_LOCAL_DIR/node-K.log (default ~/.local/share/kaon/local). They share the
+# embedded Cassandra (started if needed). Cluster ports 25521.. (KAON_LOCAL_PORT), one core
+# thread per node. Then: ./kaon cluster; ./kaon submit --task fashion-mnist-mlp --min-workers 2
+# --max-workers 3 --watch; deploy/local/cluster.sh kill 3.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+dir="${KAON_LOCAL_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/kaon/local}"
+base="${KAON_LOCAL_PORT:-25521}"
+mkdir -p "$dir"
+
+pid_of() { [ -f "$dir/node-$1.pid" ] && cat "$dir/node-$1.pid"; }
+alive() { local pid; pid=$(pid_of "$1") && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
+
+start_node() {
+  local k=$1; shift
+  if alive "$k"; then echo "node $k: already running (pid $(pid_of "$k"))"; return; fi
+  nohup "$here/kaon" node --devices 1 --threads-per-worker 1 --port $((base + k - 1)) "$@" \
+    > "$dir/node-$k.log" 2>&1 &
+  echo $! > "$dir/node-$k.pid"
+  # Wait for the node to say it is up (or to die), so that the next one finds its seed.
+  for _ in $(seq 1 240); do
+    if grep -q "kaon node up" "$dir/node-$k.log" 2>/dev/null; then echo "node $k: up (pid $(pid_of "$k"), log $dir/node-$k.log)"; return; fi
+    alive "$k" || { echo "node $k: died; see $dir/node-$k.log" >&2; tail -5 "$dir/node-$k.log" >&2; exit 1; }
+    sleep 0.5
+  done
+  echo "node $k: not up after 120 s; see $dir/node-$k.log" >&2; exit 1
+}
+
+case "${1:-}" in
+  start)
+    n="${2:-3}"
+    "$here/kaon" tasks > /dev/null   # builds on first use, before any node starts
+    start_node 1 --api-port 50051
+    for k in $(seq 2 "$n"); do
+      start_node "$k" --seed "127.0.0.1:$base" --roles worker
+    done ;;
+  stop)
+    for f in "$dir"/node-*.pid; do
+      [ -e "$f" ] || continue
+      k=$(basename "$f" .pid); k=${k#node-}
+      if alive "$k"; then kill "$(pid_of "$k")"; echo "node $k: stopping"; fi
+      rm -f "$f"
+    done ;;
+  kill)
+    k="${2:?which node}"
+    alive "$k" || { echo "node $k is not running" >&2; exit 1; }
+    kill -9 "$(pid_of "$k")"; echo "node $k: killed" ;;
+  status)
+    for f in "$dir"/node-*.pid; do
+      [ -e "$f" ] || { echo "no nodes"; break; }
+      k=$(basename "$f" .pid); k=${k#node-}
+      if alive "$k"; then echo "node $k: running (pid $(pid_of "$k"))"; else echo "node $k: not running"; fi
+    done ;;
+  *) sed -n '2,14p' "$0"; exit 2 ;;
+esac
