@@ -37,7 +37,9 @@ class DurableJobTest {
 
     Path resumed = dir.resolve("resumed.params");
     String jobId = "crash-" + suffix;
-    try (KaonProcess victim = KaonProcess.start("resume-victim", train(jobId, resumed, "3", "1100"))) {
+    // The victim and the node after it share journal keyspaces no other test uses.
+    java.util.Map<String, String> cluster = KaonProcess.isolated(java.util.Map.of());
+    try (KaonProcess victim = KaonProcess.start("resume-victim", cluster, train(jobId, resumed, "3", "1100"))) {
       Matcher committed = victim.awaitLine(Pattern.compile("job " + jobId + ": checkpoint at step (\\d+) committed"), JOB);
       long step = Long.parseLong(committed.group(1));
       victim.kill();
@@ -46,7 +48,7 @@ class DurableJobTest {
     assertFalse(Files.exists(resumed), "the killed run must not have finished");
 
     // A new node, told nothing about the job: it must find and resume it on its own.
-    try (KaonProcess node = KaonProcess.start("resume-node", "node", "--devices", "2")) {
+    try (KaonProcess node = KaonProcess.start("resume-node", cluster, "node", "--devices", "2")) {
       Matcher resume = node.awaitLine(Pattern.compile("job " + jobId + ": generation 2 of \\d+ ranks resumes at step (\\d+) from checkpoint:"), JOB);
       assertTrue(Long.parseLong(resume.group(1)) >= 100);
       node.awaitLine(Pattern.compile("job " + jobId + " ended: SUCCEEDED"), JOB);
@@ -58,8 +60,10 @@ class DurableJobTest {
 
   @Test
   void trainingGoesOnWhileCassandraIsDownForThirtySeconds(@TempDir Path dir) throws Exception {
+    // Long enough (60 MLP epochs) that training still runs when Cassandra comes back, so that
+    // the checkpoint that failed during the outage has something to catch up with.
     String jobId = "outage-" + UUID.randomUUID().toString().substring(0, 8);
-    try (KaonProcess run = KaonProcess.start("cassandra-outage", train(jobId, dir.resolve("m.params"), "30", "0"))) {
+    try (KaonProcess run = KaonProcess.start("cassandra-outage", train(jobId, dir.resolve("m.params"), "60", "0"))) {
       run.awaitLine(Pattern.compile("^Epoch 2, loss"), JOB);
       Cassandra.stop();
       try {
@@ -80,10 +84,10 @@ class DurableJobTest {
       assertTrue(lines.subList(degraded, lines.size()).stream().anyMatch(l -> l.contains(": checkpoint at step ") && l.contains(" committed")),
           "no checkpoint was committed after the outage");
       long epochs = lines.stream().filter(l -> l.startsWith("Epoch ")).count();
-      assertEquals(30, epochs, "every epoch is reported, those finished during the outage too");
+      assertEquals(60, epochs, "every epoch is reported, those finished during the outage too");
       assertTrue(lines.stream().noneMatch(l -> l.startsWith("Generation ")), "training was never restarted");
       // The final accuracy is the last epoch's, also when that epoch waited for the journal.
-      String last = lines.stream().filter(l -> l.startsWith("Epoch 30, ")).findFirst().orElseThrow();
+      String last = lines.stream().filter(l -> l.startsWith("Epoch 60, ")).findFirst().orElseThrow();
       String finalLine = lines.stream().filter(l -> l.startsWith("Test accuracy: ")).findFirst().orElseThrow();
       Matcher val = Pattern.compile("val acc: (0\\.\\d{4})").matcher(last);
       assertTrue(val.find(), last);

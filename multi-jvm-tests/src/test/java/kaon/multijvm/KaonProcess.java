@@ -112,6 +112,19 @@ final class KaonProcess implements AutoCloseable {
     }
   }
 
+  /**
+   * Environment for the nodes of one test cluster: journal keyspaces of its own, so that jobs a
+   * killed cluster left remembered never resume in another test's cluster (on a shared Cassandra
+   * that is what they would rightly do).
+   */
+  static java.util.Map<String, String> isolated(java.util.Map<String, String> env) {
+    String suffix = java.util.UUID.randomUUID().toString().replace("-", "").substring(0, 12);
+    java.util.Map<String, String> all = new java.util.HashMap<>(env);
+    all.put("KAON_JOURNAL_KEYSPACE", "kaon_journal_" + suffix);
+    all.put("KAON_SNAPSHOT_KEYSPACE", "kaon_snapshot_" + suffix);
+    return all;
+  }
+
   /** A free TCP port on loopback (free when asked; the process binds it soon after). */
   static int freePort() throws IOException {
     try (java.net.ServerSocket socket = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {

@@ -44,7 +44,7 @@ class TwoNodeTrainingTest {
     }
 
     String token = UUID.randomUUID().toString();
-    Map<String, String> env = Map.of("KAON_TOKEN", token);
+    Map<String, String> env = KaonProcess.isolated(Map.of("KAON_TOKEN", token));
     int seedPort = KaonProcess.freePort();
     int apiPort = KaonProcess.freePort();
     Path distributed = dir.resolve("two-jvms.params");

@@ -50,7 +50,7 @@ class WorkerNodeLossTest {
     }
 
     String token = UUID.randomUUID().toString();
-    Map<String, String> env = Map.of("KAON_TOKEN", token);
+    Map<String, String> env = KaonProcess.isolated(Map.of("KAON_TOKEN", token));
     int seedPort = KaonProcess.freePort();
     int apiPort = KaonProcess.freePort();
     String jobId = "loss-" + UUID.randomUUID().toString().substring(0, 8);

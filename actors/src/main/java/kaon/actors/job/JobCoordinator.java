@@ -440,7 +440,10 @@ public final class JobCoordinator
         .onCommand(NotRunning.class, this::onNotRunning)
         .onCommand(ReattachTimedOut.class, this::onReattachTimedOut)
         .onCommand(CheckpointChosen.class, this::onCheckpointChosen)
-        .onCommand(Retry.class, (state, retry) -> newGeneration(state, retry.afterGeneration(), retry.reason()))
+        .onCommand(Retry.class, (state, retry) -> {
+          choosing = false;
+          return newGeneration(state, retry.afterGeneration(), retry.reason());
+        })
         .onCommand(Sized.class, this::onSized)
         .onCommand(PrepareAgain.class, this::onPrepareAgain)
         .onCommand(JournalProbed.class, this::onJournalProbed)
@@ -562,8 +565,19 @@ public final class JobCoordinator
     }
     if (failed.retryable() && ++generationsWithoutProgress <= MAX_GENERATIONS_WITHOUT_PROGRESS) {
       // The job goes on with whoever is left: a new generation, sized to the devices there are.
-      context.getLog().warn("job {} generation {}: {}; forming a new generation", jobId, failed.generation(), reason);
-      return newGeneration(state, state.generation(), reason);
+      // The first one at once (a lost node); repeated failures back off, giving the cluster time
+      // to settle (a node being downed, devices changing hands between the ranks of a generation).
+      if (generationsWithoutProgress == 1) {
+        context.getLog().warn("job {} generation {}: {}; forming a new generation", jobId, failed.generation(), reason);
+        return newGeneration(state, state.generation(), reason);
+      }
+      Duration backoff = Duration.ofSeconds(1L << Math.min(4, generationsWithoutProgress - 1));
+      context.getLog().warn("job {} generation {}: {}; forming a new generation in {} s", jobId, failed.generation(),
+          reason, backoff.toSeconds());
+      stopWorkersOf(state.generation(), state.worldSize(), reason);
+      timers.startSingleTimer(Retry.class, new Retry(state.generation(), reason), backoff);
+      choosing = true;
+      return Effect().noReply();
     }
     context.getLog().error("job {} generation {}: {}", jobId, failed.generation(), reason);
     String why = failed.retryable()

@@ -121,7 +121,13 @@ class CliEndToEndTest {
 
   @Test
   void theClusterCommandShowsMembersAndDevices() {
+    // The node's agent registers with the receptionist as the node starts: wait for it to show.
+    long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(1);
     Run cluster = kaon("cluster");
+    while (!cluster.out().contains("cpu:1") && System.nanoTime() < deadline) {
+      java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(100));
+      cluster = kaon("cluster");
+    }
     assertEquals(0, cluster.exitCode(), cluster.err());
     assertTrue(cluster.out().contains("Up"), cluster.out());
     assertTrue(cluster.out().contains("cpu:0") && cluster.out().contains("cpu:1"), cluster.out());

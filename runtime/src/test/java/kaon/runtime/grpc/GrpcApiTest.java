@@ -213,7 +213,13 @@ class GrpcApiTest {
     var members = await(cluster.listMembers().addHeader("authorization", BEARER).invoke(ListMembersRequest.getDefaultInstance()));
     assertEquals(1, members.getMembersCount());
     assertEquals("Up", members.getMembers(0).getStatus());
+    // The node's agent registers with the receptionist as the node starts: wait for it to show.
+    long deadline = System.nanoTime() + WAIT.toNanos();
     var devices = await(cluster.listDevices().addHeader("authorization", BEARER).invoke(ListDevicesRequest.getDefaultInstance()));
+    while (devices.getDevicesCount() == 0 && System.nanoTime() < deadline) {
+      java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(100));
+      devices = await(cluster.listDevices().addHeader("authorization", BEARER).invoke(ListDevicesRequest.getDefaultInstance()));
+    }
     assertEquals(2, devices.getDevicesCount(), devices.toString());
     assertEquals(Status.Code.NOT_FOUND, code(cluster.drainNode().addHeader("authorization", BEARER)
         .invoke(DrainNodeRequest.newBuilder().setAddress("pekko://kaon@10.9.9.9:1").build())));
