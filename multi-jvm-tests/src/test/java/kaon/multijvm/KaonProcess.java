@@ -157,6 +157,30 @@ final class KaonProcess implements AutoCloseable {
     throw new AssertionError("no process printed a line matching /" + pattern + "/ within " + timeout);
   }
 
+  /**
+   * Waits until the cluster reports {@code members} members Up, asked over its API as an operator
+   * would. Pekko logs each join, but only the gateway's view says the cluster is formed.
+   *
+   * @throws AssertionError if it does not within {@code timeout}
+   */
+  static void awaitMembersUp(kaon.protocol.v1.ClusterServiceClient cluster, String bearer, int members, Duration timeout)
+      throws Exception {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (true) {
+      long up = cluster.listMembers().addHeader("authorization", bearer)
+          .invoke(kaon.protocol.v1.ListMembersRequest.getDefaultInstance())
+          .toCompletableFuture().get(30, TimeUnit.SECONDS)
+          .getMembersList().stream().filter(m -> m.getStatus().equals("Up")).count();
+      if (up >= members) {
+        return;
+      }
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError(up + " of " + members + " members Up after " + timeout);
+      }
+      java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
+    }
+  }
+
   /** Every line printed so far. */
   List<String> lines() {
     synchronized (lines) {

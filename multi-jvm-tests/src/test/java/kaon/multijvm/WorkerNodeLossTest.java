@@ -17,7 +17,6 @@ import kaon.protocol.v1.JobEvent;
 import kaon.protocol.v1.JobPhase;
 import kaon.protocol.v1.JobServiceClient;
 import kaon.protocol.v1.JobSpecification;
-import kaon.protocol.v1.ListMembersRequest;
 import kaon.protocol.v1.SubmitJobRequest;
 import kaon.protocol.v1.WatchJobRequest;
 import org.apache.pekko.actor.typed.ActorSystem;
@@ -69,10 +68,7 @@ class WorkerNodeLossTest {
       ClusterServiceClient cluster = ClusterServiceClient.create(settings, client);
       JobServiceClient jobs = JobServiceClient.create(settings, client);
       String bearer = "Bearer " + token;
-      while (cluster.listMembers().addHeader("authorization", bearer).invoke(ListMembersRequest.getDefaultInstance())
-          .toCompletableFuture().get(30, TimeUnit.SECONDS).getMembersList().stream().filter(m -> m.getStatus().equals("Up")).count() < 3) {
-        a.awaitLine(Pattern.compile("to \\[Up\\]"), WAIT);
-      }
+      KaonProcess.awaitMembersUp(cluster, bearer, 3, WAIT);
       jobs.submitJob().addHeader("authorization", bearer).invoke(SubmitJobRequest.newBuilder().setRequestId(jobId)
               .setSpec(JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(2).setMaxWorkers(3)
                   .setEpochs(2).setCheckpointEverySteps(50))
