@@ -21,7 +21,7 @@ import java.util.regex.Pattern;
  */
 final class KaonProcess implements AutoCloseable {
 
-  private static final Path LOGS = Path.of("target", "node-logs");
+  static final Path LOGS = Path.of("target", "node-logs");
 
   private final String name;
   private final Process process;
@@ -36,9 +36,12 @@ final class KaonProcess implements AutoCloseable {
     reader.start();
   }
 
-  /** Starts {@code kaon <args>}; library logs at INFO so that tests can follow recovery. */
+  /**
+   * Starts {@code kaon <args>} alone, on journal keyspaces of its own (see {@link #isolated});
+   * library logs at INFO so that tests can follow recovery.
+   */
   static KaonProcess start(String name, String... args) throws IOException {
-    return start(name, java.util.Map.of(), args);
+    return start(name, isolated(java.util.Map.of()), args);
   }
 
   /** Starts {@code kaon <args>} with extra environment variables. */
@@ -123,6 +126,24 @@ final class KaonProcess implements AutoCloseable {
     all.put("KAON_JOURNAL_KEYSPACE", "kaon_journal_" + suffix);
     all.put("KAON_SNAPSHOT_KEYSPACE", "kaon_snapshot_" + suffix);
     return all;
+  }
+
+  /**
+   * The lines of the named processes' logs that tell a job's story (generations, checkpoints
+   * resumed, failures), for assertion messages: CI keeps the test report, not always the logs.
+   */
+  static String summary(String... names) throws IOException {
+    Pattern story = Pattern.compile("generation \\d+|resumes at|ended:|failed|ERROR|Degraded|no device");
+    StringBuilder out = new StringBuilder();
+    for (String name : names) {
+      out.append("\n--- ").append(name);
+      Path log = LOGS.resolve(name + ".log");
+      if (Files.exists(log)) {
+        Files.readAllLines(log).stream().filter(l -> story.matcher(l).find()).limit(40)
+            .forEach(l -> out.append("\n").append(l));
+      }
+    }
+    return out.toString();
   }
 
   /** A free TCP port on loopback (free when asked; the process binds it soon after). */

@@ -175,10 +175,13 @@ final class TrainingRun implements Runnable {
         examples += result.examples();
         stepsDone++;
         if (rankZero && spec.checkpointEverySteps() > 0 && stepsDone % spec.checkpointEverySteps() == 0 && stepsDone < lastStep) {
-          // The copy is the only cost here: encoding and writing happen elsewhere.
+          // The copy is the only cost here: encoding and writing happen elsewhere. At an epoch
+          // boundary the epoch the checkpoint resumes in has no sums yet.
+          boolean boundary = stepsDone % steps == 0;
           worker.tell(new DeviceWorker.CheckpointReady(assignment.generation(), new CheckpointData(
               assignment.jobId(), stepsDone, (int) (stepsDone / steps), (int) (stepsDone % steps), spec.seed(),
-              assignment.worldSize(), replica.exportParameters(), optimizer.exportState(), lossSum, correct, examples)));
+              assignment.worldSize(), replica.exportParameters(), optimizer.exportState(),
+              boundary ? 0 : lossSum, boundary ? 0 : correct, boundary ? 0 : examples)));
         }
         if (rankZero && System.nanoTime() >= nextProgress) {
           nextProgress = System.nanoTime() + settings.progressInterval().toNanos();

@@ -40,11 +40,11 @@ class CliEndToEndTest {
     String token = UUID.randomUUID().toString();
     tokenFile = dir.resolve("token");
     Files.writeString(tokenFile, token + "\n");
-    var config = ConfigFactory.empty()
+    var config = kaon.runtime.TestNodes.withOwnJournal(ConfigFactory.empty()
         .withValue("kaon.grpc.port", ConfigValueFactory.fromAnyRef(0))
         .withValue("kaon.grpc.auth.token", ConfigValueFactory.fromAnyRef(token))
         .withValue("kaon.node.cpu-slots", ConfigValueFactory.fromAnyRef(2))
-        .withFallback(ConfigFactory.load());
+        .withFallback(ConfigFactory.load()));
     node = KaonNode.startLocal(config, TaskCatalog.load(CliEndToEndTest.class.getClassLoader()), line -> {});
     endpoint = "127.0.0.1:" + node.grpcPort();
   }

@@ -59,11 +59,11 @@ class GrpcApiTest {
 
   @BeforeAll
   static void start() {
-    var config = ConfigFactory.empty()
+    var config = kaon.runtime.TestNodes.withOwnJournal(ConfigFactory.empty()
         .withValue("kaon.grpc.port", ConfigValueFactory.fromAnyRef(0))
         .withValue("kaon.grpc.auth.token", ConfigValueFactory.fromAnyRef(TOKEN))
         .withValue("kaon.node.cpu-slots", ConfigValueFactory.fromAnyRef(2))
-        .withFallback(ConfigFactory.load());
+        .withFallback(ConfigFactory.load()));
     node = KaonNode.startLocal(config, TaskCatalog.load(GrpcApiTest.class.getClassLoader()), line -> {});
     clientSystem = ActorSystem.create(Behaviors.empty(), "client",
         ConfigFactory.parseString("pekko.actor.provider = local\npekko.remote.artery.enabled = off")

@@ -38,13 +38,13 @@ class GrpcTlsTest {
     String opensslOutput = new String(openssl.getInputStream().readAllBytes());
     assertEquals(0, openssl.waitFor(), opensslOutput);
 
-    var config = ConfigFactory.empty()
+    var config = kaon.runtime.TestNodes.withOwnJournal(ConfigFactory.empty()
         .withValue("kaon.grpc.port", ConfigValueFactory.fromAnyRef(0))
         .withValue("kaon.grpc.auth.token", ConfigValueFactory.fromAnyRef("tls-token"))
         .withValue("kaon.grpc.tls.certificate", ConfigValueFactory.fromAnyRef(cert.toString()))
         .withValue("kaon.grpc.tls.private-key", ConfigValueFactory.fromAnyRef(key.toString()))
         .withValue("kaon.node.cpu-slots", ConfigValueFactory.fromAnyRef(1))
-        .withFallback(ConfigFactory.load());
+        .withFallback(ConfigFactory.load()));
     KaonNode.Running node = KaonNode.startLocal(config, TaskCatalog.load(getClass().getClassLoader()), line -> {});
     ActorSystem<Void> clients = ActorSystem.create(Behaviors.empty(), "tls-client",
         ConfigFactory.parseString("pekko.actor.provider = local").withFallback(ConfigFactory.load()));
