@@ -146,6 +146,31 @@ final class KaonProcess implements AutoCloseable {
     return out.toString();
   }
 
+  private static double faultFree = Double.NaN;
+
+  /**
+   * Test accuracy of the fault-free run the failure tests compare with: the MLP on 2 workers for
+   * 2 epochs, checkpoints every 50 steps, as {@code kaon train} (one JVM). Trained once per test
+   * JVM: every failure test runs this same job.
+   */
+  static synchronized double faultFreeAccuracy() throws Exception {
+    if (Double.isNaN(faultFree)) {
+      try (KaonProcess run = start("fault-free-reference", "train", "--workers", "2", "--epochs", "2",
+          "--checkpoint-every", "50")) {
+        if (run.awaitExit(Duration.ofMinutes(4)) != 0) {
+          throw new AssertionError("the fault-free run failed; see " + LOGS.resolve("fault-free-reference.log"));
+        }
+        String line = run.lines().stream().filter(l -> l.startsWith("Test accuracy: ")).findFirst().orElseThrow();
+        Matcher m = Pattern.compile("^Test accuracy: (0\\.\\d+)").matcher(line);
+        if (!m.find()) {
+          throw new AssertionError("no accuracy in: " + line);
+        }
+        faultFree = Double.parseDouble(m.group(1));
+      }
+    }
+    return faultFree;
+  }
+
   /** A free TCP port on loopback (free when asked; the process binds it soon after). */
   static int freePort() throws IOException {
     try (java.net.ServerSocket socket = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
@@ -226,6 +251,23 @@ final class KaonProcess implements AutoCloseable {
   void kill() throws InterruptedException {
     process.destroyForcibly();
     process.waitFor();
+  }
+
+  /** SIGSTOP: the process hangs (a stuck JVM, a long GC pause, a frozen VM) until {@link #resume}. */
+  void hang() throws Exception {
+    signal("STOP");
+  }
+
+  /** SIGCONT after {@link #hang}. */
+  void resume() throws Exception {
+    signal("CONT");
+  }
+
+  private void signal(String name) throws Exception {
+    Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(process.pid())).inheritIO().start();
+    if (kill.waitFor() != 0) {
+      throw new AssertionError("kill -" + name + " " + process.pid() + " failed");
+    }
   }
 
   /** SIGTERM: a graceful shutdown. */

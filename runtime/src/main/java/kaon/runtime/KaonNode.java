@@ -86,9 +86,14 @@ public final class KaonNode {
   /** Registers this node's device agent and the sharding regions. */
   public static void init(
       ActorSystem<?> system, KaonSettings settings, List<DeviceSlot> devices, TaskCatalog catalog) {
-    ActorRef<NodeAgent.Command> nodeAgent = system.systemActorOf(NodeAgent.create(devices), "node-agent",
-        org.apache.pekko.actor.typed.Props.empty());
-    system.receptionist().tell(Receptionist.register(NodeAgent.SERVICE_KEY, nodeAgent));
+    // Only a worker node offers its devices: a census counting a gateway's or a coordinator's
+    // cores would size generations for ranks that can never be placed there.
+    boolean worker = org.apache.pekko.cluster.typed.Cluster.get(system).selfMember().hasRole(DeviceWorker.ROLE);
+    ActorRef<NodeAgent.Command> nodeAgent = system.systemActorOf(NodeAgent.create(worker ? devices : List.of()),
+        "node-agent", org.apache.pekko.actor.typed.Props.empty());
+    if (worker) {
+      system.receptionist().tell(Receptionist.register(NodeAgent.SERVICE_KEY, nodeAgent));
+    }
     CheckpointStore store = CheckpointStore.create(system, settings.checkpoint());
     DeviceWorker.init(system, nodeAgent, catalog, store, settings.worker());
     JobCoordinator.init(system, store, settings.job());

@@ -82,7 +82,8 @@ public final class JobCoordinator
   public sealed interface Command
       permits Submit, GetStatus, Watch, Cancel, WorkerReady, WorkerFailed, StepProgress, EpochReport,
           CheckpointWritten, CheckpointHealth, WorkerFinished, Reattached, NotRunning, WatcherStopped,
-          ReattachTimedOut, CheckpointChosen, Retry, JournalProbed, ProbeJournal, Scale, Sized, PrepareAgain {}
+          ReattachTimedOut, CheckpointChosen, Retry, JournalProbed, ProbeJournal, Scale, Sized, PrepareAgain,
+          NodeJoined, GrowCheck {}
 
   /** Starts the job; answered with its status, or an error if this id already holds another job. */
   public record Submit(JobSpec spec, ActorRef<StatusReply<JobStatus>> replyTo) implements Command, KryoWireMessage {}
@@ -109,10 +110,17 @@ public final class JobCoordinator
   /**
    * A rank cannot go on. {@code retryable}: the job can go on without it in a new generation (a
    * missed all-reduce deadline, a lost node, no device); otherwise the job fails (unknown task,
-   * missing data, a bug).
+   * missing data, a bug). {@code noDevice}: the rank was placed on a node whose devices were all
+   * taken, which says the cluster has fewer devices than the generation was sized for.
    */
-  public record WorkerFailed(long generation, int rank, String reason, boolean retryable)
-      implements Command, KryoWireMessage {}
+  public record WorkerFailed(long generation, int rank, String reason, boolean retryable, boolean noDevice)
+      implements Command, KryoWireMessage {
+
+    /** A failure of the rank itself (not of finding a device). */
+    public WorkerFailed(long generation, int rank, String reason, boolean retryable) {
+      this(generation, rank, reason, retryable, false);
+    }
+  }
 
   /** Where rank 0 is inside an epoch; forwarded to watchers, never persisted. */
   public record StepProgress(long generation, int epoch, int step, int stepsPerEpoch, double meanLoss)
@@ -158,6 +166,12 @@ public final class JobCoordinator
       implements Command {}
 
   private record Retry(long afterGeneration, String reason) implements Command {}
+
+  /** A node joined the cluster: it may bring devices this job can grow onto. */
+  private record NodeJoined(String address) implements Command {}
+
+  /** Devices available to this job now that it has a fresh checkpoint to grow from. */
+  private record GrowCheck(long generation, int available) implements Command {}
 
   /** Ranks of a forming generation that have not said they are ready are asked again. */
   private record PrepareAgain(long generation) implements Command {}
@@ -332,6 +346,8 @@ public final class JobCoordinator
   /** How often ranks of a forming generation are asked again, and how many times. */
   private static final Duration PREPARE_AGAIN = Duration.ofSeconds(3);
   private static final int MAX_PREPARE_ATTEMPTS = 20;
+  /** A node joined while the job was below its maximum: look for devices at the next checkpoint. */
+  private boolean growAtNextCheckpoint;
   /** The checkpoint the forming generation resumes from ("" for none). */
   private String preparing = "";
   private int prepareAttempts;
@@ -391,6 +407,11 @@ public final class JobCoordinator
     this.store = store;
     this.settings = settings;
     this.sharding = ClusterSharding.get(context.getSystem());
+    org.apache.pekko.cluster.typed.Cluster.get(context.getSystem()).subscriptions().tell(
+        org.apache.pekko.cluster.typed.Subscribe.create(
+            context.messageAdapter(org.apache.pekko.cluster.ClusterEvent.MemberUp.class,
+                up -> new NodeJoined(up.member().address().toString())),
+            org.apache.pekko.cluster.ClusterEvent.MemberUp.class));
   }
 
   @Override
@@ -446,6 +467,8 @@ public final class JobCoordinator
         })
         .onCommand(Sized.class, this::onSized)
         .onCommand(PrepareAgain.class, this::onPrepareAgain)
+        .onCommand(NodeJoined.class, this::onNodeJoined)
+        .onCommand(GrowCheck.class, this::onGrowCheck)
         .onCommand(JournalProbed.class, this::onJournalProbed)
         .onCommand(ProbeJournal.class, (state, probe) -> probe())
         .build();
@@ -563,6 +586,12 @@ public final class JobCoordinator
       // Another rank of this generation already led to a new one; the ring broke once.
       return Effect().noReply();
     }
+    if (failed.noDevice()) {
+      // Devices went away between the census and the placement (a node being removed): this is
+      // not the rank's failure, and the job waits for devices rather than failing after a few.
+      health.put(WAITING, "waiting for devices: " + failed.reason());
+      generationsWithoutProgress = Math.min(generationsWithoutProgress, MAX_GENERATIONS_WITHOUT_PROGRESS - 1);
+    }
     if (failed.retryable() && ++generationsWithoutProgress <= MAX_GENERATIONS_WITHOUT_PROGRESS) {
       // The job goes on with whoever is left: a new generation, sized to the devices there are.
       // The first one at once (a lost node); repeated failures back off, giving the cluster time
@@ -574,7 +603,7 @@ public final class JobCoordinator
       Duration backoff = Duration.ofSeconds(1L << Math.min(4, generationsWithoutProgress - 1));
       context.getLog().warn("job {} generation {}: {}; forming a new generation in {} s", jobId, failed.generation(),
           reason, backoff.toSeconds());
-      stopWorkersOf(state.generation(), state.worldSize(), reason);
+      stopWorkersOf(state.generation(), state.worldSize(), reason, true);
       timers.startSingleTimer(Retry.class, new Retry(state.generation(), reason), backoff);
       choosing = true;
       return Effect().noReply();
@@ -624,7 +653,7 @@ public final class JobCoordinator
       return Effect().noReply();
     }
     choosing = true;
-    stopWorkersOf(state.generation(), state.worldSize(), "new generation: " + reason);
+    stopWorkersOf(state.generation(), state.worldSize(), "new generation: " + reason, true);
     List<CheckpointInfo> newestFirst = new ArrayList<>(state.checkpoints());
     java.util.Collections.reverse(newestFirst);
     context.pipeToSelf(choose(newestFirst, 0, ""), (chosen, error) -> error == null
@@ -666,11 +695,16 @@ public final class JobCoordinator
     }
     health.remove(CHECKPOINT_READS);
     // Devices this job's old ranks hold are about to be released: they count as available.
-    String ownPrefix = jobId + "-rank-";
+    String ownPrefix = DeviceWorker.entityIdPrefix(jobId);
     context.pipeToSelf(DeviceCensus.take(context.getSystem(), settings.reattachTimeout()),
-        (nodes, error) -> new Sized(chosen.afterGeneration(), chosen.reason(), chosen.checkpoint(), chosen.note(),
-            nodes == null ? 0 : nodes.stream().mapToInt(n -> n.available(owner -> owner.startsWith(ownPrefix))).sum(),
-            error));
+        (nodes, error) -> {
+          if (nodes != null) {
+            context.getSystem().log().info("job {}: device census: {}", jobId, nodes);
+          }
+          return new Sized(chosen.afterGeneration(), chosen.reason(), chosen.checkpoint(), chosen.note(),
+              nodes == null ? 0 : nodes.stream().mapToInt(n -> n.available(owner -> owner.startsWith(ownPrefix))).sum(),
+              error);
+        });
     return Effect().noReply();
   }
 
@@ -694,8 +728,15 @@ public final class JobCoordinator
     String reason = truncate(sized.reason() + (sized.note().isEmpty() ? "" : "; skipped damaged checkpoints: " + sized.note()));
     context.getLog().info("job {}: generation {} of {} ranks resumes at step {} from {} ({})",
         jobId, state.generation() + 1, size, resumeStep, source, reason);
+    int before = state.worldSize();
     return Effect()
         .persist(new GenerationStarted(state.generation() + 1, size, resumeStep, reason, source))
+        .thenRun(s -> {
+          // Ranks the job no longer has give their devices back.
+          for (int rank = size; rank < before; rank++) {
+            worker(rank).tell(new DeviceWorker.Stop(s.generation(), "not in generation " + s.generation(), false));
+          }
+        })
         .thenRun(s -> prepareWorkers(s, sized.checkpoint().map(CheckpointInfo::id).orElse("")))
         .thenRun(this::publishStatus)
         .thenNoReply();
@@ -754,6 +795,7 @@ public final class JobCoordinator
       context.getLog().info("job {}: checkpoint at step {} committed ({} bytes)", jobId, info.step(), info.bytes());
       ack(written.generation(), written.rank(), written.seq());
       pruneCheckpoints(s);
+      growIfDevices(s);
     });
   }
 
@@ -957,6 +999,38 @@ public final class JobCoordinator
     return Effect().noReply();
   }
 
+  /**
+   * A job below its maximum grows onto a node that joins, at its next checkpoint: a new
+   * generation then resumes from that checkpoint, so growing costs only the steps since.
+   */
+  private ReplyEffect<Event, State> onNodeJoined(State state, NodeJoined joined) {
+    if (state.isActive() && state.worldSize() < state.maxWorkers() && state.spec().checkpointEverySteps() > 0) {
+      context.getLog().info("job {}: node {} joined; growing at the next checkpoint if it brings devices", jobId, joined.address());
+      growAtNextCheckpoint = true;
+    }
+    return Effect().noReply();
+  }
+
+  private void growIfDevices(State state) {
+    if (!growAtNextCheckpoint || choosing || !state.isActive() || state.worldSize() >= state.maxWorkers()) {
+      return;
+    }
+    growAtNextCheckpoint = false;
+    String ownPrefix = DeviceWorker.entityIdPrefix(jobId);
+    long generation = state.generation();
+    context.pipeToSelf(DeviceCensus.take(context.getSystem(), settings.reattachTimeout()),
+        (nodes, error) -> new GrowCheck(generation,
+            nodes == null ? 0 : nodes.stream().mapToInt(n -> n.available(owner -> owner.startsWith(ownPrefix))).sum()));
+  }
+
+  private ReplyEffect<Event, State> onGrowCheck(State state, GrowCheck check) {
+    if (!isCurrent(state, check.generation()) || Math.min(check.available(), state.maxWorkers()) <= state.worldSize()) {
+      return Effect().noReply();
+    }
+    return newGeneration(state, state.generation(),
+        "growing from " + state.worldSize() + " to " + Math.min(check.available(), state.maxWorkers()) + " ranks: devices joined");
+  }
+
   private List<Integer> missingRanks(State state) {
     List<Integer> missing = new ArrayList<>();
     for (int rank = 0; rank < state.worldSize(); rank++) {
@@ -984,14 +1058,18 @@ public final class JobCoordinator
   /** The job ended: stop its workers, tell watchers, and leave memory (and sharding's set). */
   private void end(State state, String reason) {
     context.getLog().info("job {} ended: {} {}", jobId, state.phase(), state.message());
-    stopWorkersOf(state.generation(), state.worldSize(), reason);
+    stopWorkersOf(state.generation(), state.worldSize(), reason, false);
     publishStatus(state);
     passivate();
   }
 
-  private void stopWorkersOf(long generation, int worldSize, String reason) {
+  /**
+   * Stops the ranks of {@code generation}. {@code keepDevices} while the job re-forms: its ranks
+   * hold their devices so that the next generation finds them where they were.
+   */
+  private void stopWorkersOf(long generation, int worldSize, String reason, boolean keepDevices) {
     for (int rank = 0; rank < worldSize; rank++) {
-      worker(rank).tell(new DeviceWorker.Stop(generation, reason));
+      worker(rank).tell(new DeviceWorker.Stop(generation, reason, keepDevices));
     }
   }
 

@@ -61,7 +61,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   /** What a worker accepts. */
   public sealed interface Command
       permits Prepare, Begin, Stop, Reattach, Ack, DeviceAnswer, ReplicaReady, RunEnded, Report, CheckpointReady,
-          CheckpointWriteDone, RetryCheckpoint, ResendOutbox {}
+          CheckpointWriteDone, RetryCheckpoint, ResendOutbox, HoldExpired {}
 
   /**
    * Get ready to train rank {@code rank} of {@code worldSize} in {@code generation}, from
@@ -80,8 +80,12 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   /** Every rank of {@code generation} is ready; {@code ring} holds their peers in rank order. */
   public record Begin(long generation, List<ActorRef<RingMessage>> ring) implements Command, KryoWireMessage {}
 
-  /** Stop training {@code generation} (and any older one). */
-  public record Stop(long generation, String reason) implements Command, KryoWireMessage {}
+  /**
+   * Stop training {@code generation} (and any older one). {@code keepDevice}: the job is forming
+   * a new generation that this rank may be part of, so the device stays with it for a while (see
+   * {@link #HOLD_DEVICE}) instead of going back to the node's free pool.
+   */
+  public record Stop(long generation, String reason, boolean keepDevice) implements Command, KryoWireMessage {}
 
   /** From a recovered coordinator: answer whether this rank still trains {@code generation}. */
   public record Reattach(long generation, ActorRef<JobCoordinator.Command> coordinator) implements Command, KryoWireMessage {}
@@ -123,9 +127,16 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   private enum ResendOutbox implements Command { INSTANCE }
 
+  private enum HoldExpired implements Command { INSTANCE }
+
   /** The entity id of rank {@code rank} of job {@code jobId}. */
   public static String entityId(String jobId, int rank) {
-    return jobId + "-rank-" + rank;
+    return entityIdPrefix(jobId) + rank;
+  }
+
+  /** What the entity ids of job {@code jobId}'s ranks start with (device owners in a census). */
+  public static String entityIdPrefix(String jobId) {
+    return jobId + "-rank-";
   }
 
   /** Registers worker entities with sharding on this node. */
@@ -160,6 +171,13 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   }
 
   private static final Duration DEVICE_ASK_TIMEOUT = Duration.ofSeconds(10);
+  /**
+   * How long a device stays with a rank between generations. Released at the end of a run and
+   * taken again by the next Prepare, it could be granted meanwhile to another rank placed on this
+   * node (a rank whose node died), and one of the two would find no device; while a job re-forms,
+   * its ranks keep what they had. A job that drops this rank lets it go with a plain Stop.
+   */
+  static final Duration HOLD_DEVICE = Duration.ofSeconds(60);
   /** How often unacknowledged reports are sent again. */
   private static final Duration RESEND_INTERVAL = Duration.ofSeconds(3);
 
@@ -178,6 +196,8 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   private ActorRef<RingMessage> peer;
   private TrainingRun run;
   private boolean stopping;
+  /** The run being stopped keeps its device for the next generation. */
+  private boolean keepDevice;
   /** Newest generation whose run ended here; its messages are late and ignored. */
   private long finishedGeneration;
   /** Reports sent but not yet acknowledged, by sequence number (of {@link #outboxGeneration}). */
@@ -224,6 +244,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
         .onMessage(Report.class, this::onReport)
         .onMessage(Ack.class, this::onAck)
         .onMessageEquals(ResendOutbox.INSTANCE, this::resendOutbox)
+        .onMessageEquals(HoldExpired.INSTANCE, this::onHoldExpired)
         .onMessage(CheckpointReady.class, this::onCheckpointReady)
         .onMessage(CheckpointWriteDone.class, this::onCheckpointWriteDone)
         .onMessage(RetryCheckpoint.class, this::onRetryCheckpoint)
@@ -244,12 +265,18 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
       }
       // A newer generation: end the current run first, then prepare (see onRunEnded).
       stash.stash(prepare);
-      stopCurrent("superseded by generation " + prepare.generation());
+      stopCurrent("superseded by generation " + prepare.generation(), true);
       return this;
     }
     assignment = prepare;
     stopping = false;
+    keepDevice = false;
     startOutbox(prepare);
+    if (device != null) {
+      // Held since the previous generation: no need to ask the node agent again.
+      timers.cancel(HoldExpired.INSTANCE);
+      return onDeviceAnswer(new DeviceAnswer(new NodeAgent.DeviceGranted(device), null));
+    }
     getContext().ask(
         NodeAgent.DeviceReply.class,
         nodeAgent,
@@ -261,8 +288,13 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   private Behavior<Command> onDeviceAnswer(DeviceAnswer answer) {
     if (assignment == null || stopping) {
-      // Stopped while the device was being granted: give it back at once.
-      nodeAgent.tell(new NodeAgent.ReleaseDevice(entityId));
+      // Stopped while the device was being granted: give it back at once (unless the job
+      // re-forms and this rank may be in the next generation).
+      if (answer.reply() instanceof NodeAgent.DeviceGranted granted && keepDevice) {
+        device = granted.slot();
+      } else {
+        releaseDevice();
+      }
       return finishStopping();
     }
     if (answer.reply() instanceof NodeAgent.DeviceGranted granted) {
@@ -284,7 +316,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
         ? none.reason()
         : "no answer from the node agent: " + answer.error();
     assignment.coordinator().tell(new JobCoordinator.WorkerFailed(
-        assignment.generation(), assignment.rank(), "no device for rank " + assignment.rank() + ": " + reason, true));
+        assignment.generation(), assignment.rank(), "no device for rank " + assignment.rank() + ": " + reason, true, true));
     assignment = null;
     return this;
   }
@@ -307,13 +339,34 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   private Behavior<Command> onStop(Stop stop) {
     if (assignment == null) {
+      if (!stop.keepDevice()) {
+        releaseDevice();
+        if (outbox.isEmpty()) {
+          passivate();
+        }
+      }
+    } else if (stop.generation() >= assignment.generation()) {
+      stopCurrent(stop.reason(), stop.keepDevice());
+    }
+    return this;
+  }
+
+  private Behavior<Command> onHoldExpired() {
+    if (assignment == null && device != null) {
+      getContext().getLog().info("{}: no new generation came within {} s; giving device {} back",
+          entityId, HOLD_DEVICE.toSeconds(), device.id());
+      releaseDevice();
       if (outbox.isEmpty()) {
         passivate();
       }
-    } else if (stop.generation() >= assignment.generation()) {
-      stopCurrent(stop.reason());
     }
     return this;
+  }
+
+  private void releaseDevice() {
+    timers.cancel(HoldExpired.INSTANCE);
+    nodeAgent.tell(new NodeAgent.ReleaseDevice(entityId));
+    device = null;
   }
 
   private Behavior<Command> onReattach(Reattach reattach) {
@@ -331,15 +384,16 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
       resendOutbox();
     } else {
       reattach.coordinator().tell(new JobCoordinator.NotRunning(reattach.generation(), rank));
-      if (assignment == null) {
+      if (assignment == null && device == null) {
         passivate();
       }
     }
     return this;
   }
 
-  private void stopCurrent(String reason) {
+  private void stopCurrent(String reason, boolean keep) {
     stopping = true;
+    keepDevice = keep;
     if (run != null) {
       getContext().getLog().info("{}: stopping generation {} ({})", entityId, assignment.generation(), reason);
       run.requestStop();
@@ -355,10 +409,15 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
           assignment.generation(), assignment.rank(), ended.failure(), ended.retryable()));
     }
     getContext().stop(peer);
-    nodeAgent.tell(new NodeAgent.ReleaseDevice(entityId));
+    if (stopping && !keepDevice || ended.failure() != null && !ended.retryable()) {
+      releaseDevice();
+    } else {
+      // Kept for the next generation; a run that finished keeps its device until the
+      // coordinator's Stop too: the job may still re-form (a rank that failed at the very end).
+      timers.startSingleTimer(HoldExpired.INSTANCE, HOLD_DEVICE);
+    }
     run = null;
     peer = null;
-    device = null;
     finishedGeneration = Math.max(finishedGeneration, assignment.generation());
     return finishStopping();
   }
@@ -368,9 +427,10 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
    * that finished its run waits for the coordinator's {@link Stop} (and its acknowledgements).
    */
   private Behavior<Command> finishStopping() {
-    boolean stopped = stopping;
+    boolean stopped = stopping && device == null;
     assignment = null;
     stopping = false;
+    keepDevice = false;
     if (!stash.isEmpty()) {
       return stash.unstashAll(this);
     }

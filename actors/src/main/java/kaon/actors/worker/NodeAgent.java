@@ -63,11 +63,8 @@ public final class NodeAgent extends AbstractBehavior<NodeAgent.Command> {
   /** Owner to the actor watched for it. */
   private final Map<String, ActorRef<?>> watched = new LinkedHashMap<>();
 
-  /** An agent for the given devices, all free. */
+  /** An agent for the given devices, all free (none on a node without the worker role). */
   public static Behavior<Command> create(List<DeviceSlot> devices) {
-    if (devices.isEmpty()) {
-      throw new IllegalArgumentException("a node needs at least one device");
-    }
     return Behaviors.setup(context -> new NodeAgent(context, devices));
   }
 

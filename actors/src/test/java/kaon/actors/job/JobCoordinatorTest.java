@@ -92,7 +92,7 @@ class JobCoordinatorTest {
     var sharding = org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding.get(testKit.system());
     for (int rank = 0; rank < 2; rank++) {
       sharding.entityRefFor(kaon.actors.worker.DeviceWorker.ENTITY_KEY, kaon.actors.worker.DeviceWorker.entityId(RUN + "resume-1", rank))
-          .tell(new kaon.actors.worker.DeviceWorker.Stop(checkpointed.generation(), "test: rank lost"));
+          .tell(new kaon.actors.worker.DeviceWorker.Stop(checkpointed.generation(), "test: rank lost", false));
     }
     awaitDevicesFree();
 

@@ -54,7 +54,7 @@ class WireMessagesSerializationTest {
         new DeviceWorker.Ack(3, 17),
         new DeviceWorker.Begin(3, ring),
         new DeviceWorker.Begin(3, List.of(peer)),
-        new DeviceWorker.Stop(3, "job ended"),
+        new DeviceWorker.Stop(3, "job ended", false),
         new JobCoordinator.WorkerReady(3, 1, peer, "cpu:1"),
         new JobCoordinator.WorkerFailed(3, 1, "all-reduce missed its deadline", true),
         new JobCoordinator.StepProgress(3, 0, 10, 468, 0.52),

@@ -1,0 +1,102 @@
+package kaon.multijvm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.typesafe.config.ConfigFactory;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import kaon.protocol.v1.ClusterServiceClient;
+import kaon.protocol.v1.JobEvent;
+import kaon.protocol.v1.JobPhase;
+import kaon.protocol.v1.JobServiceClient;
+import kaon.protocol.v1.JobSpecification;
+import kaon.protocol.v1.ListMembersRequest;
+import kaon.protocol.v1.SubmitJobRequest;
+import kaon.protocol.v1.WatchJobRequest;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.grpc.GrpcClientSettings;
+import org.apache.pekko.stream.javadsl.Sink;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Three node JVMs, each able to host job coordinators; the node that hosts the job's coordinator
+ * is SIGKILLed mid-epoch. The coordinator must come back on another node from Cassandra, the job
+ * re-form on the surviving devices and finish with the accuracy of a fault-free run, watched
+ * throughout through a surviving gateway.
+ */
+class CoordinatorNodeLossTest {
+
+  private static final Duration WAIT = Duration.ofMinutes(4);
+
+  @Test
+  void aJobLosesTheNodeOfItsCoordinatorAndFinishes() throws Exception {
+    double faultFree = KaonProcess.faultFreeAccuracy();
+
+    String token = UUID.randomUUID().toString();
+    Map<String, String> env = KaonProcess.isolated(Map.of("KAON_TOKEN", token));
+    int seedPort = KaonProcess.freePort();
+    int apiA = KaonProcess.freePort();
+    int apiB = KaonProcess.freePort();
+    String jobId = "coordinator-loss-" + UUID.randomUUID().toString().substring(0, 8);
+    ActorSystem<Void> client = ActorSystem.create(Behaviors.empty(), "test-client",
+        ConfigFactory.parseString("pekko.actor.provider = local").withFallback(ConfigFactory.load()));
+    try (KaonProcess a = KaonProcess.start("coordinator-loss-a", env, "node", "--devices", "1",
+            "--port", Integer.toString(seedPort), "--api-port", Integer.toString(apiA));
+        KaonProcess b = KaonProcess.start("coordinator-loss-b", env, "node", "--devices", "1", "--seed", "127.0.0.1:" + seedPort,
+            "--api-port", Integer.toString(apiB));
+        KaonProcess c = KaonProcess.start("coordinator-loss-c", env, "node", "--devices", "1", "--seed", "127.0.0.1:" + seedPort,
+            "--roles", "worker,coordinator")) {
+      List<KaonProcess> nodes = List.of(a, b, c);
+      for (KaonProcess p : nodes) {
+        p.awaitLine(Pattern.compile("kaon node up"), WAIT);
+      }
+      String bearer = "Bearer " + token;
+      ClusterServiceClient clusterA = ClusterServiceClient.create(
+          GrpcClientSettings.connectToServiceAt("127.0.0.1", apiA, client).withTls(false), client);
+      KaonProcess.awaitMembersUp(clusterA, bearer, 3, WAIT);
+      JobServiceClient jobsA = JobServiceClient.create(
+          GrpcClientSettings.connectToServiceAt("127.0.0.1", apiA, client).withTls(false), client);
+      jobsA.submitJob().addHeader("authorization", bearer).invoke(SubmitJobRequest.newBuilder().setRequestId(jobId)
+              .setSpec(JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(2).setMaxWorkers(3)
+                  .setEpochs(2).setCheckpointEverySteps(50))
+              .build())
+          .toCompletableFuture().get(60, TimeUnit.SECONDS);
+
+      // The coordinator's node is the one that logs the job's commits.
+      Pattern committed = Pattern.compile("job " + jobId + ": checkpoint at step (1[5-9]\\d|[2-9]\\d\\d) committed");
+      KaonProcess host = KaonProcess.awaitAny(nodes, committed, WAIT).process();
+      // Watch through a gateway that survives.
+      int watchPort = host == b ? apiA : apiB;
+      JobServiceClient jobs = JobServiceClient.create(
+          GrpcClientSettings.connectToServiceAt("127.0.0.1", watchPort, client).withTls(false), client);
+      long killedAt = System.nanoTime();
+      host.kill();
+
+      Pattern resumes = Pattern.compile("job " + jobId + ": generation \\d+ of (\\d) ranks resumes at step (\\d+)");
+      List<KaonProcess> survivors = nodes.stream().filter(p -> p != host).toList();
+      Matcher resumed = KaonProcess.awaitAny(survivors, resumes, WAIT).match();
+      double seconds = (System.nanoTime() - killedAt) / 1e9;
+      List<JobEvent> events = jobs.watchJob().addHeader("authorization", bearer)
+          .invoke(WatchJobRequest.newBuilder().setJobId(jobId).build())
+          .runWith(Sink.seq(), client).toCompletableFuture().get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+      JobEvent last = events.get(events.size() - 1);
+      assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());
+      double accuracy = last.getStatus().getTestAccuracy();
+      System.out.printf("coordinator's node killed: job re-formed on %s ranks after %.1f s (from step %s); accuracy %.4f vs fault-free %.4f%n",
+          resumed.group(1), seconds, resumed.group(2), accuracy, faultFree);
+      assertTrue(Math.abs(accuracy - faultFree) <= 0.015, "accuracy " + accuracy + " vs fault-free " + faultFree);
+      for (KaonProcess p : survivors) {
+        p.stop();
+      }
+    } finally {
+      client.terminate();
+    }
+  }
+}

@@ -1,0 +1,95 @@
+package kaon.multijvm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.typesafe.config.ConfigFactory;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import kaon.protocol.v1.ClusterServiceClient;
+import kaon.protocol.v1.JobEvent;
+import kaon.protocol.v1.JobPhase;
+import kaon.protocol.v1.JobServiceClient;
+import kaon.protocol.v1.JobSpecification;
+import kaon.protocol.v1.ListMembersRequest;
+import kaon.protocol.v1.SubmitJobRequest;
+import kaon.protocol.v1.WatchJobRequest;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.grpc.GrpcClientSettings;
+import org.apache.pekko.stream.javadsl.Sink;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A job of 2..3 workers runs on two nodes; a third node joins mid-epoch. The job grows onto it at
+ * its next checkpoint (a new generation of 3 ranks resumes from that checkpoint) and finishes with
+ * the accuracy of a fault-free run.
+ */
+class ScaleUpTest {
+
+  private static final Duration WAIT = Duration.ofMinutes(4);
+
+  @Test
+  void aJobGrowsOntoANodeThatJoinsMidEpoch() throws Exception {
+    double faultFree = KaonProcess.faultFreeAccuracy();
+
+    String token = UUID.randomUUID().toString();
+    Map<String, String> env = KaonProcess.isolated(Map.of("KAON_TOKEN", token));
+    int seedPort = KaonProcess.freePort();
+    int apiPort = KaonProcess.freePort();
+    String jobId = "scale-up-" + UUID.randomUUID().toString().substring(0, 8);
+    ActorSystem<Void> client = ActorSystem.create(Behaviors.empty(), "test-client",
+        ConfigFactory.parseString("pekko.actor.provider = local").withFallback(ConfigFactory.load()));
+    try (KaonProcess a = KaonProcess.start("scale-up-a", env, "node", "--devices", "1", "--port", Integer.toString(seedPort),
+            "--api-port", Integer.toString(apiPort));
+        KaonProcess b = KaonProcess.start("scale-up-b", env, "node", "--devices", "1", "--seed", "127.0.0.1:" + seedPort,
+            "--roles", "worker")) {
+      for (KaonProcess p : List.of(a, b)) {
+        p.awaitLine(Pattern.compile("kaon node up"), WAIT);
+      }
+      GrpcClientSettings settings = GrpcClientSettings.connectToServiceAt("127.0.0.1", apiPort, client).withTls(false);
+      ClusterServiceClient cluster = ClusterServiceClient.create(settings, client);
+      JobServiceClient jobs = JobServiceClient.create(settings, client);
+      String bearer = "Bearer " + token;
+      KaonProcess.awaitMembersUp(cluster, bearer, 2, WAIT);
+      jobs.submitJob().addHeader("authorization", bearer).invoke(SubmitJobRequest.newBuilder().setRequestId(jobId)
+              .setSpec(JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(2).setMaxWorkers(3)
+                  .setEpochs(2).setCheckpointEverySteps(50))
+              .build())
+          .toCompletableFuture().get(60, TimeUnit.SECONDS);
+      var watched = jobs.watchJob().addHeader("authorization", bearer)
+          .invoke(WatchJobRequest.newBuilder().setJobId(jobId).build())
+          .runWith(Sink.seq(), client).toCompletableFuture();
+
+      // Mid-epoch, with checkpoints committed, a third node with a free device joins.
+      a.awaitLine(Pattern.compile("job " + jobId + ": checkpoint at step (1[0-9]\\d|[2-9]\\d\\d) committed"), WAIT);
+      try (KaonProcess c = KaonProcess.start("scale-up-c", env, "node", "--devices", "1", "--seed", "127.0.0.1:" + seedPort,
+          "--roles", "worker")) {
+        long joinedAt = System.nanoTime();
+        Matcher grown = a.awaitLine(Pattern.compile("job " + jobId + ": generation 2 of 3 ranks resumes at step (\\d+)"), WAIT);
+        double seconds = (System.nanoTime() - joinedAt) / 1e9;
+        c.awaitLine(Pattern.compile("device cpu:0 now owned by " + jobId + "-rank-"), WAIT);
+        List<JobEvent> events = watched.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+        JobEvent last = events.get(events.size() - 1);
+        assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());
+        assertEquals(3, last.getStatus().getWorldSize());
+        double accuracy = last.getStatus().getTestAccuracy();
+        System.out.printf("node joined: job grew to 3 ranks %.1f s after the node started (from step %s); accuracy %.4f vs %.4f%n",
+            seconds, grown.group(1), accuracy, faultFree);
+        assertTrue(Math.abs(accuracy - faultFree) <= 0.015, "accuracy " + accuracy + " vs fault-free " + faultFree);
+        c.stop();
+      }
+      jobs.close();
+      cluster.close();
+      b.stop();
+      a.stop();
+    } finally {
+      client.terminate();
+    }
+  }
+}
