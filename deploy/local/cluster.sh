@@ -3,6 +3,7 @@
 #
 #   deploy/local/cluster.sh start [N]   start N nodes (default 3), one device each; node 1 is the
 #                                       seed and serves the API on 127.0.0.1:50051
+#                                       (KAON_LOCAL_API_PORT); every node may host coordinators
 #   deploy/local/cluster.sh stop        stop them (SIGTERM: jobs stay remembered)
 #   deploy/local/cluster.sh kill K      SIGKILL node K, as a crash would
 #   deploy/local/cluster.sh status      which nodes run
@@ -39,9 +40,11 @@ case "${1:-}" in
   start)
     n="${2:-3}"
     "$here/kaon" tasks > /dev/null   # builds on first use, before any node starts
-    start_node 1 --api-port 50051
+    start_node 1 --api-port "${KAON_LOCAL_API_PORT:-50051}"
     for k in $(seq 2 "$n"); do
-      start_node "$k" --seed "127.0.0.1:$base" --roles worker
+      # Every node can host job coordinators, so that any node can be lost; node 1 alone serves
+      # the API.
+      start_node "$k" --seed "127.0.0.1:$base" --roles worker,coordinator
     done ;;
   stop)
     for f in "$dir"/node-*.pid; do

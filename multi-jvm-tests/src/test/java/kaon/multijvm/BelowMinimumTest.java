@@ -90,6 +90,7 @@ class BelowMinimumTest {
         List<JobEvent> events = watched.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
         JobEvent last = events.get(events.size() - 1);
         assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());
+        KaonProcess.assertEachSampleUsedOnce(last, 2);
         assertEquals(2, last.getStatus().getWorldSize());
         double accuracy = last.getStatus().getTestAccuracy();
         double faultFree = KaonProcess.faultFreeAccuracy();

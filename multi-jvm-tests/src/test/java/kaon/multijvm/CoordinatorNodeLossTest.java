@@ -88,6 +88,7 @@ class CoordinatorNodeLossTest {
           .runWith(Sink.seq(), client).toCompletableFuture().get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
       JobEvent last = events.get(events.size() - 1);
       assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());
+      KaonProcess.assertEachSampleUsedOnce(last, 2);
       double accuracy = last.getStatus().getTestAccuracy();
       System.out.printf("coordinator's node killed: job re-formed on %s ranks after %.1f s (from step %s); accuracy %.4f vs fault-free %.4f%n",
           resumed.group(1), seconds, resumed.group(2), accuracy, faultFree);

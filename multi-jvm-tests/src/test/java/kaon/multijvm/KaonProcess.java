@@ -171,6 +171,22 @@ final class KaonProcess implements AutoCloseable {
     return faultFree;
   }
 
+  /**
+   * Every epoch of a finished job, in its final status, trained on each of its samples exactly
+   * once (the ledger the ranks kept through every re-formation matched the epoch's plan).
+   */
+  static void assertEachSampleUsedOnce(kaon.protocol.v1.JobEvent last, int epochs) {
+    var results = last.getStatus().getEpochsList();
+    if (results.size() != epochs) {
+      throw new AssertionError("expected " + epochs + " epochs, the job recorded " + results.size() + ": " + last);
+    }
+    for (var epoch : results) {
+      if (!epoch.getEachSampleOnce() || epoch.getSamples() <= 0) {
+        throw new AssertionError("epoch " + epoch.getEpoch() + " did not use each sample exactly once: " + epoch);
+      }
+    }
+  }
+
   /** A free TCP port on loopback (free when asked; the process binds it soon after). */
   static int freePort() throws IOException {
     try (java.net.ServerSocket socket = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {

@@ -77,6 +77,7 @@ class ScaleUpTest {
         List<JobEvent> events = watched.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
         JobEvent last = events.get(events.size() - 1);
         assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());
+        KaonProcess.assertEachSampleUsedOnce(last, 2);
         assertEquals(3, last.getStatus().getWorldSize());
         double accuracy = last.getStatus().getTestAccuracy();
         System.out.printf("node joined: job grew to 3 ranks %.1f s after the node started (from step %s); accuracy %.4f vs %.4f%n",

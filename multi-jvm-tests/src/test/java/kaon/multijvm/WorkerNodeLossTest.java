@@ -91,13 +91,15 @@ class WorkerNodeLossTest {
       double secondsToNewGeneration = (System.nanoTime() - killedAt) / 1e9;
       if (hang) {
         // The cluster downed the silent node meanwhile; woken up, it learns so and shuts down.
-        a.awaitLine(Pattern.compile("Marking unreachable node .* as \\[Down\\]"), WAIT);
+        // The SBR leader (either survivor) logs the downing.
+        KaonProcess.awaitAny(List.of(a, b), Pattern.compile("Marking unreachable node .* as \\[Down\\]"), WAIT);
         c.resume();
         assertTrue(c.awaitExit(WAIT) >= 0);
       }
       List<JobEvent> events = watched.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
       JobEvent last = events.get(events.size() - 1);
       assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());
+      KaonProcess.assertEachSampleUsedOnce(last, 2);
       assertEquals(2, last.getStatus().getWorldSize());
       double accuracy = last.getStatus().getTestAccuracy();
       System.out.printf("worker node " + (hang ? "hung" : "killed") + ": new generation after %.1f s (from step %s); accuracy %.4f vs fault-free %.4f%n",

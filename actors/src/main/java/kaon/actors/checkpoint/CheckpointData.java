@@ -1,6 +1,7 @@
 package kaon.actors.checkpoint;
 
 import java.util.List;
+import kaon.actors.data.SampleLedger;
 import kaon.protocol.NamedTensor;
 
 /**
@@ -14,9 +15,9 @@ import kaon.protocol.NamedTensor;
  * @param worldSize ranks when it was taken (informational: the maths does not depend on it)
  * @param parameters the model's parameters by name
  * @param optimizerState the optimizer's named state, step count included
- * @param epochLossSum loss summed so far in the current epoch, over all ranks' slices seen by rank 0
- * @param epochCorrect correct predictions so far in the current epoch (rank 0's share)
- * @param epochExamples examples so far in the current epoch (rank 0's share)
+ * @param epochLossSum loss summed so far in the current epoch, over every rank's slices
+ * @param epochCorrect correct predictions so far in the current epoch, over every rank's slices
+ * @param epochLedger the samples the current epoch has used so far (its count is the examples)
  */
 public record CheckpointData(
     String jobId,
@@ -29,4 +30,4 @@ public record CheckpointData(
     List<NamedTensor> optimizerState,
     double epochLossSum,
     long epochCorrect,
-    long epochExamples) {}
+    SampleLedger epochLedger) {}

@@ -270,7 +270,9 @@ public final class CheckpointStore {
         .setWorldSize(data.worldSize())
         .setEpochLossSum(data.epochLossSum())
         .setEpochCorrect(data.epochCorrect())
-        .setEpochExamples(data.epochExamples());
+        .setEpochExamples(data.epochLedger().samples())
+        .setEpochIndexSum(data.epochLedger().indexSum())
+        .setEpochIndexHash(data.epochLedger().indexHash());
     data.parameters().forEach(t -> b.addParameters(tensor(t)));
     data.optimizerState().forEach(t -> b.addOptimizerState(tensor(t)));
     return b.build();
@@ -318,7 +320,8 @@ public final class CheckpointStore {
       return new CheckpointData(c.getJobId(), c.getStep(), c.getEpoch(), c.getStepInEpoch(), c.getSeed(), c.getWorldSize(),
           c.getParametersList().stream().map(CheckpointStore::tensor).toList(),
           c.getOptimizerStateList().stream().map(CheckpointStore::tensor).toList(),
-          c.getEpochLossSum(), c.getEpochCorrect(), c.getEpochExamples());
+          c.getEpochLossSum(), c.getEpochCorrect(),
+          new kaon.actors.data.SampleLedger(c.getEpochExamples(), c.getEpochIndexSum(), c.getEpochIndexHash()));
     } catch (InvalidProtocolBufferException e) {
       throw new CheckpointDamagedException("checkpoint " + id + " of job " + jobId + " does not decode: " + e.getMessage());
     }

@@ -12,6 +12,9 @@ package kaon.actors.job;
  * @param trainSeconds that training time
  * @param worldSize ranks that trained the epoch
  * @param stepsDone optimizer steps completed at the end of the epoch
+ * @param samples training samples the epoch used
+ * @param eachSampleOnce whether the epoch's sample ledger showed every planned sample used exactly
+ *     once (false also when it could not be verified, see {@code SampleLedger#verifiable})
  */
 public record EpochMetrics(
     int epoch,
@@ -21,4 +24,6 @@ public record EpochMetrics(
     double samplesPerSecond,
     double trainSeconds,
     int worldSize,
-    long stepsDone) {}
+    long stepsDone,
+    long samples,
+    boolean eachSampleOnce) {}

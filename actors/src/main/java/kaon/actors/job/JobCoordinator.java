@@ -126,7 +126,10 @@ public final class JobCoordinator
   public record StepProgress(long generation, int epoch, int step, int stepsPerEpoch, double meanLoss)
       implements Command, KryoWireMessage {}
 
-  /** One rank's share of a finished epoch (sums, not means, so they add up over ranks). */
+  /**
+   * A rank's view of a finished epoch: training sums over all ranks (the same on every rank), its
+   * own share of the test split (sums, not means, so they add up over ranks).
+   */
   public record EpochReport(
       long generation,
       int rank,
@@ -135,6 +138,7 @@ public final class JobCoordinator
       double lossSum,
       long correct,
       long examples,
+      boolean eachSampleOnce,
       long testCorrect,
       long testExamples,
       long trainNanos,
@@ -934,17 +938,19 @@ public final class JobCoordinator
     return reason.length() <= 4096 ? reason : reason.substring(0, 4093) + "...";
   }
 
-  private static EpochMetrics sum(int epoch, Iterable<EpochReport> reports, int worldSize, long stepsDone) {
-    double loss = 0;
-    long correct = 0;
-    long examples = 0;
+  private static EpochMetrics sum(int epoch, java.util.Collection<EpochReport> reports, int worldSize, long stepsDone) {
+    // Training sums are global on every rank: rank 0's stand for all. Every rank checked the
+    // epoch's ledger; all must have found each sample once.
+    EpochReport first = reports.iterator().next();
+    double loss = first.lossSum();
+    long correct = first.correct();
+    long examples = first.examples();
+    boolean eachOnce = true;
     long testCorrect = 0;
     long testExamples = 0;
     long slowest = 1;
     for (EpochReport r : reports) {
-      loss += r.lossSum();
-      correct += r.correct();
-      examples += r.examples();
+      eachOnce &= r.eachSampleOnce() && r.examples() == examples;
       testCorrect += r.testCorrect();
       testExamples += r.testExamples();
       slowest = Math.max(slowest, r.trainNanos());
@@ -958,7 +964,9 @@ public final class JobCoordinator
         examples / seconds,
         seconds,
         worldSize,
-        stepsDone);
+        stepsDone,
+        examples,
+        eachOnce);
   }
 
   private void prepareWorkers(State state, String checkpointId) {

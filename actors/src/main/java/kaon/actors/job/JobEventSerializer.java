@@ -79,7 +79,8 @@ public final class JobEventSerializer extends SerializerWithStringManifest {
       return EpochCompleted.newBuilder().setStepsDone(e.stepsDone()).setMetrics(kaon.protocol.v1.EpochMetrics.newBuilder()
           .setEpoch(m.epoch()).setMeanLoss(m.meanLoss()).setTrainAccuracy(m.trainAccuracy())
           .setTestAccuracy(m.testAccuracy()).setSamplesPerSecond(m.samplesPerSecond())
-          .setTrainSeconds(m.trainSeconds()).setWorldSize(m.worldSize())).build();
+          .setTrainSeconds(m.trainSeconds()).setWorldSize(m.worldSize())
+          .setSamples(m.samples()).setEachSampleOnce(m.eachSampleOnce())).build();
     } else if (o instanceof JobCoordinator.CheckpointCommitted e) {
       CheckpointInfo c = e.checkpoint();
       return CheckpointCommitted.newBuilder().setCheckpointId(c.id()).setStep(c.step()).setEpoch(c.epoch())
@@ -113,7 +114,8 @@ public final class JobEventSerializer extends SerializerWithStringManifest {
           EpochCompleted p = EpochCompleted.parseFrom(bytes);
           kaon.protocol.v1.EpochMetrics m = p.getMetrics();
           yield new JobCoordinator.EpochCompleted(new EpochMetrics(m.getEpoch(), m.getMeanLoss(), m.getTrainAccuracy(),
-              m.getTestAccuracy(), m.getSamplesPerSecond(), m.getTrainSeconds(), m.getWorldSize(), p.getStepsDone()),
+              m.getTestAccuracy(), m.getSamplesPerSecond(), m.getTrainSeconds(), m.getWorldSize(), p.getStepsDone(),
+              m.getSamples(), m.getEachSampleOnce()),
               p.getStepsDone());
         }
         case CHECKPOINT -> {

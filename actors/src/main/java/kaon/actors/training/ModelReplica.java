@@ -99,7 +99,7 @@ public final class ModelReplica implements AutoCloseable {
    * the global batch once.
    */
   public StepResult computeGradients(LabeledImages data, int[] indices, float[] flatGradient) {
-    if (flatGradient.length != size) {
+    if (flatGradient.length < size) {
       throw new IllegalArgumentException("gradient buffer has " + flatGradient.length + " floats, model " + size);
     }
     int n = indices.length;
@@ -137,7 +137,8 @@ public final class ModelReplica implements AutoCloseable {
    * scaled in place.
    */
   public void applyGradients(float[] flatSum, float scale, Optimizer optimizer) {
-    for (int i = 0; i < flatSum.length; i++) {
+    // Floats past the parameters belong to the caller (see TrainingRun's step sums).
+    for (int i = 0; i < size; i++) {
       flatSum[i] *= scale;
     }
     try (NDManager step = manager.newSubManager()) {

@@ -110,9 +110,12 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   /** What {@link Report} carries; the worker adds generation, rank and sequence number. */
   sealed interface ReportBody {}
 
-  /** An epoch's sums of this rank. */
-  record EpochSums(int epoch, double lossSum, long correct, long examples, long testCorrect, long testExamples,
-      long trainNanos, long stepsDone) implements ReportBody {}
+  /**
+   * An epoch's sums: the training ones over every rank (they travel with the gradients), the
+   * test ones of this rank's share of the test split.
+   */
+  record EpochSums(int epoch, double lossSum, long correct, long examples, boolean eachSampleOnce, long testCorrect,
+      long testExamples, long trainNanos, long stepsDone) implements ReportBody {}
 
   /** The digest of the final parameters. */
   record Finished(String digest) implements ReportBody {}
@@ -462,7 +465,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     JobCoordinator.Command message;
     if (report.body() instanceof EpochSums e) {
       message = new JobCoordinator.EpochReport(outboxGeneration, rank, seq, e.epoch(), e.lossSum(), e.correct(),
-          e.examples(), e.testCorrect(), e.testExamples(), e.trainNanos(), e.stepsDone());
+          e.examples(), e.eachSampleOnce(), e.testCorrect(), e.testExamples(), e.trainNanos(), e.stepsDone());
     } else {
       message = new JobCoordinator.WorkerFinished(outboxGeneration, rank, seq, ((Finished) report.body()).digest());
     }

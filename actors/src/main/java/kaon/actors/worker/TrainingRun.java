@@ -9,6 +9,7 @@ import java.util.concurrent.TimeoutException;
 import kaon.actors.allreduce.AllReducePeer;
 import kaon.actors.checkpoint.CheckpointData;
 import kaon.actors.checkpoint.CheckpointStore;
+import kaon.actors.data.SampleLedger;
 import kaon.actors.data.EpochSampler;
 import kaon.actors.data.LabeledImages;
 import kaon.actors.job.JobCoordinator;
@@ -141,7 +142,11 @@ final class TrainingRun implements Runnable {
     int steps = sampler.stepsPerEpoch();
     long total = (long) steps * spec.epochs();
     long lastStep = spec.maxSteps() > 0 ? Math.min(spec.maxSteps(), total) : total;
-    float[] flat = new float[replica.size()];
+    // The gradients, then this step's sums: loss, correct predictions and the slice's sample
+    // ledger. Reduced with the gradients, they give every rank the global batch's figures.
+    int tail = replica.size();
+    float[] flat = new float[tail + 2 + SampleLedger.FLOATS];
+    boolean verifiable = SampleLedger.verifiable(spec.globalBatch());
     float scale = 1f / spec.globalBatch();
     long nextProgress = 0;
     long stepsDone = resume == null ? 0 : resume.step();
@@ -150,11 +155,12 @@ final class TrainingRun implements Runnable {
     boolean rankZero = assignment.rank() == 0;
     for (int epoch = firstEpoch; epoch < spec.epochs() && stepsDone < lastStep; epoch++) {
       int[] permutation = sampler.permutation(epoch);
-      // A resumed epoch keeps the sums rank 0 had checkpointed, so its metrics cover the whole epoch.
-      boolean resumed = resume != null && epoch == firstEpoch && rankZero;
+      // A resumed epoch keeps the sums the checkpoint had, so its metrics and its ledger cover the
+      // whole epoch.
+      boolean resumed = resume != null && epoch == firstEpoch;
       double lossSum = resumed ? resume.epochLossSum() : 0;
       long correct = resumed ? resume.epochCorrect() : 0;
-      long examples = resumed ? resume.epochExamples() : 0;
+      SampleLedger ledger = resumed ? resume.epochLedger() : SampleLedger.EMPTY;
       long start = System.nanoTime();
       for (int step = (int) (stepsDone - (long) epoch * steps); step < steps && stepsDone < lastStep; step++) {
         if (stopRequested) {
@@ -162,7 +168,13 @@ final class TrainingRun implements Runnable {
         }
         int[] slice = sampler.slice(permutation, step, assignment.rank(), assignment.worldSize());
         ModelReplica.StepResult result = replica.computeGradients(train, slice, flat);
+        flat[tail] = (float) result.lossSum();
+        flat[tail + 1] = result.correct();
+        SampleLedger.writeSlice(slice, flat, tail + 2);
         float[] sum = allReduce(stepsDone, flat);
+        lossSum += sum[tail];
+        correct += (long) sum[tail + 1];
+        ledger = ledger.plusReduced(sum, tail + 2);
         replica.applyGradients(sum, scale, optimizer);
         if (rankZero && stepsDone == firstStep) {
           // Recovery is measured to here (bench/recovery): the job trains again.
@@ -170,9 +182,6 @@ final class TrainingRun implements Runnable {
               "job {} generation {}: first step completed (step {}, {} ranks)",
               assignment.jobId(), assignment.generation(), stepsDone, assignment.worldSize());
         }
-        lossSum += result.lossSum();
-        correct += result.correct();
-        examples += result.examples();
         stepsDone++;
         if (rankZero && spec.checkpointEverySteps() > 0 && stepsDone % spec.checkpointEverySteps() == 0 && stepsDone < lastStep) {
           // The copy is the only cost here: encoding and writing happen elsewhere. At an epoch
@@ -181,12 +190,12 @@ final class TrainingRun implements Runnable {
           worker.tell(new DeviceWorker.CheckpointReady(assignment.generation(), new CheckpointData(
               assignment.jobId(), stepsDone, (int) (stepsDone / steps), (int) (stepsDone % steps), spec.seed(),
               assignment.worldSize(), replica.exportParameters(), optimizer.exportState(),
-              boundary ? 0 : lossSum, boundary ? 0 : correct, boundary ? 0 : examples)));
+              boundary ? 0 : lossSum, boundary ? 0 : correct, boundary ? SampleLedger.EMPTY : ledger)));
         }
         if (rankZero && System.nanoTime() >= nextProgress) {
           nextProgress = System.nanoTime() + settings.progressInterval().toNanos();
           assignment.coordinator().tell(new JobCoordinator.StepProgress(
-              assignment.generation(), epoch, step + 1, steps, lossSum / Math.max(1, examples)));
+              assignment.generation(), epoch, step + 1, steps, lossSum / Math.max(1, ledger.samples())));
         }
       }
       long trainNanos = System.nanoTime() - start;
@@ -194,8 +203,17 @@ final class TrainingRun implements Runnable {
       int from = (int) ((long) test.count() * assignment.rank() / assignment.worldSize());
       int to = (int) ((long) test.count() * (assignment.rank() + 1) / assignment.worldSize());
       int testCorrect = replica.countCorrect(test, from, to, settings.evalBatch());
+      // Every sample of the epoch exactly once: what the ranks consumed, step by step and across
+      // generations, against the epoch's plan.
+      int stepsOfEpoch = (int) (stepsDone - (long) epoch * steps);
+      boolean eachOnce = verifiable && ledger.equals(SampleLedger.ofPlanned(permutation, stepsOfEpoch, spec.globalBatch()));
+      if (!eachOnce && verifiable) {
+        org.slf4j.LoggerFactory.getLogger(TrainingRun.class).error(
+            "job {} epoch {}: the samples used differ from the epoch's plan: used {}, planned {}", assignment.jobId(),
+            epoch + 1, ledger, SampleLedger.ofPlanned(permutation, stepsOfEpoch, spec.globalBatch()));
+      }
       worker.tell(new DeviceWorker.Report(assignment.generation(), new DeviceWorker.EpochSums(
-          epoch, lossSum, correct, examples, testCorrect, to - from, trainNanos, stepsDone)));
+          epoch, lossSum, correct, ledger.samples(), eachOnce, testCorrect, to - from, trainNanos, stepsDone)));
     }
     if (rankZero && !spec.modelOutput().isEmpty()) {
       try {

@@ -52,7 +52,7 @@ class CheckpointStoreTest {
             new NamedTensor("01Linear_bias", new long[] {2}, new float[] {1.5f, -2.5f})),
         List.of(new NamedTensor("optimizer/steps", new long[] {4}, new float[] {0, 0, 0, step}),
             new NamedTensor("01Linear_weight/momentum", new long[] {3}, new float[] {0.1f, 0.2f, 0.3f})),
-        123.25, 77, 640);
+        123.25, 77, new kaon.actors.data.SampleLedger(640, 191_234, 1_300_007));
   }
 
   private static String job() {
@@ -78,7 +78,7 @@ class CheckpointStoreTest {
     assertEquals(written.seed(), read.seed());
     assertEquals(written.epochLossSum(), read.epochLossSum());
     assertEquals(written.epochCorrect(), read.epochCorrect());
-    assertEquals(written.epochExamples(), read.epochExamples());
+    assertEquals(written.epochLedger(), read.epochLedger());
     // NamedTensor compares values bit for bit (NaN and -0.0 included).
     assertEquals(written.parameters(), read.parameters());
     assertEquals(written.optimizerState(), read.optimizerState());

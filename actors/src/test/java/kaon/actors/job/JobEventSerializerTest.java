@@ -28,7 +28,7 @@ class JobEventSerializerTest {
     g.put(new JobCoordinator.JobSubmitted(SPEC, 1_764_000_000_000L), new String[] {"JS", GOLDEN_SUBMITTED});
     g.put(new JobCoordinator.GenerationStarted(3, 2, 400, "coordinator recovered", "checkpoint:step-400-abcd"),
         new String[] {"GS", GOLDEN_GENERATION});
-    g.put(new JobCoordinator.EpochCompleted(new EpochMetrics(1, 0.5893, 0.7925, 0.8123, 41234.5, 1.45, 2, 468), 468),
+    g.put(new JobCoordinator.EpochCompleted(new EpochMetrics(1, 0.5893, 0.7925, 0.8123, 41234.5, 1.45, 2, 468, 0, false), 468),
         new String[] {"EC", GOLDEN_EPOCH});
     g.put(new JobCoordinator.CheckpointCommitted(new CheckpointInfo("step-400-abcd", 400, 0, 1_312_345, "ab".repeat(32))),
         new String[] {"CC", GOLDEN_CHECKPOINT});
@@ -55,6 +55,9 @@ class JobEventSerializerTest {
       assertEquals(e.getValue()[0], manifest);
       assertEquals(e.getKey(), serializer.fromBinary(serializer.toBinary(e.getKey()), manifest));
     }
+    JobCoordinator.EpochCompleted ledgered =
+        new JobCoordinator.EpochCompleted(new EpochMetrics(2, 0.41, 0.85, 0.84, 40000, 1.5, 3, 936, 59_904, true), 936);
+    assertEquals(ledgered, serializer.fromBinary(serializer.toBinary(ledgered), serializer.manifest(ledgered)));
     JobCoordinator.JobScaled scaled = new JobCoordinator.JobScaled(1, 3);
     assertEquals(scaled, serializer.fromBinary(serializer.toBinary(scaled), serializer.manifest(scaled)));
   }

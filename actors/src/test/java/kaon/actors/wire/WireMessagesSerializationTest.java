@@ -58,7 +58,7 @@ class WireMessagesSerializationTest {
         new JobCoordinator.WorkerReady(3, 1, peer, "cpu:1"),
         new JobCoordinator.WorkerFailed(3, 1, "all-reduce missed its deadline", true),
         new JobCoordinator.StepProgress(3, 0, 10, 468, 0.52),
-        new JobCoordinator.EpochReport(3, 1, 5, 0, 1234.5, 100, 200, 90, 100, 123_456_789L, 468),
+        new JobCoordinator.EpochReport(3, 1, 5, 0, 1234.5, 100, 200, true, 90, 100, 123_456_789L, 468),
         new JobCoordinator.WorkerFinished(3, 1, 6, "ab".repeat(32)),
         new JobCoordinator.CheckpointWritten(3, 0, 7, new CheckpointInfo("step-400-abcdef12", 400, 0, 123456, "cd".repeat(32))),
         new JobCoordinator.CheckpointHealth(3, 0, "checkpoint writes failing"),
@@ -70,7 +70,7 @@ class WireMessagesSerializationTest {
         new JobCoordinator.Cancel(testKit.<org.apache.pekko.pattern.StatusReply<JobStatus>>createTestProbe().getRef()),
         new JobCoordinator.Scale(1, 3, testKit.<org.apache.pekko.pattern.StatusReply<JobStatus>>createTestProbe().getRef()),
         new JobCoordinator.Progress(2, 100, 468, 0.51),
-        new JobCoordinator.EpochFinished(new EpochMetrics(1, 0.5, 0.8, 0.81, 40000, 1.5, 2, 468)),
+        new JobCoordinator.EpochFinished(new EpochMetrics(1, 0.5, 0.8, 0.81, 40000, 1.5, 2, 468, 59_904, true)),
         new JobCoordinator.StatusChanged(status(spec)),
         status(spec));
     for (Object message : kryo) {
@@ -82,7 +82,7 @@ class WireMessagesSerializationTest {
 
   private static JobStatus status(JobSpec spec) {
     return new JobStatus("job-1", JobStatus.Phase.RUNNING, spec, 3, java.util.List.copyOf(List.of(
-            new EpochMetrics(1, 0.5, 0.8, 0.81, 40000, 1.5, 2, 468), new EpochMetrics(2, 0.4, 0.85, 0.83, 41000, 1.4, 2, 936))),
+            new EpochMetrics(1, 0.5, 0.8, 0.81, 40000, 1.5, 2, 468, 59_904, true), new EpochMetrics(2, 0.4, 0.85, 0.83, 41000, 1.4, 2, 936, 59_904, false))),
         936, "checkpoint:step-900-abcd", new CheckpointInfo("step-900-abcd", 900, 1, 875000, "ef".repeat(32)),
         "", Double.NaN, "", "", 2, 1, 3);
   }

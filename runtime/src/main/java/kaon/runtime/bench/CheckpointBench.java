@@ -69,7 +69,7 @@ public final class CheckpointBench {
       values[i] = (float) random.nextGaussian();
     }
     return new CheckpointData(job, 1000, 2, 64, 42, 2,
-        List.of(new NamedTensor("weights", new long[] {floats}, values)), List.of(), 0, 0, 0);
+        List.of(new NamedTensor("weights", new long[] {floats}, values)), List.of(), 0, 0, kaon.actors.data.SampleLedger.EMPTY);
   }
 
 

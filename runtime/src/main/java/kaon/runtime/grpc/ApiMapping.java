@@ -70,6 +70,8 @@ final class ApiMapping {
         .setTrainSeconds(m.trainSeconds())
         .setWorldSize(m.worldSize())
         .setStepsDone(m.stepsDone())
+        .setSamples(m.samples())
+        .setEachSampleOnce(m.eachSampleOnce())
         .build();
   }
 
