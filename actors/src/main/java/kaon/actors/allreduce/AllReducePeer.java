@@ -1,15 +1,20 @@
 package kaon.actors.allreduce;
 
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import kaon.protocol.KryoWireMessage;
 import kaon.protocol.RingMessage;
 import kaon.protocol.TensorChunk;
+import kaon.protocol.TensorLinkFormat;
+import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -38,14 +43,21 @@ import org.apache.pekko.pattern.StatusReply;
  * named, and every later one too, since a ring with a missing member cannot complete. Nothing
  * survives a crash: a new generation gets new peers.
  *
- * <p>Inside one JVM the chunks are plain object references, never serialized; across JVMs they
- * are {@link TensorChunk}s with their own ByteBuffer serializer.
+ * <p>Inside one JVM the chunks are plain object references, never serialized. Across JVMs they
+ * go over Artery with their own ByteBuffer serializer, or, with {@code kaon.allreduce.transport =
+ * link}, over a {@link TensorLink}: on {@link Connect} the peer asks its right neighbour for its
+ * link endpoint ({@link LinkEndpointRequest}) and opens a connection to it; until that is up, or
+ * if it cannot be, chunks keep going over Artery, so none is lost on the way. The right
+ * neighbour's link hands the chunks to it with a local {@code tell}: fencing, early chunks and
+ * deadlines do not depend on the transport. A broken link is noticed like a dead peer, by the
+ * round deadline. On stop the peer closes its link and leaves its node's link registry, which
+ * closes the connection its left neighbour opened.
  */
 public final class AllReducePeer extends AbstractBehavior<RingMessage> {
 
   /** Local commands. {@link TensorChunk}s from the left neighbour are the other input. */
   public sealed interface Command extends RingMessage
-      permits Connect, Reduce, GetStats, RoundTimedOut {}
+      permits Connect, Reduce, GetStats, LinkEndpointRequest, RoundTimedOut, EndpointAnswer, LinkChanged {}
 
   /** The ring in rank order (including this peer). Must come before the first {@link Reduce}. */
   public record Connect(List<ActorRef<RingMessage>> ring) implements Command {}
@@ -64,16 +76,52 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   public record GetStats(ActorRef<Stats> replyTo) implements Command {}
 
   /**
-   * Counters of this peer.
+   * Asks this peer where its node's tensor link listens for it. Sent by the left neighbour, from
+   * another node; the answer registers this peer with its link.
+   */
+  public record LinkEndpointRequest(ActorRef<LinkEndpoint> replyTo) implements Command, KryoWireMessage {}
+
+  /**
+   * Where to open a tensor link to a peer, or why chunks must stay on Artery.
+   *
+   * @param host the link's listening host
+   * @param port the link's listening port
+   * @param target the peer's id in that link, named in the handshake
+   * @param unavailable null if the other fields are valid, else why there is no link
+   */
+  public record LinkEndpoint(String host, int port, long target, String unavailable) implements KryoWireMessage {}
+
+  /** How chunks reach the right neighbour. */
+  public enum Edge {
+    /** No {@link Connect} yet. */
+    UNCONNECTED,
+    /** Same JVM: plain references, no serialization. */
+    IN_JVM,
+    /** Artery, by configuration or because no link could be set up. */
+    ARTERY,
+    /** Artery while a tensor link is being set up. */
+    CONNECTING,
+    /** The tensor link. */
+    LINK
+  }
+
+  /**
+   * Counters of this peer, and how its chunks travel.
    *
    * @param rounds completed reductions
    * @param staleDropped chunks dropped because they belong to another generation or job
    * @param chunksSent chunk messages sent to the right neighbour
    * @param floatsSent floats in those chunks
+   * @param linkChunksSent those of the chunks that went over the tensor link
+   * @param edge how chunks reach the right neighbour now
    */
-  public record Stats(long rounds, long staleDropped, long chunksSent, long floatsSent) {}
+  public record Stats(long rounds, long staleDropped, long chunksSent, long floatsSent, long linkChunksSent, Edge edge) {}
 
   private record RoundTimedOut(long step) implements Command {}
+
+  private record EndpointAnswer(LinkEndpoint endpoint, String failure) implements Command {}
+
+  private record LinkChanged(LinkSender.Event event) implements Command {}
 
   /** State of the reduction in flight. */
   private static final class Round {
@@ -113,10 +161,20 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   /** Smoothed round time, for later deadlines; negative until the first round completed. */
   private double smoothedNanos = -1;
 
+  private Edge edge = Edge.UNCONNECTED;
+  /** The tensor link to the right neighbour, while it is being set up and while it is up. */
+  private LinkSender link;
+  /** Chunks for the link that its queue had no room for yet, in sending order. */
+  private final ArrayDeque<TensorChunk> waitingForLink = new ArrayDeque<>();
+  /** This peer's id in its node's tensor link, once a left neighbour asked; else -1. */
+  private long linkTarget = -1;
+  private ActorRef<LinkSender.Event> linkEvents;
+
   private long rounds;
   private long staleDropped;
   private long chunksSent;
   private long floatsSent;
+  private long linkChunksSent;
 
   /** A peer for rank {@code rank} of {@code worldSize} in {@code generation} of {@code jobId}. */
   public static Behavior<RingMessage> create(
@@ -154,6 +212,10 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
         .onMessage(Reduce.class, this::onReduce)
         .onMessage(RoundTimedOut.class, this::onRoundTimedOut)
         .onMessage(GetStats.class, this::onGetStats)
+        .onMessage(LinkEndpointRequest.class, this::onLinkEndpointRequest)
+        .onMessage(EndpointAnswer.class, this::onEndpointAnswer)
+        .onMessage(LinkChanged.class, this::onLinkChanged)
+        .onSignal(PostStop.class, signal -> onPostStop())
         .build();
   }
 
@@ -163,6 +225,129 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
           "ring of " + connect.ring().size() + " peers for world size " + worldSize);
     }
     right = connect.ring().get((rank + 1) % worldSize);
+    closeLink();
+    if (isInThisJvm(right)) {
+      useEdge(Edge.IN_JVM, "plain references in this JVM");
+    } else if (settings.transport() == AllReduceSettings.Transport.ARTERY) {
+      useEdge(Edge.ARTERY, "Artery (kaon.allreduce.transport = artery)");
+    } else {
+      edge = Edge.CONNECTING;
+      try {
+        getContext().ask(
+            LinkEndpoint.class,
+            right,
+            TensorLink.get(getContext().getSystem()).settings().setupTimeout(),
+            LinkEndpointRequest::new,
+            (endpoint, failure) -> new EndpointAnswer(endpoint, failure == null ? null : failure.toString()));
+      } catch (RuntimeException e) {
+        useEdge(Edge.ARTERY, "Artery, since this node's tensor link cannot start: " + e);
+      }
+    }
+    return this;
+  }
+
+  private boolean isInThisJvm(ActorRef<RingMessage> peer) {
+    // Refs to local actors carry no host; a ref that came back through serialization carries
+    // this system's own address.
+    Address address = peer.path().address();
+    return !address.hasGlobalScope() || address.equals(getContext().getSystem().address());
+  }
+
+  private void useEdge(Edge newEdge, String how) {
+    edge = newEdge;
+    getContext().getLog().info("job {} generation {}: ring edge rank {} -> rank {} ({}) uses {}",
+        jobId, generation, rank, (rank + 1) % worldSize, right.path().address(), how);
+  }
+
+  private Behavior<RingMessage> onLinkEndpointRequest(LinkEndpointRequest request) {
+    if (settings.transport() != AllReduceSettings.Transport.LINK) {
+      request.replyTo().tell(new LinkEndpoint(null, 0, -1,
+          "kaon.allreduce.transport is artery on " + getContext().getSystem().address()));
+      return this;
+    }
+    try {
+      TensorLink tensorLink = TensorLink.get(getContext().getSystem());
+      if (linkTarget < 0) {
+        linkTarget = tensorLink.register(getContext().getSelf());
+      }
+      request.replyTo().tell(new LinkEndpoint(tensorLink.host(), tensorLink.port(), linkTarget, null));
+    } catch (RuntimeException e) {
+      request.replyTo().tell(new LinkEndpoint(null, 0, -1, "the tensor link of "
+          + getContext().getSystem().address() + " cannot start: " + e));
+    }
+    return this;
+  }
+
+  private Behavior<RingMessage> onEndpointAnswer(EndpointAnswer answer) {
+    if (edge != Edge.CONNECTING || link != null) {
+      return this;
+    }
+    LinkEndpoint endpoint = answer.endpoint();
+    if (endpoint == null || endpoint.unavailable() != null) {
+      useEdge(Edge.ARTERY, "Artery, since no tensor link could be set up: "
+          + (endpoint == null ? answer.failure() : endpoint.unavailable()));
+      return this;
+    }
+    if (linkEvents == null) {
+      linkEvents = getContext().messageAdapter(LinkSender.Event.class, LinkChanged::new);
+    }
+    try {
+      link = TensorLink.get(getContext().getSystem()).connect(
+          endpoint.host(), endpoint.port(),
+          new TensorLinkFormat.Handshake(endpoint.target(), jobId, generation), linkEvents);
+    } catch (RuntimeException e) {
+      useEdge(Edge.ARTERY, "Artery, since no tensor link could be set up: " + e);
+    }
+    return this;
+  }
+
+  private Behavior<RingMessage> onLinkChanged(LinkChanged changed) {
+    LinkSender.Event event = changed.event();
+    if (event.sender() != link) {
+      return this; // a sender this peer closed already
+    }
+    if (event instanceof LinkSender.Up) {
+      useEdge(Edge.LINK, "a tensor link to " + link.address());
+    } else if (event instanceof LinkSender.Writable) {
+      offerWaiting();
+    } else if (event instanceof LinkSender.Down down) {
+      link = null;
+      String how = "Artery from now on, since the tensor link to " + down.sender().address() + " is down: " + down.reason();
+      if (edge == Edge.LINK) {
+        edge = Edge.ARTERY;
+        getContext().getLog().warn("job {} generation {}: ring edge rank {} -> rank {} uses {}",
+            jobId, generation, rank, (rank + 1) % worldSize, how);
+      } else {
+        useEdge(Edge.ARTERY, how);
+      }
+      // These were never given to the link, so Artery carries them without any risk of a duplicate.
+      while (!waitingForLink.isEmpty()) {
+        right.tell(waitingForLink.poll());
+      }
+    }
+    return this;
+  }
+
+  private void offerWaiting() {
+    while (!waitingForLink.isEmpty() && link.offer(waitingForLink.peek())) {
+      waitingForLink.poll();
+      linkChunksSent++;
+    }
+  }
+
+  private void closeLink() {
+    if (link != null) {
+      link.close();
+      link = null;
+    }
+    waitingForLink.clear();
+  }
+
+  private Behavior<RingMessage> onPostStop() {
+    closeLink();
+    if (linkTarget >= 0) {
+      TensorLink.get(getContext().getSystem()).unregister(linkTarget);
+    }
     return this;
   }
 
@@ -272,7 +457,14 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     // A copy: the receiver reads it later (on another thread, or after serialization), while
     // this rank keeps writing into its buffer.
     float[] data = Arrays.copyOfRange(current.buffer, offset, offset + length);
-    right.tell(new TensorChunk(jobId, generation, current.step, round, chunk, offset, data));
+    TensorChunk message = new TensorChunk(jobId, generation, current.step, round, chunk, offset, data);
+    if (edge != Edge.LINK) {
+      right.tell(message);
+    } else if (waitingForLink.isEmpty() && link.offer(message)) {
+      linkChunksSent++;
+    } else {
+      waitingForLink.add(message);
+    }
     chunksSent++;
     floatsSent += length;
   }
@@ -308,7 +500,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   }
 
   private Behavior<RingMessage> onGetStats(GetStats get) {
-    get.replyTo().tell(new Stats(rounds, staleDropped, chunksSent, floatsSent));
+    get.replyTo().tell(new Stats(rounds, staleDropped, chunksSent, floatsSent, linkChunksSent, edge));
     return this;
   }
 
