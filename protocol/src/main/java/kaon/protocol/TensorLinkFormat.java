@@ -9,6 +9,7 @@ import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.WritableByteChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.Objects;
+import java.util.function.IntFunction;
 
 /**
  * Byte format of the tensor link: a dedicated TCP connection from one all-reduce peer to its
@@ -185,22 +186,32 @@ public final class TensorLinkFormat {
         throw new IllegalArgumentException(
             chunk + " does not belong to this link's job " + handshake.jobId() + " generation " + handshake.generation());
       }
-      float[] data = chunk.data();
+      write(chunk.step(), chunk.round(), chunk.chunk(), chunk.offset(), chunk.data(), 0, chunk.data().length);
+    }
+
+    /**
+     * Encodes the chunk of the handshake's job and generation whose floats are {@code
+     * source[from .. from + length)}, read from there during this call. A sender can thus cut
+     * chunks out of its flat buffer without copying them into arrays of their own first.
+     *
+     * @throws IOException if the channel fails
+     */
+    public void write(long step, int round, int chunk, int offset, float[] source, int from, int length)
+        throws IOException {
       if (buffer.remaining() < FRAME_HEADER_BYTES) {
         drain();
       }
-      buffer.put(FRAME_TAG).putLong(chunk.step()).putInt(chunk.round()).putInt(chunk.chunk())
-          .putInt(chunk.offset()).putInt(data.length);
+      buffer.put(FRAME_TAG).putLong(step).putInt(round).putInt(chunk).putInt(offset).putInt(length);
       int done = 0;
-      while (done < data.length) {
+      while (done < length) {
         int room = buffer.remaining() / Float.BYTES;
         if (room == 0) {
           drain();
           continue;
         }
-        int n = Math.min(room, data.length - done);
+        int n = Math.min(room, length - done);
         // A view's bulk put is one memory copy, in the buffer's little-endian order.
-        buffer.asFloatBuffer().put(data, done, n);
+        buffer.asFloatBuffer().put(source, from + done, n);
         buffer.position(buffer.position() + n * Float.BYTES);
         done += n;
       }
@@ -227,15 +238,30 @@ public final class TensorLinkFormat {
     private final ReadableByteChannel channel;
     private final Handshake handshake;
     private final ByteBuffer buffer;
+    private final IntFunction<float[]> arrays;
 
     /**
+     * A reader that allocates a new array for every chunk.
+     *
      * @param channel where frames come from, usually a blocking socket channel
      * @param handshake what the connection was opened for
      * @param bufferBytes size of the direct buffer, at least {@value #MIN_BUFFER_BYTES}
      */
     public FrameReader(ReadableByteChannel channel, Handshake handshake, int bufferBytes) {
+      this(channel, handshake, bufferBytes, float[]::new);
+    }
+
+    /**
+     * A reader that takes each chunk's array from {@code arrays}, which may hand out used ones:
+     * the reader overwrites every element. Recycling them saves the JVM zeroing a fresh
+     * megabyte for every chunk.
+     *
+     * @param arrays gives an array of exactly the requested length
+     */
+    public FrameReader(ReadableByteChannel channel, Handshake handshake, int bufferBytes, IntFunction<float[]> arrays) {
       this.channel = Objects.requireNonNull(channel, "channel");
       this.handshake = Objects.requireNonNull(handshake, "handshake");
+      this.arrays = Objects.requireNonNull(arrays, "arrays");
       this.buffer = ByteBuffer.allocateDirect(Math.max(MIN_BUFFER_BYTES, bufferBytes)).order(ByteOrder.LITTLE_ENDIAN);
       buffer.flip();
     }
@@ -267,7 +293,10 @@ public final class TensorLinkFormat {
       if (length < 0 || length > MAX_CHUNK_FLOATS) {
         throw new ProtocolException("corrupt tensor link frame: " + length + " floats");
       }
-      float[] data = new float[length];
+      float[] data = arrays.apply(length);
+      if (data.length != length) {
+        throw new IllegalStateException("array supplier gave " + data.length + " floats for " + length);
+      }
       int done = 0;
       while (done < length) {
         if (buffer.remaining() < Float.BYTES) {

@@ -56,6 +56,21 @@ class TensorLinkFormatTest {
   }
 
   @Test
+  void aChunkCutOutOfABiggerBufferAndReadIntoARecycledArray() throws IOException {
+    float[] flat = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    TensorLinkFormat.FrameWriter writer = new TensorLinkFormat.FrameWriter(Channels.newChannel(bytes), HANDSHAKE, 64);
+    writer.write(4, 1, 0, 3, flat, 3, 5);
+    writer.flush();
+    float[] used = {-1, -1, -1, -1, -1};
+    TensorLinkFormat.FrameReader reader =
+        new TensorLinkFormat.FrameReader(trickle(bytes.toByteArray(), 11), HANDSHAKE, 64, length -> used);
+    TensorChunk chunk = reader.read();
+    assertEquals(new TensorChunk("job-ü", 3, 4, 1, 0, 3, new float[] {3, 4, 5, 6, 7}), chunk);
+    assertTrue(chunk.data() == used, "the supplied array carries the chunk");
+  }
+
+  @Test
   void handshakeRoundTripsAndNamesTheConnection() throws IOException {
     ByteArrayOutputStream bytes = new ByteArrayOutputStream();
     TensorLinkFormat.writeHandshake(HANDSHAKE, Channels.newChannel(bytes));

@@ -57,7 +57,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
 
   /** Local commands. {@link TensorChunk}s from the left neighbour are the other input. */
   public sealed interface Command extends RingMessage
-      permits Connect, Reduce, GetStats, LinkEndpointRequest, RoundTimedOut, EndpointAnswer, LinkChanged {}
+      permits Connect, Reduce, GetStats, LinkEndpointRequest, RoundTimedOut, EndpointAnswer, LinkChanged, DrainTimedOut {}
 
   /** The ring in rank order (including this peer). Must come before the first {@link Reduce}. */
   public record Connect(List<ActorRef<RingMessage>> ring) implements Command {}
@@ -123,6 +123,8 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
 
   private record LinkChanged(LinkSender.Event event) implements Command {}
 
+  private record DrainTimedOut(long step) implements Command {}
+
   /** State of the reduction in flight. */
   private static final class Round {
     final long step;
@@ -164,10 +166,17 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   private Edge edge = Edge.UNCONNECTED;
   /** The tensor link to the right neighbour, while it is being set up and while it is up. */
   private LinkSender link;
-  /** Chunks for the link that its queue had no room for yet, in sending order. */
-  private final ArrayDeque<TensorChunk> waitingForLink = new ArrayDeque<>();
+  /** Frames for the link that its queue had no room for yet, in sending order. */
+  private final ArrayDeque<LinkSender.Frame> waitingForLink = new ArrayDeque<>();
+  /**
+   * The reply of a round that is complete while the link's writer may still read its buffer
+   * (see {@link LinkSender}): it goes out once the writer is done with it.
+   */
+  private Runnable replyWhenDrained;
   /** This peer's id in its node's tensor link, once a left neighbour asked; else -1. */
   private long linkTarget = -1;
+  /** Where received chunk arrays go back to for the link's readers, once a left neighbour linked. */
+  private ChunkArrayPool recycled;
   private ActorRef<LinkSender.Event> linkEvents;
 
   private long rounds;
@@ -211,6 +220,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
         .onMessage(Connect.class, this::onConnect)
         .onMessage(Reduce.class, this::onReduce)
         .onMessage(RoundTimedOut.class, this::onRoundTimedOut)
+        .onMessage(DrainTimedOut.class, this::onDrainTimedOut)
         .onMessage(GetStats.class, this::onGetStats)
         .onMessage(LinkEndpointRequest.class, this::onLinkEndpointRequest)
         .onMessage(EndpointAnswer.class, this::onEndpointAnswer)
@@ -223,6 +233,12 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     if (connect.ring().size() != worldSize) {
       throw new IllegalArgumentException(
           "ring of " + connect.ring().size() + " peers for world size " + worldSize);
+    }
+    if (current != null || replyWhenDrained != null) {
+      // The chunks of the running round would go partly to one neighbour and partly to another.
+      getContext().getLog().warn("job {} generation {}: rank {} ignored a Connect during the round of step {}",
+          jobId, generation, rank, current != null ? current.step : lastCompletedStep);
+      return this;
     }
     right = connect.ring().get((rank + 1) % worldSize);
     closeLink();
@@ -269,6 +285,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
       TensorLink tensorLink = TensorLink.get(getContext().getSystem());
       if (linkTarget < 0) {
         linkTarget = tensorLink.register(getContext().getSelf());
+        recycled = tensorLink.arrays();
       }
       request.replyTo().tell(new LinkEndpoint(tensorLink.host(), tensorLink.port(), linkTarget, null));
     } catch (RuntimeException e) {
@@ -310,6 +327,9 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
       useEdge(Edge.LINK, "a tensor link to " + link.address());
     } else if (event instanceof LinkSender.Writable) {
       offerWaiting();
+      replyIfDrained();
+    } else if (event instanceof LinkSender.Drained) {
+      replyIfDrained();
     } else if (event instanceof LinkSender.Down down) {
       link = null;
       String how = "Artery from now on, since the tensor link to " + down.sender().address() + " is down: " + down.reason();
@@ -320,9 +340,16 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
       } else {
         useEdge(Edge.ARTERY, how);
       }
-      // These were never given to the link, so Artery carries them without any risk of a duplicate.
+      // These were never given to the link, so Artery carries them without any risk of a
+      // duplicate; their regions are unchanged, since the neighbour has not seen them yet.
       while (!waitingForLink.isEmpty()) {
-        right.tell(waitingForLink.poll());
+        LinkSender.Frame frame = waitingForLink.poll();
+        right.tell(new TensorChunk(jobId, generation, frame.step(), frame.round(), frame.chunk(), frame.offset(),
+            Arrays.copyOfRange(frame.buffer(), frame.offset(), frame.offset() + frame.length())));
+      }
+      // The writer has stopped, so nothing reads the buffer any more.
+      if (replyWhenDrained != null) {
+        sendPendingReply();
       }
     }
     return this;
@@ -333,6 +360,31 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
       waitingForLink.poll();
       linkChunksSent++;
     }
+  }
+
+  private void replyIfDrained() {
+    if (replyWhenDrained != null && waitingForLink.isEmpty() && !link.awaitDrained()) {
+      sendPendingReply();
+    }
+  }
+
+  private void sendPendingReply() {
+    timers.cancel(DrainTimedOut.class);
+    Runnable reply = replyWhenDrained;
+    replyWhenDrained = null;
+    reply.run();
+  }
+
+  private Behavior<RingMessage> onDrainTimedOut(DrainTimedOut timeout) {
+    if (replyWhenDrained != null && link != null) {
+      // The neighbour stopped reading and the writer is stuck in a blocked write. Closing the
+      // socket ends it; its Down then releases the reply (the sums here are complete) and the
+      // neighbour, short of chunks, misses its own deadline.
+      getContext().getLog().warn("job {} generation {}: rank {} closes its tensor link to {}: step {} still not written after {} ms",
+          jobId, generation, rank, link.address(), timeout.step(), settings.minRoundTimeout().toMillis());
+      link.shutDown();
+    }
+    return this;
   }
 
   private void closeLink() {
@@ -389,6 +441,10 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     if (current != null) {
       return "all-reduce of step " + current.step + " is still running; step " + reduce.step() + " must wait";
     }
+    if (replyWhenDrained != null) {
+      return "all-reduce of step " + lastCompletedStep + " is still being written to the tensor link; step "
+          + reduce.step() + " must wait";
+    }
     if (reduce.step() <= lastCompletedStep) {
       return "step " + reduce.step() + " was already reduced (last: " + lastCompletedStep + ")";
     }
@@ -437,6 +493,10 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     } else {
       System.arraycopy(data, 0, buffer, start, length);
     }
+    if (recycled != null) {
+      // This peer owns every chunk it receives (a sender hands its array over), and is done with it.
+      recycled.give(data);
+    }
     if (round < lastRound) {
       send(round + 1, chunk.chunk(), start, length);
     }
@@ -454,16 +514,19 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   }
 
   private void send(int round, int chunk, int offset, int length) {
-    // A copy: the receiver reads it later (on another thread, or after serialization), while
-    // this rank keeps writing into its buffer.
-    float[] data = Arrays.copyOfRange(current.buffer, offset, offset + length);
-    TensorChunk message = new TensorChunk(jobId, generation, current.step, round, chunk, offset, data);
-    if (edge != Edge.LINK) {
-      right.tell(message);
-    } else if (waitingForLink.isEmpty() && link.offer(message)) {
-      linkChunksSent++;
+    if (edge == Edge.LINK) {
+      // No copy: the link's writer reads the region itself (see LinkSender for why that is safe).
+      LinkSender.Frame frame = new LinkSender.Frame(current.step, round, chunk, offset, length, current.buffer);
+      if (waitingForLink.isEmpty() && link.offer(frame)) {
+        linkChunksSent++;
+      } else {
+        waitingForLink.add(frame);
+      }
     } else {
-      waitingForLink.add(message);
+      // A copy: the receiver reads it later (on another thread, or after serialization), while
+      // this rank keeps writing into its buffer.
+      float[] data = Arrays.copyOfRange(current.buffer, offset, offset + length);
+      right.tell(new TensorChunk(jobId, generation, current.step, round, chunk, offset, data));
     }
     chunksSent++;
     floatsSent += length;
@@ -475,8 +538,17 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     smoothedNanos = smoothedNanos < 0 ? nanos : 0.8 * smoothedNanos + 0.2 * nanos;
     rounds++;
     lastCompletedStep = current.step;
-    current.replyTo.tell(StatusReply.success(new Reduced(current.step, current.buffer, nanos)));
+    ActorRef<StatusReply<Reduced>> replyTo = current.replyTo;
+    Reduced reduced = new Reduced(current.step, current.buffer, nanos);
     current = null;
+    if (link != null && (!waitingForLink.isEmpty() || link.awaitDrained())) {
+      // The caller may write into the buffer as soon as it has it, while the link's writer may
+      // still be reading chunks out of it. The timer keeps a stuck writer from holding it forever.
+      replyWhenDrained = () -> replyTo.tell(StatusReply.success(reduced));
+      timers.startSingleTimer(DrainTimedOut.class, new DrainTimedOut(reduced.step()), settings.minRoundTimeout());
+    } else {
+      replyTo.tell(StatusReply.success(reduced));
+    }
   }
 
   private Behavior<RingMessage> onRoundTimedOut(RoundTimedOut timeout) {

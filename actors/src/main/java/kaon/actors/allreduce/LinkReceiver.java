@@ -81,7 +81,7 @@ final class LinkReceiver implements Runnable {
       TensorLinkFormat.writeReply(TensorLinkFormat.ACCEPTED, channel);
       log.debug("tensor link from {} for job {} generation {} accepted", from, handshake.jobId(), handshake.generation());
       TensorLinkFormat.FrameReader reader =
-          new TensorLinkFormat.FrameReader(channel, handshake, link.settings().bufferBytes());
+          new TensorLinkFormat.FrameReader(channel, handshake, link.settings().bufferBytes(), link.arrays()::take);
       TensorChunk chunk;
       while ((chunk = reader.read()) != null) {
         ActorRef<RingMessage> peer = link.target(target);

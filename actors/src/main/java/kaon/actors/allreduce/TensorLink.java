@@ -82,6 +82,7 @@ public final class TensorLink implements Extension {
   private final LongAdder framesReceived = new LongAdder();
   private final LongAdder framesDropped = new LongAdder();
   private final LongAdder handshakesRefused = new LongAdder();
+  private final ChunkArrayPool arrays;
   private volatile boolean closed;
 
   /** This actor system's link; the first call starts its listener. */
@@ -103,6 +104,9 @@ public final class TensorLink implements Extension {
   private TensorLink(TensorLinkSettings settings, String host, String threadPrefix) {
     this.settings = settings;
     this.threadPrefix = threadPrefix;
+    // What the readers may have handed out and not got back yet is about what the senders keep
+    // in flight, across a few connections.
+    this.arrays = new ChunkArrayPool(4 * settings.maxBytesInFlight());
     try {
       server = ServerSocketChannel.open();
       server.bind(new InetSocketAddress(host, settings.port()));
@@ -163,7 +167,7 @@ public final class TensorLink implements Extension {
    *
    * @throws IllegalStateException if this link is closed
    */
-  public LinkSender connect(
+  LinkSender connect(
       String host, int port, TensorLinkFormat.Handshake handshake, ActorRef<LinkSender.Event> events) {
     if (closed) {
       throw new IllegalStateException("tensor link is closed");
@@ -241,7 +245,11 @@ public final class TensorLink implements Extension {
     }
   }
 
-  // What the connections report back.
+  // What the connections and peers share.
+
+  ChunkArrayPool arrays() {
+    return arrays;
+  }
 
   ActorRef<RingMessage> target(long id) {
     return targets.get(id);

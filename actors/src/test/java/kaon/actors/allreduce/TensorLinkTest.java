@@ -9,9 +9,13 @@ import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import java.io.IOException;
 import java.net.ConnectException;
+import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
 import java.util.SplittableRandom;
@@ -22,6 +26,8 @@ import java.util.stream.Collectors;
 import kaon.actors.allreduce.AllReducePeer.Edge;
 import kaon.actors.allreduce.AllReduceSettings.Transport;
 import kaon.protocol.RingMessage;
+import kaon.protocol.TensorChunk;
+import kaon.protocol.TensorLinkFormat;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -300,6 +306,50 @@ class TensorLinkTest {
       assertTrue(failed.getError().getMessage().contains("missed its deadline of 2000 ms"), failed.getError().getMessage());
     } finally {
       nodeC.shutdownTestKit();
+    }
+  }
+
+  @Test
+  void aNeighbourThatStopsReadingCannotHoldTheReplyForever() throws Exception {
+    // Node B's side is played by the test: a probe answers the endpoint request with a socket that
+    // accepts the handshake and then never reads, as a hung JVM would.
+    try (ServerSocketChannel hung = ServerSocketChannel.open().bind(new InetSocketAddress("127.0.0.1", 0))) {
+      TestProbe<RingMessage> right = nodeB.createTestProbe();
+      // Chunks that fit Artery's ordinary frames, which carry them to the probe after the link closes.
+      int chunk = 32 * 1024;
+      AllReduceSettings settings = new AllReduceSettings(chunk, GENEROUS, Duration.ofMillis(500), 20, Transport.LINK);
+      ActorRef<RingMessage> rank0 = peer(nodeA, "job-hung", 1, 0, 2, settings);
+      connect(0, List.of(rank0, right.getRef()), nodeA, nodeB);
+      AllReducePeer.LinkEndpointRequest request = right.expectMessageClass(AllReducePeer.LinkEndpointRequest.class, GENEROUS);
+      request.replyTo().tell(new AllReducePeer.LinkEndpoint("127.0.0.1", hung.socket().getLocalPort(), 1, null));
+      SocketChannel accepted = hung.accept();
+      TensorLinkFormat.readHandshake(accepted);
+      TensorLinkFormat.writeReply(TensorLinkFormat.ACCEPTED, accepted);
+      awaitEdge(nodeA, rank0, Edge.LINK);
+      // 16 MiB: rank 0's half (8 MiB) is more than the socket buffers take, so its writer blocks
+      // (the listener's receive buffer stays small while nothing reads it).
+      int length = 4 * 1024 * 1024;
+      TestProbe<StatusReply<AllReducePeer.Reduced>> reply = nodeA.createTestProbe();
+      rank0.tell(new AllReducePeer.Reduce(0, new float[length], reply.getRef()));
+      // Rank 1's part of the round (how it arrives does not matter here): its half of round 0,
+      // all ones, then rank 0's half summed, 0 + 1.
+      int half = length / 2;
+      for (int c = 0; c < half / chunk; c++) {
+        float[] ones = new float[chunk];
+        Arrays.fill(ones, 1);
+        rank0.tell(new TensorChunk("job-hung", 1, 0, 0, c, half + c * chunk, ones));
+        rank0.tell(new TensorChunk("job-hung", 1, 0, 1, c, c * chunk, ones.clone()));
+      }
+      // The sums are complete, but the writer still holds frames of the buffer: the reply waits
+      // for it, at most min-round-timeout, then the link is closed and the reply goes out.
+      StatusReply<AllReducePeer.Reduced> done = reply.receiveMessage(GENEROUS);
+      assertTrue(done.isSuccess(), () -> "reduce failed: " + done.getError());
+      float[] sum = done.getValue().buffer();
+      for (int i = 0; i < length; i++) {
+        assertEquals(1f, sum[i], "element " + i);
+      }
+      awaitEdge(nodeA, rank0, Edge.ARTERY);
+      accepted.close();
     }
   }
 
