@@ -52,6 +52,12 @@ import org.apache.pekko.pattern.StatusReply;
  * deadlines do not depend on the transport. A broken link is noticed like a dead peer, by the
  * round deadline. On stop the peer closes its link and leaves its node's link registry, which
  * closes the connection its left neighbour opened.
+ *
+ * <p>Over the link nothing is copied for sending: the link's writer reads each chunk out of the
+ * buffer itself. That is safe during a round, since the ring rewrites a region only after the
+ * right neighbour has had it, but not after it, so a round's reply waits until the writer is
+ * done with the buffer (at most {@code min-round-timeout}; then the link is closed). Arrays of
+ * chunks received over it go back to the link's readers once added in.
  */
 public final class AllReducePeer extends AbstractBehavior<RingMessage> {
 
@@ -233,6 +239,9 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     if (connect.ring().size() != worldSize) {
       throw new IllegalArgumentException(
           "ring of " + connect.ring().size() + " peers for world size " + worldSize);
+    }
+    if (connect.ring().get((rank + 1) % worldSize).equals(right)) {
+      return this; // the same neighbour again: keep the edge as it is
     }
     if (current != null || replyWhenDrained != null) {
       // The chunks of the running round would go partly to one neighbour and partly to another.

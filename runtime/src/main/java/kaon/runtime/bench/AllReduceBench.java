@@ -114,15 +114,24 @@ public final class AllReduceBench {
     return new Options(parsed, transports, gloo, rank0);
   }
 
-  /** Warm-up and timed counts give each size a few seconds at Artery's speed. */
+  /**
+   * Warm-up and timed counts give each size a few seconds at Artery's speed. They are counts, not
+   * times, since both ranks must run the same number of reductions; small buffers get many
+   * warm-ups, since C2 needs thousands of messages before the hot paths are compiled.
+   */
   private static Size size(String mib, int reps) {
     if (mib.equals("0.42")) {
-      return new Size("0.42 MiB", MLP_GRADIENT_FLOATS, 50, reps > 0 ? reps : 300);
+      return new Size("0.42 MiB", MLP_GRADIENT_FLOATS, 500, reps > 0 ? reps : 300);
     }
     double value = Double.parseDouble(mib);
     int floats = (int) (value * (1 << 20) / Float.BYTES);
-    int defaultReps = value <= 1 ? 200 : value <= 20 ? 30 : 8;
-    return new Size(mib + " MiB", floats, Math.max(2, defaultReps / 6), reps > 0 ? reps : defaultReps);
+    if (value <= 1) {
+      return new Size(mib + " MiB", floats, 500, reps > 0 ? reps : 300);
+    }
+    if (value <= 20) {
+      return new Size(mib + " MiB", floats, 20, reps > 0 ? reps : 40);
+    }
+    return new Size(mib + " MiB", floats, 3, reps > 0 ? reps : 8);
   }
 
   private static String peerName(Transport transport, int sizeIndex, int rank) {
