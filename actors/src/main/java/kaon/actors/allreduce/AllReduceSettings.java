@@ -26,7 +26,8 @@ public record AllReduceSettings(
     ARTERY,
     /**
      * Over a {@link TensorLink}: a dedicated TCP connection per ring edge, without Artery's
-     * copies and garbage (bench/allreduce), with Artery as the fallback while it is not up.
+     * copies and garbage (3-4x its bandwidth in bench/allreduce), with Artery as the fallback
+     * while it is not up.
      */
     LINK;
 
