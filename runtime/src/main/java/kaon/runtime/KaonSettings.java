@@ -34,7 +34,8 @@ public record KaonSettings(
         (int) (chunkBytes / Float.BYTES),
         allReduce.getDuration("first-round-timeout"),
         allReduce.getDuration("min-round-timeout"),
-        allReduce.getDouble("timeout-factor"));
+        allReduce.getDouble("timeout-factor"),
+        AllReduceSettings.Transport.parse(allReduce.getString("transport")));
     String dataDir = worker.getString("data-dir");
     WorkerSettings workerSettings = new WorkerSettings(
         ring,

@@ -1,15 +1,20 @@
 package kaon.actors.allreduce;
 
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import kaon.protocol.KryoWireMessage;
 import kaon.protocol.RingMessage;
 import kaon.protocol.TensorChunk;
+import kaon.protocol.TensorLinkFormat;
+import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -38,14 +43,27 @@ import org.apache.pekko.pattern.StatusReply;
  * named, and every later one too, since a ring with a missing member cannot complete. Nothing
  * survives a crash: a new generation gets new peers.
  *
- * <p>Inside one JVM the chunks are plain object references, never serialized; across JVMs they
- * are {@link TensorChunk}s with their own ByteBuffer serializer.
+ * <p>Inside one JVM the chunks are plain object references, never serialized. Across JVMs they
+ * go over Artery with their own ByteBuffer serializer, or, with {@code kaon.allreduce.transport =
+ * link}, over a {@link TensorLink}: on {@link Connect} the peer asks its right neighbour for its
+ * link endpoint ({@link LinkEndpointRequest}) and opens a connection to it; until that is up, or
+ * if it cannot be, chunks keep going over Artery, so none is lost on the way. The right
+ * neighbour's link hands the chunks to it with a local {@code tell}: fencing, early chunks and
+ * deadlines do not depend on the transport. A broken link is noticed like a dead peer, by the
+ * round deadline. On stop the peer closes its link and leaves its node's link registry, which
+ * closes the connection its left neighbour opened.
+ *
+ * <p>Over the link nothing is copied for sending: the link's writer reads each chunk out of the
+ * buffer itself. That is safe during a round, since the ring rewrites a region only after the
+ * right neighbour has had it, but not after it, so a round's reply waits until the writer is
+ * done with the buffer (at most {@code min-round-timeout}; then the link is closed). Arrays of
+ * chunks received over it go back to the link's readers once added in.
  */
 public final class AllReducePeer extends AbstractBehavior<RingMessage> {
 
   /** Local commands. {@link TensorChunk}s from the left neighbour are the other input. */
   public sealed interface Command extends RingMessage
-      permits Connect, Reduce, GetStats, RoundTimedOut {}
+      permits Connect, Reduce, GetStats, LinkEndpointRequest, RoundTimedOut, EndpointAnswer, LinkChanged, DrainTimedOut {}
 
   /** The ring in rank order (including this peer). Must come before the first {@link Reduce}. */
   public record Connect(List<ActorRef<RingMessage>> ring) implements Command {}
@@ -64,16 +82,54 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   public record GetStats(ActorRef<Stats> replyTo) implements Command {}
 
   /**
-   * Counters of this peer.
+   * Asks this peer where its node's tensor link listens for it. Sent by the left neighbour, from
+   * another node; the answer registers this peer with its link.
+   */
+  public record LinkEndpointRequest(ActorRef<LinkEndpoint> replyTo) implements Command, KryoWireMessage {}
+
+  /**
+   * Where to open a tensor link to a peer, or why chunks must stay on Artery.
+   *
+   * @param host the link's listening host
+   * @param port the link's listening port
+   * @param target the peer's id in that link, named in the handshake
+   * @param unavailable null if the other fields are valid, else why there is no link
+   */
+  public record LinkEndpoint(String host, int port, long target, String unavailable) implements KryoWireMessage {}
+
+  /** How chunks reach the right neighbour. */
+  public enum Edge {
+    /** No {@link Connect} yet. */
+    UNCONNECTED,
+    /** Same JVM: plain references, no serialization. */
+    IN_JVM,
+    /** Artery, by configuration or because no link could be set up. */
+    ARTERY,
+    /** Artery while a tensor link is being set up. */
+    CONNECTING,
+    /** The tensor link. */
+    LINK
+  }
+
+  /**
+   * Counters of this peer, and how its chunks travel.
    *
    * @param rounds completed reductions
    * @param staleDropped chunks dropped because they belong to another generation or job
    * @param chunksSent chunk messages sent to the right neighbour
    * @param floatsSent floats in those chunks
+   * @param linkChunksSent those of the chunks that went over the tensor link
+   * @param edge how chunks reach the right neighbour now
    */
-  public record Stats(long rounds, long staleDropped, long chunksSent, long floatsSent) {}
+  public record Stats(long rounds, long staleDropped, long chunksSent, long floatsSent, long linkChunksSent, Edge edge) {}
 
   private record RoundTimedOut(long step) implements Command {}
+
+  private record EndpointAnswer(LinkEndpoint endpoint, String failure) implements Command {}
+
+  private record LinkChanged(LinkSender.Event event) implements Command {}
+
+  private record DrainTimedOut(long step) implements Command {}
 
   /** State of the reduction in flight. */
   private static final class Round {
@@ -113,10 +169,27 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   /** Smoothed round time, for later deadlines; negative until the first round completed. */
   private double smoothedNanos = -1;
 
+  private Edge edge = Edge.UNCONNECTED;
+  /** The tensor link to the right neighbour, while it is being set up and while it is up. */
+  private LinkSender link;
+  /** Frames for the link that its queue had no room for yet, in sending order. */
+  private final ArrayDeque<LinkSender.Frame> waitingForLink = new ArrayDeque<>();
+  /**
+   * The reply of a round that is complete while the link's writer may still read its buffer
+   * (see {@link LinkSender}): it goes out once the writer is done with it.
+   */
+  private Runnable replyWhenDrained;
+  /** This peer's id in its node's tensor link, once a left neighbour asked; else -1. */
+  private long linkTarget = -1;
+  /** Where received chunk arrays go back to for the link's readers, once a left neighbour linked. */
+  private ChunkArrayPool recycled;
+  private ActorRef<LinkSender.Event> linkEvents;
+
   private long rounds;
   private long staleDropped;
   private long chunksSent;
   private long floatsSent;
+  private long linkChunksSent;
 
   /** A peer for rank {@code rank} of {@code worldSize} in {@code generation} of {@code jobId}. */
   public static Behavior<RingMessage> create(
@@ -153,7 +226,12 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
         .onMessage(Connect.class, this::onConnect)
         .onMessage(Reduce.class, this::onReduce)
         .onMessage(RoundTimedOut.class, this::onRoundTimedOut)
+        .onMessage(DrainTimedOut.class, this::onDrainTimedOut)
         .onMessage(GetStats.class, this::onGetStats)
+        .onMessage(LinkEndpointRequest.class, this::onLinkEndpointRequest)
+        .onMessage(EndpointAnswer.class, this::onEndpointAnswer)
+        .onMessage(LinkChanged.class, this::onLinkChanged)
+        .onSignal(PostStop.class, signal -> onPostStop())
         .build();
   }
 
@@ -162,7 +240,175 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
       throw new IllegalArgumentException(
           "ring of " + connect.ring().size() + " peers for world size " + worldSize);
     }
+    if (connect.ring().get((rank + 1) % worldSize).equals(right)) {
+      return this; // the same neighbour again: keep the edge as it is
+    }
+    if (current != null || replyWhenDrained != null) {
+      // The chunks of the running round would go partly to one neighbour and partly to another.
+      getContext().getLog().warn("job {} generation {}: rank {} ignored a Connect during the round of step {}",
+          jobId, generation, rank, current != null ? current.step : lastCompletedStep);
+      return this;
+    }
     right = connect.ring().get((rank + 1) % worldSize);
+    closeLink();
+    if (isInThisJvm(right)) {
+      useEdge(Edge.IN_JVM, "plain references in this JVM");
+    } else if (settings.transport() == AllReduceSettings.Transport.ARTERY) {
+      useEdge(Edge.ARTERY, "Artery (kaon.allreduce.transport = artery)");
+    } else {
+      edge = Edge.CONNECTING;
+      try {
+        getContext().ask(
+            LinkEndpoint.class,
+            right,
+            TensorLink.get(getContext().getSystem()).settings().setupTimeout(),
+            LinkEndpointRequest::new,
+            (endpoint, failure) -> new EndpointAnswer(endpoint, failure == null ? null : failure.toString()));
+      } catch (RuntimeException e) {
+        useEdge(Edge.ARTERY, "Artery, since this node's tensor link cannot start: " + e);
+      }
+    }
+    return this;
+  }
+
+  private boolean isInThisJvm(ActorRef<RingMessage> peer) {
+    // Refs to local actors carry no host; a ref that came back through serialization carries
+    // this system's own address.
+    Address address = peer.path().address();
+    return !address.hasGlobalScope() || address.equals(getContext().getSystem().address());
+  }
+
+  private void useEdge(Edge newEdge, String how) {
+    edge = newEdge;
+    getContext().getLog().info("job {} generation {}: ring edge rank {} -> rank {} ({}) uses {}",
+        jobId, generation, rank, (rank + 1) % worldSize, right.path().address(), how);
+  }
+
+  private Behavior<RingMessage> onLinkEndpointRequest(LinkEndpointRequest request) {
+    if (settings.transport() != AllReduceSettings.Transport.LINK) {
+      request.replyTo().tell(new LinkEndpoint(null, 0, -1,
+          "kaon.allreduce.transport is artery on " + getContext().getSystem().address()));
+      return this;
+    }
+    try {
+      TensorLink tensorLink = TensorLink.get(getContext().getSystem());
+      if (linkTarget < 0) {
+        linkTarget = tensorLink.register(getContext().getSelf());
+        recycled = tensorLink.arrays();
+      }
+      request.replyTo().tell(new LinkEndpoint(tensorLink.host(), tensorLink.port(), linkTarget, null));
+    } catch (RuntimeException e) {
+      request.replyTo().tell(new LinkEndpoint(null, 0, -1, "the tensor link of "
+          + getContext().getSystem().address() + " cannot start: " + e));
+    }
+    return this;
+  }
+
+  private Behavior<RingMessage> onEndpointAnswer(EndpointAnswer answer) {
+    if (edge != Edge.CONNECTING || link != null) {
+      return this;
+    }
+    LinkEndpoint endpoint = answer.endpoint();
+    if (endpoint == null || endpoint.unavailable() != null) {
+      useEdge(Edge.ARTERY, "Artery, since no tensor link could be set up: "
+          + (endpoint == null ? answer.failure() : endpoint.unavailable()));
+      return this;
+    }
+    if (linkEvents == null) {
+      linkEvents = getContext().messageAdapter(LinkSender.Event.class, LinkChanged::new);
+    }
+    try {
+      link = TensorLink.get(getContext().getSystem()).connect(
+          endpoint.host(), endpoint.port(),
+          new TensorLinkFormat.Handshake(endpoint.target(), jobId, generation), linkEvents);
+    } catch (RuntimeException e) {
+      useEdge(Edge.ARTERY, "Artery, since no tensor link could be set up: " + e);
+    }
+    return this;
+  }
+
+  private Behavior<RingMessage> onLinkChanged(LinkChanged changed) {
+    LinkSender.Event event = changed.event();
+    if (event.sender() != link) {
+      return this; // a sender this peer closed already
+    }
+    if (event instanceof LinkSender.Up) {
+      useEdge(Edge.LINK, "a tensor link to " + link.address());
+    } else if (event instanceof LinkSender.Writable) {
+      offerWaiting();
+      replyIfDrained();
+    } else if (event instanceof LinkSender.Drained) {
+      replyIfDrained();
+    } else if (event instanceof LinkSender.Down down) {
+      link = null;
+      String how = "Artery from now on, since the tensor link to " + down.sender().address() + " is down: " + down.reason();
+      if (edge == Edge.LINK) {
+        edge = Edge.ARTERY;
+        getContext().getLog().warn("job {} generation {}: ring edge rank {} -> rank {} uses {}",
+            jobId, generation, rank, (rank + 1) % worldSize, how);
+      } else {
+        useEdge(Edge.ARTERY, how);
+      }
+      // These were never given to the link, so Artery carries them without any risk of a
+      // duplicate; their regions are unchanged, since the neighbour has not seen them yet.
+      while (!waitingForLink.isEmpty()) {
+        LinkSender.Frame frame = waitingForLink.poll();
+        right.tell(new TensorChunk(jobId, generation, frame.step(), frame.round(), frame.chunk(), frame.offset(),
+            Arrays.copyOfRange(frame.buffer(), frame.offset(), frame.offset() + frame.length())));
+      }
+      // The writer has stopped, so nothing reads the buffer any more.
+      if (replyWhenDrained != null) {
+        sendPendingReply();
+      }
+    }
+    return this;
+  }
+
+  private void offerWaiting() {
+    while (!waitingForLink.isEmpty() && link.offer(waitingForLink.peek())) {
+      waitingForLink.poll();
+      linkChunksSent++;
+    }
+  }
+
+  private void replyIfDrained() {
+    if (replyWhenDrained != null && waitingForLink.isEmpty() && !link.awaitDrained()) {
+      sendPendingReply();
+    }
+  }
+
+  private void sendPendingReply() {
+    timers.cancel(DrainTimedOut.class);
+    Runnable reply = replyWhenDrained;
+    replyWhenDrained = null;
+    reply.run();
+  }
+
+  private Behavior<RingMessage> onDrainTimedOut(DrainTimedOut timeout) {
+    if (replyWhenDrained != null && link != null) {
+      // The neighbour stopped reading and the writer is stuck in a blocked write. Closing the
+      // socket ends it; its Down then releases the reply (the sums here are complete) and the
+      // neighbour, short of chunks, misses its own deadline.
+      getContext().getLog().warn("job {} generation {}: rank {} closes its tensor link to {}: step {} still not written after {} ms",
+          jobId, generation, rank, link.address(), timeout.step(), settings.minRoundTimeout().toMillis());
+      link.shutDown();
+    }
+    return this;
+  }
+
+  private void closeLink() {
+    if (link != null) {
+      link.close();
+      link = null;
+    }
+    waitingForLink.clear();
+  }
+
+  private Behavior<RingMessage> onPostStop() {
+    closeLink();
+    if (linkTarget >= 0) {
+      TensorLink.get(getContext().getSystem()).unregister(linkTarget);
+    }
     return this;
   }
 
@@ -203,6 +449,10 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     }
     if (current != null) {
       return "all-reduce of step " + current.step + " is still running; step " + reduce.step() + " must wait";
+    }
+    if (replyWhenDrained != null) {
+      return "all-reduce of step " + lastCompletedStep + " is still being written to the tensor link; step "
+          + reduce.step() + " must wait";
     }
     if (reduce.step() <= lastCompletedStep) {
       return "step " + reduce.step() + " was already reduced (last: " + lastCompletedStep + ")";
@@ -252,6 +502,10 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     } else {
       System.arraycopy(data, 0, buffer, start, length);
     }
+    if (recycled != null) {
+      // This peer owns every chunk it receives (a sender hands its array over), and is done with it.
+      recycled.give(data);
+    }
     if (round < lastRound) {
       send(round + 1, chunk.chunk(), start, length);
     }
@@ -269,10 +523,20 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   }
 
   private void send(int round, int chunk, int offset, int length) {
-    // A copy: the receiver reads it later (on another thread, or after serialization), while
-    // this rank keeps writing into its buffer.
-    float[] data = Arrays.copyOfRange(current.buffer, offset, offset + length);
-    right.tell(new TensorChunk(jobId, generation, current.step, round, chunk, offset, data));
+    if (edge == Edge.LINK) {
+      // No copy: the link's writer reads the region itself (see LinkSender for why that is safe).
+      LinkSender.Frame frame = new LinkSender.Frame(current.step, round, chunk, offset, length, current.buffer);
+      if (waitingForLink.isEmpty() && link.offer(frame)) {
+        linkChunksSent++;
+      } else {
+        waitingForLink.add(frame);
+      }
+    } else {
+      // A copy: the receiver reads it later (on another thread, or after serialization), while
+      // this rank keeps writing into its buffer.
+      float[] data = Arrays.copyOfRange(current.buffer, offset, offset + length);
+      right.tell(new TensorChunk(jobId, generation, current.step, round, chunk, offset, data));
+    }
     chunksSent++;
     floatsSent += length;
   }
@@ -283,8 +547,17 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     smoothedNanos = smoothedNanos < 0 ? nanos : 0.8 * smoothedNanos + 0.2 * nanos;
     rounds++;
     lastCompletedStep = current.step;
-    current.replyTo.tell(StatusReply.success(new Reduced(current.step, current.buffer, nanos)));
+    ActorRef<StatusReply<Reduced>> replyTo = current.replyTo;
+    Reduced reduced = new Reduced(current.step, current.buffer, nanos);
     current = null;
+    if (link != null && (!waitingForLink.isEmpty() || link.awaitDrained())) {
+      // The caller may write into the buffer as soon as it has it, while the link's writer may
+      // still be reading chunks out of it. The timer keeps a stuck writer from holding it forever.
+      replyWhenDrained = () -> replyTo.tell(StatusReply.success(reduced));
+      timers.startSingleTimer(DrainTimedOut.class, new DrainTimedOut(reduced.step()), settings.minRoundTimeout());
+    } else {
+      replyTo.tell(StatusReply.success(reduced));
+    }
   }
 
   private Behavior<RingMessage> onRoundTimedOut(RoundTimedOut timeout) {
@@ -308,7 +581,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   }
 
   private Behavior<RingMessage> onGetStats(GetStats get) {
-    get.replyTo().tell(new Stats(rounds, staleDropped, chunksSent, floatsSent));
+    get.replyTo().tell(new Stats(rounds, staleDropped, chunksSent, floatsSent, linkChunksSent, edge));
     return this;
   }
 

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 
 import java.util.ArrayList;
 import java.util.List;
+import kaon.actors.allreduce.AllReducePeer;
 import kaon.actors.job.CheckpointInfo;
 import kaon.actors.job.EpochMetrics;
 import kaon.actors.job.JobCoordinator;
@@ -78,6 +79,18 @@ class WireMessagesSerializationTest {
     }
     TensorChunk chunk = new TensorChunk("job-1", 3, 17, 2, 0, 4096, new float[] {1f, -2f, 3.5f});
     assertEquals(chunk, roundTrip(chunk, TensorChunkSerializer.class));
+  }
+
+  @Test
+  void tensorLinkSetUpMessagesRoundTrip() {
+    ActorRef<AllReducePeer.LinkEndpoint> replyTo = testKit.createTestProbe(AllReducePeer.LinkEndpoint.class).getRef();
+    List<Object> kryo = List.of(
+        new AllReducePeer.LinkEndpointRequest(replyTo),
+        new AllReducePeer.LinkEndpoint("10.0.0.7", 45555, 3, null),
+        new AllReducePeer.LinkEndpoint(null, 0, -1, "kaon.allreduce.transport is artery on pekko://kaon@10.0.0.8:25520"));
+    for (Object message : kryo) {
+      assertEquals(message, roundTrip(message, KryoSerializer.class));
+    }
   }
 
   private static JobStatus status(JobSpec spec) {

@@ -21,6 +21,16 @@ final class Samples {
     return n % 2 == 1 ? sorted.get(n / 2) : (sorted.get(n / 2 - 1) + sorted.get(n / 2)) / 2;
   }
 
+  /** The smallest: what the machine gives when nothing else gets in the way. */
+  double min() {
+    return values.stream().mapToDouble(Double::doubleValue).min().orElse(Double.NaN);
+  }
+
+  /** How many runs were taken. */
+  int size() {
+    return values.size();
+  }
+
   /** Every run, rounded, in the order taken. */
   @Override
   public String toString() {

@@ -1,0 +1,106 @@
+package kaon.actors.allreduce;
+
+import java.io.IOException;
+import java.nio.channels.SocketChannel;
+import kaon.protocol.RingMessage;
+import kaon.protocol.TensorChunk;
+import kaon.protocol.TensorLinkFormat;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One inbound tensor link connection: on its own thread, reads the handshake, then decodes frames
+ * and tells each chunk to the peer the handshake named. The thread blocks in {@code read}; that
+ * is its job, and it is never a dispatcher thread.
+ */
+final class LinkReceiver implements Runnable {
+
+  private static final Logger log = LoggerFactory.getLogger(LinkReceiver.class);
+
+  private final TensorLink link;
+  private final SocketChannel channel;
+  private volatile long target = -1;
+  private volatile boolean closed;
+  private Thread thread;
+
+  LinkReceiver(TensorLink link, SocketChannel channel) {
+    this.link = link;
+    this.channel = channel;
+  }
+
+  void start(String name) {
+    thread = new Thread(this, name);
+    thread.setDaemon(true);
+    thread.start();
+  }
+
+  Thread thread() {
+    return thread;
+  }
+
+  /** Id of the peer this connection feeds; -1 until the handshake was read. */
+  long target() {
+    return target;
+  }
+
+  /** Closes the socket, which ends the thread's blocking read. */
+  void close() {
+    closed = true;
+    try {
+      channel.close();
+    } catch (IOException e) {
+      log.debug("closing an inbound tensor link failed", e);
+    }
+  }
+
+  @Override
+  public void run() {
+    String from = "?";
+    TensorLinkFormat.Handshake handshake = null;
+    try (channel) {
+      from = String.valueOf(channel.getRemoteAddress());
+      try {
+        handshake = TensorLinkFormat.readHandshake(channel);
+      } catch (TensorLinkFormat.UnsupportedVersionException e) {
+        link.refused();
+        TensorLinkFormat.writeReply(TensorLinkFormat.UNSUPPORTED_VERSION, channel);
+        log.warn("refused a tensor link from {}: {}", from, e.getMessage());
+        return;
+      }
+      // Set before the look-up: an unregister that removes the peer after the look-up then sees
+      // this connection and closes it.
+      target = handshake.target();
+      if (link.target(target) == null) {
+        link.refused();
+        TensorLinkFormat.writeReply(TensorLinkFormat.UNKNOWN_TARGET, channel);
+        log.info("refused a tensor link from {} for job {} generation {}: peer {} is not (or no longer) here",
+            from, handshake.jobId(), handshake.generation(), target);
+        return;
+      }
+      TensorLinkFormat.writeReply(TensorLinkFormat.ACCEPTED, channel);
+      log.debug("tensor link from {} for job {} generation {} accepted", from, handshake.jobId(), handshake.generation());
+      TensorLinkFormat.FrameReader reader =
+          new TensorLinkFormat.FrameReader(channel, handshake, link.settings().bufferBytes(), link.arrays()::take);
+      TensorChunk chunk;
+      while ((chunk = reader.read()) != null) {
+        ActorRef<RingMessage> peer = link.target(target);
+        if (peer == null) {
+          // The peer stopped: its generation is over, and so is this connection.
+          link.dropped();
+          return;
+        }
+        peer.tell(chunk);
+        link.received();
+      }
+    } catch (IOException e) {
+      if (!closed && !link.isClosed()) {
+        log.warn("tensor link from {}{} broke: {}", from,
+            handshake == null ? "" : " (job " + handshake.jobId() + " generation " + handshake.generation() + ")",
+            e.toString());
+      }
+    } finally {
+      link.ended(this);
+    }
+  }
+}
