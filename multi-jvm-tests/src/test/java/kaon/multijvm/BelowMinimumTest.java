@@ -93,7 +93,7 @@ class BelowMinimumTest {
         KaonProcess.assertEachSampleUsedOnce(last, 2);
         assertEquals(2, last.getStatus().getWorldSize());
         double accuracy = last.getStatus().getTestAccuracy();
-        double faultFree = KaonProcess.faultFreeAccuracy();
+        double faultFree = KaonProcess.faultFreeAccuracy(2);
         System.out.printf("below minimum: waited for a device, resumed on 2 ranks; accuracy %.4f vs fault-free %.4f%n",
             accuracy, faultFree);
         assertTrue(Math.abs(accuracy - faultFree) <= 0.015, "accuracy " + accuracy + " vs fault-free " + faultFree);

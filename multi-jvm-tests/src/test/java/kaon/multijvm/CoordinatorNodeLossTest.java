@@ -37,7 +37,7 @@ class CoordinatorNodeLossTest {
 
   @Test
   void aJobLosesTheNodeOfItsCoordinatorAndFinishes() throws Exception {
-    double faultFree = KaonProcess.faultFreeAccuracy();
+    double faultFree = KaonProcess.faultFreeAccuracy(2);
 
     String token = UUID.randomUUID().toString();
     Map<String, String> env = KaonProcess.isolated(Map.of("KAON_TOKEN", token));

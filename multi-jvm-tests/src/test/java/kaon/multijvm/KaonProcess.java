@@ -146,29 +146,31 @@ final class KaonProcess implements AutoCloseable {
     return out.toString();
   }
 
-  private static double faultFree = Double.NaN;
+  private static final java.util.Map<Integer, Double> FAULT_FREE = new java.util.HashMap<>();
 
   /**
    * Test accuracy of the fault-free run the failure tests compare with: the MLP on 2 workers for
-   * 2 epochs, checkpoints every 50 steps, as {@code kaon train} (one JVM). Trained once per test
-   * JVM: every failure test runs this same job.
+   * {@code epochs} epochs, checkpoints every 50 steps, as {@code kaon train} (one JVM). Trained once
+   * per test JVM and epoch count: the failure tests run this same job.
    */
-  static synchronized double faultFreeAccuracy() throws Exception {
-    if (Double.isNaN(faultFree)) {
-      try (KaonProcess run = start("fault-free-reference", "train", "--workers", "2", "--epochs", "2",
-          "--checkpoint-every", "50")) {
+  static synchronized double faultFreeAccuracy(int epochs) throws Exception {
+    Double known = FAULT_FREE.get(epochs);
+    if (known == null) {
+      try (KaonProcess run = start("fault-free-reference-" + epochs, "train", "--workers", "2", "--epochs",
+          Integer.toString(epochs), "--checkpoint-every", "50")) {
         if (run.awaitExit(Duration.ofMinutes(4)) != 0) {
-          throw new AssertionError("the fault-free run failed; see " + LOGS.resolve("fault-free-reference.log"));
+          throw new AssertionError("the fault-free run failed; see " + LOGS.resolve("fault-free-reference-" + epochs + ".log"));
         }
         String line = run.lines().stream().filter(l -> l.startsWith("Test accuracy: ")).findFirst().orElseThrow();
         Matcher m = Pattern.compile("^Test accuracy: (0\\.\\d+)").matcher(line);
         if (!m.find()) {
           throw new AssertionError("no accuracy in: " + line);
         }
-        faultFree = Double.parseDouble(m.group(1));
+        known = Double.parseDouble(m.group(1));
+        FAULT_FREE.put(epochs, known);
       }
     }
-    return faultFree;
+    return known;
   }
 
   /**

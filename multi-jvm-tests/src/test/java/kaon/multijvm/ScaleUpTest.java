@@ -33,10 +33,12 @@ import org.junit.jupiter.api.Test;
 class ScaleUpTest {
 
   private static final Duration WAIT = Duration.ofMinutes(4);
+  /** Long enough that the job still trains once the new node has started and joined. */
+  private static final int EPOCHS = 4;
 
   @Test
   void aJobGrowsOntoANodeThatJoinsMidEpoch() throws Exception {
-    double faultFree = KaonProcess.faultFreeAccuracy();
+    double faultFree = KaonProcess.faultFreeAccuracy(EPOCHS);
 
     String token = UUID.randomUUID().toString();
     Map<String, String> env = KaonProcess.isolated(Map.of("KAON_TOKEN", token));
@@ -59,7 +61,7 @@ class ScaleUpTest {
       KaonProcess.awaitMembersUp(cluster, bearer, 2, WAIT);
       jobs.submitJob().addHeader("authorization", bearer).invoke(SubmitJobRequest.newBuilder().setRequestId(jobId)
               .setSpec(JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(2).setMaxWorkers(3)
-                  .setEpochs(2).setCheckpointEverySteps(50))
+                  .setEpochs(EPOCHS).setCheckpointEverySteps(50))
               .build())
           .toCompletableFuture().get(60, TimeUnit.SECONDS);
       var watched = jobs.watchJob().addHeader("authorization", bearer)
@@ -77,7 +79,7 @@ class ScaleUpTest {
         List<JobEvent> events = watched.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
         JobEvent last = events.get(events.size() - 1);
         assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());
-        KaonProcess.assertEachSampleUsedOnce(last, 2);
+        KaonProcess.assertEachSampleUsedOnce(last, EPOCHS);
         assertEquals(3, last.getStatus().getWorldSize());
         double accuracy = last.getStatus().getTestAccuracy();
         System.out.printf("node joined: job grew to 3 ranks %.1f s after the node started (from step %s); accuracy %.4f vs %.4f%n",

@@ -45,7 +45,7 @@ class WorkerNodeLossTest {
   }
 
   private void loseAWorkerNode(String name, boolean hang) throws Exception {
-    double faultFree = KaonProcess.faultFreeAccuracy();
+    double faultFree = KaonProcess.faultFreeAccuracy(2);
 
     String token = UUID.randomUUID().toString();
     Map<String, String> env = KaonProcess.isolated(Map.of("KAON_TOKEN", token));

@@ -16,7 +16,6 @@ import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Adapter;
 import org.apache.pekko.cluster.Cluster;
 import org.apache.pekko.cluster.sharding.ShardCoordinator;
-import org.apache.pekko.dispatch.Futures;
 import scala.collection.immutable.IndexedSeq;
 import scala.concurrent.Future;
 
@@ -29,16 +28,34 @@ import scala.concurrent.Future;
  * the allocations this strategy made in the last few seconds whose workers have not taken their
  * device yet (several ranks of a job are allocated at once). When no node has a free device the
  * least loaded one gets the worker anyway; its {@link NodeAgent} then refuses it a device and the
- * job hears why. Workers are never rebalanced: moving one means restarting its rank.
+ * job hears why.
+ *
+ * <p>A shard stays where it was allocated, so such a worker would find no device on every later
+ * attempt too, even once another node has one (a node that joins is often seen by the census a
+ * moment before its shard region registers). Rebalancing moves exactly those workers: ones that
+ * own no device on their node, allocated a while ago, when another node has a free device. A
+ * worker that owns a device (training, or holding it between generations) is never moved.
  */
 public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardAllocationStrategy {
 
   /** Long enough for an allocated worker to start and take its device. */
   private static final Duration RESERVATION = Duration.ofSeconds(10);
   private static final Duration ASK_TIMEOUT = Duration.ofSeconds(5);
+  /** A worker allocated this recently may still be taking its device: not moved yet. */
+  private static final Duration SETTLE = Duration.ofSeconds(3);
 
   private final ActorSystem<?> system;
   private final Map<Address, Deque<Long>> reservations = new HashMap<>();
+  /**
+   * A worker moved once is not moved again for this long: an idle shard of an ended job owns no
+   * device either, and must not be handed off at every rebalance tick.
+   */
+  private static final Duration MOVE_COOLDOWN = Duration.ofSeconds(30);
+
+  /** When each shard was last allocated here. */
+  private final Map<String, Long> allocatedAt = new HashMap<>();
+  /** When each shard was last chosen for a move. */
+  private final Map<String, Long> movedAt = new HashMap<>();
 
   public DeviceAwareAllocation(org.apache.pekko.actor.ActorSystem system) {
     this.system = Adapter.toTyped(system);
@@ -46,13 +63,55 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
 
   @Override
   public Future<ActorRef> allocateShard(ActorRef requester, String shardId, Map<ActorRef, IndexedSeq<String>> current) {
-    CompletionStage<ActorRef> choice = freeDevicesByNode().thenApply(free -> choose(free, current));
+    CompletionStage<ActorRef> choice = freeDevicesByNode().thenApply(free -> {
+      ActorRef region = choose(free, current);
+      synchronized (this) {
+        allocatedAt.put(shardId, System.nanoTime());
+      }
+      return region;
+    });
     return scala.jdk.javaapi.FutureConverters.asScala(choice);
   }
 
   @Override
   public Future<Set<String>> rebalance(Map<ActorRef, IndexedSeq<String>> current, Set<String> inProgress) {
-    return Futures.successful(Collections.emptySet());
+    CompletionStage<Set<String>> moves = DeviceCensus.take(system, ASK_TIMEOUT).thenApply(nodes -> homeless(nodes, current, inProgress));
+    return scala.jdk.javaapi.FutureConverters.asScala(moves);
+  }
+
+  /** Workers without a device on their node, when a node with a registered region has one free. */
+  private synchronized Set<String> homeless(
+      List<DeviceCensus.NodeDevices> nodes, Map<ActorRef, IndexedSeq<String>> current, Set<String> inProgress) {
+    Map<Address, DeviceCensus.NodeDevices> byNode = new HashMap<>();
+    nodes.forEach(n -> byNode.put(n.node(), n));
+    boolean freeSomewhere = current.keySet().stream()
+        .map(region -> byNode.get(node(region)))
+        .anyMatch(n -> n != null && n.available(owner -> false) > 0);
+    if (!freeSomewhere) {
+      return Collections.emptySet();
+    }
+    long now = System.nanoTime();
+    Set<String> move = new java.util.HashSet<>();
+    movedAt.values().removeIf(t -> now - t > MOVE_COOLDOWN.toNanos());
+    allocatedAt.keySet().retainAll(current.values().stream().flatMap(shards -> scala.jdk.javaapi.CollectionConverters.asJava(shards).stream()).toList());
+    for (Map.Entry<ActorRef, IndexedSeq<String>> e : current.entrySet()) {
+      DeviceCensus.NodeDevices devices = byNode.get(node(e.getKey()));
+      if (devices == null) {
+        continue;   // its node did not answer: nothing is known about it
+      }
+      for (String shard : scala.jdk.javaapi.CollectionConverters.asJava(e.getValue())) {
+        boolean owns = devices.devices().stream().anyMatch(d -> d.owner().equals(shard));
+        Long at = allocatedAt.get(shard);
+        boolean settled = at == null || now - at > SETTLE.toNanos();
+        Long moved = movedAt.get(shard);
+        boolean cooled = moved == null || now - moved > MOVE_COOLDOWN.toNanos();
+        if (!owns && settled && cooled && !inProgress.contains(shard)) {
+          move.add(shard);
+          movedAt.put(shard, now);
+        }
+      }
+    }
+    return move;
   }
 
   /** Runs on the thread that completed the device query: synchronized guards the reservations. */

@@ -154,12 +154,21 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
         // A training worker gets no message for as long as its thread trains (the thread talks to
         // its peer and coordinator directly); idle-time passivation would stop it mid-job. It
         // passivates itself once its run has ended.
-        .withSettings(ClusterShardingSettings.create(system).withNoPassivationStrategy())
+        .withSettings(workerShardingSettings(system))
         // One shard per worker, so that each is placed on its own by the device-aware strategy.
         .withMessageExtractor(new OneShardPerEntity<>())
         .withAllocationStrategy(new DeviceAwareAllocation(Adapter.toClassic(system)))
         .withRole(ROLE));
   }
+
+  private static ClusterShardingSettings workerShardingSettings(ActorSystem<?> system) {
+    ClusterShardingSettings settings = ClusterShardingSettings.create(system).withNoPassivationStrategy();
+    // DeviceAwareAllocation moves only workers left without a device; looking every 2 s instead of
+    // 10 lets a job that re-forms find them on a node with a free device at its next attempt.
+    return settings.withTuningParameters(settings.tuningParameters().withRebalanceInterval(REBALANCE_INTERVAL));
+  }
+
+  private static final Duration REBALANCE_INTERVAL = Duration.ofSeconds(2);
 
   /** The worker entity {@code entityId}. */
   public static Behavior<Command> create(
