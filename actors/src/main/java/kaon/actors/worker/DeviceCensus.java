@@ -15,6 +15,11 @@ import org.apache.pekko.cluster.typed.Cluster;
  * The devices of the whole cluster and their owners, asked of every node's {@link NodeAgent}
  * (found through the receptionist). A node that does not answer in time counts with no devices:
  * an unreachable node has none to give.
+ *
+ * <p>An agent answers from memory in milliseconds, so each is given {@link #AGENT_ANSWER} at most:
+ * a census taken right after a node died (before the cluster marks it unreachable, the receptionist
+ * still lists it) must not wait the caller's whole timeout for the dead one; that wait was most of
+ * a lost worker's recovery time.
  */
 public final class DeviceCensus {
 
@@ -25,6 +30,8 @@ public final class DeviceCensus {
       return (int) devices.stream().filter(d -> d.owner().isEmpty() || releasing.test(d.owner())).count();
     }
   }
+
+  private static final Duration AGENT_ANSWER = Duration.ofSeconds(1);
 
   private DeviceCensus() {}
 
@@ -37,7 +44,8 @@ public final class DeviceCensus {
           List<CompletableFuture<NodeDevices>> perNode = new ArrayList<>();
           for (var agent : listing.getServiceInstances(NodeAgent.SERVICE_KEY)) {
             Address node = agent.path().address().hasLocalScope() ? self : agent.path().address();
-            perNode.add(AskPattern.<NodeAgent.Command, NodeAgent.Devices>ask(agent, NodeAgent.ListDevices::new, timeout, system.scheduler())
+            Duration wait = timeout.compareTo(AGENT_ANSWER) < 0 ? timeout : AGENT_ANSWER;
+            perNode.add(AskPattern.<NodeAgent.Command, NodeAgent.Devices>ask(agent, NodeAgent.ListDevices::new, wait, system.scheduler())
                 .thenApply(d -> new NodeDevices(node, d.devices()))
                 .exceptionally(e -> new NodeDevices(node, List.of()))
                 .toCompletableFuture());
