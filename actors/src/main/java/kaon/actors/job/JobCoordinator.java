@@ -904,7 +904,14 @@ public final class JobCoordinator
 
   /** Test accuracy of the last epoch, counting epochs still waiting for the journal. */
   private double lastTestAccuracy(State state) {
-    EpochMetrics last = state.epochs().isEmpty() ? null : state.epochs().get(state.epochs().size() - 1);
+    // The highest epoch, not the last recorded: an epoch's result may reach the journal after a
+    // later one's when it waited through a restart of this entity.
+    EpochMetrics last = null;
+    for (EpochMetrics m : state.epochs()) {
+      if (last == null || m.epoch() > last.epoch()) {
+        last = m;
+      }
+    }
     for (Event e : deferred) {
       if (e instanceof EpochCompleted c && (last == null || c.metrics().epoch() > last.epoch())) {
         last = c.metrics();

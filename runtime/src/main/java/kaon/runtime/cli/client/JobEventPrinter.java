@@ -36,7 +36,7 @@ public final class JobEventPrinter implements Consumer<JobEvent> {
   private final PrintWriter out;
   private final boolean terminal;
   private String jobId = "";
-  private int epochsShown;
+  private final java.util.Set<Integer> epochsShown = new java.util.HashSet<>();
   private long generation;
   private String health = "";
   private boolean barShown;
@@ -128,10 +128,11 @@ public final class JobEventPrinter implements Consumer<JobEvent> {
   }
 
   private void epoch(EpochResult epoch) {
-    // A status lists epochs an epoch event may already have shown, and vice versa.
-    if (epoch.getEpoch() > epochsShown) {
+    // A status lists epochs an epoch event may already have shown, and vice versa. An epoch can
+    // also reach the journal after a later one (its result waited through a coordinator restart):
+    // it is shown when it comes, late rather than never.
+    if (epochsShown.add(epoch.getEpoch())) {
       line(epochLine(epoch));
-      epochsShown = epoch.getEpoch();
     }
   }
 
