@@ -698,16 +698,13 @@ public final class JobCoordinator
       return Effect().noReply();
     }
     health.remove(CHECKPOINT_READS);
-    // Devices this job's old ranks hold are about to be released: they count as available.
-    String ownPrefix = DeviceWorker.entityIdPrefix(jobId);
     context.pipeToSelf(DeviceCensus.take(context.getSystem(), settings.reattachTimeout()),
         (nodes, error) -> {
           if (nodes != null) {
             context.getSystem().log().info("job {}: device census: {}", jobId, nodes);
           }
           return new Sized(chosen.afterGeneration(), chosen.reason(), chosen.checkpoint(), chosen.note(),
-              nodes == null ? 0 : nodes.stream().mapToInt(n -> n.available(owner -> owner.startsWith(ownPrefix))).sum(),
-              error);
+              availableToThisJob(nodes), error);
         });
     return Effect().noReply();
   }
@@ -1031,11 +1028,18 @@ public final class JobCoordinator
       return;
     }
     growAtNextCheckpoint = false;
-    String ownPrefix = DeviceWorker.entityIdPrefix(jobId);
     long generation = state.generation();
     context.pipeToSelf(DeviceCensus.take(context.getSystem(), settings.reattachTimeout()),
-        (nodes, error) -> new GrowCheck(generation,
-            nodes == null ? 0 : nodes.stream().mapToInt(n -> n.available(owner -> owner.startsWith(ownPrefix))).sum()));
+        (nodes, error) -> new GrowCheck(generation, availableToThisJob(nodes)));
+  }
+
+  /**
+   * Devices a generation of this job can have, from a census (none when it failed): the free ones
+   * and those its own ranks hold, which they keep between generations and give back when dropped.
+   */
+  private int availableToThisJob(List<DeviceCensus.NodeDevices> nodes) {
+    String ownPrefix = DeviceWorker.entityIdPrefix(jobId);
+    return nodes == null ? 0 : nodes.stream().mapToInt(n -> n.available(owner -> owner.startsWith(ownPrefix))).sum();
   }
 
   private ReplyEffect<Event, State> onGrowCheck(State state, GrowCheck check) {
