@@ -75,7 +75,7 @@ class ScaleUpTest {
         long joinedAt = System.nanoTime();
         Matcher grown = a.awaitLine(Pattern.compile("job " + jobId + ": generation 2 of 3 ranks resumes at step (\\d+)"), WAIT);
         double seconds = (System.nanoTime() - joinedAt) / 1e9;
-        c.awaitLine(Pattern.compile("device cpu:0 now owned by " + jobId + "-rank-"), WAIT);
+        c.awaitLine(Pattern.compile("device cpu:0 now owned by " + jobId + "-worker-"), WAIT);
         List<JobEvent> events = watched.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
         JobEvent last = events.get(events.size() - 1);
         assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());

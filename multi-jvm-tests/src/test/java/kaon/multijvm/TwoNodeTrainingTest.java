@@ -74,8 +74,8 @@ class TwoNodeTrainingTest {
       assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());
 
       // One worker per node: each node's agent gave its only device to one rank of the job.
-      a.awaitLine(Pattern.compile("device cpu:0 now owned by " + jobId + "-rank-"), Duration.ofSeconds(1));
-      b.awaitLine(Pattern.compile("device cpu:0 now owned by " + jobId + "-rank-"), Duration.ofSeconds(1));
+      a.awaitLine(Pattern.compile("device cpu:0 now owned by " + jobId + "-worker-"), Duration.ofSeconds(1));
+      b.awaitLine(Pattern.compile("device cpu:0 now owned by " + jobId + "-worker-"), Duration.ofSeconds(1));
       jobs.close();
       cluster.close();
       b.stop();

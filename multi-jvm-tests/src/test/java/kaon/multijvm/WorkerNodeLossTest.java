@@ -78,7 +78,7 @@ class WorkerNodeLossTest {
           .runWith(Sink.seq(), client).toCompletableFuture();
 
       // Mid-epoch: a checkpoint exists and training goes on; then node C dies without a word.
-      c.awaitLine(Pattern.compile("device cpu:0 now owned by " + jobId + "-rank-"), WAIT);
+      c.awaitLine(Pattern.compile("device cpu:0 now owned by " + jobId + "-worker-"), WAIT);
       a.awaitLine(Pattern.compile("job " + jobId + ": checkpoint at step (1[5-9]\\d|[2-9]\\d\\d) committed"), WAIT);
       long killedAt = System.nanoTime();
       if (hang) {

@@ -63,7 +63,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
 
   /** Local commands. {@link TensorChunk}s from the left neighbour are the other input. */
   public sealed interface Command extends RingMessage
-      permits Connect, Reduce, GetStats, LinkEndpointRequest, RoundTimedOut, EndpointAnswer, LinkChanged, DrainTimedOut {}
+      permits Connect, Reduce, Abort, GetStats, LinkEndpointRequest, RoundTimedOut, EndpointAnswer, LinkChanged, DrainTimedOut {}
 
   /** The ring in rank order (including this peer). Must come before the first {@link Reduce}. */
   public record Connect(List<ActorRef<RingMessage>> ring) implements Command {}
@@ -74,6 +74,12 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
    */
   public record Reduce(long step, float[] buffer, ActorRef<StatusReply<Reduced>> replyTo)
       implements Command {}
+
+  /**
+   * The generation is over for this rank: the round in flight (and every later one) fails now
+   * with {@code reason} instead of at its deadline, so that the rank's thread is free at once.
+   */
+  public record Abort(String reason) implements Command {}
 
   /** The summed buffer of {@code step} and how long the round took. */
   public record Reduced(long step, float[] buffer, long nanos) {}
@@ -225,6 +231,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
         .onMessage(TensorChunk.class, this::onChunk)
         .onMessage(Connect.class, this::onConnect)
         .onMessage(Reduce.class, this::onReduce)
+        .onMessage(Abort.class, this::onAbort)
         .onMessage(RoundTimedOut.class, this::onRoundTimedOut)
         .onMessage(DrainTimedOut.class, this::onDrainTimedOut)
         .onMessage(GetStats.class, this::onGetStats)
@@ -567,6 +574,20 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
           + ", rank " + rank + " of " + worldSize + ") missed its deadline of "
           + current.deadline.toMillis() + " ms: received " + current.received + " of "
           + current.expected + " chunks; rank " + left + " (or a rank before it in the ring) is not responding");
+    }
+    return this;
+  }
+
+  private Behavior<RingMessage> onAbort(Abort abort) {
+    if (current != null) {
+      timers.cancel(RoundTimedOut.class);
+      brokenBecause = abort.reason();
+      current.replyTo.tell(StatusReply.error(abort.reason()));
+      current = null;
+      early.clear();
+    } else if (brokenBecause == null) {
+      brokenBecause = abort.reason();
+      early.clear();
     }
     return this;
   }

@@ -260,6 +260,24 @@ public final class CheckpointStore {
 
   // ------------------------------------------------------------------ payload
 
+  /**
+   * The checkpoint payload of {@code data}, as written to Cassandra. A rank that hands its state
+   * to another one in memory uses the same encoding.
+   */
+  public static byte[] toBytes(CheckpointData data) {
+    return encode(data).toByteArray();
+  }
+
+  /** Decodes a payload of {@link #toBytes}, checking it against its sha256 (hex). */
+  public static CheckpointData fromBytes(String jobId, String source, byte[] payload, String sha) {
+    return decode(jobId, source, List.of(ByteBuffer.wrap(payload)), payload.length, sha);
+  }
+
+  /** The sha256 (hex) a payload of {@link #toBytes} is checked against. */
+  public static String checksum(byte[] payload) {
+    return sha256(payload);
+  }
+
   static Checkpoint encode(CheckpointData data) {
     Checkpoint.Builder b = Checkpoint.newBuilder()
         .setJobId(data.jobId())

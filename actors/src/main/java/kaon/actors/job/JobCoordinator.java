@@ -48,10 +48,20 @@ import org.apache.pekko.serialization.SerializationExtension;
  *
  * <p>A generation is the job's membership at one time. {@link GenerationStarted} is persisted
  * before any worker hears of it, so a generation number is never handed out twice; workers and
- * all-reduce peers fence every message by it. Forming: every rank gets {@link
- * DeviceWorker.Prepare} (with the checkpoint to resume from, if any), takes a device, builds its
- * replica and answers {@link WorkerReady}; once all have, each gets the ring in {@link
- * DeviceWorker.Begin}.
+ * all-reduce peers fence every message by it. Workers have stable member ids; a generation lists
+ * its members in rank order, so a worker that survives keeps its id, its device and its state
+ * while its rank changes.
+ *
+ * <p>Forming a new generation (a rank failed, the job grows or shrinks): the members are stopped
+ * at a step boundary, keeping their state in memory, and surveyed: which are still there and
+ * which step's state each holds ({@link DeviceWorker.AskState}), while a device census says how
+ * many devices the job can have. If any member holds state, the generation resumes from the
+ * newest state held, with the survivors first and new members filling up to the devices there
+ * are; members without that state receive it from one that has it ({@link DeviceWorker.Begin}
+ * names the source) and nothing is read from Cassandra. Only when no member holds state does the
+ * generation resume from a checkpoint. Every rank gets {@link DeviceWorker.Prepare}, takes a
+ * device, gets its replica ready and answers {@link WorkerReady}; once all have, each gets the
+ * ring in {@link DeviceWorker.Begin}.
  *
  * <p>Reports that change the journal ({@link EpochReport}, {@link CheckpointWritten}, {@link
  * WorkerFinished}) are acknowledged only after the event they lead to is persisted; workers resend
@@ -61,8 +71,9 @@ import org.apache.pekko.serialization.SerializationExtension;
  * <p>What survives a crash is the journal: spec, generations, epochs, committed checkpoints and
  * the outcome. After recovery a running job first asks its ranks to {@link DeviceWorker.Reattach}:
  * if every rank still trains the current generation, training simply goes on. Otherwise a new
- * generation starts from the newest committed checkpoint that passes its checksum (older ones are
- * tried in turn), or from step 0 if there is none.
+ * generation forms as above: from the members' memory if they kept it, else from the newest
+ * committed checkpoint that passes its checksum (older ones are tried in turn), or from step 0
+ * if there is none.
  */
 public final class JobCoordinator
     extends EventSourcedBehaviorWithEnforcedReplies<JobCoordinator.Command, JobCoordinator.Event, JobCoordinator.State> {
@@ -82,7 +93,7 @@ public final class JobCoordinator
   public sealed interface Command
       permits Submit, GetStatus, Watch, Cancel, WorkerReady, WorkerFailed, StepProgress, EpochReport,
           CheckpointWritten, CheckpointHealth, WorkerFinished, Reattached, NotRunning, WatcherStopped,
-          ReattachTimedOut, CheckpointChosen, Retry, JournalProbed, ProbeJournal, Scale, Sized, PrepareAgain,
+          ReattachTimedOut, CheckpointChosen, Retry, JournalProbed, ProbeJournal, Scale, Surveyed, PrepareAgain,
           NodeJoined, GrowCheck {}
 
   /** Starts the job; answered with its status, or an error if this id already holds another job. */
@@ -103,8 +114,11 @@ public final class JobCoordinator
    */
   public record Scale(int minWorkers, int maxWorkers, ActorRef<StatusReply<JobStatus>> replyTo) implements Command, KryoWireMessage {}
 
-  /** A rank has its device and replica; {@code peer} is its end of the ring. */
-  public record WorkerReady(long generation, int rank, ActorRef<RingMessage> peer, String device)
+  /**
+   * A rank has its device and replica; {@code peer} is its end of the ring. {@code needsState}:
+   * its state must come from another rank (see {@link DeviceWorker.Begin}).
+   */
+  public record WorkerReady(long generation, int rank, ActorRef<RingMessage> peer, String device, boolean needsState)
       implements Command, KryoWireMessage {}
 
   /**
@@ -165,8 +179,15 @@ public final class JobCoordinator
 
   private record ReattachTimedOut(long generation) implements Command {}
 
+  /**
+   * What forming a new generation found: the devices (a census, or the error that prevented it)
+   * and, per member of the current generation that answered in time, the state it holds.
+   */
+  private record Surveyed(long afterGeneration, String reason, List<DeviceCensus.NodeDevices> nodes, Throwable censusError,
+      Map<Integer, DeviceWorker.HeldState> held) implements Command {}
+
   /** The checkpoint a new generation resumes from (empty: from step 0), and what was skipped. */
-  private record CheckpointChosen(long afterGeneration, String reason, Optional<CheckpointInfo> checkpoint, String note, Throwable error)
+  private record CheckpointChosen(Surveyed survey, Optional<CheckpointInfo> checkpoint, String note, Throwable error)
       implements Command {}
 
   private record Retry(long afterGeneration, String reason) implements Command {}
@@ -181,8 +202,6 @@ public final class JobCoordinator
   private record PrepareAgain(long generation) implements Command {}
 
   /** How many devices a new generation can have, now that its state source is chosen. */
-  private record Sized(long afterGeneration, String reason, Optional<CheckpointInfo> checkpoint, String note,
-      int available, Throwable error) implements Command {}
 
   private record JournalProbed(Throwable error) implements Command {}
 
@@ -213,11 +232,25 @@ public final class JobCoordinator
   public record JobSubmitted(JobSpec spec, long atMillis) implements Event {}
 
   /**
-   * A new membership: ranks {@code 0..worldSize-1} resume at {@code resumeStep} from {@code
-   * stateSource} ({@code init} or {@code checkpoint:<id>}), and why.
+   * A new membership: the workers {@code members} (their member ids, in rank order) resume at
+   * {@code resumeStep} from {@code stateSource} ({@code init}, {@code checkpoint:<id>} or {@code
+   * memory:<worker>}), and why.
    */
-  public record GenerationStarted(long generation, int worldSize, long resumeStep, String reason, String stateSource)
-      implements Event {}
+  public record GenerationStarted(long generation, int worldSize, long resumeStep, String reason, String stateSource,
+      List<Integer> members) implements Event {
+
+    public GenerationStarted {
+      members = List.copyOf(members);
+      if (members.size() != worldSize) {
+        throw new IllegalArgumentException(members.size() + " members for world size " + worldSize);
+      }
+    }
+
+    /** Members {@code 0..worldSize-1}: the first generation's, and every one before member ids. */
+    public static List<Integer> ranks(int worldSize) {
+      return java.util.stream.IntStream.range(0, worldSize).boxed().toList();
+    }
+  }
 
   /** An epoch's metrics over all ranks. */
   public record EpochCompleted(EpochMetrics metrics, long stepsDone) implements Event {}
@@ -253,16 +286,18 @@ public final class JobCoordinator
       String digest,
       String message,
       int minWorkers,
-      int maxWorkers) {
+      int maxWorkers,
+      List<Integer> members,
+      int nextMember) {
 
     static State empty() {
-      return new State(JobStatus.Phase.UNKNOWN, null, 0, 0, "", List.of(), 0, List.of(), Double.NaN, "", "", 0, 0);
+      return new State(JobStatus.Phase.UNKNOWN, null, 0, 0, "", List.of(), 0, List.of(), Double.NaN, "", "", 0, 0, List.of(), 0);
     }
 
     State apply(Event event, int keepCheckpoints) {
       if (event instanceof JobSubmitted s) {
         return new State(JobStatus.Phase.STARTING, s.spec(), 0, 0, "", List.of(), 0, List.of(), Double.NaN, "", "",
-            s.spec().minWorkers(), s.spec().maxWorkers());
+            s.spec().minWorkers(), s.spec().maxWorkers(), List.of(), 0);
       } else if (event instanceof GenerationStarted g) {
         // Epochs finished after the resume point are trained again and reported again.
         List<EpochMetrics> kept = new ArrayList<>();
@@ -271,13 +306,14 @@ public final class JobCoordinator
             kept.add(m);
           }
         }
+        int next = Math.max(nextMember, g.members().stream().mapToInt(m -> m + 1).max().orElse(0));
         return new State(JobStatus.Phase.STARTING, spec, g.generation(), g.worldSize(), g.stateSource(), List.copyOf(kept),
-            g.resumeStep(), checkpoints, testAccuracy, digest, message, minWorkers, maxWorkers);
+            g.resumeStep(), checkpoints, testAccuracy, digest, message, minWorkers, maxWorkers, g.members(), next);
       } else if (event instanceof EpochCompleted e) {
         List<EpochMetrics> more = new ArrayList<>(epochs);
         more.add(e.metrics());
         return new State(JobStatus.Phase.RUNNING, spec, generation, worldSize, stateSource, List.copyOf(more),
-            e.stepsDone(), checkpoints, testAccuracy, digest, message, minWorkers, maxWorkers);
+            e.stepsDone(), checkpoints, testAccuracy, digest, message, minWorkers, maxWorkers, members, nextMember);
       } else if (event instanceof CheckpointCommitted c) {
         List<CheckpointInfo> more = new ArrayList<>(checkpoints);
         more.add(c.checkpoint());
@@ -285,19 +321,19 @@ public final class JobCoordinator
           more.remove(0);
         }
         return new State(phase == JobStatus.Phase.STARTING ? JobStatus.Phase.RUNNING : phase, spec, generation, worldSize,
-            stateSource, epochs, stepsDone, List.copyOf(more), testAccuracy, digest, message, minWorkers, maxWorkers);
+            stateSource, epochs, stepsDone, List.copyOf(more), testAccuracy, digest, message, minWorkers, maxWorkers, members, nextMember);
       } else if (event instanceof JobSucceeded s) {
         return new State(JobStatus.Phase.SUCCEEDED, spec, generation, worldSize, stateSource, epochs, stepsDone,
-            checkpoints, s.testAccuracy(), s.digest(), "", minWorkers, maxWorkers);
+            checkpoints, s.testAccuracy(), s.digest(), "", minWorkers, maxWorkers, members, nextMember);
       } else if (event instanceof JobFailed f) {
         return new State(JobStatus.Phase.FAILED, spec, generation, worldSize, stateSource, epochs, stepsDone,
-            checkpoints, testAccuracy, digest, f.reason(), minWorkers, maxWorkers);
+            checkpoints, testAccuracy, digest, f.reason(), minWorkers, maxWorkers, members, nextMember);
       } else if (event instanceof JobCancelled) {
         return new State(JobStatus.Phase.CANCELLED, spec, generation, worldSize, stateSource, epochs, stepsDone,
-            checkpoints, testAccuracy, digest, "cancelled by its owner", minWorkers, maxWorkers);
+            checkpoints, testAccuracy, digest, "cancelled by its owner", minWorkers, maxWorkers, members, nextMember);
       } else if (event instanceof JobScaled sc) {
         return new State(phase, spec, generation, worldSize, stateSource, epochs, stepsDone, checkpoints, testAccuracy,
-            digest, message, sc.minWorkers(), sc.maxWorkers());
+            digest, message, sc.minWorkers(), sc.maxWorkers(), members, nextMember);
       }
       throw new IllegalArgumentException("unknown event " + event);
     }
@@ -354,6 +390,12 @@ public final class JobCoordinator
   private boolean growAtNextCheckpoint;
   /** The checkpoint the forming generation resumes from ("" for none). */
   private String preparing = "";
+  /** The forming generation resumes from its members' memory; the rank that sends it, and its size. */
+  private boolean preparingFromMembers;
+  private int syncSource = -1;
+  private int syncBytes;
+  /** Ranks of the forming generation that have said they need the state. */
+  private final Set<Integer> needState = new HashSet<>();
   private int prepareAttempts;
   private int generationsWithoutProgress;
   private static final int CHECKPOINT_READS = -1;
@@ -435,7 +477,7 @@ public final class JobCoordinator
       context.getLog().info("job {} recovered in generation {}; asking its ranks whether they still train", jobId, state.generation());
       reattached.clear();
       for (int rank = 0; rank < state.worldSize(); rank++) {
-        worker(rank).tell(new DeviceWorker.Reattach(state.generation(), context.getSelf()));
+        workerAt(state, rank).tell(new DeviceWorker.Reattach(state.generation(), context.getSelf()));
       }
       timers.startSingleTimer(ReattachTimedOut.class, new ReattachTimedOut(state.generation()), settings.reattachTimeout());
     } else if (state.phase().isTerminal()) {
@@ -469,7 +511,7 @@ public final class JobCoordinator
           choosing = false;
           return newGeneration(state, retry.afterGeneration(), retry.reason());
         })
-        .onCommand(Sized.class, this::onSized)
+        .onCommand(Surveyed.class, this::onSurveyed)
         .onCommand(PrepareAgain.class, this::onPrepareAgain)
         .onCommand(NodeJoined.class, this::onNodeJoined)
         .onCommand(GrowCheck.class, this::onGrowCheck)
@@ -502,8 +544,9 @@ public final class JobCoordinator
       return Effect().reply(submit.replyTo(), StatusReply.error(tooLarge));
     }
     return Effect()
-        .persist(List.of(submitted, new GenerationStarted(1, submit.spec().workers(), 0, "job submitted", "init")))
-        .thenRun(s -> prepareWorkers(s, ""))
+        .persist(List.of(submitted, new GenerationStarted(1, submit.spec().workers(), 0, "job submitted", "init",
+            GenerationStarted.ranks(submit.spec().workers()))))
+        .thenRun(s -> prepareWorkers(s, "", false, -1, 0))
         .thenRun(this::publishStatus)
         .thenReply(submit.replyTo(), s -> StatusReply.success(status(s)));
   }
@@ -569,14 +612,23 @@ public final class JobCoordinator
       return Effect().noReply();
     }
     readyPeers.put(ready.rank(), ready.peer());
-    context.getLog().info("job {} generation {}: rank {} ready on {}", jobId, ready.generation(), ready.rank(), ready.device());
+    if (ready.needsState()) {
+      needState.add(ready.rank());
+    } else {
+      needState.remove(ready.rank());
+    }
+    context.getLog().info("job {} generation {}: rank {} ready on {}{}", jobId, ready.generation(), ready.rank(), ready.device(),
+        ready.needsState() ? " (its state comes from rank " + syncSource + ")" : "");
     if (readyPeers.size() == state.worldSize()) {
       timers.cancel(PrepareAgain.class);
       List<ActorRef<RingMessage>> ring = new ArrayList<>(readyPeers.values());
+      // Every rank takes part in the state transfer (it is an all-reduce), or none does.
+      int source = needState.isEmpty() ? -1 : syncSource;
       for (int rank = 0; rank < state.worldSize(); rank++) {
-        worker(rank).tell(new DeviceWorker.Begin(state.generation(), ring));
+        workerAt(state, rank).tell(new DeviceWorker.Begin(state.generation(), ring, source, syncBytes));
       }
       readyPeers.clear();
+      needState.clear();
     }
     return Effect().noReply();
   }
@@ -607,7 +659,7 @@ public final class JobCoordinator
       Duration backoff = Duration.ofSeconds(1L << Math.min(4, generationsWithoutProgress - 1));
       context.getLog().warn("job {} generation {}: {}; forming a new generation in {} s", jobId, failed.generation(),
           reason, backoff.toSeconds());
-      stopWorkersOf(state.generation(), state.worldSize(), reason, true);
+      stopWorkersOf(state, reason, true);
       timers.startSingleTimer(Retry.class, new Retry(state.generation(), reason), backoff);
       choosing = true;
       return Effect().noReply();
@@ -648,22 +700,79 @@ public final class JobCoordinator
   }
 
   /**
-   * Starts choosing the state of the next generation: the newest committed checkpoint that reads
-   * back whole, else the next older one, else a fresh start. The generation itself is persisted
-   * once the choice is made ({@link #onCheckpointChosen}).
+   * Starts forming the next generation: its members stop at a step boundary, keeping their state,
+   * and are surveyed with a device census ({@link #onSurveyed}). The generation itself is
+   * persisted once its members and its state are chosen ({@link #form}).
    */
   private ReplyEffect<Event, State> newGeneration(State state, long afterGeneration, String reason) {
     if (choosing || state.generation() != afterGeneration || !state.isActive()) {
       return Effect().noReply();
     }
     choosing = true;
-    stopWorkersOf(state.generation(), state.worldSize(), "new generation: " + reason, true);
+    stopWorkersOf(state, "new generation: " + reason, true);
+    context.pipeToSelf(survey(state), (survey, error) -> error == null
+        ? new Surveyed(afterGeneration, reason, survey.nodes(), survey.censusError(), survey.held())
+        : new Surveyed(afterGeneration, reason, null, error, Map.of()));
+    return Effect().noReply();
+  }
+
+  /**
+   * How long a member may take to say which state it holds. The Stop sent just before aborts its
+   * all-reduce, so a live member answers within a step; one that stays silent is on a node that
+   * is gone or going (and the census, which waits as long for each node, does not count it).
+   */
+  private static final Duration STATE_ANSWER = Duration.ofSeconds(1);
+
+  private record Survey(List<DeviceCensus.NodeDevices> nodes, Throwable censusError, Map<Integer, DeviceWorker.HeldState> held) {}
+
+  /** A device census and, from every member of the current generation that answers, its state. */
+  private CompletionStage<Survey> survey(State state) {
+    CompletableFuture<List<DeviceCensus.NodeDevices>> census =
+        DeviceCensus.take(context.getSystem(), settings.reattachTimeout()).toCompletableFuture();
+    Map<Integer, CompletableFuture<DeviceWorker.HeldState>> asks = new TreeMap<>();
+    for (int id : state.members()) {
+      asks.put(id, member(id)
+          .<DeviceWorker.HeldState>ask(replyTo -> new DeviceWorker.AskState(state.generation(), replyTo), STATE_ANSWER)
+          .toCompletableFuture()
+          .exceptionally(error -> null));
+    }
+    List<CompletableFuture<?>> all = new ArrayList<>(asks.values());
+    all.add(census.handle((nodes, error) -> null));
+    return CompletableFuture.allOf(all.toArray(CompletableFuture[]::new)).thenApply(done -> {
+      Map<Integer, DeviceWorker.HeldState> held = new TreeMap<>();
+      asks.forEach((id, answer) -> {
+        DeviceWorker.HeldState h = answer.join();
+        if (h != null) {
+          held.put(id, h);
+        }
+      });
+      Throwable censusError = census.isCompletedExceptionally() ? census.handle((n, e) -> e).join() : null;
+      return new Survey(census.getNow(null) == null ? null : census.join(), censusError, held);
+    });
+  }
+
+  private ReplyEffect<Event, State> onSurveyed(State state, Surveyed survey) {
+    if (state.generation() != survey.afterGeneration() || !state.isActive()) {
+      choosing = false;
+      return Effect().noReply();
+    }
+    if (survey.nodes() != null) {
+      context.getLog().info("job {}: device census: {}; states held: {}", jobId, survey.nodes(), survey.held().values());
+    }
+    if (newestHeldStep(survey) > 0) {
+      // Survivors hold the state: nothing to read from Cassandra.
+      return form(state, survey, Optional.empty(), "");
+    }
     List<CheckpointInfo> newestFirst = new ArrayList<>(state.checkpoints());
     java.util.Collections.reverse(newestFirst);
     context.pipeToSelf(choose(newestFirst, 0, ""), (chosen, error) -> error == null
-        ? new CheckpointChosen(afterGeneration, reason, chosen.checkpoint(), chosen.note(), null)
-        : new CheckpointChosen(afterGeneration, reason, Optional.empty(), "", error));
+        ? new CheckpointChosen(survey, chosen.checkpoint(), chosen.note(), null)
+        : new CheckpointChosen(survey, Optional.empty(), "", error));
     return Effect().noReply();
+  }
+
+  private static long newestHeldStep(Surveyed survey) {
+    return survey.held().values().stream().mapToLong(DeviceWorker.HeldState::step).max().orElse(-1);
   }
 
   private record Choice(Optional<CheckpointInfo> checkpoint, String note) {}
@@ -686,61 +795,114 @@ public final class JobCoordinator
   }
 
   private ReplyEffect<Event, State> onCheckpointChosen(State state, CheckpointChosen chosen) {
-    choosing = false;
-    if (state.generation() != chosen.afterGeneration() || !state.isActive()) {
+    Surveyed survey = chosen.survey();
+    if (state.generation() != survey.afterGeneration() || !state.isActive()) {
+      choosing = false;
       return Effect().noReply();
     }
     if (chosen.error() != null) {
       // The store is unreachable, which says nothing about the checkpoints: try again.
+      choosing = false;
       context.getLog().warn("job {}: cannot read checkpoints ({}); retrying in {}", jobId, chosen.error().getMessage(), settings.reattachTimeout());
       health.put(CHECKPOINT_READS, "cannot read checkpoints: " + chosen.error().getMessage());
-      timers.startSingleTimer(Retry.class, new Retry(chosen.afterGeneration(), chosen.reason()), settings.reattachTimeout());
+      timers.startSingleTimer(Retry.class, new Retry(survey.afterGeneration(), survey.reason()), settings.reattachTimeout());
       return Effect().noReply();
     }
     health.remove(CHECKPOINT_READS);
-    context.pipeToSelf(DeviceCensus.take(context.getSystem(), settings.reattachTimeout()),
-        (nodes, error) -> {
-          if (nodes != null) {
-            context.getSystem().log().info("job {}: device census: {}", jobId, nodes);
-          }
-          return new Sized(chosen.afterGeneration(), chosen.reason(), chosen.checkpoint(), chosen.note(),
-              availableToThisJob(nodes), error);
-        });
-    return Effect().noReply();
+    return form(state, survey, chosen.checkpoint(), chosen.note());
   }
 
-  private ReplyEffect<Event, State> onSized(State state, Sized sized) {
-    if (state.generation() != sized.afterGeneration() || !state.isActive()) {
-      return Effect().noReply();
-    }
-    int size = Math.min(state.maxWorkers(), sized.available());
-    if (sized.error() != null || size < state.minWorkers()) {
-      // Below its minimum the job waits for devices; it says so, and looks again shortly.
-      String waiting = "waiting for devices: " + sized.available() + " available, needs at least " + state.minWorkers();
+  /**
+   * Persists the next generation: as many ranks as the job may have devices for, within its
+   * bounds. Its members are the current ones that are still there (those holding the newest
+   * state first), then new ones. The state is the newest any member holds, else {@code
+   * checkpoint}, else the initial parameters.
+   */
+  private ReplyEffect<Event, State> form(State state, Surveyed survey, Optional<CheckpointInfo> checkpoint, String note) {
+    choosing = false;
+    int available = availableToThisJob(survey.nodes());
+    int size = Math.min(state.maxWorkers(), available);
+    if (survey.nodes() == null || size < state.minWorkers()) {
+      // Below its minimum the job waits for devices; it says so, and looks again shortly. The
+      // members keep their state meanwhile (for as long as they hold their devices).
+      String waiting = "waiting for devices: " + available + " available, needs at least " + state.minWorkers();
       if (!waiting.equals(health.put(WAITING, waiting))) {
         publishStatus(state);
       }
-      timers.startSingleTimer(Retry.class, new Retry(sized.afterGeneration(), sized.reason()), settings.reattachTimeout());
+      choosing = true;
+      timers.startSingleTimer(Retry.class, new Retry(survey.afterGeneration(), survey.reason()), settings.reattachTimeout());
       return Effect().noReply();
     }
     health.remove(WAITING);
-    long resumeStep = sized.checkpoint().map(CheckpointInfo::step).orElse(0L);
-    String source = sized.checkpoint().map(c -> "checkpoint:" + c.id()).orElse("init");
-    String reason = truncate(sized.reason() + (sized.note().isEmpty() ? "" : "; skipped damaged checkpoints: " + sized.note()));
-    context.getLog().info("job {}: generation {} of {} ranks resumes at step {} from {} ({})",
-        jobId, state.generation() + 1, size, resumeStep, source, reason);
-    int before = state.worldSize();
+    long newest = newestHeldStep(survey);
+    boolean fromMembers = newest > 0;
+    List<Integer> members = chooseMembers(state, survey, newest, size);
+    long resumeStep = fromMembers ? newest : checkpoint.map(CheckpointInfo::step).orElse(0L);
+    String source;
+    int sourceRank = -1;
+    int sourceBytes = 0;
+    if (fromMembers) {
+      for (int rank = 0; rank < members.size() && sourceRank < 0; rank++) {
+        DeviceWorker.HeldState h = survey.held().get(members.get(rank));
+        if (h != null && h.step() == newest) {
+          sourceRank = rank;
+          sourceBytes = h.bytes();
+        }
+      }
+      source = "memory:" + DeviceWorker.entityId(jobId, members.get(sourceRank));
+    } else {
+      source = checkpoint.map(c -> "checkpoint:" + c.id()).orElse("init");
+    }
+    String reason = truncate(survey.reason() + (note.isEmpty() ? "" : "; skipped damaged checkpoints: " + note));
+    context.getLog().info("job {}: generation {} of {} ranks (workers {}) resumes at step {} from {} ({})",
+        jobId, state.generation() + 1, size, members, resumeStep, source, reason);
+    List<Integer> before = state.members();
+    String checkpointId = fromMembers ? "" : checkpoint.map(CheckpointInfo::id).orElse("");
+    int transferFrom = sourceRank;
+    int transferBytes = sourceBytes;
     return Effect()
-        .persist(new GenerationStarted(state.generation() + 1, size, resumeStep, reason, source))
+        .persist(new GenerationStarted(state.generation() + 1, size, resumeStep, reason, source, members))
         .thenRun(s -> {
-          // Ranks the job no longer has give their devices back.
-          for (int rank = size; rank < before; rank++) {
-            worker(rank).tell(new DeviceWorker.Stop(s.generation(), "not in generation " + s.generation(), false));
+          // Workers the job no longer has give their devices (and their state) back.
+          for (int id : before) {
+            if (!members.contains(id)) {
+              member(id).tell(new DeviceWorker.Stop(s.generation(), "not in generation " + s.generation(), false));
+            }
           }
         })
-        .thenRun(s -> prepareWorkers(s, sized.checkpoint().map(CheckpointInfo::id).orElse("")))
+        .thenRun(s -> prepareWorkers(s, checkpointId, fromMembers, transferFrom, transferBytes))
         .thenRun(this::publishStatus)
         .thenNoReply();
+  }
+
+  /**
+   * The members of the next generation, in rank order: the current members that answered the
+   * survey and still own a device (those holding the state of {@code newestStep} first, so that
+   * a smaller generation keeps them), then new member ids up to {@code size}.
+   */
+  private List<Integer> chooseMembers(State state, Surveyed survey, long newestStep, int size) {
+    Set<String> owners = new HashSet<>();
+    for (DeviceCensus.NodeDevices node : survey.nodes()) {
+      owners.addAll(node.owners());
+    }
+    List<Integer> holding = new ArrayList<>();
+    List<Integer> others = new ArrayList<>();
+    for (int id : state.members()) {
+      DeviceWorker.HeldState h = survey.held().get(id);
+      if (h == null || !owners.contains(DeviceWorker.entityId(jobId, id))) {
+        continue;
+      }
+      (h.step() == newestStep && newestStep > 0 ? holding : others).add(id);
+    }
+    List<Integer> members = new ArrayList<>(holding);
+    members.addAll(others);
+    while (members.size() > size) {
+      members.remove(members.size() - 1);
+    }
+    for (int next = state.nextMember(); members.size() < size; next++) {
+      members.add(next);
+    }
+    return List.copyOf(members);
   }
 
   // ---------------------------------------------------------------- training reports
@@ -758,7 +920,7 @@ public final class JobCoordinator
     }
     if (state.epochs().stream().anyMatch(m -> m.epoch() == report.epoch() + 1)) {
       // Already persisted (a resend after our restart): only the ack was missing.
-      ack(report.generation(), report.rank(), report.seq());
+      ack(state, report.generation(), report.rank(), report.seq());
       return Effect().noReply();
     }
     if (deferred.stream().anyMatch(e -> e instanceof EpochCompleted c && c.metrics().epoch() == report.epoch() + 1)) {
@@ -774,7 +936,7 @@ public final class JobCoordinator
     EpochMetrics metrics = sum(report.epoch(), reports.values(), state.worldSize(), report.stepsDone());
     generationsWithoutProgress = 0;
     return persistWhenReachable(new EpochCompleted(metrics, report.stepsDone()), s -> {
-      reports.values().forEach(r -> ack(r.generation(), r.rank(), r.seq()));
+      reports.values().forEach(r -> ack(s, r.generation(), r.rank(), r.seq()));
       publish(new EpochFinished(metrics));
     });
   }
@@ -785,7 +947,7 @@ public final class JobCoordinator
     }
     CheckpointInfo info = written.checkpoint();
     if (state.checkpoints().stream().anyMatch(c -> c.id().equals(info.id()))) {
-      ack(written.generation(), written.rank(), written.seq());
+      ack(state, written.generation(), written.rank(), written.seq());
       return Effect().noReply();
     }
     if (deferred.stream().anyMatch(e -> e instanceof CheckpointCommitted c && c.checkpoint().id().equals(info.id()))) {
@@ -794,7 +956,7 @@ public final class JobCoordinator
     generationsWithoutProgress = 0;
     return persistWhenReachable(new CheckpointCommitted(info), s -> {
       context.getLog().info("job {}: checkpoint at step {} committed ({} bytes)", jobId, info.step(), info.bytes());
-      ack(written.generation(), written.rank(), written.seq());
+      ack(s, written.generation(), written.rank(), written.seq());
       pruneCheckpoints(s);
       growIfDevices(s);
     });
@@ -833,7 +995,7 @@ public final class JobCoordinator
     } else {
       outcome = new JobSucceeded(lastTestAccuracy(state), digests.iterator().next());
     }
-    return persistWhenReachable(outcome, s -> all.forEach(f -> ack(f.generation(), f.rank(), f.seq())));
+    return persistWhenReachable(outcome, s -> all.forEach(f -> ack(s, f.generation(), f.rank(), f.seq())));
   }
 
   // ---------------------------------------------------------------- journal gate
@@ -973,8 +1135,12 @@ public final class JobCoordinator
         eachOnce);
   }
 
-  private void prepareWorkers(State state, String checkpointId) {
+  private void prepareWorkers(State state, String checkpointId, boolean fromMembers, int sourceRank, int sourceBytes) {
     preparing = checkpointId;
+    preparingFromMembers = fromMembers;
+    syncSource = sourceRank;
+    syncBytes = sourceBytes;
+    needState.clear();
     prepareAttempts = 0;
     timers.startTimerWithFixedDelay(PrepareAgain.class, new PrepareAgain(state.generation()), PREPARE_AGAIN);
     readyPeers.clear();
@@ -985,9 +1151,13 @@ public final class JobCoordinator
     afterDeferred.clear();
     health.keySet().removeIf(rank -> rank >= 0);
     for (int rank = 0; rank < state.worldSize(); rank++) {
-      worker(rank).tell(new DeviceWorker.Prepare(
-          jobId, state.spec(), state.generation(), rank, state.worldSize(), context.getSelf(), checkpointId));
+      workerAt(state, rank).tell(prepare(state, rank));
     }
+  }
+
+  private DeviceWorker.Prepare prepare(State state, int rank) {
+    return new DeviceWorker.Prepare(jobId, state.spec(), state.generation(), rank, state.worldSize(), context.getSelf(),
+        preparing, state.stepsDone(), preparingFromMembers);
   }
 
   /**
@@ -1005,8 +1175,7 @@ public final class JobCoordinator
       return newGeneration(state, state.generation(), "ranks " + missingRanks(state) + " did not get ready in time");
     }
     for (int rank : missingRanks(state)) {
-      worker(rank).tell(new DeviceWorker.Prepare(
-          jobId, state.spec(), state.generation(), rank, state.worldSize(), context.getSelf(), preparing));
+      workerAt(state, rank).tell(prepare(state, rank));
     }
     return Effect().noReply();
   }
@@ -1077,7 +1246,7 @@ public final class JobCoordinator
   /** The job ended: stop its workers, tell watchers, and leave memory (and sharding's set). */
   private void end(State state, String reason) {
     context.getLog().info("job {} ended: {} {}", jobId, state.phase(), state.message());
-    stopWorkersOf(state.generation(), state.worldSize(), reason, false);
+    stopWorkersOf(state, reason, false);
     publishStatus(state);
     passivate();
   }
@@ -1086,14 +1255,17 @@ public final class JobCoordinator
    * Stops the ranks of {@code generation}. {@code keepDevices} while the job re-forms: its ranks
    * hold their devices so that the next generation finds them where they were.
    */
-  private void stopWorkersOf(long generation, int worldSize, String reason, boolean keepDevices) {
-    for (int rank = 0; rank < worldSize; rank++) {
-      worker(rank).tell(new DeviceWorker.Stop(generation, reason, keepDevices));
+  private void stopWorkersOf(State state, String reason, boolean keepDevices) {
+    for (int id : state.members()) {
+      member(id).tell(new DeviceWorker.Stop(state.generation(), reason, keepDevices));
     }
   }
 
-  private void ack(long generation, int rank, long seq) {
-    worker(rank).tell(new DeviceWorker.Ack(generation, seq));
+  /** Acknowledges report {@code seq} of rank {@code rank}, if it is a rank of the current generation. */
+  private void ack(State state, long generation, int rank, long seq) {
+    if (generation == state.generation() && rank >= 0 && rank < state.members().size()) {
+      workerAt(state, rank).tell(new DeviceWorker.Ack(generation, seq));
+    }
   }
 
   /**
@@ -1114,8 +1286,14 @@ public final class JobCoordinator
     }
   }
 
-  private EntityRef<DeviceWorker.Command> worker(int rank) {
-    return sharding.entityRefFor(DeviceWorker.ENTITY_KEY, DeviceWorker.entityId(jobId, rank));
+  /** The worker with member id {@code id}. */
+  private EntityRef<DeviceWorker.Command> member(int id) {
+    return sharding.entityRefFor(DeviceWorker.ENTITY_KEY, DeviceWorker.entityId(jobId, id));
+  }
+
+  /** The worker that has rank {@code rank} in the current generation. */
+  private EntityRef<DeviceWorker.Command> workerAt(State state, int rank) {
+    return member(state.members().get(rank));
   }
 
   private void publishStatus(State state) {

@@ -1,8 +1,11 @@
 package kaon.actors.job;
 
+import java.util.List;
+
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.MessageLite;
 import java.io.NotSerializableException;
+import java.util.List;
 import kaon.actors.training.OptimizerSpec;
 import kaon.protocol.v1.CheckpointCommitted;
 import kaon.protocol.v1.EpochCompleted;
@@ -73,7 +76,8 @@ public final class JobEventSerializer extends SerializerWithStringManifest {
       return JobSubmitted.newBuilder().setSpec(spec(e.spec())).setAtMillis(e.atMillis()).build();
     } else if (o instanceof JobCoordinator.GenerationStarted e) {
       return GenerationStarted.newBuilder().setGeneration(e.generation()).setWorldSize(e.worldSize())
-          .setResumeStep(e.resumeStep()).setReason(e.reason()).setStateSource(e.stateSource()).build();
+          .setResumeStep(e.resumeStep()).setReason(e.reason()).setStateSource(e.stateSource())
+          .addAllMembers(e.members()).build();
     } else if (o instanceof JobCoordinator.EpochCompleted e) {
       EpochMetrics m = e.metrics();
       return EpochCompleted.newBuilder().setStepsDone(e.stepsDone()).setMetrics(kaon.protocol.v1.EpochMetrics.newBuilder()
@@ -108,7 +112,8 @@ public final class JobEventSerializer extends SerializerWithStringManifest {
         case GENERATION -> {
           GenerationStarted p = GenerationStarted.parseFrom(bytes);
           yield new JobCoordinator.GenerationStarted(p.getGeneration(), p.getWorldSize(), p.getResumeStep(),
-              p.getReason(), p.getStateSource().isEmpty() ? "init" : p.getStateSource());
+              p.getReason(), p.getStateSource().isEmpty() ? "init" : p.getStateSource(),
+              p.getMembersCount() > 0 ? List.copyOf(p.getMembersList()) : JobCoordinator.GenerationStarted.ranks(p.getWorldSize()));
         }
         case EPOCH -> {
           EpochCompleted p = EpochCompleted.parseFrom(bytes);

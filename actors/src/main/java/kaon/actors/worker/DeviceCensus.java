@@ -29,6 +29,17 @@ public final class DeviceCensus {
     public int available(java.util.function.Predicate<String> releasing) {
       return (int) devices.stream().filter(d -> d.owner().isEmpty() || releasing.test(d.owner())).count();
     }
+
+    /** The owners of this node's devices. */
+    public java.util.Set<String> owners() {
+      java.util.Set<String> owners = new java.util.HashSet<>();
+      devices.forEach(d -> {
+        if (!d.owner().isEmpty()) {
+          owners.add(d.owner());
+        }
+      });
+      return owners;
+    }
   }
 
   private static final Duration AGENT_ANSWER = Duration.ofSeconds(1);

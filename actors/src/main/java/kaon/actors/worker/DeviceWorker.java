@@ -60,12 +60,14 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   /** What a worker accepts. */
   public sealed interface Command
-      permits Prepare, Begin, Stop, Reattach, Ack, DeviceAnswer, ReplicaReady, RunEnded, Report, CheckpointReady,
-          CheckpointWriteDone, RetryCheckpoint, ResendOutbox, HoldExpired {}
+      permits Prepare, Begin, Stop, Reattach, AskState, Ack, DeviceAnswer, ReplicaReady, RunEnded, Report,
+          CheckpointReady, CheckpointWriteDone, RetryCheckpoint, ResendOutbox, HoldExpired {}
 
   /**
-   * Get ready to train rank {@code rank} of {@code worldSize} in {@code generation}, from
-   * checkpoint {@code resumeFrom} (empty: from the initial parameters).
+   * Get ready to train rank {@code rank} of {@code worldSize} in {@code generation}, starting at
+   * {@code resumeStep}: from checkpoint {@code resumeFrom} when it is not empty, else from the
+   * members' memory when {@code fromMembers} (this worker's own state if it holds that step,
+   * otherwise the state a source rank sends at {@link Begin}), else from the initial parameters.
    */
   public record Prepare(
       String jobId,
@@ -74,11 +76,30 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
       int rank,
       int worldSize,
       ActorRef<JobCoordinator.Command> coordinator,
-      String resumeFrom)
+      String resumeFrom,
+      long resumeStep,
+      boolean fromMembers)
       implements Command, KryoWireMessage {}
 
-  /** Every rank of {@code generation} is ready; {@code ring} holds their peers in rank order. */
-  public record Begin(long generation, List<ActorRef<RingMessage>> ring) implements Command, KryoWireMessage {}
+  /**
+   * Every rank of {@code generation} is ready; {@code ring} holds their peers in rank order. When
+   * a rank lacks the state, {@code syncSource} is the rank that sends it to all ({@code
+   * syncBytes} long) before the first step; else -1.
+   */
+  public record Begin(long generation, List<ActorRef<RingMessage>> ring, int syncSource, int syncBytes)
+      implements Command, KryoWireMessage {}
+
+  /**
+   * Which step's state this worker holds in memory, once its run of {@code generation} (or an
+   * older one) has stopped; answered with {@link HeldState}.
+   */
+  public record AskState(long generation, ActorRef<HeldState> replyTo) implements Command, KryoWireMessage {}
+
+  /**
+   * The answer to {@link AskState}: the state of step {@code step} ({@code bytes} encoded), or
+   * {@code step} -1 when this worker holds none.
+   */
+  public record HeldState(String entityId, long step, int bytes) implements KryoWireMessage {}
 
   /**
    * Stop training {@code generation} (and any older one). {@code keepDevice}: the job is forming
@@ -95,14 +116,20 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   private record DeviceAnswer(NodeAgent.DeviceReply reply, String error) implements Command {}
 
-  /** From the training thread: the replica is built (and the checkpoint loaded). */
-  record ReplicaReady(long generation) implements Command {}
+  /**
+   * From the training thread: the replica is built (and the checkpoint loaded); {@code
+   * needsState} when its state must come from another rank at {@link Begin}.
+   */
+  record ReplicaReady(long generation, boolean needsState) implements Command {}
 
   /**
-   * From the training thread: the run is over, with a failure message or null; {@code
-   * retryable} when the job can go on in a new generation (a ring that broke).
+   * From the training thread: the generation is over for this rank, with a failure message or
+   * null; {@code retryable} when the job can go on in a new generation (a ring that broke). The
+   * thread keeps the state of step {@code heldStep} ({@code stateBytes} encoded; -1: none) for
+   * the next generation, unless {@code threadEnded}.
    */
-  record RunEnded(long generation, String failure, boolean retryable) implements Command {}
+  record RunEnded(long generation, String failure, boolean retryable, long heldStep, int stateBytes, boolean threadEnded)
+      implements Command {}
 
   /** From the training thread: a report for the coordinator that must not be lost. */
   record Report(long generation, ReportBody body) implements Command {}
@@ -132,14 +159,17 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   private enum HoldExpired implements Command { INSTANCE }
 
-  /** The entity id of rank {@code rank} of job {@code jobId}. */
-  public static String entityId(String jobId, int rank) {
-    return entityIdPrefix(jobId) + rank;
+  /**
+   * The entity id of worker {@code member} of job {@code jobId}. Member ids are stable: a worker
+   * keeps its id (and its state) through generations while its rank may change.
+   */
+  public static String entityId(String jobId, int member) {
+    return entityIdPrefix(jobId) + member;
   }
 
-  /** What the entity ids of job {@code jobId}'s ranks start with (device owners in a census). */
+  /** What the entity ids of job {@code jobId}'s workers start with (device owners in a census). */
   public static String entityIdPrefix(String jobId) {
-    return jobId + "-rank-";
+    return jobId + "-worker-";
   }
 
   /** Registers worker entities with sharding on this node. */
@@ -206,7 +236,13 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   private Prepare assignment;
   private DeviceSlot device;
   private ActorRef<RingMessage> peer;
+  /** The training thread; it lives as long as the device is held, and keeps the replica's state. */
   private TrainingRun run;
+  /** The step whose state the thread holds while no generation runs (-1: none), and its size. */
+  private long heldStep = -1;
+  private int heldBytes;
+  /** Asks for the held state that wait for the current run to stop. */
+  private final List<ActorRef<HeldState>> stateAsks = new java.util.ArrayList<>();
   private boolean stopping;
   /** The run being stopped keeps its device for the next generation. */
   private boolean keepDevice;
@@ -215,6 +251,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   /** Reports sent but not yet acknowledged, by sequence number (of {@link #outboxGeneration}). */
   private final TreeMap<Long, JobCoordinator.Command> outbox = new TreeMap<>();
   private long outboxGeneration;
+  private int outboxRank;
   private ActorRef<JobCoordinator.Command> outboxCoordinator;
   private long nextSeq;
   /** Checkpoint writing (rank 0): the one being written, the newest waiting, the retry delay. */
@@ -253,6 +290,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
         .onMessage(Begin.class, this::onBegin)
         .onMessage(Stop.class, this::onStop)
         .onMessage(Reattach.class, this::onReattach)
+        .onMessage(AskState.class, this::onAskState)
         .onMessage(Report.class, this::onReport)
         .onMessage(Ack.class, this::onAck)
         .onMessageEquals(ResendOutbox.INSTANCE, this::resendOutbox)
@@ -311,17 +349,19 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     }
     if (answer.reply() instanceof NodeAgent.DeviceGranted granted) {
       device = granted.slot();
+      if (run == null) {
+        run = new TrainingRun(device, catalog, store, settings, getContext().getSystem().scheduler(), getContext().getSelf());
+        Thread thread = new Thread(run, "kaon-" + entityId);
+        thread.setDaemon(true);
+        thread.start();
+      }
       Prepare a = assignment;
       peer = getContext().spawn(
           AllReducePeer.create(a.jobId(), a.generation(), a.rank(), a.worldSize(), settings.allReduce()),
           "allreduce-" + a.generation());
-      run = new TrainingRun(
-          new TrainingRun.Assignment(a.jobId(), a.spec(), a.generation(), a.rank(), a.worldSize(), device,
-              a.coordinator(), peer, a.resumeFrom()),
-          catalog, store, settings, getContext().getSystem().scheduler(), getContext().getSelf());
-      Thread thread = new Thread(run, "kaon-" + entityId + "-g" + a.generation());
-      thread.setDaemon(true);
-      thread.start();
+      heldStep = -1;
+      run.assign(new TrainingRun.Assignment(a.jobId(), a.spec(), a.generation(), a.rank(), a.worldSize(),
+          a.coordinator(), peer, a.resumeFrom(), a.resumeStep(), a.fromMembers()));
       return this;
     }
     String reason = answer.reply() instanceof NodeAgent.NoFreeDevice none
@@ -336,15 +376,15 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   private Behavior<Command> onReplicaReady(ReplicaReady ready) {
     if (isCurrent(ready.generation()) && !stopping) {
       assignment.coordinator().tell(new JobCoordinator.WorkerReady(
-          assignment.generation(), assignment.rank(), peer, device.id()));
+          assignment.generation(), assignment.rank(), peer, device.id(), ready.needsState()));
     }
     return this;
   }
 
   private Behavior<Command> onBegin(Begin begin) {
-    if (isCurrent(begin.generation()) && run != null && !stopping) {
+    if (isCurrent(begin.generation()) && peer != null && !stopping) {
       peer.tell(new AllReducePeer.Connect(begin.ring()));
-      run.begin();
+      run.begin(new TrainingRun.Start(begin.generation(), begin.syncSource(), begin.syncBytes()));
     }
     return this;
   }
@@ -377,12 +417,34 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   private void releaseDevice() {
     timers.cancel(HoldExpired.INSTANCE);
+    if (run != null) {
+      // The state goes with the device: a worker without one cannot train it.
+      run.release();
+      run = null;
+    }
+    heldStep = -1;
+    heldBytes = 0;
     nodeAgent.tell(new NodeAgent.ReleaseDevice(entityId));
     device = null;
   }
 
+  private Behavior<Command> onAskState(AskState ask) {
+    if (assignment != null && ask.generation() >= assignment.generation()) {
+      // Answered once the run has stopped (the coordinator sent Stop first): only then is the
+      // step final.
+      stateAsks.add(ask.replyTo());
+    } else {
+      ask.replyTo().tell(new HeldState(entityId, heldStep, heldBytes));
+      if (assignment == null && device == null && outbox.isEmpty()) {
+        // Started by this very question (the worker had left memory): nothing to keep it here.
+        passivate();
+      }
+    }
+    return this;
+  }
+
   private Behavior<Command> onReattach(Reattach reattach) {
-    boolean training = isCurrent(reattach.generation()) && run != null && !stopping;
+    boolean training = isCurrent(reattach.generation()) && peer != null && !stopping;
     int rank = rankOf();
     if (training) {
       // The coordinator restarted: it may have lost what it had not persisted yet.
@@ -406,9 +468,11 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   private void stopCurrent(String reason, boolean keep) {
     stopping = true;
     keepDevice = keep;
-    if (run != null) {
+    if (peer != null) {
       getContext().getLog().info("{}: stopping generation {} ({})", entityId, assignment.generation(), reason);
-      run.requestStop();
+      // A step waiting for its all-reduce ends now rather than at the round's deadline.
+      peer.tell(new AllReducePeer.Abort("generation " + assignment.generation() + " stopped: " + reason));
+      run.requestStop(assignment.generation());
     }
   }
 
@@ -421,15 +485,21 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
           assignment.generation(), assignment.rank(), ended.failure(), ended.retryable()));
     }
     getContext().stop(peer);
+    peer = null;
+    if (ended.threadEnded()) {
+      run = null;
+    }
+    heldStep = ended.heldStep();
+    heldBytes = ended.stateBytes();
     if (stopping && !keepDevice || ended.failure() != null && !ended.retryable()) {
       releaseDevice();
     } else {
-      // Kept for the next generation; a run that finished keeps its device until the
-      // coordinator's Stop too: the job may still re-form (a rank that failed at the very end).
+      // Kept for the next generation, with the state: a run that finished keeps both until the
+      // coordinator's Stop too, since the job may still re-form (a rank that failed at the very end).
       timers.startSingleTimer(HoldExpired.INSTANCE, HOLD_DEVICE);
     }
-    run = null;
-    peer = null;
+    stateAsks.forEach(ask -> ask.tell(new HeldState(entityId, heldStep, heldBytes)));
+    stateAsks.clear();
     finishedGeneration = Math.max(finishedGeneration, assignment.generation());
     return finishStopping();
   }
@@ -457,6 +527,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   private void startOutbox(Prepare prepare) {
     outbox.clear();
     outboxGeneration = prepare.generation();
+    outboxRank = prepare.rank();
     outboxCoordinator = prepare.coordinator();
     nextSeq = 0;
     writing = null;
@@ -575,9 +646,9 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     return assignment != null && generation == assignment.generation();
   }
 
+  /** The rank this worker has in the generation of its outbox (ranks change between generations). */
   private int rankOf() {
-    String id = entityId.substring(entityId.lastIndexOf('-') + 1);
-    return Integer.parseInt(id);
+    return outboxRank;
   }
 
   private static Duration min(Duration a, Duration b) {
@@ -598,7 +669,9 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   private Behavior<Command> onPostStop() {
     if (run != null) {
-      run.requestStop();
+      run.release();
+    }
+    if (peer != null) {
       boolean shuttingDown = CoordinatedShutdown.get(getContext().getSystem()).getShutdownReason().isPresent();
       if (!stopping && !shuttingDown) {
         // Stopped from outside while the node stays up (a shard moved): the job must not wait

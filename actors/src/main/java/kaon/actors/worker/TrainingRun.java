@@ -2,16 +2,18 @@ package kaon.actors.worker;
 
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.concurrent.CountDownLatch;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import kaon.actors.allreduce.AllReducePeer;
 import kaon.actors.checkpoint.CheckpointData;
 import kaon.actors.checkpoint.CheckpointStore;
-import kaon.actors.data.SampleLedger;
 import kaon.actors.data.EpochSampler;
 import kaon.actors.data.LabeledImages;
+import kaon.actors.data.SampleLedger;
 import kaon.actors.job.JobCoordinator;
 import kaon.actors.job.JobSpec;
 import kaon.actors.training.LocalGradientCollector;
@@ -23,54 +25,103 @@ import kaon.actors.training.TrainingTask;
 import kaon.protocol.RingMessage;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Scheduler;
-import org.apache.pekko.actor.typed.javadsl.AskPattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * The training loop of one rank in one generation, on the worker's own thread: DJL calls and the
- * wait for each all-reduce block, and must never run on an actor thread.
+ * The training thread of one worker, for as long as the worker holds its device: DJL calls and
+ * the wait for each all-reduce block, and must never run on an actor thread.
+ *
+ * <p>The thread outlives generations. It trains one generation at a time ({@link Assignment}),
+ * and when that generation ends (its ring broke, or the job re-forms) it parks with its replica
+ * and optimizer as they were after the last step every rank completed, ready for the next one.
+ * A rank that survives the loss of another is therefore never restarted and reloads nothing: the
+ * next generation starts from the survivors' memory. Ranks that do not hold that state (new ones,
+ * or survivors a step behind) receive it from one that does, through a single all-reduce
+ * ({@link StateTransfer}) before the first step. Only when no rank holds any state does a
+ * generation load a checkpoint from Cassandra.
  *
  * <p>Per step: forward/backward on this rank's slice of the global batch, the summed gradient
- * all-reduced through the rank's {@link AllReducePeer}, then the optimizer with the global mean.
- * Everything it learns goes out as messages: {@link DeviceWorker} hears when the replica is ready
- * and when the run ends, the {@link JobCoordinator} gets epoch reports and the final digest.
+ * all-reduced through the generation's {@link AllReducePeer}, then the optimizer with the global
+ * mean. Everything it learns goes out as messages: {@link DeviceWorker} hears when the replica is
+ * ready and when a generation ends, the {@link JobCoordinator} gets epoch reports and the final
+ * digest.
  */
 final class TrainingRun implements Runnable {
 
-  /** What the loop needs from its worker. */
+  private static final Logger log = LoggerFactory.getLogger(TrainingRun.class);
+
+  /**
+   * One generation of this rank.
+   *
+   * @param checkpoint the checkpoint to load, or empty
+   * @param resumeStep the step the generation starts with
+   * @param fromMembers the state comes from the members' memory: kept if this rank holds it at
+   *     {@code resumeStep}, else received from the source rank at {@link Start}
+   */
   record Assignment(
       String jobId,
       JobSpec spec,
       long generation,
       int rank,
       int worldSize,
-      DeviceSlot slot,
       ActorRef<JobCoordinator.Command> coordinator,
       ActorRef<RingMessage> peer,
-      String resumeFrom) {}
+      String checkpoint,
+      long resumeStep,
+      boolean fromMembers) {}
+
+  /**
+   * The ring of {@code generation} is connected. {@code syncSource} is the rank whose state every
+   * rank receives before the first step ({@code syncBytes} long), or -1 when every rank has it.
+   */
+  record Start(long generation, int syncSource, int syncBytes) {}
+
+  private enum Wake { STOP, RELEASE }
 
   /**
    * The ask to the peer only guards against a peer that vanished; the peer's own round deadline
-   * is what fails a step, and it is always shorter.
+   * (or its abort when the generation is stopped) is what ends a step, and it is always sooner.
    */
   private static final Duration PEER_ASK_GUARD = Duration.ofMinutes(30);
 
-  private final Assignment assignment;
+  private final DeviceSlot slot;
   private final TaskCatalog catalog;
   private final CheckpointStore store;
   private final WorkerSettings settings;
   private final Scheduler scheduler;
   private final ActorRef<DeviceWorker.Command> worker;
-  private final CountDownLatch begin = new CountDownLatch(1);
-  private volatile boolean stopRequested;
+  private final BlockingQueue<Object> orders = new LinkedBlockingQueue<>();
+  /** Generations up to this one are to stop at their next step boundary. */
+  private volatile long stopUpTo = -1;
+
+  // Owned by the thread.
+  private TrainingTask task;
+  private TaskData data;
+  private ModelReplica replica;
+  private Optimizer optimizer;
+  /** Where the replica is: after the last step every rank completed; null if not known. */
+  private Progress progress;
+  /** The replica's state encoded, once asked for; null when it changed since. */
+  private byte[] payload;
+  private String payloadSha;
+
+  /** Steps done, the cursor and the current epoch's sums: the replica's position in the job. */
+  private record Progress(long step, int epoch, int stepInEpoch, double lossSum, long correct, SampleLedger ledger) {
+    static Progress of(CheckpointData data) {
+      return new Progress(data.step(), data.epoch(), data.stepInEpoch(), data.epochLossSum(), data.epochCorrect(),
+          data.epochLedger());
+    }
+  }
 
   TrainingRun(
-      Assignment assignment,
+      DeviceSlot slot,
       TaskCatalog catalog,
       CheckpointStore store,
       WorkerSettings settings,
       Scheduler scheduler,
       ActorRef<DeviceWorker.Command> worker) {
-    this.assignment = assignment;
+    this.slot = slot;
     this.catalog = catalog;
     this.store = store;
     this.settings = settings;
@@ -78,65 +129,267 @@ final class TrainingRun implements Runnable {
     this.worker = worker;
   }
 
-  /** Lets the loop start its first step; the ring is connected by then. */
-  void begin() {
-    begin.countDown();
+  /** Prepares {@code assignment}; the thread answers with {@link DeviceWorker.ReplicaReady}. */
+  void assign(Assignment assignment) {
+    orders.add(assignment);
   }
 
-  /** Asks the loop to stop at the next step boundary (or while it waits to begin). */
-  void requestStop() {
-    stopRequested = true;
-    begin.countDown();
+  /** Lets the generation start its first step; the ring is connected by then. */
+  void begin(Start start) {
+    orders.add(start);
+  }
+
+  /** Asks generations up to {@code generation} to stop at the next step boundary and park. */
+  void requestStop(long generation) {
+    stopUpTo = Math.max(stopUpTo, generation);
+    orders.add(Wake.STOP);
+  }
+
+  /** Ends the thread (at the next step boundary); the replica and its state are dropped. */
+  void release() {
+    stopUpTo = Long.MAX_VALUE;
+    orders.add(Wake.RELEASE);
   }
 
   @Override
   public void run() {
-    String failure = null;
-    boolean retryable = false;
     try {
-      LocalGradientCollector.prepareThread(assignment.slot().intraOpThreads());
-      TrainingTask task = catalog.find(assignment.spec().task());
-      TaskData data = catalog.data(task, settings.dataDir());
-      try (ModelReplica replica = new ModelReplica(task, assignment.slot().device(), assignment.spec().seed())) {
-        Optimizer optimizer = Optimizer.create(assignment.spec().optimizer(), replica.manager());
-        CheckpointData resume = null;
-        if (!assignment.resumeFrom().isEmpty()) {
-          // Blocking is fine here: this is the worker's own thread, and it has nothing to do
-          // before its state is loaded.
-          resume = store.load(assignment.jobId(), assignment.resumeFrom()).toCompletableFuture().get();
-          replica.importParameters(resume.parameters());
-          optimizer.importState(resume.optimizerState());
+      LocalGradientCollector.prepareThread(slot.intraOpThreads());
+      while (true) {
+        Object order = orders.take();
+        if (order == Wake.RELEASE) {
+          return;
         }
-        worker.tell(new DeviceWorker.ReplicaReady(assignment.generation()));
-        begin.await();
-        if (!stopRequested) {
-          train(replica, optimizer, data, resume);
+        if (order instanceof Assignment assignment && !runGeneration(assignment)) {
+          return;
         }
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
-    } catch (ExecutionException e) {
-      failure = "cannot load checkpoint " + assignment.resumeFrom() + ": " + e.getCause().getMessage();
-      retryable = true;
+    } finally {
+      dropReplica();
+    }
+  }
+
+  /** Runs one generation to its end; false when the thread must end (a failure the state does not survive). */
+  private boolean runGeneration(Assignment a) throws InterruptedException {
+    String failure = null;
+    boolean retryable = false;
+    boolean keepThread = true;
+    try {
+      if (a.generation() <= stopUpTo) {
+        return park(a, null, true);
+      }
+      CheckpointData state = prepare(a);
+      worker.tell(new DeviceWorker.ReplicaReady(a.generation(), state == null));
+      Start start = awaitStart(a.generation());
+      if (start == null) {
+        return park(a, null, true);
+      }
+      if (start.syncSource() >= 0) {
+        state = receiveState(a, start, state);
+      }
+      train(a, state);
     } catch (RingBrokenException e) {
       failure = e.getMessage();
       retryable = true;
+    } catch (ExecutionException e) {
+      failure = "cannot load checkpoint " + a.checkpoint() + ": " + e.getCause().getMessage();
+      retryable = true;
+      keepThread = false;
+    } catch (StateTransferException e) {
+      failure = e.getMessage();
+      retryable = true;
+      keepThread = false;
     } catch (StepFailedException e) {
       failure = e.getMessage();
+      keepThread = false;
     } catch (RuntimeException | Error e) {
       // Anything else is a bug or a damaged environment: the job must hear of it, loudly.
       failure = e.getMessage() == null ? e.toString() : e.getMessage();
-      if (!(e instanceof kaon.actors.data.DatasetUnavailableException
-          || e instanceof TaskCatalog.UnknownTaskException)) {
-        org.slf4j.LoggerFactory.getLogger(TrainingRun.class).error("training run failed", e);
+      keepThread = false;
+      if (!(e instanceof kaon.actors.data.DatasetUnavailableException || e instanceof TaskCatalog.UnknownTaskException)) {
+        log.error("training run failed", e);
       }
     }
-    worker.tell(new DeviceWorker.RunEnded(assignment.generation(), failure, retryable));
+    if (!keepThread) {
+      // The replica may be half loaded: nothing it holds can be trusted by a later generation.
+      dropReplica();
+      worker.tell(new DeviceWorker.RunEnded(a.generation(), failure, retryable, -1, 0, true));
+      return false;
+    }
+    return park(a, failure, retryable);
   }
 
-  private void train(ModelReplica replica, Optimizer optimizer, TaskData data, CheckpointData resume)
-      throws InterruptedException {
-    JobSpec spec = assignment.spec();
+  /**
+   * The state the generation starts from, in the replica and optimizer; null when it must come
+   * from another rank.
+   */
+  private CheckpointData prepare(Assignment a) throws ExecutionException, InterruptedException {
+    if (task == null) {
+      task = catalog.find(a.spec().task());
+      data = catalog.data(task, settings.dataDir());
+    }
+    if (!a.checkpoint().isEmpty()) {
+      // Blocking is fine here: this is the worker's own thread, and it has nothing to do
+      // before its state is loaded.
+      CheckpointData loaded = store.load(a.jobId(), a.checkpoint()).toCompletableFuture().get();
+      ensureReplica(a, false);
+      replica.importParameters(loaded.parameters());
+      optimizer.importState(loaded.optimizerState());
+      moved(Progress.of(loaded));
+      return loaded;
+    }
+    if (a.fromMembers()) {
+      if (replica != null && progress != null && progress.step() == a.resumeStep()) {
+        return withoutTensors(a, progress);
+      }
+      ensureReplica(a, false);
+      return null;
+    }
+    // From the initial parameters: a replica that trained before starts over.
+    ensureReplica(a, progress != null && progress.step() != 0);
+    moved(new Progress(0, 0, 0, 0, 0, SampleLedger.EMPTY));
+    return withoutTensors(a, progress);
+  }
+
+  private void ensureReplica(Assignment a, boolean fresh) {
+    if (fresh) {
+      dropReplica();
+    }
+    if (replica == null) {
+      replica = new ModelReplica(task, slot.device(), a.spec().seed());
+      optimizer = Optimizer.create(a.spec().optimizer(), replica.manager());
+      moved(null);
+    }
+  }
+
+  private void dropReplica() {
+    if (replica != null) {
+      replica.close();
+    }
+    replica = null;
+    optimizer = null;
+    moved(null);
+  }
+
+  /** The replica is now at {@code where}; an encoded copy of the old state is stale. */
+  private void moved(Progress where) {
+    progress = where;
+    payload = null;
+    payloadSha = null;
+  }
+
+  private static CheckpointData withoutTensors(Assignment a, Progress p) {
+    return new CheckpointData(a.jobId(), p.step(), p.epoch(), p.stepInEpoch(), a.spec().seed(), a.worldSize(),
+        List.of(), List.of(), p.lossSum(), p.correct(), p.ledger());
+  }
+
+  /** Waits for the Start of {@code generation}; null if it was stopped first. */
+  private Start awaitStart(long generation) throws InterruptedException {
+    while (true) {
+      if (generation <= stopUpTo) {
+        return null;
+      }
+      Object order = orders.take();
+      if (order == Wake.RELEASE) {
+        orders.add(Wake.RELEASE); // for the main loop, once this generation has parked
+        return null;
+      }
+      if (order instanceof Start start && start.generation() == generation) {
+        return start;
+      }
+    }
+  }
+
+  /**
+   * The state transfer of a generation: the source rank sends its encoded state, the others
+   * zeros; a rank that lacked the state imports it, one that had it checks that it is the same.
+   */
+  private CheckpointData receiveState(Assignment a, Start start, CheckpointData state) throws InterruptedException {
+    boolean source = start.syncSource() == a.rank();
+    float[] buffer;
+    if (source) {
+      encodeState(a);
+      if (payload.length != start.syncBytes()) {
+        throw new StateTransferException("rank " + a.rank() + " holds " + payload.length + " bytes of state, the generation expected "
+            + start.syncBytes());
+      }
+      buffer = StateTransfer.encode(payload);
+    } else {
+      buffer = StateTransfer.blank(start.syncBytes());
+    }
+    long started = System.nanoTime();
+    // A tag below the first training step: the peer's steps must only increase.
+    float[] sum = allReduce(a, a.resumeStep() - 1, buffer);
+    StateTransfer.Received received;
+    try {
+      received = StateTransfer.decode(sum);
+    } catch (IllegalStateException e) {
+      throw new StateTransferException(e.getMessage());
+    }
+    if (state == null) {
+      CheckpointData got = CheckpointStore.fromBytes(a.jobId(), "state of rank " + start.syncSource(), received.payload(),
+          received.sha());
+      if (got.step() != a.resumeStep()) {
+        throw new StateTransferException("rank " + start.syncSource() + " sent the state of step " + got.step()
+            + ", the generation resumes at " + a.resumeStep());
+      }
+      replica.importParameters(got.parameters());
+      optimizer.importState(got.optimizerState());
+      moved(Progress.of(got));
+      payload = received.payload();
+      payloadSha = received.sha();
+      log.info("job {} generation {}: rank {} received the state of step {} from rank {} ({} bytes, {} ms)", a.jobId(),
+          a.generation(), a.rank(), got.step(), start.syncSource(), received.payload().length,
+          (System.nanoTime() - started) / 1_000_000);
+      return withoutTensors(a, progress);
+    }
+    if (!source) {
+      encodeState(a);
+      if (!payloadSha.equals(received.sha())) {
+        // Replicas that should be equal are not: this one gives its state up, and the next
+        // generation gives it the source's.
+        log.error("job {} generation {}: replicas diverged: rank {} holds state {} at step {}, rank {} holds {}", a.jobId(),
+            a.generation(), a.rank(), payloadSha, progress.step(), start.syncSource(), received.sha());
+        throw new StateTransferException("replicas diverged at step " + progress.step() + ": rank " + a.rank()
+            + " differs from rank " + start.syncSource());
+      }
+    }
+    return state;
+  }
+
+  /** Encodes the replica's state, unless it is encoded already. */
+  private void encodeState(Assignment a) {
+    if (payload == null) {
+      // No world size in it: ranks that parked in different generations must encode the same
+      // state to the same bytes, or the check against the source's checksum would fail.
+      CheckpointData full = new CheckpointData(a.jobId(), progress.step(), progress.epoch(), progress.stepInEpoch(),
+          a.spec().seed(), 0, replica.exportParameters(), optimizer.exportState(), progress.lossSum(),
+          progress.correct(), progress.ledger());
+      payload = CheckpointStore.toBytes(full);
+      payloadSha = CheckpointStore.checksum(payload);
+    }
+  }
+
+  /**
+   * The generation is over for this rank: it keeps its replica where the last completed step left
+   * it, encodes that state (another rank may need it) and tells its worker.
+   */
+  private boolean park(Assignment a, String failure, boolean retryable) {
+    long held = -1;
+    int bytes = 0;
+    if (replica != null && progress != null) {
+      encodeState(a);
+      held = progress.step();
+      bytes = payload.length;
+    }
+    worker.tell(new DeviceWorker.RunEnded(a.generation(), failure, retryable, held, bytes, false));
+    return true;
+  }
+
+  private void train(Assignment a, CheckpointData resume) throws InterruptedException {
+    JobSpec spec = a.spec();
     LabeledImages train = data.train();
     EpochSampler sampler = new EpochSampler(spec.seed(), train.count(), spec.globalBatch());
     int steps = sampler.stepsPerEpoch();
@@ -149,70 +402,69 @@ final class TrainingRun implements Runnable {
     boolean verifiable = SampleLedger.verifiable(spec.globalBatch());
     float scale = 1f / spec.globalBatch();
     long nextProgress = 0;
-    long stepsDone = resume == null ? 0 : resume.step();
-    int firstEpoch = (int) (stepsDone / steps);
+    long stepsDone = resume.step();
+    // A state whose epoch has all its steps (stepInEpoch == steps) still owes the epoch's report:
+    // the loop below evaluates and reports it before going on (a report already recorded is
+    // acknowledged and dropped by the coordinator).
+    int firstEpoch = resume.epoch();
     long firstStep = stepsDone;
-    boolean rankZero = assignment.rank() == 0;
-    for (int epoch = firstEpoch; epoch < spec.epochs() && stepsDone < lastStep; epoch++) {
+    boolean rankZero = a.rank() == 0;
+    for (int epoch = firstEpoch; epoch < spec.epochs() && (stepsDone < lastStep || epoch == firstEpoch && resume.stepInEpoch() == steps); epoch++) {
       int[] permutation = sampler.permutation(epoch);
-      // A resumed epoch keeps the sums the checkpoint had, so its metrics and its ledger cover the
-      // whole epoch.
-      boolean resumed = resume != null && epoch == firstEpoch;
+      // A resumed epoch keeps the sums it had, so its metrics and its ledger cover the whole epoch.
+      boolean resumed = epoch == firstEpoch;
       double lossSum = resumed ? resume.epochLossSum() : 0;
       long correct = resumed ? resume.epochCorrect() : 0;
       SampleLedger ledger = resumed ? resume.epochLedger() : SampleLedger.EMPTY;
       long start = System.nanoTime();
-      for (int step = (int) (stepsDone - (long) epoch * steps); step < steps && stepsDone < lastStep; step++) {
-        if (stopRequested) {
+      for (int step = resumed ? resume.stepInEpoch() : 0; step < steps && stepsDone < lastStep; step++) {
+        if (a.generation() <= stopUpTo) {
           return;
         }
-        int[] slice = sampler.slice(permutation, step, assignment.rank(), assignment.worldSize());
+        int[] slice = sampler.slice(permutation, step, a.rank(), a.worldSize());
         ModelReplica.StepResult result = replica.computeGradients(train, slice, flat);
         flat[tail] = (float) result.lossSum();
         flat[tail + 1] = result.correct();
         SampleLedger.writeSlice(slice, flat, tail + 2);
-        float[] sum = allReduce(stepsDone, flat);
+        float[] sum = allReduce(a, stepsDone, flat);
         lossSum += sum[tail];
         correct += (long) sum[tail + 1];
         ledger = ledger.plusReduced(sum, tail + 2);
         replica.applyGradients(sum, scale, optimizer);
         if (rankZero && stepsDone == firstStep) {
           // Recovery is measured to here (bench/recovery): the job trains again.
-          org.slf4j.LoggerFactory.getLogger(TrainingRun.class).info(
-              "job {} generation {}: first step completed (step {}, {} ranks)",
-              assignment.jobId(), assignment.generation(), stepsDone, assignment.worldSize());
+          log.info("job {} generation {}: first step completed (step {}, {} ranks)", a.jobId(), a.generation(),
+              stepsDone, a.worldSize());
         }
         stepsDone++;
+        moved(new Progress(stepsDone, epoch, step + 1, lossSum, correct, ledger));
         if (rankZero && spec.checkpointEverySteps() > 0 && stepsDone % spec.checkpointEverySteps() == 0 && stepsDone < lastStep) {
-          // The copy is the only cost here: encoding and writing happen elsewhere. At an epoch
-          // boundary the epoch the checkpoint resumes in has no sums yet.
-          boolean boundary = stepsDone % steps == 0;
-          worker.tell(new DeviceWorker.CheckpointReady(assignment.generation(), new CheckpointData(
-              assignment.jobId(), stepsDone, (int) (stepsDone / steps), (int) (stepsDone % steps), spec.seed(),
-              assignment.worldSize(), replica.exportParameters(), optimizer.exportState(),
-              boundary ? 0 : lossSum, boundary ? 0 : correct, boundary ? SampleLedger.EMPTY : ledger)));
+          // The copy is the only cost here: encoding and writing happen elsewhere. At the end of an
+          // epoch the checkpoint keeps the epoch's sums, so a resumed run can still report it.
+          worker.tell(new DeviceWorker.CheckpointReady(a.generation(), new CheckpointData(
+              a.jobId(), stepsDone, epoch, step + 1, spec.seed(), a.worldSize(), replica.exportParameters(),
+              optimizer.exportState(), lossSum, correct, ledger)));
         }
         if (rankZero && System.nanoTime() >= nextProgress) {
           nextProgress = System.nanoTime() + settings.progressInterval().toNanos();
-          assignment.coordinator().tell(new JobCoordinator.StepProgress(
-              assignment.generation(), epoch, step + 1, steps, lossSum / Math.max(1, ledger.samples())));
+          a.coordinator().tell(new JobCoordinator.StepProgress(
+              a.generation(), epoch, step + 1, steps, lossSum / Math.max(1, ledger.samples())));
         }
       }
       long trainNanos = System.nanoTime() - start;
       LabeledImages test = data.test();
-      int from = (int) ((long) test.count() * assignment.rank() / assignment.worldSize());
-      int to = (int) ((long) test.count() * (assignment.rank() + 1) / assignment.worldSize());
+      int from = (int) ((long) test.count() * a.rank() / a.worldSize());
+      int to = (int) ((long) test.count() * (a.rank() + 1) / a.worldSize());
       int testCorrect = replica.countCorrect(test, from, to, settings.evalBatch());
       // Every sample of the epoch exactly once: what the ranks consumed, step by step and across
       // generations, against the epoch's plan.
       int stepsOfEpoch = (int) (stepsDone - (long) epoch * steps);
       boolean eachOnce = verifiable && ledger.equals(SampleLedger.ofPlanned(permutation, stepsOfEpoch, spec.globalBatch()));
       if (!eachOnce && verifiable) {
-        org.slf4j.LoggerFactory.getLogger(TrainingRun.class).error(
-            "job {} epoch {}: the samples used differ from the epoch's plan: used {}, planned {}", assignment.jobId(),
+        log.error("job {} epoch {}: the samples used differ from the epoch's plan: used {}, planned {}", a.jobId(),
             epoch + 1, ledger, SampleLedger.ofPlanned(permutation, stepsOfEpoch, spec.globalBatch()));
       }
-      worker.tell(new DeviceWorker.Report(assignment.generation(), new DeviceWorker.EpochSums(
+      worker.tell(new DeviceWorker.Report(a.generation(), new DeviceWorker.EpochSums(
           epoch, lossSum, correct, ledger.samples(), eachOnce, testCorrect, to - from, trainNanos, stepsDone)));
     }
     if (rankZero && !spec.modelOutput().isEmpty()) {
@@ -222,13 +474,13 @@ final class TrainingRun implements Runnable {
         throw new StepFailedException("cannot write the model to " + spec.modelOutput() + ": " + e.getMessage());
       }
     }
-    worker.tell(new DeviceWorker.Report(assignment.generation(), new DeviceWorker.Finished(replica.digest())));
+    worker.tell(new DeviceWorker.Report(a.generation(), new DeviceWorker.Finished(replica.digest())));
   }
 
-  private float[] allReduce(long step, float[] buffer) throws InterruptedException {
+  private float[] allReduce(Assignment a, long step, float[] buffer) throws InterruptedException {
     try {
-      return AskPattern.<AllReducePeer.Command, AllReducePeer.Reduced>askWithStatus(
-              assignment.peer().narrow(),
+      return org.apache.pekko.actor.typed.javadsl.AskPattern.<AllReducePeer.Command, AllReducePeer.Reduced>askWithStatus(
+              a.peer().narrow(),
               replyTo -> new AllReducePeer.Reduce(step, buffer, replyTo),
               PEER_ASK_GUARD,
               scheduler)
@@ -238,13 +490,20 @@ final class TrainingRun implements Runnable {
     } catch (ExecutionException e) {
       throw new RingBrokenException(e.getCause().getMessage());
     } catch (TimeoutException e) {
-      throw new RingBrokenException("all-reduce peer of rank " + assignment.rank() + " did not answer");
+      throw new RingBrokenException("all-reduce peer of rank " + a.rank() + " did not answer");
     }
   }
 
-  /** The ring failed (a peer missed its deadline): the job can go on without that peer. */
+  /** The ring failed (a peer missed its deadline, or the generation was stopped): the job can go on. */
   private static final class RingBrokenException extends RuntimeException {
     RingBrokenException(String message) {
+      super(message);
+    }
+  }
+
+  /** The state transfer failed: the job can go on, but this rank's replica cannot be trusted. */
+  private static final class StateTransferException extends RuntimeException {
+    StateTransferException(String message) {
       super(message);
     }
   }

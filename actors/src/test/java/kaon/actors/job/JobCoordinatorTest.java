@@ -108,6 +108,36 @@ class JobCoordinatorTest {
   }
 
   @Test
+  void aLostRankIsReplacedFromTheSurvivorsMemoryWithoutReadingACheckpoint() {
+    JobSpec spec = checkpointed(1200);
+    JobStatus reference = runToEnd(RUN + "memory-reference", spec);
+    assertEquals(JobStatus.Phase.SUCCEEDED, reference.phase(), reference.message());
+    awaitDevicesFree();
+
+    String jobId = RUN + "memory-1";
+    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create(jobId, null, node.store, TestNode.JOB_SETTINGS));
+    TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
+    submit(job, spec);
+    job.tell(new JobCoordinator.Watch(watcher.getRef()));
+    JobStatus running = awaitCheckpoint(watcher);
+    // Worker 1 is lost: its thread, replica and device are gone, and nobody tells the job. Rank
+    // 0's ring breaks at its deadline; it must carry on from what it holds in memory, and the
+    // worker that replaces rank 1 gets the state from it.
+    var sharding = org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding.get(testKit.system());
+    sharding.entityRefFor(kaon.actors.worker.DeviceWorker.ENTITY_KEY, kaon.actors.worker.DeviceWorker.entityId(jobId, 1))
+        .tell(new kaon.actors.worker.DeviceWorker.Stop(running.generation(), "test: worker lost", false));
+    JobStatus end = DataParallelEquivalenceTest.awaitEnd(watcher);
+    assertEquals(JobStatus.Phase.SUCCEEDED, end.phase(), end.message());
+    assertEquals(2, end.generation());
+    assertEquals("memory:" + kaon.actors.worker.DeviceWorker.entityId(jobId, 0), end.stateSource());
+    assertEquals(1200, end.stepsDone());
+    // Same world size, same state: the same parameters as a run that lost nothing.
+    assertEquals(reference.digest(), end.digest(), "parameters differ from an uninterrupted run");
+    assertEquals(3, end.epochs().size());
+    end.epochs().forEach(e -> assertTrue(e.eachSampleOnce(), "epoch " + e.epoch() + " used each sample once"));
+  }
+
+  @Test
   void carriesOnWithoutANewGenerationWhenItsRanksStillTrain() {
     JobSpec spec = checkpointed(1100);
     JobStatus reference = runToEnd(RUN + "reattach-reference", spec);

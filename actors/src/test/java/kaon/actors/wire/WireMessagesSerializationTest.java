@@ -50,13 +50,16 @@ class WireMessagesSerializationTest {
         new OptimizerSpec(OptimizerSpec.Kind.ADAMW, 0.001f, 0f, 0.9f, 0.999f, 1e-8f, 0.01f), 42, 0, "/tmp/m.params", 200);
     List<ActorRef<RingMessage>> ring = new ArrayList<>(List.of(peer, peer, peer));
     List<Object> kryo = List.of(
-        new DeviceWorker.Prepare("job-1", spec, 3, 1, 3, coordinator, "step-400-abcdef12"),
+        new DeviceWorker.Prepare("job-1", spec, 3, 1, 3, coordinator, "step-400-abcdef12", 400, false),
+        new DeviceWorker.Prepare("job-1", spec, 4, 0, 2, coordinator, "", 1234, true),
+        new DeviceWorker.AskState(4, testKit.<DeviceWorker.HeldState>createTestProbe().getRef()),
+        new DeviceWorker.HeldState("job-1-worker-2", 1234, 1_310_720),
         new DeviceWorker.Reattach(3, coordinator),
         new DeviceWorker.Ack(3, 17),
-        new DeviceWorker.Begin(3, ring),
-        new DeviceWorker.Begin(3, List.of(peer)),
+        new DeviceWorker.Begin(3, ring, -1, 0),
+        new DeviceWorker.Begin(3, List.of(peer), 0, 1_310_720),
         new DeviceWorker.Stop(3, "job ended", false),
-        new JobCoordinator.WorkerReady(3, 1, peer, "cpu:1"),
+        new JobCoordinator.WorkerReady(3, 1, peer, "cpu:1", true),
         new JobCoordinator.WorkerFailed(3, 1, "all-reduce missed its deadline", true),
         new JobCoordinator.StepProgress(3, 0, 10, 468, 0.52),
         new JobCoordinator.EpochReport(3, 1, 5, 0, 1234.5, 100, 200, true, 90, 100, 123_456_789L, 468),
