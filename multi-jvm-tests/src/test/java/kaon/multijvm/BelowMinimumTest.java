@@ -86,7 +86,9 @@ class BelowMinimumTest {
       // A new node brings a device: the job resumes by itself.
       try (KaonProcess c = KaonProcess.start("below-min-c", env, "node", "--devices", "1", "--seed", "127.0.0.1:" + seedPort,
           "--roles", "worker")) {
-        a.awaitLine(Pattern.compile("job " + jobId + ": generation \\d+ of 2 ranks resumes at step (\\d+) from checkpoint:"), WAIT);
+        // The survivor kept its device and its state while the job waited: it goes on from its
+        // memory, and the new node's worker receives the state from it.
+        a.awaitLine(Pattern.compile("job " + jobId + ": generation \\d+ of 2 ranks resumes at step (\\d+) from memory:"), WAIT);
         List<JobEvent> events = watched.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
         JobEvent last = events.get(events.size() - 1);
         assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());

@@ -854,8 +854,8 @@ public final class JobCoordinator
       source = checkpoint.map(c -> "checkpoint:" + c.id()).orElse("init");
     }
     String reason = truncate(survey.reason() + (note.isEmpty() ? "" : "; skipped damaged checkpoints: " + note));
-    context.getLog().info("job {}: generation {} of {} ranks (workers {}) resumes at step {} from {} ({})",
-        jobId, state.generation() + 1, size, members, resumeStep, source, reason);
+    context.getLog().info("job {}: generation {} of {} ranks resumes at step {} from {} (workers {}; {})",
+        jobId, state.generation() + 1, size, resumeStep, source, members, reason);
     List<Integer> before = state.members();
     String checkpointId = fromMembers ? "" : checkpoint.map(CheckpointInfo::id).orElse("");
     int transferFrom = sourceRank;

@@ -30,16 +30,23 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
 
 /**
- * One rank of one job: owns a device of its node for as long as it trains, and runs the rank's
+ * One worker of one job: owns a device of its node while the job wants it, and runs the job's
  * {@link TrainingRun} on a thread of its own, never on an actor thread. A sharded entity, one per
- * (job, rank).
+ * (job, member id); its rank may change from one generation to the next.
  *
- * <p>Protocol with the {@link JobCoordinator}: {@link Prepare} (take a device, build the replica,
- * load the checkpoint to resume from, start an {@link AllReducePeer} for the generation) is
- * answered with {@link JobCoordinator.WorkerReady}; {@link Begin} brings the ring and starts the
- * steps; {@link Stop} ends the run at the next step boundary; {@link Reattach} asks whether this
- * rank still trains a generation. A Prepare of a newer generation stops the current run first.
- * Messages of an older generation are ignored.
+ * <p>Protocol with the {@link JobCoordinator}: {@link Prepare} (take a device, get the replica
+ * ready from the members' memory, a checkpoint or the initial parameters, start an {@link
+ * AllReducePeer} for the generation) is answered with {@link JobCoordinator.WorkerReady}; {@link
+ * Begin} brings the ring, has the state sent to the ranks that lack it, and starts the steps;
+ * {@link Stop} ends the generation at the next step boundary; {@link AskState} asks which step's
+ * state this worker holds once stopped; {@link Reattach} asks whether this rank still trains a
+ * generation. A Prepare of a newer generation stops the current one first. Messages of an older
+ * generation are ignored.
+ *
+ * <p>Between generations the device and the training thread stay with the worker, and the thread
+ * keeps the replica as the last completed step left it: a worker that survives the loss of
+ * another carries on from memory. A {@link Stop} without {@code keepDevice}, or {@link
+ * #HOLD_DEVICE} without a new generation, gives both up.
  *
  * <p>Reports that the coordinator persists (epoch reports, checkpoints written, the final
  * digest) go through an outbox and are resent until acknowledged: the coordinator may be
@@ -47,8 +54,9 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
  * training thread, one at a time; while a write is in flight only the newest waiting checkpoint
  * is kept, and failed writes are retried with backoff while training goes on.
  *
- * <p>Nothing survives a crash: the device is released (the {@link NodeAgent} watches its owners),
- * the peer dies with its parent, and the coordinator forms a new generation.
+ * <p>Nothing survives a crash of the node: the device is released (the {@link NodeAgent} watches
+ * its owners), the peer dies with its parent, and the coordinator forms a new generation from the
+ * other members.
  */
 public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
@@ -396,6 +404,10 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
         if (outbox.isEmpty()) {
           passivate();
         }
+      } else if (device != null) {
+        // The job is still forming its next generation (it may wait below its minimum for a
+        // while): the device and the state stay with this worker for as long as it is asked to.
+        timers.startSingleTimer(HoldExpired.INSTANCE, HOLD_DEVICE);
       }
     } else if (stop.generation() >= assignment.generation()) {
       stopCurrent(stop.reason(), stop.keepDevice());
