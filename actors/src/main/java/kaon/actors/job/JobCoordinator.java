@@ -94,7 +94,7 @@ public final class JobCoordinator
       permits Submit, GetStatus, Watch, Cancel, WorkerReady, WorkerFailed, StepProgress, EpochReport,
           CheckpointWritten, CheckpointHealth, WorkerFinished, Reattached, NotRunning, WatcherStopped,
           ReattachTimedOut, CheckpointChosen, Retry, JournalProbed, ProbeJournal, Scale, Surveyed, PrepareAgain,
-          NodeJoined, GrowCheck {}
+          NodeJoined, LookForDevices, GrowCheck {}
 
   /** Starts the job; answered with its status, or an error if this id already holds another job. */
   public record Submit(JobSpec spec, ActorRef<StatusReply<JobStatus>> replyTo) implements Command, KryoWireMessage {}
@@ -195,7 +195,10 @@ public final class JobCoordinator
   /** A node joined the cluster: it may bring devices this job can grow onto. */
   private record NodeJoined(String address) implements Command {}
 
-  /** Devices available to this job now that it has a fresh checkpoint to grow from. */
+  /** Time to look whether a node that joined brings devices. */
+  private enum LookForDevices implements Command { INSTANCE }
+
+  /** Devices available to this job, counted after a node joined. */
   private record GrowCheck(long generation, int available) implements Command {}
 
   /** Ranks of a forming generation that have not said they are ready are asked again. */
@@ -386,8 +389,13 @@ public final class JobCoordinator
   /** How often ranks of a forming generation are asked again, and how many times. */
   private static final Duration PREPARE_AGAIN = Duration.ofSeconds(3);
   private static final int MAX_PREPARE_ATTEMPTS = 20;
-  /** A node joined while the job was below its maximum: look for devices at the next checkpoint. */
-  private boolean growAtNextCheckpoint;
+  /**
+   * A node joined while the job was below its maximum: censuses left to find its devices. Its
+   * node agent is listed by the receptionist only some time after the node is up.
+   */
+  private int growLooks;
+  private static final int GROW_LOOKS = 10;
+  private static final Duration GROW_LOOK_INTERVAL = Duration.ofSeconds(1);
   /** The checkpoint the forming generation resumes from ("" for none). */
   private String preparing = "";
   /** The forming generation resumes from its members' memory; the rank that sends it, and its size. */
@@ -514,6 +522,10 @@ public final class JobCoordinator
         .onCommand(Surveyed.class, this::onSurveyed)
         .onCommand(PrepareAgain.class, this::onPrepareAgain)
         .onCommand(NodeJoined.class, this::onNodeJoined)
+        .onCommand(LookForDevices.class, (state, look) -> {
+          growIfDevices(state);
+          return Effect().noReply();
+        })
         .onCommand(GrowCheck.class, this::onGrowCheck)
         .onCommand(JournalProbed.class, this::onJournalProbed)
         .onCommand(ProbeJournal.class, (state, probe) -> probe())
@@ -876,9 +888,9 @@ public final class JobCoordinator
   }
 
   /**
-   * The members of the next generation, in rank order: the current members that answered the
-   * survey and still own a device (those holding the state of {@code newestStep} first, so that
-   * a smaller generation keeps them), then new member ids up to {@code size}.
+   * The members of the next generation, in rank order: the current members that still own a
+   * device (those holding the state of {@code newestStep} first, so that a smaller generation
+   * keeps them), then new member ids up to {@code size}.
    */
   private List<Integer> chooseMembers(State state, Surveyed survey, long newestStep, int size) {
     Set<String> owners = new HashSet<>();
@@ -888,11 +900,13 @@ public final class JobCoordinator
     List<Integer> holding = new ArrayList<>();
     List<Integer> others = new ArrayList<>();
     for (int id : state.members()) {
-      DeviceWorker.HeldState h = survey.held().get(id);
-      if (h == null || !owners.contains(DeviceWorker.entityId(jobId, id))) {
-        continue;
+      if (!owners.contains(DeviceWorker.entityId(jobId, id))) {
+        continue; // gone with its node, or it gave its device back
       }
-      (h.step() == newestStep && newestStep > 0 ? holding : others).add(id);
+      // A member that owns a device but did not answer in time is slow, not gone: it stays, and
+      // receives the state like a new one.
+      DeviceWorker.HeldState h = survey.held().get(id);
+      (h != null && h.step() == newestStep && newestStep > 0 ? holding : others).add(id);
     }
     List<Integer> members = new ArrayList<>(holding);
     members.addAll(others);
@@ -958,7 +972,6 @@ public final class JobCoordinator
       context.getLog().info("job {}: checkpoint at step {} committed ({} bytes)", jobId, info.step(), info.bytes());
       ack(s, written.generation(), written.rank(), written.seq());
       pruneCheckpoints(s);
-      growIfDevices(s);
     });
   }
 
@@ -1181,22 +1194,29 @@ public final class JobCoordinator
   }
 
   /**
-   * A job below its maximum grows onto a node that joins, at its next checkpoint: a new
-   * generation then resumes from that checkpoint, so growing costs only the steps since.
+   * A job below its maximum grows onto a node that joins, as soon as the node's devices show in a
+   * census: the ranks stop at a step boundary and the new ones receive their state, so growing
+   * costs a pause, not steps.
    */
   private ReplyEffect<Event, State> onNodeJoined(State state, NodeJoined joined) {
-    if (state.isActive() && state.worldSize() < state.maxWorkers() && state.spec().checkpointEverySteps() > 0) {
-      context.getLog().info("job {}: node {} joined; growing at the next checkpoint if it brings devices", jobId, joined.address());
-      growAtNextCheckpoint = true;
+    if (state.isActive() && state.worldSize() < state.maxWorkers()) {
+      context.getLog().info("job {}: node {} joined; growing if it brings devices", jobId, joined.address());
+      growLooks = GROW_LOOKS;
+      timers.startTimerWithFixedDelay(LookForDevices.INSTANCE, GROW_LOOK_INTERVAL);
     }
     return Effect().noReply();
   }
 
   private void growIfDevices(State state) {
-    if (!growAtNextCheckpoint || choosing || !state.isActive() || state.worldSize() >= state.maxWorkers()) {
+    if (growLooks <= 0 || !state.isActive() || state.worldSize() >= state.maxWorkers()) {
+      growLooks = 0;
+      timers.cancel(LookForDevices.INSTANCE);
       return;
     }
-    growAtNextCheckpoint = false;
+    if (choosing) {
+      return; // a generation is forming; it counts the devices itself, and the next look comes later
+    }
+    growLooks--;
     long generation = state.generation();
     context.pipeToSelf(DeviceCensus.take(context.getSystem(), settings.reattachTimeout()),
         (nodes, error) -> new GrowCheck(generation, availableToThisJob(nodes)));
@@ -1215,6 +1235,8 @@ public final class JobCoordinator
     if (!isCurrent(state, check.generation()) || Math.min(check.available(), state.maxWorkers()) <= state.worldSize()) {
       return Effect().noReply();
     }
+    growLooks = 0;
+    timers.cancel(LookForDevices.INSTANCE);
     return newGeneration(state, state.generation(),
         "growing from " + state.worldSize() + " to " + Math.min(check.available(), state.maxWorkers()) + " ranks: devices joined");
   }
