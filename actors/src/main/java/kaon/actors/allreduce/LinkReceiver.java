@@ -74,8 +74,10 @@ final class LinkReceiver implements Runnable {
       if (link.target(target) == null) {
         link.refused();
         TensorLinkFormat.writeReply(TensorLinkFormat.UNKNOWN_TARGET, channel);
-        log.info("refused a tensor link from {} for job {} generation {}: peer {} is not (or no longer) here",
-            from, handshake.jobId(), handshake.generation(), target);
+        // A peer that stopped a moment ago, or a connection that guessed: either way, said loudly
+        // enough to be seen.
+        log.warn("refused a tensor link from {} for job {} generation {}: peer {} is not (or no longer) here",
+            from, handshake.jobId(), handshake.generation(), Long.toHexString(target));
         return;
       }
       TensorLinkFormat.writeReply(TensorLinkFormat.ACCEPTED, channel);

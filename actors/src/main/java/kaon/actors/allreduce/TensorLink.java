@@ -31,7 +31,11 @@ import org.slf4j.LoggerFactory;
  * <p>One listener per actor system, started by the first peer that needs it and bound to the
  * node's canonical Artery hostname. A peer that a left neighbour asks for its endpoint {@link
  * #register registers} here and gets an id; the neighbour connects and names that id, its job and
- * its generation in the handshake ({@link TensorLinkFormat}). Each inbound connection has a reader
+ * its generation in the handshake ({@link TensorLinkFormat}). The id is the connection's only
+ * credential: 64 random bits, handed out only in an Artery message to the left neighbour, so a
+ * process that can reach the port but not the cluster cannot feed chunks into a ring (it would
+ * have to guess the id, and every wrong guess is refused and logged). The chunks themselves
+ * travel unencrypted, as gloo's and NCCL's do: the link belongs on the cluster's private network. Each inbound connection has a reader
  * thread that decodes frames into chunks and hands them to the registered peer with a local
  * {@code tell}, so the peer's fencing, early-chunk buffering and deadlines see them exactly like
  * chunks from Artery. Each outbound connection ({@link LinkSender}) has a writer thread. Socket
@@ -75,7 +79,10 @@ public final class TensorLink implements Extension {
   private final String host;
   private final int port;
   private final Thread acceptor;
+  /** Numbers this node's link threads. */
   private final AtomicLong nextId = new AtomicLong(1);
+  /** Where peer ids come from: unguessable, since an id is what admits a connection. */
+  private final java.security.SecureRandom ids = new java.security.SecureRandom();
   private final Map<Long, ActorRef<RingMessage>> targets = new ConcurrentHashMap<>();
   private final Set<LinkReceiver> receivers = ConcurrentHashMap.newKeySet();
   private final Set<LinkSender> senders = ConcurrentHashMap.newKeySet();
@@ -142,9 +149,12 @@ public final class TensorLink implements Extension {
    * @return the id a left neighbour names in its handshake
    */
   public long register(ActorRef<RingMessage> peer) {
-    long id = nextId.getAndIncrement();
-    targets.put(id, peer);
-    return id;
+    while (true) {
+      long id = ids.nextLong() & Long.MAX_VALUE;
+      if (id > 0 && targets.putIfAbsent(id, peer) == null) {
+        return id;
+      }
+    }
   }
 
   /**

@@ -251,6 +251,26 @@ class TensorLinkTest {
   }
 
   @Test
+  void aConnectionThatGuessesAPeerIdIsRefused() throws IOException {
+    // Peers are registered (their left neighbours asked for endpoints), so ids are in use.
+    List<ActorRef<RingMessage>> peers = ring("job-guessed", settings(8, Transport.LINK), nodeA, nodeB);
+    awaitEdge(nodeA, peers.get(0), Edge.LINK);
+    TensorLink linkB = TensorLink.get(nodeB.system());
+    long refusedBefore = linkB.stats().handshakesRefused();
+    // Small ids (what a counter hands out) and a few random ones: none admits a connection.
+    List<Long> guesses = List.of(1L, 2L, 3L, 4L, new SplittableRandom(7).nextLong() & Long.MAX_VALUE);
+    for (long guess : guesses) {
+      try (SocketChannel channel = SocketChannel.open(new InetSocketAddress(linkB.host(), linkB.port()))) {
+        TensorLinkFormat.writeHandshake(new TensorLinkFormat.Handshake(guess, "job-guessed", 1), channel);
+        assertEquals(TensorLinkFormat.UNKNOWN_TARGET, TensorLinkFormat.readReply(channel), "id " + guess);
+      }
+    }
+    assertEquals(refusedBefore + guesses.size(), linkB.stats().handshakesRefused());
+    float[][] sums = reduce(peers, nodeA, 0, new float[][] {{1, 2}, {3, 4}});
+    assertArrayEquals(new float[] {4, 6}, sums[1]);
+  }
+
+  @Test
   void stoppedPeersCloseTheirConnectionsAndThreads() {
     // Connections of earlier tests close asynchronously once their peers stop; start from the
     // quiet state (one accept thread per node), or a thread ending late skews the count.
