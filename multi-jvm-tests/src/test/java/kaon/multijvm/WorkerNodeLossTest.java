@@ -87,7 +87,11 @@ class WorkerNodeLossTest {
         c.kill();
       }
 
-      Matcher resumed = a.awaitLine(Pattern.compile("job " + jobId + ": generation 2 of 2 ranks resumes at step (\\d+)"), WAIT);
+      // The two survivors go on from their memory: both are workers of generation 1 (ids 0-2),
+      // not new ones, and no checkpoint is read.
+      Matcher resumed = a.awaitLine(Pattern.compile("job " + jobId
+          + ": generation 2 of 2 ranks resumes at step (\\d+) from memory:\\S+ \\(workers \\[(\\d+), (\\d+)\\]"), WAIT);
+      assertTrue(Integer.parseInt(resumed.group(2)) < 3 && Integer.parseInt(resumed.group(3)) < 3, resumed.group());
       double secondsToNewGeneration = (System.nanoTime() - killedAt) / 1e9;
       if (hang) {
         // The cluster downed the silent node meanwhile; woken up, it learns so and shuts down.

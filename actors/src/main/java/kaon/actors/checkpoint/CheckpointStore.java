@@ -121,17 +121,6 @@ public final class CheckpointStore {
         }));
   }
 
-  /**
-   * Completes when Cassandra answers a trivial query: the journal and the checkpoints live there,
-   * so a job coordinator asks before persisting, instead of failing (and restarting) on a write.
-   */
-  public CompletionStage<Void> ping() {
-    return session.underlying()
-        .thenCompose(s -> s.executeAsync(SimpleStatement.newInstance("SELECT release_version FROM system.local")
-            .setConsistencyLevel(ConsistencyLevel.ONE)))
-        .thenApply(rs -> (Void) null);
-  }
-
   /** Checkpoints listed for {@code jobId}, newest first. */
   public CompletionStage<List<CheckpointInfo>> list(String jobId) {
     return prepared().thenCompose(st -> execute(st.selectMeta.bind(jobId))).thenCompose(rs -> collect(rs, new ArrayList<>()));

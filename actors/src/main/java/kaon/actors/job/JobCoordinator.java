@@ -1027,9 +1027,25 @@ public final class JobCoordinator
   private ReplyEffect<Event, State> probe() {
     if (!probing && !deferred.isEmpty()) {
       probing = true;
-      context.pipeToSelf(store.ping(), (ok, error) -> new JournalProbed(error));
+      context.pipeToSelf(pingJournal(), (ok, error) -> new JournalProbed(error));
     }
     return Effect().noReply();
+  }
+
+  /**
+   * A trivial query through the journal's own session. The checkpoint store's session is another
+   * connection pool, which may be back from an outage before the journal's is; a write through the
+   * journal's before then fails, and a failed persist restarts this entity. The session exists by
+   * now (this entity has recovered through it), so asking the registry for it creates nothing.
+   */
+  private CompletionStage<?> pingJournal() {
+    try {
+      return org.apache.pekko.stream.connectors.cassandra.javadsl.CassandraSessionRegistry.get(context.getSystem())
+          .sessionFor(settings.journalSession())
+          .selectOne("SELECT release_version FROM system.local");
+    } catch (RuntimeException e) {
+      return CompletableFuture.failedFuture(e);
+    }
   }
 
   private ReplyEffect<Event, State> onJournalProbed(State state, JournalProbed probed) {

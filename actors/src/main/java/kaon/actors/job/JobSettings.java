@@ -9,5 +9,13 @@ import java.time.Duration;
  *     train before it starts a new generation from the last checkpoint
  * @param persistRetryMin first backoff after a failed journal write
  * @param persistRetryMax longest backoff between journal retries
+ * @param journalSession config path of the journal's Cassandra session (the journal plugin's
+ *     path without its {@code .journal}), which the journal gate probes before persisting
  */
-public record JobSettings(Duration reattachTimeout, Duration persistRetryMin, Duration persistRetryMax) {}
+public record JobSettings(Duration reattachTimeout, Duration persistRetryMin, Duration persistRetryMax, String journalSession) {
+
+  /** The session path of journal plugin {@code journalPlugin} ({@code pekko.persistence.journal.plugin}). */
+  public static String sessionOfJournal(String journalPlugin) {
+    return journalPlugin.endsWith(".journal") ? journalPlugin.substring(0, journalPlugin.length() - ".journal".length()) : journalPlugin;
+  }
+}

@@ -21,7 +21,8 @@ final class TestNode {
 
   final ActorRef<NodeAgent.Command> nodeAgent;
   final CheckpointStore store;
-  static final JobSettings JOB_SETTINGS = new JobSettings(Duration.ofSeconds(3), Duration.ofMillis(200), Duration.ofSeconds(2));
+  static final JobSettings JOB_SETTINGS = new JobSettings(Duration.ofSeconds(3), Duration.ofMillis(200), Duration.ofSeconds(2),
+      "pekko.persistence.cassandra");
 
   TestNode(ActorTestKit testKit, int devices) {
     Cluster cluster = Cluster.get(testKit.system());
