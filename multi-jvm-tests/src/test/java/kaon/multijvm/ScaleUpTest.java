@@ -41,7 +41,8 @@ class ScaleUpTest {
     double faultFree = KaonProcess.faultFreeAccuracy(EPOCHS);
 
     String token = UUID.randomUUID().toString();
-    Map<String, String> env = KaonProcess.isolated(Map.of("KAON_TOKEN", token));
+    // Over the tensor link: the new rank's state arrives through it.
+    Map<String, String> env = KaonProcess.isolated(Map.of("KAON_TOKEN", token, "KAON_ALLREDUCE_TRANSPORT", "link"));
     int seedPort = KaonProcess.freePort();
     int apiPort = KaonProcess.freePort();
     String jobId = "scale-up-" + UUID.randomUUID().toString().substring(0, 8);

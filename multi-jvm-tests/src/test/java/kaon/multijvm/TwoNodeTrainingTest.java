@@ -22,7 +22,8 @@ import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.grpc.GrpcClientSettings;
 import org.apache.pekko.stream.javadsl.Sink;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -34,8 +35,10 @@ class TwoNodeTrainingTest {
 
   private static final Duration WAIT = Duration.ofMinutes(3);
 
-  @Test
-  void aJobSpansTwoJvmsAndMatchesTheSingleJvmRunBitForBit(@TempDir Path dir) throws Exception {
+  /** Both transports between nodes: Artery (the default) and the tensor link. */
+  @ParameterizedTest
+  @ValueSource(strings = {"artery", "link"})
+  void aJobSpansTwoJvmsAndMatchesTheSingleJvmRunBitForBit(String transport, @TempDir Path dir) throws Exception {
     Path reference = dir.resolve("one-jvm.params");
     try (KaonProcess run = KaonProcess.start("two-nodes-reference", "train", "--workers", "2", "--epochs", "1",
         "--max-steps", "200", "--checkpoint-every", "0", "--output", reference.toString())) {
@@ -43,16 +46,16 @@ class TwoNodeTrainingTest {
     }
 
     String token = UUID.randomUUID().toString();
-    Map<String, String> env = KaonProcess.isolated(Map.of("KAON_TOKEN", token));
+    Map<String, String> env = KaonProcess.isolated(Map.of("KAON_TOKEN", token, "KAON_ALLREDUCE_TRANSPORT", transport));
     int seedPort = KaonProcess.freePort();
     int apiPort = KaonProcess.freePort();
     Path distributed = dir.resolve("two-jvms.params");
-    String jobId = "two-nodes-" + UUID.randomUUID().toString().substring(0, 8);
+    String jobId = "two-nodes-" + transport + "-" + UUID.randomUUID().toString().substring(0, 8);
     ActorSystem<Void> client = ActorSystem.create(Behaviors.empty(), "test-client",
         ConfigFactory.parseString("pekko.actor.provider = local").withFallback(ConfigFactory.load()));
-    try (KaonProcess a = KaonProcess.start("two-nodes-a", env, "node", "--devices", "1", "--port", Integer.toString(seedPort),
+    try (KaonProcess a = KaonProcess.start("two-nodes-" + transport + "-a", env, "node", "--devices", "1", "--port", Integer.toString(seedPort),
             "--api-port", Integer.toString(apiPort));
-        KaonProcess b = KaonProcess.start("two-nodes-b", env, "node", "--devices", "1",
+        KaonProcess b = KaonProcess.start("two-nodes-" + transport + "-b", env, "node", "--devices", "1",
             "--seed", "127.0.0.1:" + seedPort, "--roles", "worker")) {
       a.awaitLine(Pattern.compile("kaon node up"), WAIT);
       b.awaitLine(Pattern.compile("kaon node up"), WAIT);
@@ -76,6 +79,11 @@ class TwoNodeTrainingTest {
       // One worker per node: each node's agent gave its only device to one rank of the job.
       a.awaitLine(Pattern.compile("device cpu:0 now owned by " + jobId + "-worker-"), Duration.ofSeconds(1));
       b.awaitLine(Pattern.compile("device cpu:0 now owned by " + jobId + "-worker-"), Duration.ofSeconds(1));
+      // The chunks crossed between the nodes the way the configuration says.
+      Pattern edge = Pattern.compile("job " + jobId + " generation 1: ring edge .* uses "
+          + (transport.equals("link") ? "a tensor link" : "Artery \\(kaon.allreduce.transport = artery\\)"));
+      a.awaitLine(edge, Duration.ofSeconds(1));
+      b.awaitLine(edge, Duration.ofSeconds(1));
       jobs.close();
       cluster.close();
       b.stop();

@@ -48,7 +48,9 @@ class WorkerNodeLossTest {
     double faultFree = KaonProcess.faultFreeAccuracy(2);
 
     String token = UUID.randomUUID().toString();
-    Map<String, String> env = KaonProcess.isolated(Map.of("KAON_TOKEN", token));
+    // The kill runs over Artery (the default), the hang over the tensor link: a link to a frozen
+    // node must be noticed by the round deadline just the same.
+    Map<String, String> env = KaonProcess.isolated(Map.of("KAON_TOKEN", token, "KAON_ALLREDUCE_TRANSPORT", hang ? "link" : "artery"));
     int seedPort = KaonProcess.freePort();
     int apiPort = KaonProcess.freePort();
     String jobId = name + "-" + UUID.randomUUID().toString().substring(0, 8);
