@@ -237,10 +237,10 @@ public final class JobCoordinator
   /**
    * A new membership: the workers {@code members} (their member ids, in rank order) resume at
    * {@code resumeStep} from {@code stateSource} ({@code init}, {@code checkpoint:<id>} or {@code
-   * memory:<worker>}), and why.
+   * memory:<worker>}), why, and when (epoch ms; 0 in events written before it was recorded).
    */
   public record GenerationStarted(long generation, int worldSize, long resumeStep, String reason, String stateSource,
-      List<Integer> members) implements Event {
+      List<Integer> members, long atMillis) implements Event {
 
     public GenerationStarted {
       members = List.copyOf(members);
@@ -291,16 +291,21 @@ public final class JobCoordinator
       int minWorkers,
       int maxWorkers,
       List<Integer> members,
-      int nextMember) {
+      int nextMember,
+      List<GenerationInfo> history) {
+
+    /** Generations a job's history keeps: the newest ones, enough to see how it got here. */
+    static final int HISTORY = 100;
 
     static State empty() {
-      return new State(JobStatus.Phase.UNKNOWN, null, 0, 0, "", List.of(), 0, List.of(), Double.NaN, "", "", 0, 0, List.of(), 0);
+      return new State(JobStatus.Phase.UNKNOWN, null, 0, 0, "", List.of(), 0, List.of(), Double.NaN, "", "", 0, 0, List.of(), 0,
+          List.of());
     }
 
     State apply(Event event, int keepCheckpoints) {
       if (event instanceof JobSubmitted s) {
         return new State(JobStatus.Phase.STARTING, s.spec(), 0, 0, "", List.of(), 0, List.of(), Double.NaN, "", "",
-            s.spec().minWorkers(), s.spec().maxWorkers(), List.of(), 0);
+            s.spec().minWorkers(), s.spec().maxWorkers(), List.of(), 0, List.of());
       } else if (event instanceof GenerationStarted g) {
         // Epochs finished after the resume point are trained again and reported again.
         List<EpochMetrics> kept = new ArrayList<>();
@@ -310,13 +315,20 @@ public final class JobCoordinator
           }
         }
         int next = Math.max(nextMember, g.members().stream().mapToInt(m -> m + 1).max().orElse(0));
+        List<GenerationInfo> longer = new ArrayList<>(history);
+        longer.add(new GenerationInfo(g.generation(), g.worldSize(), g.resumeStep(), g.reason(), g.stateSource(), g.members(),
+            g.atMillis()));
+        while (longer.size() > HISTORY) {
+          longer.remove(0);
+        }
         return new State(JobStatus.Phase.STARTING, spec, g.generation(), g.worldSize(), g.stateSource(), List.copyOf(kept),
-            g.resumeStep(), checkpoints, testAccuracy, digest, message, minWorkers, maxWorkers, g.members(), next);
+            g.resumeStep(), checkpoints, testAccuracy, digest, message, minWorkers, maxWorkers, g.members(), next,
+            List.copyOf(longer));
       } else if (event instanceof EpochCompleted e) {
         List<EpochMetrics> more = new ArrayList<>(epochs);
         more.add(e.metrics());
         return new State(JobStatus.Phase.RUNNING, spec, generation, worldSize, stateSource, List.copyOf(more),
-            e.stepsDone(), checkpoints, testAccuracy, digest, message, minWorkers, maxWorkers, members, nextMember);
+            e.stepsDone(), checkpoints, testAccuracy, digest, message, minWorkers, maxWorkers, members, nextMember, history);
       } else if (event instanceof CheckpointCommitted c) {
         List<CheckpointInfo> more = new ArrayList<>(checkpoints);
         more.add(c.checkpoint());
@@ -324,19 +336,19 @@ public final class JobCoordinator
           more.remove(0);
         }
         return new State(phase == JobStatus.Phase.STARTING ? JobStatus.Phase.RUNNING : phase, spec, generation, worldSize,
-            stateSource, epochs, stepsDone, List.copyOf(more), testAccuracy, digest, message, minWorkers, maxWorkers, members, nextMember);
+            stateSource, epochs, stepsDone, List.copyOf(more), testAccuracy, digest, message, minWorkers, maxWorkers, members, nextMember, history);
       } else if (event instanceof JobSucceeded s) {
         return new State(JobStatus.Phase.SUCCEEDED, spec, generation, worldSize, stateSource, epochs, stepsDone,
-            checkpoints, s.testAccuracy(), s.digest(), "", minWorkers, maxWorkers, members, nextMember);
+            checkpoints, s.testAccuracy(), s.digest(), "", minWorkers, maxWorkers, members, nextMember, history);
       } else if (event instanceof JobFailed f) {
         return new State(JobStatus.Phase.FAILED, spec, generation, worldSize, stateSource, epochs, stepsDone,
-            checkpoints, testAccuracy, digest, f.reason(), minWorkers, maxWorkers, members, nextMember);
+            checkpoints, testAccuracy, digest, f.reason(), minWorkers, maxWorkers, members, nextMember, history);
       } else if (event instanceof JobCancelled) {
         return new State(JobStatus.Phase.CANCELLED, spec, generation, worldSize, stateSource, epochs, stepsDone,
-            checkpoints, testAccuracy, digest, "cancelled by its owner", minWorkers, maxWorkers, members, nextMember);
+            checkpoints, testAccuracy, digest, "cancelled by its owner", minWorkers, maxWorkers, members, nextMember, history);
       } else if (event instanceof JobScaled sc) {
         return new State(phase, spec, generation, worldSize, stateSource, epochs, stepsDone, checkpoints, testAccuracy,
-            digest, message, sc.minWorkers(), sc.maxWorkers(), members, nextMember);
+            digest, message, sc.minWorkers(), sc.maxWorkers(), members, nextMember, history);
       }
       throw new IllegalArgumentException("unknown event " + event);
     }
@@ -348,7 +360,7 @@ public final class JobCoordinator
 
     JobStatus toStatus(String jobId, String health) {
       return new JobStatus(jobId, phase, spec, generation, epochs, stepsDone, stateSource, latestCheckpoint(), health,
-          testAccuracy, digest, message, worldSize, minWorkers, maxWorkers);
+          testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, history);
     }
 
     /** The world size the next generation gets: the current one, moved inside the bounds. */
@@ -557,7 +569,7 @@ public final class JobCoordinator
     }
     return Effect()
         .persist(List.of(submitted, new GenerationStarted(1, submit.spec().workers(), 0, "job submitted", "init",
-            GenerationStarted.ranks(submit.spec().workers()))))
+            GenerationStarted.ranks(submit.spec().workers()), submitted.atMillis())))
         .thenRun(s -> prepareWorkers(s, "", false, -1, 0))
         .thenRun(this::publishStatus)
         .thenReply(submit.replyTo(), s -> StatusReply.success(status(s)));
@@ -873,7 +885,8 @@ public final class JobCoordinator
     int transferFrom = sourceRank;
     int transferBytes = sourceBytes;
     return Effect()
-        .persist(new GenerationStarted(state.generation() + 1, size, resumeStep, reason, source, members))
+        .persist(new GenerationStarted(state.generation() + 1, size, resumeStep, reason, source, members,
+            System.currentTimeMillis()))
         .thenRun(s -> {
           // Workers the job no longer has give their devices (and their state) back.
           for (int id : before) {

@@ -77,7 +77,7 @@ public final class JobEventSerializer extends SerializerWithStringManifest {
     } else if (o instanceof JobCoordinator.GenerationStarted e) {
       return GenerationStarted.newBuilder().setGeneration(e.generation()).setWorldSize(e.worldSize())
           .setResumeStep(e.resumeStep()).setReason(e.reason()).setStateSource(e.stateSource())
-          .addAllMembers(e.members()).build();
+          .addAllMembers(e.members()).setAtMillis(e.atMillis()).build();
     } else if (o instanceof JobCoordinator.EpochCompleted e) {
       EpochMetrics m = e.metrics();
       return EpochCompleted.newBuilder().setStepsDone(e.stepsDone()).setMetrics(kaon.protocol.v1.EpochMetrics.newBuilder()
@@ -113,7 +113,8 @@ public final class JobEventSerializer extends SerializerWithStringManifest {
           GenerationStarted p = GenerationStarted.parseFrom(bytes);
           yield new JobCoordinator.GenerationStarted(p.getGeneration(), p.getWorldSize(), p.getResumeStep(),
               p.getReason(), p.getStateSource().isEmpty() ? "init" : p.getStateSource(),
-              p.getMembersCount() > 0 ? List.copyOf(p.getMembersList()) : JobCoordinator.GenerationStarted.ranks(p.getWorldSize()));
+              p.getMembersCount() > 0 ? List.copyOf(p.getMembersList()) : JobCoordinator.GenerationStarted.ranks(p.getWorldSize()),
+              p.getAtMillis());
         }
         case EPOCH -> {
           EpochCompleted p = EpochCompleted.parseFrom(bytes);

@@ -11,8 +11,8 @@ import java.util.List;
  * @param generation current membership generation (0 before the first)
  * @param epochs finished epochs, in order
  * @param stepsDone optimizer steps completed by the last finished epoch
- * @param stateSource where the current generation's state came from: {@code init} or {@code
- *     checkpoint:<id>}
+ * @param stateSource where the current generation's state came from: {@code init}, {@code
+ *     checkpoint:<id>} or {@code memory:<worker>}
  * @param latestCheckpoint the newest committed checkpoint, or null
  * @param health empty when all is well, otherwise what is degraded (e.g. checkpoint writes
  *     failing and being retried) and since when
@@ -22,6 +22,7 @@ import java.util.List;
  * @param worldSize ranks of the current generation
  * @param minWorkers fewest ranks the job may run with now
  * @param maxWorkers most ranks the job may run with now
+ * @param generations the job's generations, oldest first (the newest 100): how it got here
  */
 public record JobStatus(
     String jobId,
@@ -38,7 +39,8 @@ public record JobStatus(
     String message,
     int worldSize,
     int minWorkers,
-    int maxWorkers) implements kaon.protocol.KryoWireMessage {
+    int maxWorkers,
+    List<GenerationInfo> generations) implements kaon.protocol.KryoWireMessage {
 
   /** Phases of a job. The last three are terminal. */
   public enum Phase {

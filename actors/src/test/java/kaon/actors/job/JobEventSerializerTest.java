@@ -27,8 +27,8 @@ class JobEventSerializerTest {
   private static Map<Object, String[]> golden() {
     Map<Object, String[]> g = new LinkedHashMap<>();
     g.put(new JobCoordinator.JobSubmitted(SPEC, 1_764_000_000_000L), new String[] {"JS", GOLDEN_SUBMITTED});
-    // Written before workers had member ids: its members read as ranks 0..1.
-    g.put(new JobCoordinator.GenerationStarted(3, 2, 400, "coordinator recovered", "checkpoint:step-400-abcd", List.of(0, 1)),
+    // Written before workers had member ids and times: its members read as ranks 0..1, its time as 0.
+    g.put(new JobCoordinator.GenerationStarted(3, 2, 400, "coordinator recovered", "checkpoint:step-400-abcd", List.of(0, 1), 0),
         new String[] {"GS", GOLDEN_GENERATION});
     g.put(new JobCoordinator.EpochCompleted(new EpochMetrics(1, 0.5893, 0.7925, 0.8123, 41234.5, 1.45, 2, 468, 0, false), 468),
         new String[] {"EC", GOLDEN_EPOCH});
@@ -61,7 +61,7 @@ class JobEventSerializerTest {
         new JobCoordinator.EpochCompleted(new EpochMetrics(2, 0.41, 0.85, 0.84, 40000, 1.5, 3, 936, 59_904, true), 936);
     assertEquals(ledgered, serializer.fromBinary(serializer.toBinary(ledgered), serializer.manifest(ledgered)));
     JobCoordinator.GenerationStarted members = new JobCoordinator.GenerationStarted(
-        5, 3, 1234, "rank 1 failed: all-reduce missed its deadline", "memory:job-1-worker-2", List.of(2, 0, 3));
+        5, 3, 1234, "rank 1 failed: all-reduce missed its deadline", "memory:job-1-worker-2", List.of(2, 0, 3), 1_764_000_123_456L);
     assertEquals(members, serializer.fromBinary(serializer.toBinary(members), serializer.manifest(members)));
     JobCoordinator.JobScaled scaled = new JobCoordinator.JobScaled(1, 3);
     assertEquals(scaled, serializer.fromBinary(serializer.toBinary(scaled), serializer.manifest(scaled)));

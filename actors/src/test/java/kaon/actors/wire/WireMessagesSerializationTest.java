@@ -100,7 +100,12 @@ class WireMessagesSerializationTest {
     return new JobStatus("job-1", JobStatus.Phase.RUNNING, spec, 3, java.util.List.copyOf(List.of(
             new EpochMetrics(1, 0.5, 0.8, 0.81, 40000, 1.5, 2, 468, 59_904, true), new EpochMetrics(2, 0.4, 0.85, 0.83, 41000, 1.4, 2, 936, 59_904, false))),
         936, "checkpoint:step-900-abcd", new CheckpointInfo("step-900-abcd", 900, 1, 875000, "ef".repeat(32)),
-        "", Double.NaN, "", "", 2, 1, 3);
+        "", Double.NaN, "", "", 2, 1, 3, List.of(
+            new kaon.actors.job.GenerationInfo(1, 3, 0, "job submitted", "init", List.of(0, 1, 2), 1_764_000_000_000L),
+            new kaon.actors.job.GenerationInfo(2, 2, 900, "rank 2 failed: all-reduce missed its deadline",
+                "memory:job-1-worker-0", List.of(0, 1), 1_764_000_060_000L),
+            new kaon.actors.job.GenerationInfo(3, 3, 936, "growing from 2 to 3 ranks: devices joined",
+                "memory:job-1-worker-0", List.of(0, 1, 3), 1_764_000_090_000L)));
   }
 
   private static Object roundTrip(Object message, Class<? extends Serializer> expected) {

@@ -35,6 +35,14 @@ final class ApiMapping {
       b.setSpec(spec(s.spec(), s.minWorkers(), s.maxWorkers()));
     }
     s.epochs().forEach(m -> b.addEpochs(epoch(m)));
+    s.generations().forEach(g -> b.addGenerations(kaon.protocol.v1.Generation.newBuilder()
+        .setGeneration(g.generation())
+        .setWorldSize(g.worldSize())
+        .setResumeStep(g.resumeStep())
+        .setReason(g.reason())
+        .setStateSource(g.stateSource())
+        .addAllWorkers(g.members())
+        .setAtMillis(g.atMillis())));
     CheckpointInfo c = s.latestCheckpoint();
     if (c != null) {
       b.setLatestCheckpoint(CheckpointRef.newBuilder().setId(c.id()).setStep(c.step()).setEpoch(c.epoch()).setBytes(c.bytes()));

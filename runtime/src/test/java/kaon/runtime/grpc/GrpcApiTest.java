@@ -202,6 +202,12 @@ class GrpcApiTest {
     assertEquals(2, resized.getGeneration());
     // Both ranks held the state when the job shrank: the one kept goes on from its memory.
     assertTrue(resized.getStateSource().startsWith("memory:"), resized.getStateSource());
+    // The history says how: the first generation, then the one the scaling formed, and why.
+    assertEquals(2, resized.getGenerationsCount(), resized.getGenerationsList().toString());
+    assertEquals("job submitted", resized.getGenerations(0).getReason());
+    assertEquals("scaled to 1..1 workers", resized.getGenerations(1).getReason());
+    assertEquals(1, resized.getGenerations(1).getWorkersCount());
+    assertTrue(resized.getGenerations(1).getAtMillis() >= resized.getGenerations(0).getAtMillis());
     Job cancelled = await(jobs.cancelJob().addHeader("authorization", BEARER)
         .invoke(CancelJobRequest.newBuilder().setJobId(job.getJobId()).build()));
     assertEquals(JobPhase.CANCELLED, cancelled.getPhase());

@@ -63,12 +63,28 @@ final class JobCommand implements Callable<Integer> {
     property(out, "steps", Long.toString(job.getStepsDone()));
     property(out, "checkpoint", job.hasLatestCheckpoint() ? checkpoint(job.getLatestCheckpoint()) : "none yet");
     property(out, "health", job.getHealth().isEmpty() ? "ok" : job.getHealth());
+    if (job.getGenerationsCount() > 1) {
+      // How the job got here: every re-formation, why, and where its state came from.
+      out.println("  generations:");
+      for (kaon.protocol.v1.Generation g : job.getGenerationsList()) {
+        out.println("    " + generationLine(g));
+      }
+    }
     for (EpochResult epoch : job.getEpochsList()) {
       out.println(JobEventPrinter.epochLine(epoch));
     }
     if (JobEventPrinter.hasEnded(job)) {
       out.println(JobEventPrinter.outcomeLine(job));
     }
+  }
+
+  /** One generation: number, when, ranks, resume step, state source, reason. */
+  static String generationLine(kaon.protocol.v1.Generation g) {
+    String when = g.getAtMillis() == 0 ? "" : java.time.format.DateTimeFormatter.ISO_LOCAL_TIME
+        .format(java.time.Instant.ofEpochMilli(g.getAtMillis()).atZone(java.time.ZoneId.systemDefault()).toLocalTime()
+            .truncatedTo(java.time.temporal.ChronoUnit.SECONDS)) + " ";
+    return String.format(Locale.ROOT, "%d: %s%d ranks from step %d, state from %s (%s)", g.getGeneration(), when,
+        g.getWorldSize(), g.getResumeStep(), g.getStateSource(), g.getReason());
   }
 
   private static void property(PrintWriter out, String name, String value) {

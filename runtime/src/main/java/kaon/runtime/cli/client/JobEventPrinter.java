@@ -116,8 +116,10 @@ public final class JobEventPrinter implements Consumer<JobEvent> {
     }
     if (job.getGeneration() > generation) {
       if (job.getGeneration() > 1) {
+        String why = job.getGenerationsCount() == 0 ? ""
+            : " (" + job.getGenerations(job.getGenerationsCount() - 1).getReason() + ")";
         line("Generation " + job.getGeneration() + ": resuming at step " + job.getStepsDone() + " from "
-            + job.getStateSource());
+            + job.getStateSource() + why);
       }
       generation = job.getGeneration();
     }

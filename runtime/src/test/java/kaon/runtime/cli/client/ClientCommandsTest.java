@@ -145,13 +145,27 @@ class ClientCommandsTest {
         "  task         fashion-mnist-mlp",
         "  workers      2",
         "  recipe       2 epochs, global batch 128, sgd, lr 0.1, seed 42, checkpoint every 200 steps",
-        "  generation   1, state from init",
+        "  generation   2, state from memory:job-1-worker-0",
         "  steps        936",
         "  checkpoint   ck-4 at step 800 (epoch 2, 1,234,567 bytes)",
         "  health       ok",
+        "  generations:",
+        "    " + JobCommand.generationLine(StubKaonApi.job(JobPhase.SUCCEEDED).getGenerations(0)),
+        "    " + JobCommand.generationLine(StubKaonApi.job(JobPhase.SUCCEEDED).getGenerations(1)),
         JobEventPrinter.epochLine(StubKaonApi.epoch(1)),
         JobEventPrinter.epochLine(StubKaonApi.epoch(2)),
         JobEventPrinter.outcomeLine(StubKaonApi.job(JobPhase.SUCCEEDED))), run.lines());
+  }
+
+  @Test
+  void aGenerationLineSaysWhenWhyAndFromWhere() {
+    String line = JobCommand.generationLine(StubKaonApi.generation(2, 512, "rank 1 failed: all-reduce missed its deadline",
+        "memory:job-1-worker-0", 1_764_000_042_000L));
+    String at = java.time.Instant.ofEpochMilli(1_764_000_042_000L).atZone(java.time.ZoneId.systemDefault()).toLocalTime().toString();
+    assertEquals("2: " + at + " 2 ranks from step 512, state from memory:job-1-worker-0 (rank 1 failed: all-reduce missed its deadline)",
+        line);
+    assertEquals("1: 2 ranks from step 0, state from init (job submitted)",
+        JobCommand.generationLine(StubKaonApi.generation(1, 0, "job submitted", "init", 0)));
   }
 
   @Test

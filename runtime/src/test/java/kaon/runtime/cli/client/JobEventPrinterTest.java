@@ -137,6 +137,18 @@ class JobEventPrinterTest {
   }
 
   @Test
+  void aNewGenerationSaysWhyItFormed() {
+    JobEventPrinter printer = printer(false);
+    printer.accept(status(job(JobPhase.RUNNING)));
+    printer.accept(status(job(JobPhase.RUNNING).setGeneration(2).setStepsDone(512).setStateSource("memory:j-worker-0")
+        .addGenerations(StubKaonApi.generation(1, 0, "job submitted", "init", 0))
+        .addGenerations(StubKaonApi.generation(2, 512, "rank 1 failed: all-reduce missed its deadline", "memory:j-worker-0", 0))));
+
+    assertEquals(List.of("Generation 2: resuming at step 512 from memory:j-worker-0 (rank 1 failed: all-reduce missed its deadline)"),
+        lines());
+  }
+
+  @Test
   void endsWithWhyAFailedJobFailedAndExitCode1() {
     JobEventPrinter printer = printer(false);
     printer.accept(status(job(JobPhase.FAILED).setMessage("worker 1: out of memory")));

@@ -65,9 +65,18 @@ final class StubKaonApi implements JobServicePowerApi, ClusterServicePowerApi {
         .setWorldSize(2);
     if (phase == JobPhase.SUCCEEDED) {
       job.addEpochs(epoch(1)).addEpochs(epoch(2)).setStepsDone(936).setTestAccuracy(0.81).setDigest("d1g3st")
-          .setLatestCheckpoint(CheckpointRef.newBuilder().setId("ck-4").setStep(800).setEpoch(2).setBytes(1_234_567));
+          .setLatestCheckpoint(CheckpointRef.newBuilder().setId("ck-4").setStep(800).setEpoch(2).setBytes(1_234_567))
+          .setGeneration(2).setStateSource("memory:job-1-worker-0")
+          .addGenerations(generation(1, 0, "job submitted", "init", 1_764_000_000_000L))
+          .addGenerations(generation(2, 512, "rank 1 failed: all-reduce missed its deadline", "memory:job-1-worker-0",
+              1_764_000_042_000L));
     }
     return job.build();
+  }
+
+  static kaon.protocol.v1.Generation generation(long number, long step, String reason, String source, long atMillis) {
+    return kaon.protocol.v1.Generation.newBuilder().setGeneration(number).setWorldSize(2).setResumeStep(step)
+        .setReason(reason).setStateSource(source).addWorkers(0).addWorkers((int) number).setAtMillis(atMillis).build();
   }
 
   @Override
