@@ -53,7 +53,8 @@ public record KaonSettings(
     Config job = config.getConfig("kaon.job");
     JobSettings jobSettings = new JobSettings(
         job.getDuration("reattach-timeout"), job.getDuration("persist-retry-min"), job.getDuration("persist-retry-max"),
-        JobSettings.sessionOfJournal(config.getString("pekko.persistence.journal.plugin")));
+        JobSettings.sessionOfJournal(config.getString("pekko.persistence.journal.plugin")),
+        job.getDuration("grow-look-interval"));
     Config ckpt = config.getConfig("kaon.checkpoint");
     long ckptChunk = ckpt.getBytes("chunk-bytes");
     CheckpointSettings checkpoint = new CheckpointSettings(

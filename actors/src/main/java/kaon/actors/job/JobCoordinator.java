@@ -406,6 +406,10 @@ public final class JobCoordinator
    * node agent is listed by the receptionist only some time after the node is up.
    */
   private int growLooks;
+  /** How often the job looks for devices now; null when it does not. */
+  private Duration lookingEvery;
+  /** Every rank of the current generation has been told to begin. */
+  private boolean training;
   private static final int GROW_LOOKS = 10;
   private static final Duration GROW_LOOK_INTERVAL = Duration.ofSeconds(1);
   /** The checkpoint the forming generation resumes from ("" for none). */
@@ -623,6 +627,8 @@ public final class JobCoordinator
         .thenRun(s -> {
           if (s.targetWorldSize() != s.worldSize()) {
             newGeneration(s, s.generation(), "scaled to " + s.minWorkers() + ".." + s.maxWorkers() + " workers");
+          } else {
+            scheduleLooks(s); // a higher maximum: devices may be free for it
           }
         })
         .thenRun(this::publishStatus)
@@ -653,6 +659,7 @@ public final class JobCoordinator
       }
       readyPeers.clear();
       needState.clear();
+      training = true;
     }
     return Effect().noReply();
   }
@@ -703,6 +710,8 @@ public final class JobCoordinator
     if (reattached.size() == state.worldSize()) {
       timers.cancel(ReattachTimedOut.class);
       context.getLog().info("job {}: all {} ranks of generation {} still train; carrying on", jobId, state.worldSize(), state.generation());
+      training = true;
+      scheduleLooks(state);
     }
     return Effect().noReply();
   }
@@ -1178,6 +1187,8 @@ public final class JobCoordinator
   }
 
   private void prepareWorkers(State state, String checkpointId, boolean fromMembers, int sourceRank, int sourceBytes) {
+    training = false;
+    scheduleLooks(state);
     preparing = checkpointId;
     preparingFromMembers = fromMembers;
     syncSource = sourceRank;
@@ -1223,29 +1234,45 @@ public final class JobCoordinator
   }
 
   /**
-   * A job below its maximum grows onto a node that joins, as soon as the node's devices show in a
-   * census: the ranks stop at a step boundary and the new ones receive their state, so growing
-   * costs a pause, not steps.
+   * A job below its maximum grows onto devices as soon as a census shows them: the ranks stop at
+   * a step boundary and the new ones receive their state, so growing costs a pause, not steps.
+   * It looks every {@link JobSettings#growLookInterval} (devices another job gave back, a worker
+   * dropped for being slow), and every second for a while after a node joins (its agent is listed
+   * by the receptionist only some time after the node is up).
    */
   private ReplyEffect<Event, State> onNodeJoined(State state, NodeJoined joined) {
     if (state.isActive() && state.worldSize() < state.maxWorkers()) {
       context.getLog().info("job {}: node {} joined; growing if it brings devices", jobId, joined.address());
       growLooks = GROW_LOOKS;
-      timers.startTimerWithFixedDelay(LookForDevices.INSTANCE, GROW_LOOK_INTERVAL);
+      scheduleLooks(state);
     }
     return Effect().noReply();
   }
 
-  private void growIfDevices(State state) {
-    if (growLooks <= 0 || !state.isActive() || state.worldSize() >= state.maxWorkers()) {
+  /** Looks for devices at the pace the job needs now: fast after a join, slow below the maximum, else not. */
+  private void scheduleLooks(State state) {
+    Duration every = !state.isActive() || state.worldSize() >= state.maxWorkers() ? null
+        : growLooks > 0 ? GROW_LOOK_INTERVAL : settings.growLookInterval();
+    if (every == null) {
       growLooks = 0;
       timers.cancel(LookForDevices.INSTANCE);
+    } else if (!every.equals(lookingEvery)) {
+      timers.startTimerWithFixedDelay(LookForDevices.INSTANCE, every);
+    }
+    lookingEvery = every;
+  }
+
+  private void growIfDevices(State state) {
+    if (!state.isActive() || state.worldSize() >= state.maxWorkers()) {
+      scheduleLooks(state);
       return;
     }
-    if (choosing) {
+    if (choosing || !training) {
       return; // a generation is forming; it counts the devices itself, and the next look comes later
     }
-    growLooks--;
+    if (growLooks > 0 && --growLooks == 0) {
+      scheduleLooks(state);
+    }
     long generation = state.generation();
     context.pipeToSelf(DeviceCensus.take(context.getSystem(), settings.reattachTimeout()),
         (nodes, error) -> new GrowCheck(generation, availableToThisJob(nodes)));
@@ -1265,9 +1292,8 @@ public final class JobCoordinator
       return Effect().noReply();
     }
     growLooks = 0;
-    timers.cancel(LookForDevices.INSTANCE);
     return newGeneration(state, state.generation(),
-        "growing from " + state.worldSize() + " to " + Math.min(check.available(), state.maxWorkers()) + " ranks: devices joined");
+        "growing from " + state.worldSize() + " to " + Math.min(check.available(), state.maxWorkers()) + " ranks: devices free");
   }
 
   private List<Integer> missingRanks(State state) {

@@ -11,8 +11,11 @@ import java.time.Duration;
  * @param persistRetryMax longest backoff between journal retries
  * @param journalSession config path of the journal's Cassandra session (the journal plugin's
  *     path without its {@code .journal}), which the journal gate probes before persisting
+ * @param growLookInterval how often a job below its maximum of workers looks for free devices
  */
-public record JobSettings(Duration reattachTimeout, Duration persistRetryMin, Duration persistRetryMax, String journalSession) {
+public record JobSettings(
+    Duration reattachTimeout, Duration persistRetryMin, Duration persistRetryMax, String journalSession,
+    Duration growLookInterval) {
 
   /** The session path of journal plugin {@code journalPlugin} ({@code pekko.persistence.journal.plugin}). */
   public static String sessionOfJournal(String journalPlugin) {

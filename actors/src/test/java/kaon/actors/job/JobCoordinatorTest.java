@@ -138,6 +138,33 @@ class JobCoordinatorTest {
   }
 
   @Test
+  void aJobBelowItsMaximumGrowsOntoDevicesAnotherJobGaveBack() {
+    // Job A holds one of the node's two devices for a while.
+    ActorRef<JobCoordinator.Command> a = testKit.spawn(JobCoordinator.create(RUN + "holder", null, node.store, TestNode.JOB_SETTINGS));
+    TestProbe<JobCoordinator.JobUpdate> aWatcher = testKit.createTestProbe();
+    submit(a, spec("fashion-mnist-mlp", 1, 150));
+    a.tell(new JobCoordinator.Watch(aWatcher.getRef()));
+    while (!(aWatcher.receiveMessage(WAIT) instanceof JobCoordinator.Progress)) {
+      // until A trains
+    }
+    // Job B may have 1..2 workers: it starts with the one device left.
+    ActorRef<JobCoordinator.Command> b = testKit.spawn(JobCoordinator.create(RUN + "grower", null, node.store, TestNode.JOB_SETTINGS));
+    TestProbe<JobCoordinator.JobUpdate> bWatcher = testKit.createTestProbe();
+    submit(b, spec("fashion-mnist-mlp", 2, 0).withBounds(1, 2));
+    b.tell(new JobCoordinator.Watch(bWatcher.getRef()));
+    assertEquals(JobStatus.Phase.SUCCEEDED, DataParallelEquivalenceTest.awaitEnd(aWatcher).phase());
+    // A gave its device back; B finds it at its next look and grows.
+    JobStatus end = DataParallelEquivalenceTest.awaitEnd(bWatcher);
+    assertEquals(JobStatus.Phase.SUCCEEDED, end.phase(), end.message());
+    assertEquals(2, end.worldSize(), end.generations().toString());
+    GenerationInfo grown = end.generations().get(end.generations().size() - 1);
+    assertEquals("growing from 1 to 2 ranks: devices free", grown.reason());
+    assertTrue(grown.stateSource().startsWith("memory:"), grown.stateSource());
+    assertEquals(2, end.epochs().size());
+    end.epochs().forEach(e -> assertTrue(e.eachSampleOnce(), "epoch " + e.epoch() + " used each sample once"));
+  }
+
+  @Test
   void carriesOnWithoutANewGenerationWhenItsRanksStillTrain() {
     JobSpec spec = checkpointed(1100);
     JobStatus reference = runToEnd(RUN + "reattach-reference", spec);

@@ -22,7 +22,7 @@ final class TestNode {
   final ActorRef<NodeAgent.Command> nodeAgent;
   final CheckpointStore store;
   static final JobSettings JOB_SETTINGS = new JobSettings(Duration.ofSeconds(3), Duration.ofMillis(200), Duration.ofSeconds(2),
-      "pekko.persistence.cassandra");
+      "pekko.persistence.cassandra", Duration.ofSeconds(1));
 
   TestNode(ActorTestKit testKit, int devices) {
     Cluster cluster = Cluster.get(testKit.system());
