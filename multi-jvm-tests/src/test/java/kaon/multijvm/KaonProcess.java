@@ -115,6 +115,16 @@ final class KaonProcess implements AutoCloseable {
     }
   }
 
+  /** Keyspaces handed out by {@link #isolated}; dropped when this JVM exits. */
+  private static final java.util.Set<String> KEYSPACES = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+  static {
+    // Otherwise they stay in the local Cassandra for good. Runs of the suite on one machine piled
+    // up ~300 of them (some 1,500 tables), and the local node (512 MB heap) died under them.
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> kaon.runtime.CassandraConnection.dropKeyspaces(
+        com.typesafe.config.ConfigFactory.load(), KEYSPACES, System.err::println), "kaon-test-keyspaces"));
+  }
+
   /**
    * Environment for the nodes of one test cluster: journal keyspaces of its own, so that jobs a
    * killed cluster left remembered never resume in another test's cluster (on a shared Cassandra
@@ -122,6 +132,8 @@ final class KaonProcess implements AutoCloseable {
    */
   static java.util.Map<String, String> isolated(java.util.Map<String, String> env) {
     String suffix = java.util.UUID.randomUUID().toString().replace("-", "").substring(0, 12);
+    KEYSPACES.add("kaon_journal_" + suffix);
+    KEYSPACES.add("kaon_snapshot_" + suffix);
     java.util.Map<String, String> all = new java.util.HashMap<>(env);
     all.put("KAON_JOURNAL_KEYSPACE", "kaon_journal_" + suffix);
     all.put("KAON_SNAPSHOT_KEYSPACE", "kaon_snapshot_" + suffix);

@@ -40,7 +40,7 @@ class TwoNodeTrainingTest {
   @ValueSource(strings = {"artery", "link"})
   void aJobSpansTwoJvmsAndMatchesTheSingleJvmRunBitForBit(String transport, @TempDir Path dir) throws Exception {
     Path reference = dir.resolve("one-jvm.params");
-    try (KaonProcess run = KaonProcess.start("two-nodes-reference", "train", "--workers", "2", "--epochs", "1",
+    try (KaonProcess run = KaonProcess.start("two-nodes-reference-" + transport, "train", "--workers", "2", "--epochs", "1",
         "--max-steps", "200", "--checkpoint-every", "0", "--output", reference.toString())) {
       assertEquals(0, run.awaitExit(WAIT));
     }

@@ -1,11 +1,16 @@
 package kaon.runtime;
 
+import com.datastax.oss.driver.api.core.CqlSession;
+import com.datastax.oss.driver.api.core.cql.SimpleStatement;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigValueFactory;
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Collection;
 import java.util.List;
 import java.util.function.Consumer;
 
@@ -38,6 +43,31 @@ public final class CassandraConnection {
     return ConfigFactory.empty()
         .withValue("datastax-java-driver.basic.contact-points", ConfigValueFactory.fromIterable(List.of(contactPoint)))
         .withFallback(config);
+  }
+
+  /**
+   * Drops {@code keyspaces} from the Cassandra {@code config} names (the embedded node's port when
+   * no contact point is set), for tests and tools that made throwaway keyspaces. Never starts a
+   * node; a failure goes to {@code say}, it is not thrown.
+   */
+  public static void dropKeyspaces(Config config, Collection<String> keyspaces, Consumer<String> say) {
+    if (keyspaces.isEmpty()) {
+      return;
+    }
+    Config cassandra = config.getConfig("kaon.cassandra");
+    String external = cassandra.getString("contact-point");
+    String hostPort = external.isBlank() ? "127.0.0.1:" + cassandra.getInt("embedded-port") : external;
+    int colon = hostPort.lastIndexOf(':');
+    try (CqlSession session = CqlSession.builder()
+        .addContactPoint(new InetSocketAddress(hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1))))
+        .withLocalDatacenter(config.getString("datastax-java-driver.basic.load-balancing-policy.local-datacenter"))
+        .build()) {
+      for (String keyspace : keyspaces) {
+        session.execute(SimpleStatement.newInstance("DROP KEYSPACE IF EXISTS " + keyspace).setTimeout(Duration.ofSeconds(30)));
+      }
+    } catch (RuntimeException e) {
+      say.accept("could not drop keyspaces " + keyspaces + " from " + hostPort + ": " + e.getMessage());
+    }
   }
 
   /** The embedded node's launcher; {@code kaon.home} is the installation (set by the launcher). */
