@@ -110,7 +110,8 @@ class WorkerNodeLossTest {
       double accuracy = last.getStatus().getTestAccuracy();
       System.out.printf("worker node " + (hang ? "hung" : "killed") + ": new generation after %.1f s (from step %s); accuracy %.4f vs fault-free %.4f%n",
           secondsToNewGeneration, resumed.group(1), accuracy, faultFree);
-      assertTrue(Math.abs(accuracy - faultFree) <= 0.015, "accuracy " + accuracy + " vs fault-free " + faultFree);
+      assertTrue(Math.abs(accuracy - faultFree) <= 0.015, "accuracy " + accuracy + " vs fault-free " + faultFree
+          + "; epochs " + last.getStatus().getEpochsList() + KaonProcess.summary(name + "-a", name + "-b", name + "-c"));
       jobs.close();
       cluster.close();
       b.stop();

@@ -193,6 +193,11 @@ final class TrainingRun implements Runnable {
     } catch (RingBrokenException e) {
       failure = e.getMessage();
       retryable = true;
+    } catch (DivergedException e) {
+      // Retried from the state before the step; a job that diverges every time fails after a
+      // few generations without progress.
+      failure = e.getMessage();
+      retryable = true;
     } catch (ExecutionException e) {
       failure = "cannot load checkpoint " + a.checkpoint() + ": " + e.getCause().getMessage();
       retryable = true;
@@ -427,6 +432,16 @@ final class TrainingRun implements Runnable {
         flat[tail + 1] = result.correct();
         SampleLedger.writeSlice(slice, flat, tail + 2);
         float[] sum = allReduce(a, stepsDone, flat);
+        int firstBad = firstNonFinite(sum);
+        if (firstBad >= 0) {
+          // Applied, a non-finite sum would ruin every replica alike, and the job would still
+          // "succeed" with garbage. The parameters are still those of the last good step: the
+          // generation ends here, loudly, and the next one retries the step from them.
+          log.error("job {} generation {}: step {} summed to a non-finite value at index {} of {} (loss sum {}, this "
+              + "rank's own loss {})", a.jobId(), a.generation(), stepsDone, firstBad, sum.length, sum[tail], result.lossSum());
+          throw new DivergedException("step " + stepsDone + " summed to a non-finite value (" + sum[firstBad] + " at index "
+              + firstBad + " of " + sum.length + ")");
+        }
         lossSum += sum[tail];
         correct += (long) sum[tail + 1];
         ledger = ledger.plusReduced(sum, tail + 2);
@@ -477,6 +492,16 @@ final class TrainingRun implements Runnable {
     worker.tell(new DeviceWorker.Report(a.generation(), new DeviceWorker.Finished(replica.digest())));
   }
 
+  /** The index of the first NaN or infinity in {@code values}, or -1. */
+  private static int firstNonFinite(float[] values) {
+    for (int i = 0; i < values.length; i++) {
+      if (!Float.isFinite(values[i])) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
   private float[] allReduce(Assignment a, long step, float[] buffer) throws InterruptedException {
     try {
       return org.apache.pekko.actor.typed.javadsl.AskPattern.<AllReducePeer.Command, AllReducePeer.Reduced>askWithStatus(
@@ -497,6 +522,13 @@ final class TrainingRun implements Runnable {
   /** The ring failed (a peer missed its deadline, or the generation was stopped): the job can go on. */
   private static final class RingBrokenException extends RuntimeException {
     RingBrokenException(String message) {
+      super(message);
+    }
+  }
+
+  /** A step's sums are not finite; the replica still holds the state before it. */
+  private static final class DivergedException extends RuntimeException {
+    DivergedException(String message) {
       super(message);
     }
   }

@@ -165,6 +165,17 @@ class JobCoordinatorTest {
   }
 
   @Test
+  void aJobWhoseLossIsNoLongerFiniteFailsSayingSoInsteadOfSucceeding() {
+    // A learning rate of 1e30 sends the parameters to infinity in one step; the next step's sums
+    // are not finite. Every generation retries that step from the same state, so the job fails.
+    JobSpec diverging = new JobSpec("fashion-mnist-mlp", 1, 1, 128, OptimizerSpec.sgd(1e30f, 0f), 7, 20, "", 0);
+    JobStatus end = runToEnd(RUN + "diverging", diverging);
+    assertEquals(JobStatus.Phase.FAILED, end.phase());
+    assertTrue(end.message().contains("summed to a non-finite value"), end.message());
+    assertTrue(end.message().contains("generations in a row made no progress"), end.message());
+  }
+
+  @Test
   void carriesOnWithoutANewGenerationWhenItsRanksStillTrain() {
     JobSpec spec = checkpointed(1100);
     JobStatus reference = runToEnd(RUN + "reattach-reference", spec);
