@@ -194,10 +194,13 @@ final class TrainingRun implements Runnable {
       failure = e.getMessage();
       retryable = true;
     } catch (DivergedException e) {
-      // Retried from the state before the step; a job that diverges every time fails after a
-      // few generations without progress.
+      // The parameters are those before the step, but values that blew up while staying finite
+      // may have reached them earlier: the state is given up, and the next generation resumes
+      // from the newest checkpoint. A job that diverges every time fails after a few generations
+      // without progress.
       failure = e.getMessage();
       retryable = true;
+      keepThread = false;
     } catch (ExecutionException e) {
       failure = "cannot load checkpoint " + a.checkpoint() + ": " + e.getCause().getMessage();
       retryable = true;
@@ -435,8 +438,7 @@ final class TrainingRun implements Runnable {
         int firstBad = firstNonFinite(sum);
         if (firstBad >= 0) {
           // Applied, a non-finite sum would ruin every replica alike, and the job would still
-          // "succeed" with garbage. The parameters are still those of the last good step: the
-          // generation ends here, loudly, and the next one retries the step from them.
+          // "succeed" with garbage. The generation ends here, loudly (see DivergedException).
           log.error("job {} generation {}: step {} summed to a non-finite value at index {} of {} (loss sum {}, this "
               + "rank's own loss {})", a.jobId(), a.generation(), stepsDone, firstBad, sum.length, sum[tail], result.lossSum());
           throw new DivergedException("step " + stepsDone + " summed to a non-finite value (" + sum[firstBad] + " at index "
@@ -526,7 +528,7 @@ final class TrainingRun implements Runnable {
     }
   }
 
-  /** A step's sums are not finite; the replica still holds the state before it. */
+  /** A step's sums are not finite: the job diverged, or values were damaged on the way. */
   private static final class DivergedException extends RuntimeException {
     DivergedException(String message) {
       super(message);

@@ -167,7 +167,8 @@ class JobCoordinatorTest {
   @Test
   void aJobWhoseLossIsNoLongerFiniteFailsSayingSoInsteadOfSucceeding() {
     // A learning rate of 1e30 sends the parameters to infinity in one step; the next step's sums
-    // are not finite. Every generation retries that step from the same state, so the job fails.
+    // are not finite. Each generation gives that state up and starts again from the initial
+    // parameters (there is no checkpoint), diverges again, and the job fails.
     JobSpec diverging = new JobSpec("fashion-mnist-mlp", 1, 1, 128, OptimizerSpec.sgd(1e30f, 0f), 7, 20, "", 0);
     JobStatus end = runToEnd(RUN + "diverging", diverging);
     assertEquals(JobStatus.Phase.FAILED, end.phase());
