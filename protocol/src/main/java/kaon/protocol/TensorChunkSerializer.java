@@ -207,8 +207,7 @@ public final class TensorChunkSerializer extends SerializerWithStringManifest
     if (length < 0 || length > buffer.remaining() / Float.BYTES) {
       throw corrupt("data length " + length + " with " + buffer.remaining() + " bytes left");
     }
-    // Every byte of the array is overwritten: a pooled one saves the allocation and its zeroing.
-    float[] data = ChunkArrayPool.shared().take(length);
+    float[] data = new float[length];
     buffer.asFloatBuffer().get(data);
     buffer.position(buffer.position() + length * Float.BYTES);
     return new TensorChunk(

@@ -7,7 +7,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import kaon.protocol.ChunkArrayPool;
 import kaon.protocol.KryoWireMessage;
 import kaon.protocol.RingMessage;
 import kaon.protocol.TensorChunk;
@@ -188,6 +187,8 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   private Runnable replyWhenDrained;
   /** This peer's id in its node's tensor link, once a left neighbour asked; else -1. */
   private long linkTarget = -1;
+  /** Where received chunk arrays go back to for the link's readers, once a left neighbour linked. */
+  private ChunkArrayPool recycled;
   private ActorRef<LinkSender.Event> linkEvents;
 
   private long rounds;
@@ -300,6 +301,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
       TensorLink tensorLink = TensorLink.get(getContext().getSystem());
       if (linkTarget < 0) {
         linkTarget = tensorLink.register(getContext().getSelf());
+        recycled = tensorLink.arrays();
       }
       request.replyTo().tell(new LinkEndpoint(tensorLink.host(), tensorLink.port(), linkTarget, null));
     } catch (RuntimeException e) {
@@ -507,8 +509,10 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     } else {
       System.arraycopy(data, 0, buffer, start, length);
     }
-    // This peer owns every chunk it receives (a sender hands its array over), and is done with it.
-    ChunkArrayPool.shared().give(data);
+    if (recycled != null) {
+      // This peer owns every chunk it receives (a sender hands its array over), and is done with it.
+      recycled.give(data);
+    }
     if (round < lastRound) {
       send(round + 1, chunk.chunk(), start, length);
     }
@@ -537,8 +541,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     } else {
       // A copy: the receiver reads it later (on another thread, or after serialization), while
       // this rank keeps writing into its buffer.
-      float[] data = ChunkArrayPool.shared().take(length);
-      System.arraycopy(current.buffer, offset, data, 0, length);
+      float[] data = Arrays.copyOfRange(current.buffer, offset, offset + length);
       right.tell(new TensorChunk(jobId, generation, current.step, round, chunk, offset, data));
     }
     chunksSent++;

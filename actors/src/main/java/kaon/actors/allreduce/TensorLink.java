@@ -13,7 +13,6 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
-import kaon.protocol.ChunkArrayPool;
 import kaon.protocol.RingMessage;
 import kaon.protocol.TensorLinkFormat;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -114,7 +113,7 @@ public final class TensorLink implements Extension {
     this.threadPrefix = threadPrefix;
     // What the readers may have handed out and not got back yet is about what the senders keep
     // in flight, across a few connections.
-    this.arrays = ChunkArrayPool.shared();
+    this.arrays = new ChunkArrayPool(4 * settings.maxBytesInFlight());
     try {
       server = ServerSocketChannel.open();
       server.bind(new InetSocketAddress(host, settings.port()));
