@@ -790,7 +790,13 @@ public final class JobCoordinator
       return Effect().noReply();
     }
     if (survey.nodes() != null) {
-      context.getLog().info("job {}: device census: {}; states held: {}", jobId, survey.nodes(), survey.held().values());
+      // One line a person can read at INFO; the whole census (every node's devices and owners)
+      // at DEBUG.
+      List<String> held = new ArrayList<>();
+      survey.held().forEach((id, h) -> held.add("worker-" + id + (h.step() < 0 ? " none" : " step " + h.step())));
+      context.getLog().info("job {}: {} devices available to it on {} nodes; states held: {}", jobId,
+          availableToThisJob(survey.nodes()), survey.nodes().size(), held.isEmpty() ? "none" : String.join(", ", held));
+      context.getLog().debug("job {}: device census: {}", jobId, survey.nodes());
     }
     if (newestHeldStep(survey) > 0) {
       // Survivors hold the state: nothing to read from Cassandra.
