@@ -56,12 +56,27 @@ class JobCoordinatorTest {
     return new JobSpec("fashion-mnist-mlp", 2, 4, 128, OptimizerSpec.sgd(0.1f, 0.9f), 11, maxSteps, "", 100);
   }
 
+  /** A coordinator for job {@code jobId} on the test node, recovering whatever its journal holds. */
+  private static ActorRef<JobCoordinator.Command> spawnJob(String jobId) {
+    return testKit.spawn(JobCoordinator.create(jobId, null, node.store, TestNode.JOB_SETTINGS));
+  }
+
+  /** Submits {@code spec} to {@code job} and watches it from then on. */
+  private static TestProbe<JobCoordinator.JobUpdate> submitAndWatch(ActorRef<JobCoordinator.Command> job, JobSpec spec) {
+    submit(job, spec);
+    return watch(job);
+  }
+
+  private static TestProbe<JobCoordinator.JobUpdate> watch(ActorRef<JobCoordinator.Command> job) {
+    TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
+    job.tell(new JobCoordinator.Watch(watcher.getRef()));
+    return watcher;
+  }
+
   /** Runs {@code spec} under a new job id to the end and returns its final status. */
   private static JobStatus runToEnd(String jobId, JobSpec spec) {
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create(jobId, null, node.store, TestNode.JOB_SETTINGS));
-    TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
-    submit(job, spec);
-    job.tell(new JobCoordinator.Watch(watcher.getRef()));
+    ActorRef<JobCoordinator.Command> job = spawnJob(jobId);
+    TestProbe<JobCoordinator.JobUpdate> watcher = submitAndWatch(job, spec);
     return DataParallelEquivalenceTest.awaitEnd(watcher);
   }
 
@@ -82,10 +97,8 @@ class JobCoordinatorTest {
     assertEquals(JobStatus.Phase.SUCCEEDED, reference.phase(), reference.message());
     awaitDevicesFree();
 
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create(RUN + "resume-1", null, node.store, TestNode.JOB_SETTINGS));
-    TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
-    submit(job, spec);
-    job.tell(new JobCoordinator.Watch(watcher.getRef()));
+    ActorRef<JobCoordinator.Command> job = spawnJob(RUN + "resume-1");
+    TestProbe<JobCoordinator.JobUpdate> watcher = submitAndWatch(job, spec);
     JobStatus checkpointed = awaitCheckpoint(watcher);
     // The coordinator and every rank die; only the journal and the checkpoints remain.
     testKit.stop(job);
@@ -96,9 +109,7 @@ class JobCoordinatorTest {
     }
     awaitDevicesFree();
 
-    ActorRef<JobCoordinator.Command> recovered = testKit.spawn(JobCoordinator.create(RUN + "resume-1", null, node.store, TestNode.JOB_SETTINGS));
-    TestProbe<JobCoordinator.JobUpdate> again = testKit.createTestProbe();
-    recovered.tell(new JobCoordinator.Watch(again.getRef()));
+    TestProbe<JobCoordinator.JobUpdate> again = watch(spawnJob(RUN + "resume-1"));
     JobStatus end = DataParallelEquivalenceTest.awaitEnd(again);
     assertEquals(JobStatus.Phase.SUCCEEDED, end.phase(), end.message());
     assertEquals(2, end.generation());
@@ -115,10 +126,8 @@ class JobCoordinatorTest {
     awaitDevicesFree();
 
     String jobId = RUN + "memory-1";
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create(jobId, null, node.store, TestNode.JOB_SETTINGS));
-    TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
-    submit(job, spec);
-    job.tell(new JobCoordinator.Watch(watcher.getRef()));
+    ActorRef<JobCoordinator.Command> job = spawnJob(jobId);
+    TestProbe<JobCoordinator.JobUpdate> watcher = submitAndWatch(job, spec);
     JobStatus running = awaitCheckpoint(watcher);
     // Worker 1 is lost: its thread, replica and device are gone, and nobody tells the job. Rank
     // 0's ring breaks at its deadline; it must carry on from what it holds in memory, and the
@@ -140,18 +149,14 @@ class JobCoordinatorTest {
   @Test
   void aJobBelowItsMaximumGrowsOntoDevicesAnotherJobGaveBack() {
     // Job A holds one of the node's two devices for a while.
-    ActorRef<JobCoordinator.Command> a = testKit.spawn(JobCoordinator.create(RUN + "holder", null, node.store, TestNode.JOB_SETTINGS));
-    TestProbe<JobCoordinator.JobUpdate> aWatcher = testKit.createTestProbe();
-    submit(a, spec("fashion-mnist-mlp", 1, 150));
-    a.tell(new JobCoordinator.Watch(aWatcher.getRef()));
+    ActorRef<JobCoordinator.Command> a = spawnJob(RUN + "holder");
+    TestProbe<JobCoordinator.JobUpdate> aWatcher = submitAndWatch(a, spec("fashion-mnist-mlp", 1, 150));
     while (!(aWatcher.receiveMessage(WAIT) instanceof JobCoordinator.Progress)) {
       // until A trains
     }
     // Job B may have 1..2 workers: it starts with the one device left.
-    ActorRef<JobCoordinator.Command> b = testKit.spawn(JobCoordinator.create(RUN + "grower", null, node.store, TestNode.JOB_SETTINGS));
-    TestProbe<JobCoordinator.JobUpdate> bWatcher = testKit.createTestProbe();
-    submit(b, spec("fashion-mnist-mlp", 2, 0).withBounds(1, 2));
-    b.tell(new JobCoordinator.Watch(bWatcher.getRef()));
+    ActorRef<JobCoordinator.Command> b = spawnJob(RUN + "grower");
+    TestProbe<JobCoordinator.JobUpdate> bWatcher = submitAndWatch(b, spec("fashion-mnist-mlp", 2, 0).withBounds(1, 2));
     assertEquals(JobStatus.Phase.SUCCEEDED, DataParallelEquivalenceTest.awaitEnd(aWatcher).phase());
     // A gave its device back; B finds it at its next look and grows.
     JobStatus end = DataParallelEquivalenceTest.awaitEnd(bWatcher);
@@ -182,15 +187,11 @@ class JobCoordinatorTest {
     JobStatus reference = runToEnd(RUN + "reattach-reference", spec);
     awaitDevicesFree();
 
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create(RUN + "reattach-1", null, node.store, TestNode.JOB_SETTINGS));
-    TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
-    submit(job, spec);
-    job.tell(new JobCoordinator.Watch(watcher.getRef()));
+    ActorRef<JobCoordinator.Command> job = spawnJob(RUN + "reattach-1");
+    TestProbe<JobCoordinator.JobUpdate> watcher = submitAndWatch(job, spec);
     awaitCheckpoint(watcher);
     testKit.stop(job);
-    ActorRef<JobCoordinator.Command> recovered = testKit.spawn(JobCoordinator.create(RUN + "reattach-1", null, node.store, TestNode.JOB_SETTINGS));
-    TestProbe<JobCoordinator.JobUpdate> again = testKit.createTestProbe();
-    recovered.tell(new JobCoordinator.Watch(again.getRef()));
+    TestProbe<JobCoordinator.JobUpdate> again = watch(spawnJob(RUN + "reattach-1"));
     JobStatus end = DataParallelEquivalenceTest.awaitEnd(again);
     assertEquals(JobStatus.Phase.SUCCEEDED, end.phase(), end.message());
     assertEquals(1, end.generation(), "the ranks kept training; no new generation was needed");
@@ -219,10 +220,8 @@ class JobCoordinatorTest {
 
   @Test
   void finishedJobRecoversFromItsJournalAfterARestart() {
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create(RUN + "recover-1", null, node.store, TestNode.JOB_SETTINGS));
-    TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
-    submit(job, spec("fashion-mnist-mlp", 2, 700));
-    job.tell(new JobCoordinator.Watch(watcher.getRef()));
+    ActorRef<JobCoordinator.Command> job = spawnJob(RUN + "recover-1");
+    TestProbe<JobCoordinator.JobUpdate> watcher = submitAndWatch(job, spec("fashion-mnist-mlp", 2, 700));
     JobStatus finished = DataParallelEquivalenceTest.awaitEnd(watcher);
     assertEquals(JobStatus.Phase.SUCCEEDED, finished.phase(), finished.message());
     // 700 steps: one full epoch (468) and a partial second one, both reported.
@@ -231,17 +230,15 @@ class JobCoordinatorTest {
     assertTrue(finished.testAccuracy() > 0.75, "test accuracy " + finished.testAccuracy());
 
     testKit.stop(job);
-    ActorRef<JobCoordinator.Command> respawned = testKit.spawn(JobCoordinator.create(RUN + "recover-1", null, node.store, TestNode.JOB_SETTINGS));
+    ActorRef<JobCoordinator.Command> respawned = spawnJob(RUN + "recover-1");
     JobStatus recovered = status(respawned);
     assertEquals(finished, recovered);
   }
 
   @Test
   void cancellingAFinishedJobIsRefused() {
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create(RUN + "cancel-late", null, node.store, TestNode.JOB_SETTINGS));
-    TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
-    submit(job, spec("fashion-mnist-mlp", 1, 5));
-    job.tell(new JobCoordinator.Watch(watcher.getRef()));
+    ActorRef<JobCoordinator.Command> job = spawnJob(RUN + "cancel-late");
+    TestProbe<JobCoordinator.JobUpdate> watcher = submitAndWatch(job, spec("fashion-mnist-mlp", 1, 5));
     assertEquals(JobStatus.Phase.SUCCEEDED, DataParallelEquivalenceTest.awaitEnd(watcher).phase());
     TestProbe<StatusReply<JobStatus>> reply = testKit.createTestProbe();
     job.tell(new JobCoordinator.Cancel(reply.getRef()));
@@ -251,7 +248,7 @@ class JobCoordinatorTest {
 
   @Test
   void resubmittingTheSameSpecIsIdempotentButAnotherSpecIsRefused() {
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create(RUN + "idempotent", null, node.store, TestNode.JOB_SETTINGS));
+    ActorRef<JobCoordinator.Command> job = spawnJob(RUN + "idempotent");
     JobSpec spec = spec("fashion-mnist-mlp", 1, 5);
     JobStatus first = submit(job, spec);
     JobStatus second = submit(job, spec);
@@ -264,7 +261,7 @@ class JobCoordinatorTest {
 
   @Test
   void anEventOverOneMebibyteIsRefusedBeforeItIsPersisted() {
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create(RUN + "oversize", null, node.store, TestNode.JOB_SETTINGS));
+    ActorRef<JobCoordinator.Command> job = spawnJob(RUN + "oversize");
     JobSpec huge = new JobSpec("fashion-mnist-mlp", 1, 1, 128, OptimizerSpec.sgd(0.1f, 0f), 7, 5, "/tmp/" + "x".repeat(1_100_000), 0);
     TestProbe<StatusReply<JobStatus>> reply = testKit.createTestProbe();
     job.tell(new JobCoordinator.Submit(huge, reply.getRef()));
@@ -276,10 +273,8 @@ class JobCoordinatorTest {
 
   @Test
   void anUnknownTaskFailsTheJobWithAClearReason() {
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create(RUN + "unknown-task", null, node.store, TestNode.JOB_SETTINGS));
-    TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
-    submit(job, spec("no-such-task", 1, 5));
-    job.tell(new JobCoordinator.Watch(watcher.getRef()));
+    ActorRef<JobCoordinator.Command> job = spawnJob(RUN + "unknown-task");
+    TestProbe<JobCoordinator.JobUpdate> watcher = submitAndWatch(job, spec("no-such-task", 1, 5));
     JobStatus failed = DataParallelEquivalenceTest.awaitEnd(watcher);
     assertEquals(JobStatus.Phase.FAILED, failed.phase());
     assertTrue(failed.message().contains("unknown task 'no-such-task'"), failed.message());
@@ -287,10 +282,8 @@ class JobCoordinatorTest {
 
   @Test
   void aJobNeedingMoreDevicesThanTheClusterHasWaitsAndSaysWhy() {
-    ActorRef<JobCoordinator.Command> job = testKit.spawn(JobCoordinator.create(RUN + "too-big", null, node.store, TestNode.JOB_SETTINGS));
-    TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
-    submit(job, spec("fashion-mnist-mlp", 3, 5));
-    job.tell(new JobCoordinator.Watch(watcher.getRef()));
+    ActorRef<JobCoordinator.Command> job = spawnJob(RUN + "too-big");
+    TestProbe<JobCoordinator.JobUpdate> watcher = submitAndWatch(job, spec("fashion-mnist-mlp", 3, 5));
     // Rank 2 gets no device; the job re-forms with what there is, which is below its minimum.
     JobStatus waiting = null;
     while (waiting == null) {
