@@ -180,10 +180,10 @@ public final class JobCoordinator
   private record ReattachTimedOut(long generation) implements Command {}
 
   /**
-   * What forming a new generation found: the devices (a census, or the error that prevented it)
-   * and, per member of the current generation that answered in time, the state it holds.
+   * What forming a new generation found: the devices (a census; null if it failed) and, per
+   * member of the current generation that answered in time, the state it holds.
    */
-  private record Surveyed(long afterGeneration, String reason, List<DeviceCensus.NodeDevices> nodes, Throwable censusError,
+  private record Surveyed(long afterGeneration, String reason, List<DeviceCensus.NodeDevices> nodes,
       Map<Integer, DeviceWorker.HeldState> held) implements Command {}
 
   /** The checkpoint a new generation resumes from (empty: from step 0), and what was skipped. */
@@ -743,9 +743,9 @@ public final class JobCoordinator
     }
     choosing = true;
     stopWorkersOf(state, "new generation: " + reason, true);
-    context.pipeToSelf(survey(state), (survey, error) -> error == null
-        ? new Surveyed(afterGeneration, reason, survey.nodes(), survey.censusError(), survey.held())
-        : new Surveyed(afterGeneration, reason, null, error, Map.of()));
+    context.pipeToSelf(survey(state, reason), (survey, error) -> error == null
+        ? survey
+        : new Surveyed(afterGeneration, reason, null, Map.of()));
     return Effect().noReply();
   }
 
@@ -756,12 +756,15 @@ public final class JobCoordinator
    */
   private static final Duration STATE_ANSWER = Duration.ofSeconds(1);
 
-  private record Survey(List<DeviceCensus.NodeDevices> nodes, Throwable censusError, Map<Integer, DeviceWorker.HeldState> held) {}
-
   /** A device census and, from every member of the current generation that answers, its state. */
-  private CompletionStage<Survey> survey(State state) {
-    CompletableFuture<List<DeviceCensus.NodeDevices>> census =
-        DeviceCensus.take(context.getSystem(), settings.reattachTimeout()).toCompletableFuture();
+  private CompletionStage<Surveyed> survey(State state, String reason) {
+    CompletableFuture<List<DeviceCensus.NodeDevices>> census = DeviceCensus.take(context.getSystem(), settings.reattachTimeout())
+        .toCompletableFuture()
+        .exceptionally(error -> {
+          // The job waits for devices and takes another census shortly (see form).
+          context.getSystem().log().warn("job {}: device census failed: {}", jobId, error.getMessage());
+          return null;
+        });
     Map<Integer, CompletableFuture<DeviceWorker.HeldState>> asks = new TreeMap<>();
     for (int id : state.members()) {
       asks.put(id, member(id)
@@ -770,7 +773,7 @@ public final class JobCoordinator
           .exceptionally(error -> null));
     }
     List<CompletableFuture<?>> all = new ArrayList<>(asks.values());
-    all.add(census.handle((nodes, error) -> null));
+    all.add(census);
     return CompletableFuture.allOf(all.toArray(CompletableFuture[]::new)).thenApply(done -> {
       Map<Integer, DeviceWorker.HeldState> held = new TreeMap<>();
       asks.forEach((id, answer) -> {
@@ -779,8 +782,7 @@ public final class JobCoordinator
           held.put(id, h);
         }
       });
-      Throwable censusError = census.isCompletedExceptionally() ? census.handle((n, e) -> e).join() : null;
-      return new Survey(census.getNow(null) == null ? null : census.join(), censusError, held);
+      return new Surveyed(state.generation(), reason, census.join(), held);
     });
   }
 
