@@ -17,12 +17,9 @@ import kaon.protocol.v1.JobPhase;
 import kaon.protocol.v1.JobServiceClient;
 import kaon.protocol.v1.JobSpecification;
 import kaon.protocol.v1.ListMembersRequest;
-import kaon.protocol.v1.SubmitJobRequest;
-import kaon.protocol.v1.WatchJobRequest;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.grpc.GrpcClientSettings;
-import org.apache.pekko.stream.javadsl.Sink;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -59,14 +56,9 @@ class BelowMinimumTest {
       ClusterServiceClient cluster = ClusterServiceClient.create(settings, client);
       JobServiceClient jobs = JobServiceClient.create(settings, client);
       KaonProcess.awaitMembersUp(cluster, bearer, 3, WAIT);
-      jobs.submitJob().addHeader("authorization", bearer).invoke(SubmitJobRequest.newBuilder().setRequestId(jobId)
-              .setSpec(JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(2).setMaxWorkers(2)
-                  .setEpochs(2).setCheckpointEverySteps(50))
-              .build())
-          .toCompletableFuture().get(60, TimeUnit.SECONDS);
-      CompletableFuture<List<JobEvent>> watched = jobs.watchJob().addHeader("authorization", bearer)
-          .invoke(WatchJobRequest.newBuilder().setJobId(jobId).build())
-          .runWith(Sink.seq(), client).toCompletableFuture();
+      KaonProcess.submit(jobs, bearer, jobId, JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(2).setMaxWorkers(2)
+                  .setEpochs(2).setCheckpointEverySteps(50));
+      CompletableFuture<List<JobEvent>> watched = KaonProcess.watch(jobs, bearer, jobId, client);
       a.awaitLine(Pattern.compile("job " + jobId + ": checkpoint at step (1[5-9]\\d|[2-9]\\d\\d) committed"), WAIT);
       b.kill();
 

@@ -17,12 +17,9 @@ import kaon.protocol.v1.JobPhase;
 import kaon.protocol.v1.JobServiceClient;
 import kaon.protocol.v1.JobSpecification;
 import kaon.protocol.v1.ListMembersRequest;
-import kaon.protocol.v1.SubmitJobRequest;
-import kaon.protocol.v1.WatchJobRequest;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.grpc.GrpcClientSettings;
-import org.apache.pekko.stream.javadsl.Sink;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -63,11 +60,8 @@ class CoordinatorNodeLossTest {
       KaonProcess.awaitMembersUp(clusterA, bearer, 3, WAIT);
       JobServiceClient jobsA = JobServiceClient.create(
           GrpcClientSettings.connectToServiceAt("127.0.0.1", apiA, client).withTls(false), client);
-      jobsA.submitJob().addHeader("authorization", bearer).invoke(SubmitJobRequest.newBuilder().setRequestId(jobId)
-              .setSpec(JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(2).setMaxWorkers(3)
-                  .setEpochs(2).setCheckpointEverySteps(50))
-              .build())
-          .toCompletableFuture().get(60, TimeUnit.SECONDS);
+      KaonProcess.submit(jobsA, bearer, jobId, JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(2).setMaxWorkers(3)
+                  .setEpochs(2).setCheckpointEverySteps(50));
 
       // The coordinator's node is the one that logs the job's commits.
       Pattern committed = Pattern.compile("job " + jobId + ": checkpoint at step (1[5-9]\\d|[2-9]\\d\\d) committed");
@@ -84,9 +78,7 @@ class CoordinatorNodeLossTest {
       List<KaonProcess> survivors = nodes.stream().filter(p -> p != host).toList();
       Matcher resumed = KaonProcess.awaitAny(survivors, resumes, WAIT).match();
       double seconds = (System.nanoTime() - killedAt) / 1e9;
-      List<JobEvent> events = jobs.watchJob().addHeader("authorization", bearer)
-          .invoke(WatchJobRequest.newBuilder().setJobId(jobId).build())
-          .runWith(Sink.seq(), client).toCompletableFuture().get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+      List<JobEvent> events = KaonProcess.watch(jobs, bearer, jobId, client).get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
       JobEvent last = events.get(events.size() - 1);
       assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());
       KaonProcess.assertEachSampleUsedOnce(last, 2);

@@ -233,6 +233,23 @@ final class KaonProcess implements AutoCloseable {
     throw new AssertionError("no process printed a line matching /" + pattern + "/ within " + timeout);
   }
 
+  /** Submits job {@code jobId} (also its request id) with {@code spec} through the API. */
+  static void submit(kaon.protocol.v1.JobServiceClient jobs, String bearer, String jobId,
+      kaon.protocol.v1.JobSpecification.Builder spec) throws Exception {
+    jobs.submitJob().addHeader("authorization", bearer)
+        .invoke(kaon.protocol.v1.SubmitJobRequest.newBuilder().setRequestId(jobId).setSpec(spec).build())
+        .toCompletableFuture().get(60, TimeUnit.SECONDS);
+  }
+
+  /** Every event of job {@code jobId} from now to its end, once it has ended. */
+  static java.util.concurrent.CompletableFuture<List<kaon.protocol.v1.JobEvent>> watch(
+      kaon.protocol.v1.JobServiceClient jobs, String bearer, String jobId,
+      org.apache.pekko.actor.typed.ActorSystem<?> client) {
+    return jobs.watchJob().addHeader("authorization", bearer)
+        .invoke(kaon.protocol.v1.WatchJobRequest.newBuilder().setJobId(jobId).build())
+        .runWith(org.apache.pekko.stream.javadsl.Sink.seq(), client).toCompletableFuture();
+  }
+
   /**
    * Waits until the cluster reports {@code members} members Up, asked over its API as an operator
    * would. Pekko logs each join, but only the gateway's view says the cluster is formed.

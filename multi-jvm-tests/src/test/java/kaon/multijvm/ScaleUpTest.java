@@ -17,12 +17,9 @@ import kaon.protocol.v1.JobPhase;
 import kaon.protocol.v1.JobServiceClient;
 import kaon.protocol.v1.JobSpecification;
 import kaon.protocol.v1.ListMembersRequest;
-import kaon.protocol.v1.SubmitJobRequest;
-import kaon.protocol.v1.WatchJobRequest;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.grpc.GrpcClientSettings;
-import org.apache.pekko.stream.javadsl.Sink;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -60,14 +57,9 @@ class ScaleUpTest {
       JobServiceClient jobs = JobServiceClient.create(settings, client);
       String bearer = "Bearer " + token;
       KaonProcess.awaitMembersUp(cluster, bearer, 2, WAIT);
-      jobs.submitJob().addHeader("authorization", bearer).invoke(SubmitJobRequest.newBuilder().setRequestId(jobId)
-              .setSpec(JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(2).setMaxWorkers(3)
-                  .setEpochs(EPOCHS).setCheckpointEverySteps(50))
-              .build())
-          .toCompletableFuture().get(60, TimeUnit.SECONDS);
-      var watched = jobs.watchJob().addHeader("authorization", bearer)
-          .invoke(WatchJobRequest.newBuilder().setJobId(jobId).build())
-          .runWith(Sink.seq(), client).toCompletableFuture();
+      KaonProcess.submit(jobs, bearer, jobId, JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(2).setMaxWorkers(3)
+                  .setEpochs(EPOCHS).setCheckpointEverySteps(50));
+      var watched = KaonProcess.watch(jobs, bearer, jobId, client);
 
       // Mid-epoch, with checkpoints committed, a third node with a free device joins.
       a.awaitLine(Pattern.compile("job " + jobId + ": checkpoint at step (1[0-9]\\d|[2-9]\\d\\d) committed"), WAIT);

@@ -16,12 +16,9 @@ import kaon.protocol.v1.JobEvent;
 import kaon.protocol.v1.JobPhase;
 import kaon.protocol.v1.JobServiceClient;
 import kaon.protocol.v1.JobSpecification;
-import kaon.protocol.v1.SubmitJobRequest;
-import kaon.protocol.v1.WatchJobRequest;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.grpc.GrpcClientSettings;
-import org.apache.pekko.stream.javadsl.Sink;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
@@ -65,14 +62,9 @@ class TwoNodeTrainingTest {
       String bearer = "Bearer " + token;
       KaonProcess.awaitMembersUp(cluster, bearer, 2, WAIT);
 
-      jobs.submitJob().addHeader("authorization", bearer).invoke(SubmitJobRequest.newBuilder().setRequestId(jobId)
-              .setSpec(JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(2).setMaxWorkers(2)
-                  .setEpochs(1).setMaxSteps(200).setCheckpointEverySteps(0).setModelOutput(distributed.toString()))
-              .build())
-          .toCompletableFuture().get(60, TimeUnit.SECONDS);
-      List<JobEvent> events = jobs.watchJob().addHeader("authorization", bearer)
-          .invoke(WatchJobRequest.newBuilder().setJobId(jobId).build())
-          .runWith(Sink.seq(), client).toCompletableFuture().get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+      KaonProcess.submit(jobs, bearer, jobId, JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(2).setMaxWorkers(2)
+                  .setEpochs(1).setMaxSteps(200).setCheckpointEverySteps(0).setModelOutput(distributed.toString()));
+      List<JobEvent> events = KaonProcess.watch(jobs, bearer, jobId, client).get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
       JobEvent last = events.get(events.size() - 1);
       assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());
 
