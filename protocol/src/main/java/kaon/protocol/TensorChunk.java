@@ -24,7 +24,7 @@ import java.util.Objects;
  */
 public record TensorChunk(
     String jobId, long generation, long step, int round, int chunk, int offset, float[] data)
-    implements RingMessage {
+    implements InboundChunk {
 
   /**
    * Validates the fields.
@@ -40,6 +40,24 @@ public record TensorChunk(
     requireNonNegative("round", round);
     requireNonNegative("chunk", chunk);
     requireNonNegative("offset", offset);
+  }
+
+  /** The number of values, {@code data.length}. */
+  @Override
+  public int length() {
+    return data.length;
+  }
+
+  @Override
+  public void addTo(float[] target, int at) {
+    for (int i = 0; i < data.length; i++) {
+      target[at + i] += data[i];
+    }
+  }
+
+  @Override
+  public void copyTo(float[] target, int at) {
+    System.arraycopy(data, 0, target, at, data.length);
   }
 
   private static void requireNonNegative(String name, long value) {

@@ -5,7 +5,9 @@ import java.nio.BufferOverflowException;
 import java.nio.BufferUnderflowException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import org.apache.pekko.actor.ExtendedActorSystem;
 import org.apache.pekko.serialization.ByteBufferSerializer;
 import org.apache.pekko.serialization.SerializerWithStringManifest;
@@ -17,6 +19,10 @@ import org.apache.pekko.serialization.SerializerWithStringManifest;
  * <p>It is a {@link ByteBufferSerializer} so that Artery writes the floats straight into its
  * envelope buffer and reads them straight out of it, without an intermediate {@code byte[]} per
  * chunk. The {@code byte[]} methods serve everything else (local checks, other transports).
+ *
+ * <p>It writes {@link TensorChunk}s and {@link TensorChunkView}s (a lent region of a buffer under
+ * reduction) in the same format. It reads a {@link TensorChunk}, except from a heap buffer handed
+ * over by Artery, where it returns a {@link FramedTensorChunk} that reads the values in place.
  *
  * <p>Format, little-endian because every machine we train on is, which makes the bulk float copy a
  * plain memory copy:
@@ -62,11 +68,11 @@ public final class TensorChunkSerializer extends SerializerWithStringManifest
    * @throws ArithmeticException if the size does not fit in an int
    */
   public static int serializedSize(TensorChunk chunk) {
-    return serializedSize(chunk, utf8(chunk.jobId()).length);
+    return serializedSize(chunk.data().length, utf8(chunk.jobId()).length);
   }
 
-  private static int serializedSize(TensorChunk chunk, int jobIdBytes) {
-    int dataBytes = Math.multiplyExact(Float.BYTES, chunk.data().length);
+  private static int serializedSize(int length, int jobIdBytes) {
+    int dataBytes = Math.multiplyExact(Float.BYTES, length);
     return Math.addExact(HEADER_BYTES + jobIdBytes, dataBytes);
   }
 
@@ -80,69 +86,85 @@ public final class TensorChunkSerializer extends SerializerWithStringManifest
    * Returns the manifest of the chunk format; {@link #fromBinary(ByteBuffer, String)} refuses any
    * other.
    *
-   * @throws IllegalArgumentException if {@code o} is not a {@link TensorChunk}
+   * @throws IllegalArgumentException if {@code o} is not a {@link TensorChunk} or {@link
+   *     TensorChunkView}
    */
   @Override
   public String manifest(Object o) {
-    requireChunk(o);
+    if (!(o instanceof TensorChunk) && !(o instanceof TensorChunkView)) {
+      throw cannotSerialize(o);
+    }
     return MANIFEST;
   }
 
   /**
-   * Serializes into a new array of exactly {@link #serializedSize(TensorChunk)} bytes.
+   * Serializes into a new array of exactly the serialized size.
    *
-   * @throws IllegalArgumentException if {@code o} is not a {@link TensorChunk}
+   * @throws IllegalArgumentException if {@code o} is not a {@link TensorChunk} or {@link
+   *     TensorChunkView}
    */
   @Override
   public byte[] toBinary(Object o) {
-    TensorChunk chunk = requireChunk(o);
-    byte[] jobId = utf8(chunk.jobId());
-    ByteBuffer buffer = ByteBuffer.allocate(serializedSize(chunk, jobId.length));
-    write(chunk, jobId, buffer);
-    return buffer.array();
+    byte[] jobId = utf8(jobIdOf(o));
+    ByteBuffer buffer = ByteBuffer.allocate(serializedSize(lengthOf(o), jobId.length));
+    write(o, jobId, buffer);
+    // A withdrawn view writes no values: the array keeps only what was written.
+    return buffer.position() == buffer.capacity() ? buffer.array() : Arrays.copyOf(buffer.array(), buffer.position());
   }
 
   /**
-   * Serializes at the buffer's position and advances it by {@link #serializedSize(TensorChunk)};
-   * the buffer's byte order is left as it was.
+   * Serializes at the buffer's position and advances it by the serialized size; the buffer's
+   * byte order is left as it was.
    *
-   * @throws IllegalArgumentException if {@code o} is not a {@link TensorChunk}
+   * @throws IllegalArgumentException if {@code o} is not a {@link TensorChunk} or {@link
+   *     TensorChunkView}
    * @throws BufferOverflowException if the chunk does not fit in the remaining buffer
    */
   @Override
   public void toBinary(Object o, ByteBuffer buffer) {
-    TensorChunk chunk = requireChunk(o);
-    byte[] jobId = utf8(chunk.jobId());
-    if (buffer.remaining() < serializedSize(chunk, jobId.length)) {
+    byte[] jobId = utf8(jobIdOf(o));
+    if (buffer.remaining() < serializedSize(lengthOf(o), jobId.length)) {
       // Artery reports this exception as an oversized payload; failing before the first byte
       // avoids copying megabytes that would be discarded anyway.
       throw new BufferOverflowException();
     }
-    write(chunk, jobId, buffer);
+    write(o, jobId, buffer);
   }
 
-  private static void write(TensorChunk chunk, byte[] jobId, ByteBuffer buffer) {
+  private static void write(Object o, byte[] jobId, ByteBuffer buffer) {
     ByteOrder callerOrder = buffer.order();
     buffer.order(ByteOrder.LITTLE_ENDIAN);
     try {
-      float[] data = chunk.data();
-      buffer
-          .put(VERSION)
-          .putLong(chunk.generation())
-          .putLong(chunk.step())
-          .putInt(chunk.round())
-          .putInt(chunk.chunk())
-          .putInt(chunk.offset())
-          .putInt(data.length)
-          .putInt(jobId.length)
-          .put(jobId);
-      // A view's bulk put is one memory copy; a putFloat per element would cost a bounds check and
-      // a byte-order decision for each of millions of floats.
-      buffer.asFloatBuffer().put(data);
-      buffer.position(buffer.position() + data.length * Float.BYTES);
+      if (o instanceof TensorChunk chunk) {
+        float[] data = chunk.data();
+        writeHeader(buffer, chunk.generation(), chunk.step(), chunk.round(), chunk.chunk(), chunk.offset(),
+            data.length, jobId);
+        // A view's bulk put is one memory copy; a putFloat per element would cost a bounds check
+        // and a byte-order decision for each of millions of floats.
+        buffer.asFloatBuffer().put(data);
+        buffer.position(buffer.position() + data.length * Float.BYTES);
+      } else {
+        TensorChunkView view = (TensorChunkView) o;
+        view.source().write(view.offset(), view.length(), buffer, length -> writeHeader(
+            buffer, view.generation(), view.step(), view.round(), view.chunk(), view.offset(), length, jobId));
+      }
     } finally {
       buffer.order(callerOrder);
     }
+  }
+
+  private static void writeHeader(
+      ByteBuffer buffer, long generation, long step, int round, int chunk, int offset, int length, byte[] jobId) {
+    buffer
+        .put(VERSION)
+        .putLong(generation)
+        .putLong(step)
+        .putInt(round)
+        .putInt(chunk)
+        .putInt(offset)
+        .putInt(length)
+        .putInt(jobId.length)
+        .put(jobId);
   }
 
   /**
@@ -153,18 +175,26 @@ public final class TensorChunkSerializer extends SerializerWithStringManifest
    */
   @Override
   public Object fromBinary(byte[] bytes, String manifest) throws NotSerializableException {
-    return fromBinary(ByteBuffer.wrap(bytes), manifest);
+    // A copy: the caller may reuse its array.
+    return read(ByteBuffer.wrap(bytes), manifest, false);
   }
 
   /**
    * Reads a chunk at the buffer's position and advances past it; the buffer's byte order is left
-   * as it was.
+   * as it was. From a heap buffer (Artery's TCP transport, see {@link FramedTensorChunk}) the
+   * chunk reads its values in place; from a direct one, which Artery pools and reuses, it gets a
+   * copy.
    *
    * @throws NotSerializableException if the manifest or format version is unknown or the bytes are
    *     truncated or corrupt
    */
   @Override
   public Object fromBinary(ByteBuffer buffer, String manifest) throws NotSerializableException {
+    return read(buffer, manifest, buffer.hasArray());
+  }
+
+  private static Object read(ByteBuffer buffer, String manifest, boolean inPlace)
+      throws NotSerializableException {
     if (!MANIFEST.equals(manifest)) {
       throw new NotSerializableException(
           "Unknown manifest [" + manifest + "] for TensorChunkSerializer, expected [" + MANIFEST
@@ -173,7 +203,7 @@ public final class TensorChunkSerializer extends SerializerWithStringManifest
     ByteOrder callerOrder = buffer.order();
     buffer.order(ByteOrder.LITTLE_ENDIAN);
     try {
-      return read(buffer);
+      return read(buffer, inPlace);
     } catch (BufferUnderflowException | IllegalArgumentException e) {
       NotSerializableException failure = corrupt(e.toString());
       failure.initCause(e);
@@ -183,7 +213,7 @@ public final class TensorChunkSerializer extends SerializerWithStringManifest
     }
   }
 
-  private static TensorChunk read(ByteBuffer buffer) throws NotSerializableException {
+  private static InboundChunk read(ByteBuffer buffer, boolean inPlace) throws NotSerializableException {
     byte version = buffer.get();
     if (version != VERSION) {
       throw new NotSerializableException(
@@ -207,23 +237,39 @@ public final class TensorChunkSerializer extends SerializerWithStringManifest
     if (length < 0 || length > buffer.remaining() / Float.BYTES) {
       throw corrupt("data length " + length + " with " + buffer.remaining() + " bytes left");
     }
+    String job = new String(jobId, StandardCharsets.UTF_8);
+    int dataBytes = length * Float.BYTES;
+    if (inPlace) {
+      FloatBuffer values = buffer.slice(buffer.position(), dataBytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+      buffer.position(buffer.position() + dataBytes);
+      return new FramedTensorChunk(job, generation, step, round, chunk, offset, values);
+    }
     float[] data = new float[length];
     buffer.asFloatBuffer().get(data);
-    buffer.position(buffer.position() + length * Float.BYTES);
-    return new TensorChunk(
-        new String(jobId, StandardCharsets.UTF_8), generation, step, round, chunk, offset, data);
+    buffer.position(buffer.position() + dataBytes);
+    return new TensorChunk(job, generation, step, round, chunk, offset, data);
   }
 
   private static NotSerializableException corrupt(String detail) {
     return new NotSerializableException("Corrupt TensorChunk: " + detail);
   }
 
-  private static TensorChunk requireChunk(Object o) {
+  private static String jobIdOf(Object o) {
     if (o instanceof TensorChunk chunk) {
-      return chunk;
+      return chunk.jobId();
     }
-    throw new IllegalArgumentException(
-        "TensorChunkSerializer cannot serialize " + o.getClass().getName());
+    if (o instanceof TensorChunkView view) {
+      return view.jobId();
+    }
+    throw cannotSerialize(o);
+  }
+
+  private static int lengthOf(Object o) {
+    return o instanceof TensorChunk chunk ? chunk.data().length : ((TensorChunkView) o).length();
+  }
+
+  private static IllegalArgumentException cannotSerialize(Object o) {
+    return new IllegalArgumentException("TensorChunkSerializer cannot serialize " + o.getClass().getName());
   }
 
   private static byte[] utf8(String s) {

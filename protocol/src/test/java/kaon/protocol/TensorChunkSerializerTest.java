@@ -11,7 +11,9 @@ import java.io.NotSerializableException;
 import java.nio.BufferOverflowException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.typed.javadsl.Adapter;
@@ -134,6 +136,114 @@ class TensorChunkSerializerTest {
     assertThrows(
         NotSerializableException.class,
         () -> serializer.fromBinary(bytes, Serializers.manifestFor(serializer, chunk)));
+  }
+
+  @ParameterizedTest
+  @ValueSource(ints = {1, 4096, 100_003})
+  void aViewIsWrittenExactlyAsTheChunkOfItsRegion(int length) {
+    TensorChunk whole = chunkOf(length + 10);
+    LentBuffer lent = new LentBuffer(whole.data());
+    TensorChunk region = new TensorChunk(whole.jobId(), whole.generation(), whole.step(), whole.round(), whole.chunk(),
+        7, Arrays.copyOfRange(whole.data(), 7, 7 + length));
+    TensorChunkView view = new TensorChunkView(region.jobId(), region.generation(), region.step(), region.round(),
+        region.chunk(), 7, length, lent);
+    lent.lend();
+    lent.lend();
+
+    assertArrayEquals(serializer(region).toBinary(region), serialization.serialize(view).get());
+    ByteBuffer buffer = ByteBuffer.allocateDirect(HEADER + TensorChunkSerializer.serializedSize(region));
+    buffer.position(HEADER);
+    serializer(region).toBinary(view, buffer);
+
+    assertFalse(buffer.hasRemaining());
+    assertEquals(0, lent.unwritten());
+  }
+
+  @ParameterizedTest
+  @ValueSource(ints = {0, 1, 4095, 4097, 100_003})
+  void aHeapBufferIsReadInPlaceWithEveryBitKept(int length) throws NotSerializableException {
+    TensorChunk chunk = chunkOf(length);
+    TensorChunkSerializer serializer = serializer(chunk);
+    // Artery's TCP transport hands over a heap buffer holding the whole frame, envelope first.
+    ByteBuffer frame = ByteBuffer.allocate(HEADER + TensorChunkSerializer.serializedSize(chunk)).order(ByteOrder.BIG_ENDIAN);
+    frame.position(HEADER);
+    serializer.toBinary(chunk, frame);
+    frame.flip().position(HEADER);
+
+    FramedTensorChunk back = assertInstanceOf(FramedTensorChunk.class,
+        serializer.fromBinary(frame, Serializers.manifestFor(serializer, chunk)));
+
+    assertFalse(frame.hasRemaining());
+    assertEquals(ByteOrder.BIG_ENDIAN, frame.order());
+    assertEquals(List.of(chunk.jobId(), chunk.generation(), chunk.step(), chunk.round(), chunk.chunk(), chunk.offset(), length),
+        List.of(back.jobId(), back.generation(), back.step(), back.round(), back.chunk(), back.offset(), back.length()));
+    float[] copied = new float[length + 3];
+    back.copyTo(copied, 3);
+    assertArrayEquals(rawBits(chunk.data()), rawBits(Arrays.copyOfRange(copied, 3, length + 3)));
+  }
+
+  @Test
+  void aChunkReadInPlaceAddsAsAnArrayChunkDoes() throws NotSerializableException {
+    SplittableRandom random = new SplittableRandom(11);
+    float[] values = new float[10_007];
+    float[] target = new float[values.length + 5];
+    for (int i = 0; i < values.length; i++) {
+      values[i] = (float) random.nextGaussian();
+    }
+    for (int i = 0; i < target.length; i++) {
+      target[i] = (float) random.nextGaussian();
+    }
+    TensorChunk chunk = new TensorChunk("job", 1, 2, 0, 0, 5, values);
+    TensorChunkSerializer serializer = serializer(chunk);
+    FramedTensorChunk framed = assertInstanceOf(FramedTensorChunk.class,
+        serializer.fromBinary(heapCopyOf(serializer.toBinary(chunk)), "TC"));
+    float[] expected = target.clone();
+    chunk.addTo(expected, 5);
+
+    framed.addTo(target, 5);
+
+    assertArrayEquals(rawBits(expected), rawBits(target));
+  }
+
+  @Test
+  void aWithdrawnViewGoesOutWithoutValuesAndTheOwnerIsNotKeptWaiting() throws NotSerializableException {
+    float[] buffer = {1f, 2f, 3f, 4f};
+    LentBuffer lent = new LentBuffer(buffer);
+    lent.lend();
+    List<String> calls = new ArrayList<>();
+    assertFalse(lent.whenWritten(() -> calls.add("written")));
+
+    lent.withdraw();
+    TensorChunkView view = new TensorChunkView("job", 1, 2, 0, 0, 0, 4, lent);
+    byte[] bytes = serialization.serialize(view).get();
+    TensorChunk back = (TensorChunk) serializer(new TensorChunk("job", 1, 2, 0, 0, 0, buffer)).fromBinary(bytes, "TC");
+
+    assertEquals(0, back.length());
+    assertEquals(List.of(), calls);
+    assertTrue(lent.whenWritten(() -> calls.add("at once")));
+    assertEquals(List.of("at once"), calls);
+  }
+
+  @Test
+  void theOwnerHearsOnceEveryLentRegionWasWritten() {
+    float[] buffer = new float[8];
+    LentBuffer lent = new LentBuffer(buffer);
+    lent.lend();
+    lent.lend();
+    List<String> calls = new ArrayList<>();
+
+    assertFalse(lent.whenWritten(() -> calls.add("written")));
+    serialization.serialize(new TensorChunkView("job", 1, 2, 0, 0, 0, 4, lent)).get();
+    assertEquals(List.of(), calls);
+    assertEquals(1, lent.unwritten());
+    serialization.serialize(new TensorChunkView("job", 1, 2, 0, 1, 4, 4, lent)).get();
+
+    assertEquals(List.of("written"), calls);
+    assertEquals(0, lent.unwritten());
+  }
+
+  private static ByteBuffer heapCopyOf(byte[] bytes) {
+    return ByteBuffer.allocate(bytes.length).put(bytes).flip();
   }
 
   private static TensorChunkSerializer serializer(TensorChunk chunk) {

@@ -7,9 +7,12 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import kaon.protocol.InboundChunk;
 import kaon.protocol.KryoWireMessage;
+import kaon.protocol.LentBuffer;
 import kaon.protocol.RingMessage;
 import kaon.protocol.TensorChunk;
+import kaon.protocol.TensorChunkView;
 import kaon.protocol.TensorLinkFormat;
 import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -53,17 +56,20 @@ import org.apache.pekko.pattern.StatusReply;
  * round deadline. On stop the peer closes its link and leaves its node's link registry, which
  * closes the connection its left neighbour opened.
  *
- * <p>Over the link nothing is copied for sending: the link's writer reads each chunk out of the
- * buffer itself. That is safe during a round, since the ring rewrites a region only after the
- * right neighbour has had it, but not after it, so a round's reply waits until the writer is
- * done with the buffer (at most {@code min-round-timeout}; then the link is closed). Arrays of
- * chunks received over it go back to the link's readers once added in.
+ * <p>Across JVMs nothing is copied for sending: the link's writer, or Artery's serializer (a
+ * {@link TensorChunkView} of a {@link LentBuffer}), reads each chunk out of the buffer itself.
+ * That is safe during a round, since the ring rewrites a region only after the right neighbour
+ * has had it, but not after it, so a round's reply waits until every chunk was written (at most
+ * {@code min-round-timeout}; then the link is closed, or the buffer withdrawn from Artery). Arrays
+ * of chunks received over the link go back to the link's readers once added in; chunks received
+ * over Artery are read in place ({@link kaon.protocol.FramedTensorChunk}).
  */
 public final class AllReducePeer extends AbstractBehavior<RingMessage> {
 
   /** Local commands. {@link TensorChunk}s from the left neighbour are the other input. */
   public sealed interface Command extends RingMessage
-      permits Connect, Reduce, Abort, GetStats, LinkEndpointRequest, RoundTimedOut, EndpointAnswer, LinkChanged, DrainTimedOut {}
+      permits Connect, Reduce, Abort, GetStats, LinkEndpointRequest, RoundTimedOut, EndpointAnswer, LinkChanged,
+          LentWritten, DrainTimedOut {}
 
   /** The ring in rank order (including this peer). Must come before the first {@link Reduce}. */
   public record Connect(List<ActorRef<RingMessage>> ring) implements Command {}
@@ -135,6 +141,9 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
 
   private record LinkChanged(LinkSender.Event event) implements Command {}
 
+  /** Artery wrote the last region lent for the round of {@code step}. */
+  private record LentWritten(long step) implements Command {}
+
   private record DrainTimedOut(long step) implements Command {}
 
   /** State of the reduction in flight. */
@@ -146,6 +155,8 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     final int expected;
     final Duration deadline;
     int received;
+    /** Regions of {@link #buffer} lent to Artery's serializer; null until the first. */
+    LentBuffer lent;
 
     Round(long step, float[] buffer, ActorRef<StatusReply<Reduced>> replyTo, int expected, Duration deadline) {
       this.step = step;
@@ -169,7 +180,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   private int bufferLength;
   private long lastCompletedStep = -1;
   /** Chunks of steps not started yet, in arrival order per step. */
-  private final Map<Long, List<TensorChunk>> early = new TreeMap<>();
+  private final Map<Long, List<InboundChunk>> early = new TreeMap<>();
   /** Set once a deadline was missed: the ring is broken for good. */
   private String brokenBecause;
   /** Smoothed round time, for later deadlines; negative until the first round completed. */
@@ -181,10 +192,12 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   /** Frames for the link that its queue had no room for yet, in sending order. */
   private final ArrayDeque<LinkSender.Frame> waitingForLink = new ArrayDeque<>();
   /**
-   * The reply of a round that is complete while the link's writer may still read its buffer
-   * (see {@link LinkSender}): it goes out once the writer is done with it.
+   * The reply of a round that is complete while the link's writer or Artery's serializer may
+   * still read its buffer: it goes out once both are done with it.
    */
   private Runnable replyWhenDrained;
+  /** The completed round's regions that Artery may still have to write, while its reply waits. */
+  private LentBuffer lentOut;
   /** This peer's id in its node's tensor link, once a left neighbour asked; else -1. */
   private long linkTarget = -1;
   /** Where received chunk arrays go back to for the link's readers, once a left neighbour linked. */
@@ -228,11 +241,12 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   @Override
   public Receive<RingMessage> createReceive() {
     return newReceiveBuilder()
-        .onMessage(TensorChunk.class, this::onChunk)
+        .onMessage(InboundChunk.class, this::onChunk)
         .onMessage(Connect.class, this::onConnect)
         .onMessage(Reduce.class, this::onReduce)
         .onMessage(Abort.class, this::onAbort)
         .onMessage(RoundTimedOut.class, this::onRoundTimedOut)
+        .onMessage(LentWritten.class, this::onLentWritten)
         .onMessage(DrainTimedOut.class, this::onDrainTimedOut)
         .onMessage(GetStats.class, this::onGetStats)
         .onMessage(LinkEndpointRequest.class, this::onLinkEndpointRequest)
@@ -363,10 +377,8 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
         right.tell(new TensorChunk(jobId, generation, frame.step(), frame.round(), frame.chunk(), frame.offset(),
             Arrays.copyOfRange(frame.buffer(), frame.offset(), frame.offset() + frame.length())));
       }
-      // The writer has stopped, so nothing reads the buffer any more.
-      if (replyWhenDrained != null) {
-        sendPendingReply();
-      }
+      // The writer has stopped, so the link reads the buffer no more.
+      replyIfDrained();
     }
     return this;
   }
@@ -379,19 +391,50 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   }
 
   private void replyIfDrained() {
-    if (replyWhenDrained != null && waitingForLink.isEmpty() && !link.awaitDrained()) {
+    if (replyWhenDrained != null && isDrained()) {
       sendPendingReply();
     }
   }
 
+  /**
+   * Whether nothing reads the completed round's buffer any more; if something does, it says so
+   * when done (a {@link LinkSender.Drained} or a {@link LentWritten}).
+   */
+  private boolean isDrained() {
+    boolean linkDone = link == null || (waitingForLink.isEmpty() && !link.awaitDrained());
+    if (lentOut == null) {
+      return linkDone;
+    }
+    long step = lastCompletedStep;
+    ActorRef<RingMessage> self = getContext().getSelf();
+    return lentOut.whenWritten(() -> self.tell(new LentWritten(step))) && linkDone;
+  }
+
   private void sendPendingReply() {
     timers.cancel(DrainTimedOut.class);
+    lentOut = null;
     Runnable reply = replyWhenDrained;
     replyWhenDrained = null;
     reply.run();
   }
 
+  private Behavior<RingMessage> onLentWritten(LentWritten written) {
+    if (written.step() == lastCompletedStep) {
+      replyIfDrained();
+    }
+    return this;
+  }
+
   private Behavior<RingMessage> onDrainTimedOut(DrainTimedOut timeout) {
+    if (replyWhenDrained != null && lentOut != null && lentOut.unwritten() > 0) {
+      // Artery has not serialized them in all this time: its connection is gone or stuck. The
+      // neighbour, short of these chunks, misses its own deadline; the sums here are complete.
+      getContext().getLog().warn("job {} generation {}: rank {} withdraws {} chunks of step {} that Artery did not write in {} ms",
+          jobId, generation, rank, lentOut.unwritten(), timeout.step(), settings.minRoundTimeout().toMillis());
+      lentOut.withdraw();
+      lentOut = null;
+      replyIfDrained();
+    }
     if (replyWhenDrained != null && link != null) {
       // The neighbour stopped reading and the writer is stuck in a blocked write. Closing the
       // socket ends it; its Down then releases the reply (the sums here are complete) and the
@@ -413,6 +456,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
 
   private Behavior<RingMessage> onPostStop() {
     closeLink();
+    withdrawLent();
     if (linkTarget >= 0) {
       TensorLink.get(getContext().getSystem()).unregister(linkTarget);
     }
@@ -435,9 +479,9 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     timers.startSingleTimer(RoundTimedOut.class, new RoundTimedOut(reduce.step()), deadline);
     sendSegment(rank, 0);
     early.keySet().removeIf(step -> step < reduce.step());
-    List<TensorChunk> held = early.remove(reduce.step());
+    List<InboundChunk> held = early.remove(reduce.step());
     if (held != null) {
-      for (TensorChunk chunk : held) {
+      for (InboundChunk chunk : held) {
         if (current == null) {
           break;
         }
@@ -467,12 +511,18 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     return null;
   }
 
-  private Behavior<RingMessage> onChunk(TensorChunk chunk) {
+  private Behavior<RingMessage> onChunk(InboundChunk chunk) {
     if (chunk.generation() != generation || !chunk.jobId().equals(jobId)) {
       staleDropped++;
       getContext().getLog().debug(
           "dropped chunk of {} generation {} (this peer: {} generation {})",
           chunk.jobId(), chunk.generation(), jobId, generation);
+      return this;
+    }
+    if (chunk.length() == 0) {
+      // Withdrawn by its sender, whose round ended before Artery wrote it (see LentBuffer).
+      staleDropped++;
+      getContext().getLog().debug("dropped a withdrawn chunk of step {} round {}", chunk.step(), chunk.round());
       return this;
     }
     if (current != null && chunk.step() == current.step) {
@@ -488,30 +538,26 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   }
 
   /** Adds or copies one chunk from the left neighbour and passes it on. */
-  private void accept(TensorChunk chunk) {
+  private void accept(InboundChunk chunk) {
     int round = chunk.round();
     int lastRound = 2 * (worldSize - 1) - 1;
     int segment = Math.floorMod(rank - round - 1, worldSize);
     int start = segmentStart(segment) + chunk.chunk() * settings.chunkFloats();
     int length = Math.min(settings.chunkFloats(), segmentStart(segment + 1) - start);
-    if (round > lastRound || chunk.offset() != start || chunk.data().length != length || length <= 0) {
+    if (round > lastRound || chunk.offset() != start || chunk.length() != length || length <= 0) {
       fail("protocol violation from rank " + Math.floorMod(rank - 1, worldSize) + ": chunk "
           + chunk.chunk() + " of round " + round + " at offset " + chunk.offset() + " with "
-          + chunk.data().length + " floats, expected offset " + start + " and " + length + " floats");
+          + chunk.length() + " floats, expected offset " + start + " and " + length + " floats");
       return;
     }
-    float[] buffer = current.buffer;
-    float[] data = chunk.data();
     if (round < worldSize - 1) {
-      for (int i = 0; i < length; i++) {
-        buffer[start + i] += data[i];
-      }
+      chunk.addTo(current.buffer, start);
     } else {
-      System.arraycopy(data, 0, buffer, start, length);
+      chunk.copyTo(current.buffer, start);
     }
-    if (recycled != null) {
-      // This peer owns every chunk it receives (a sender hands its array over), and is done with it.
-      recycled.give(data);
+    if (recycled != null && chunk instanceof TensorChunk owned) {
+      // This peer owns every array it receives (a sender hands it over), and is done with it.
+      recycled.give(owned.data());
     }
     if (round < lastRound) {
       send(round + 1, chunk.chunk(), start, length);
@@ -538,11 +584,18 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
       } else {
         waitingForLink.add(frame);
       }
-    } else {
-      // A copy: the receiver reads it later (on another thread, or after serialization), while
-      // this rank keeps writing into its buffer.
+    } else if (edge == Edge.IN_JVM) {
+      // A copy: the neighbour reads it later on another thread, while this rank goes on writing
+      // into its buffer, and it may be more than a round behind.
       float[] data = Arrays.copyOfRange(current.buffer, offset, offset + length);
       right.tell(new TensorChunk(jobId, generation, current.step, round, chunk, offset, data));
+    } else {
+      // Artery: its serializer reads the region itself (see LentBuffer for why that is safe).
+      if (current.lent == null) {
+        current.lent = new LentBuffer(current.buffer);
+      }
+      current.lent.lend();
+      right.tell(new TensorChunkView(jobId, generation, current.step, round, chunk, offset, length, current.lent));
     }
     chunksSent++;
     floatsSent += length;
@@ -556,14 +609,26 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     lastCompletedStep = current.step;
     ActorRef<StatusReply<Reduced>> replyTo = current.replyTo;
     Reduced reduced = new Reduced(current.step, current.buffer, nanos);
+    lentOut = current.lent;
     current = null;
-    if (link != null && (!waitingForLink.isEmpty() || link.awaitDrained())) {
-      // The caller may write into the buffer as soon as it has it, while the link's writer may
-      // still be reading chunks out of it. The timer keeps a stuck writer from holding it forever.
-      replyWhenDrained = () -> replyTo.tell(StatusReply.success(reduced));
-      timers.startSingleTimer(DrainTimedOut.class, new DrainTimedOut(reduced.step()), settings.minRoundTimeout());
+    // The caller may write into the buffer as soon as it has it, while the link's writer or
+    // Artery's serializer may still be reading chunks out of it. The timer keeps a stuck writer
+    // from holding it forever.
+    replyWhenDrained = () -> replyTo.tell(StatusReply.success(reduced));
+    if (isDrained()) {
+      sendPendingReply();
     } else {
-      replyTo.tell(StatusReply.success(reduced));
+      timers.startSingleTimer(DrainTimedOut.class, new DrainTimedOut(reduced.step()), settings.minRoundTimeout());
+    }
+  }
+
+  /** Regions lent to Artery will not be written now: the buffer goes back to its owner. */
+  private void withdrawLent() {
+    if (current != null && current.lent != null) {
+      current.lent.withdraw();
+    }
+    if (lentOut != null) {
+      lentOut.withdraw();
     }
   }
 
@@ -581,6 +646,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   private Behavior<RingMessage> onAbort(Abort abort) {
     if (current != null) {
       timers.cancel(RoundTimedOut.class);
+      withdrawLent();
       brokenBecause = abort.reason();
       current.replyTo.tell(StatusReply.error(abort.reason()));
       current = null;
@@ -594,6 +660,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
 
   private void fail(String reason) {
     timers.cancel(RoundTimedOut.class);
+    withdrawLent();
     brokenBecause = reason;
     getContext().getLog().error(reason);
     current.replyTo.tell(StatusReply.error(reason));
