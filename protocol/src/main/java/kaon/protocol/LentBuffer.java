@@ -1,7 +1,6 @@
 package kaon.protocol;
 
 import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.function.IntConsumer;
 
 /**
@@ -70,8 +69,9 @@ public final class LentBuffer {
 
   /**
    * Writes a chunk's header and {@code length} values from {@code offset} at the buffer's
-   * position, little-endian, and advances it. If the buffer was withdrawn, the header announces
-   * no values and none are written.
+   * position, in its byte order, and advances it; {@link TensorChunkSerializer} calls this with
+   * the buffer set to little-endian. If the buffer was withdrawn, the header announces no values
+   * and none are written.
    *
    * @param header writes the header for the number of values it is given
    */
@@ -83,11 +83,7 @@ public final class LentBuffer {
         return;
       }
       header.accept(length);
-      ByteOrder order = out.order();
-      // A view's bulk put is one memory copy, with no per-element bounds check or byte-order test.
-      out.order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().put(buffer, offset, length);
-      out.order(order);
-      out.position(out.position() + length * Float.BYTES);
+      TensorChunkSerializer.putFloats(out, buffer, offset, length);
       if (++written == lent && onWritten != null) {
         action = onWritten;
         onWritten = null;

@@ -139,10 +139,7 @@ public final class TensorChunkSerializer extends SerializerWithStringManifest
         float[] data = chunk.data();
         writeHeader(buffer, chunk.generation(), chunk.step(), chunk.round(), chunk.chunk(), chunk.offset(),
             data.length, jobId);
-        // A view's bulk put is one memory copy; a putFloat per element would cost a bounds check
-        // and a byte-order decision for each of millions of floats.
-        buffer.asFloatBuffer().put(data);
-        buffer.position(buffer.position() + data.length * Float.BYTES);
+        putFloats(buffer, data, 0, data.length);
       } else {
         TensorChunkView view = (TensorChunkView) o;
         view.source().write(view.offset(), view.length(), buffer, length -> writeHeader(
@@ -151,6 +148,17 @@ public final class TensorChunkSerializer extends SerializerWithStringManifest
     } finally {
       buffer.order(callerOrder);
     }
+  }
+
+  /**
+   * Writes {@code values[offset .. offset + length)} at the buffer's position, in its byte order
+   * (little-endian while {@link #write} runs), and advances past them.
+   */
+  static void putFloats(ByteBuffer buffer, float[] values, int offset, int length) {
+    // A view's bulk put is one memory copy; a putFloat per element would cost a bounds check and
+    // a byte-order decision for each of millions of floats.
+    buffer.asFloatBuffer().put(values, offset, length);
+    buffer.position(buffer.position() + length * Float.BYTES);
   }
 
   private static void writeHeader(
