@@ -5,10 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.time.Duration;
 import kaon.actors.training.OptimizerSpec;
+import kaon.actors.worker.DeviceWorker;
 import kaon.actors.worker.NodeAgent;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.pattern.StatusReply;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -81,6 +83,16 @@ class JobCoordinatorTest {
   }
 
   /** Waits until a status shows a committed checkpoint. */
+  /**
+   * Worker {@code member} of {@code jobId} stops and gives up its device and its state, as if its
+   * thread and replica were gone; nobody tells the job.
+   */
+  private static void loseWorker(String jobId, int member, long generation, String reason) {
+    ClusterSharding.get(testKit.system())
+        .entityRefFor(DeviceWorker.ENTITY_KEY, DeviceWorker.entityId(jobId, member))
+        .tell(new DeviceWorker.Stop(generation, reason, false));
+  }
+
   private static JobStatus awaitCheckpoint(TestProbe<JobCoordinator.JobUpdate> watcher) {
     while (true) {
       if (watcher.receiveMessage(WAIT) instanceof JobCoordinator.StatusChanged changed
@@ -102,10 +114,8 @@ class JobCoordinatorTest {
     JobStatus checkpointed = awaitCheckpoint(watcher);
     // The coordinator and every rank die; only the journal and the checkpoints remain.
     testKit.stop(job);
-    var sharding = org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding.get(testKit.system());
-    for (int rank = 0; rank < 2; rank++) {
-      sharding.entityRefFor(kaon.actors.worker.DeviceWorker.ENTITY_KEY, kaon.actors.worker.DeviceWorker.entityId(RUN + "resume-1", rank))
-          .tell(new kaon.actors.worker.DeviceWorker.Stop(checkpointed.generation(), "test: rank lost", false));
+    for (int member = 0; member < 2; member++) {
+      loseWorker(RUN + "resume-1", member, checkpointed.generation(), "test: rank lost");
     }
     awaitDevicesFree();
 
@@ -132,13 +142,11 @@ class JobCoordinatorTest {
     // Worker 1 is lost: its thread, replica and device are gone, and nobody tells the job. Rank
     // 0's ring breaks at its deadline; it must carry on from what it holds in memory, and the
     // worker that replaces rank 1 gets the state from it.
-    var sharding = org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding.get(testKit.system());
-    sharding.entityRefFor(kaon.actors.worker.DeviceWorker.ENTITY_KEY, kaon.actors.worker.DeviceWorker.entityId(jobId, 1))
-        .tell(new kaon.actors.worker.DeviceWorker.Stop(running.generation(), "test: worker lost", false));
+    loseWorker(jobId, 1, running.generation(), "test: worker lost");
     JobStatus end = DataParallelEquivalenceTest.awaitEnd(watcher);
     assertEquals(JobStatus.Phase.SUCCEEDED, end.phase(), end.message());
     assertEquals(2, end.generation());
-    assertEquals("memory:" + kaon.actors.worker.DeviceWorker.entityId(jobId, 0), end.stateSource());
+    assertEquals("memory:" + DeviceWorker.entityId(jobId, 0), end.stateSource());
     assertEquals(1200, end.stepsDone());
     // Same world size, same state: the same parameters as a run that lost nothing.
     assertEquals(reference.digest(), end.digest(), "parameters differ from an uninterrupted run");
