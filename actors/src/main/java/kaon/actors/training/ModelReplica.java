@@ -114,10 +114,11 @@ public final class ModelReplica implements AutoCloseable {
       int correct;
       try (LocalGradientCollector collector = new LocalGradientCollector()) {
         NDArray logits = block.forward(parameterStore, new NDList(x), true).singletonOrThrow();
-        // DJL's loss is the batch mean; scale to the sum (see the method comment).
-        NDArray total = loss.evaluate(new NDList(labels), new NDList(logits)).mul(n);
-        collector.backward(total);
-        lossSum = total.getFloat();
+        // DJL's loss is the batch mean; its gradient is scaled to the sum's by seeding backward
+        // with n, never by mean.mul(n) in the graph (see LocalGradientCollector#backward).
+        NDArray mean = loss.evaluate(new NDList(labels), new NDList(logits));
+        collector.backward(mean, n);
+        lossSum = mean.getFloat() * n;
         correct = countCorrect(logits, labels);
       }
       for (Slot s : slots) {

@@ -64,6 +64,38 @@ class ModelReplicaTest {
   }
 
   @Test
+  void gradientsStayTheSameWhileTheGarbageCollectorRunsAllTheTime() throws Exception {
+    // A graph that keeps a tensor DJL backed with a Java direct buffer it already let go of reads
+    // freed memory in backward once the GC has run in between (it did: a scalar of mean.mul(n)).
+    // Another thread asks for a GC over and over; every step's gradient must equal the same
+    // slice's gradient computed again at once, bit for bit.
+    FashionMnistMlpTask task = new FashionMnistMlpTask();
+    java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+    Thread collector = new Thread(() -> {
+      while (!done.get()) {
+        System.gc();
+      }
+    }, "gc-all-the-time");
+    try (ModelReplica replica = new ModelReplica(task, Device.cpu(), 5)) {
+      collector.start();
+      EpochSampler sampler = new EpochSampler(5, data.train().count(), 64);
+      int[] permutation = sampler.permutation(0);
+      float[] first = new float[replica.size()];
+      float[] again = new float[replica.size()];
+      // Before the fix this failed within 2 steps; each full GC takes a few ms here.
+      for (int step = 0; step < 30; step++) {
+        int[] slice = sampler.slice(permutation, step, 0, 1);
+        replica.computeGradients(data.train(), slice, first);
+        replica.computeGradients(data.train(), slice, again);
+        assertTrue(java.util.Arrays.equals(first, again), "step " + step + ": the gradients differ between two computations");
+      }
+    } finally {
+      done.set(true);
+      collector.join();
+    }
+  }
+
+  @Test
   void optimizerStateRoundTripsThroughExport() {
     // Two replicas: one trains 3 steps with momentum, exports parameters and state; the other imports
     // them and both take the same 4th step. Identical bits after it prove the export is complete.
