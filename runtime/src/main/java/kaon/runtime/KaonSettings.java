@@ -41,7 +41,8 @@ public record KaonSettings(
         ring,
         worker.getDuration("progress-interval"),
         worker.getInt("eval-batch"),
-        dataDir.isBlank() ? null : Path.of(dataDir));
+        dataDir.isBlank() ? null : Path.of(dataDir),
+        worker.getDouble("gradient-spike-factor"));
     int slots = node.getInt("cpu-slots");
     int threads = node.getInt("threads-per-slot");
     if (slots < 0) {

@@ -417,6 +417,8 @@ final class TrainingRun implements Runnable {
     int firstEpoch = resume.epoch();
     long firstStep = stepsDone;
     boolean rankZero = a.rank() == 0;
+    // The summed gradient's usual peak in this generation, for the spike check; 0 before a step.
+    float typicalPeak = 0;
     for (int epoch = firstEpoch; epoch < spec.epochs() && (stepsDone < lastStep || epoch == firstEpoch && resume.stepInEpoch() == steps); epoch++) {
       int[] permutation = sampler.permutation(epoch);
       // A resumed epoch keeps the sums it had, so its metrics and its ledger cover the whole epoch.
@@ -435,7 +437,10 @@ final class TrainingRun implements Runnable {
         flat[tail + 1] = result.correct();
         SampleLedger.writeSlice(slice, flat, tail + 2);
         float[] sum = allReduce(a, stepsDone, flat);
-        int firstBad = firstNonFinite(sum);
+        // One pass over the gradients serves both checks: the peak is NaN or infinite exactly when
+        // one of them is (Math.max keeps a NaN).
+        float peak = peak(sum, tail);
+        int firstBad = firstNonFinite(sum, Float.isFinite(peak) ? tail : 0);
         if (firstBad >= 0) {
           // Applied, a non-finite sum would ruin every replica alike, and the job would still
           // "succeed" with garbage. The generation ends here, loudly (see DivergedException).
@@ -444,6 +449,17 @@ final class TrainingRun implements Runnable {
           throw new DivergedException("step " + stepsDone + " summed to a non-finite value (" + sum[firstBad] + " at index "
               + firstBad + " of " + sum.length + ")");
         }
+        if (settings.gradientSpikeFactor() > 0 && typicalPeak > 0 && peak > settings.gradientSpikeFactor() * typicalPeak) {
+          // Finite, but far outside this run: applied, it would kill the model as surely as a NaN
+          // (seen: one garbled step left a network that predicts one class and still "succeeds").
+          log.error("job {} generation {}: step {} summed to a gradient peak of {}, {} times its typical {} (loss sum {}, "
+              + "this rank's own loss {})", a.jobId(), a.generation(), stepsDone, peak, peak / typicalPeak, typicalPeak,
+              sum[tail], result.lossSum());
+          throw new DivergedException(String.format(java.util.Locale.ROOT,
+              "step %d summed to a gradient peak of %.4g, %.3g times its typical %.4g (kaon.worker.gradient-spike-factor = %.3g)",
+              stepsDone, peak, peak / typicalPeak, typicalPeak, settings.gradientSpikeFactor()));
+        }
+        typicalPeak = typicalPeak == 0 ? peak : 0.9f * typicalPeak + 0.1f * peak;
         lossSum += sum[tail];
         correct += (long) sum[tail + 1];
         ledger = ledger.plusReduced(sum, tail + 2);
@@ -494,9 +510,18 @@ final class TrainingRun implements Runnable {
     worker.tell(new DeviceWorker.Report(a.generation(), new DeviceWorker.Finished(replica.digest())));
   }
 
-  /** The index of the first NaN or infinity in {@code values}, or -1. */
-  private static int firstNonFinite(float[] values) {
-    for (int i = 0; i < values.length; i++) {
+  /** The largest magnitude among the first {@code length} of {@code values}. */
+  private static float peak(float[] values, int length) {
+    float peak = 0;
+    for (int i = 0; i < length; i++) {
+      peak = Math.max(peak, Math.abs(values[i]));
+    }
+    return peak;
+  }
+
+  /** The index of the first NaN or infinity in {@code values} from {@code from} on, or -1. */
+  private static int firstNonFinite(float[] values, int from) {
+    for (int i = from; i < values.length; i++) {
       if (!Float.isFinite(values[i])) {
         return i;
       }

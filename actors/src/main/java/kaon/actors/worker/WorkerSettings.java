@@ -12,15 +12,20 @@ import kaon.actors.allreduce.AllReduceSettings;
  * @param progressInterval how often rank 0 reports progress inside an epoch
  * @param evalBatch examples per forward pass when evaluating
  * @param dataDir where tasks read their data from on this node; null for each task's default
+ * @param gradientSpikeFactor a summed gradient peaking above this many times its recent typical
+ *     peak ends the generation as diverged; 0 turns the check off
  */
 public record WorkerSettings(
-    AllReduceSettings allReduce, Duration progressInterval, int evalBatch, Path dataDir) {
+    AllReduceSettings allReduce, Duration progressInterval, int evalBatch, Path dataDir, double gradientSpikeFactor) {
 
   public WorkerSettings {
     Objects.requireNonNull(allReduce, "allReduce");
     Objects.requireNonNull(progressInterval, "progressInterval");
     if (evalBatch <= 0) {
       throw new IllegalArgumentException("evalBatch must be positive, was " + evalBatch);
+    }
+    if (!(gradientSpikeFactor == 0 || gradientSpikeFactor > 1)) {
+      throw new IllegalArgumentException("gradientSpikeFactor must be 0 (off) or above 1, was " + gradientSpikeFactor);
     }
   }
 }

@@ -190,6 +190,19 @@ class JobCoordinatorTest {
   }
 
   @Test
+  void aJobWhoseGradientSpikesFailsSayingSoInsteadOfSucceedingWithADeadModel() {
+    // A learning rate of 1e3 leaves finite but huge parameters after one step; the next step's
+    // summed gradient peaks far above the first one's while staying finite, which the
+    // non-finite check alone would let through. Each generation starts again from the initial
+    // parameters (there is no checkpoint), spikes at the same step, and the job fails.
+    JobSpec spiking = new JobSpec("fashion-mnist-mlp", 1, 1, 128, OptimizerSpec.sgd(1e3f, 0f), 7, 20, "", 0);
+    JobStatus end = runToEnd(RUN + "spiking", spiking);
+    assertEquals(JobStatus.Phase.FAILED, end.phase());
+    assertTrue(end.message().contains("times its typical"), end.message());
+    assertTrue(end.message().contains("generations in a row made no progress"), end.message());
+  }
+
+  @Test
   void carriesOnWithoutANewGenerationWhenItsRanksStillTrain() {
     JobSpec spec = checkpointed(1100);
     JobStatus reference = runToEnd(RUN + "reattach-reference", spec);

@@ -38,7 +38,7 @@ final class TestNode {
     store = CheckpointStore.create(testKit.system(), new CheckpointSettings(
         "kaon_test", true, 1, 64 * 1024, 4, 3, Duration.ofMillis(200), Duration.ofSeconds(2)));
     WorkerSettings settings = new WorkerSettings(
-        new AllReduceSettings(16_384, Duration.ofSeconds(60), Duration.ofSeconds(5), 20), Duration.ofMillis(50), 1000, null);
+        new AllReduceSettings(16_384, Duration.ofSeconds(60), Duration.ofSeconds(5), 20), Duration.ofMillis(50), 1000, null, 1e4);
     DeviceWorker.init(testKit.system(), nodeAgent, TaskCatalog.load(TestNode.class.getClassLoader()), store, settings);
     JobCoordinator.init(testKit.system(), store, JOB_SETTINGS);
   }
