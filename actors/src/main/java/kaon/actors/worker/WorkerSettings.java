@@ -25,7 +25,8 @@ public record WorkerSettings(
       throw new IllegalArgumentException("evalBatch must be positive, was " + evalBatch);
     }
     if (!(gradientSpikeFactor == 0 || gradientSpikeFactor > 1)) {
-      throw new IllegalArgumentException("gradientSpikeFactor must be 0 (off) or above 1, was " + gradientSpikeFactor);
+      throw new IllegalArgumentException(
+          "kaon.worker.gradient-spike-factor must be 0 (off) or above 1, was " + gradientSpikeFactor);
     }
   }
 }
