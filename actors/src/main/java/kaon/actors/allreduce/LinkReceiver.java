@@ -92,8 +92,9 @@ final class LinkReceiver implements Runnable {
           link.dropped();
           return;
         }
-        peer.tell(chunk);
+        // Counted before the hand-over, so that nothing the peer does with it is seen first.
         link.received();
+        peer.tell(chunk);
       }
     } catch (IOException e) {
       if (!closed && !link.isClosed()) {
