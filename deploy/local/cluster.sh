@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # A local Kaon cluster of N node JVMs on this machine, for trying elasticity and failures by hand.
 #
-#   deploy/local/cluster.sh start [N]   start N nodes (default 3), one device each; node 1 is the
-#                                       seed and serves the API on 127.0.0.1:50051
-#                                       (KAON_LOCAL_API_PORT); every node may host coordinators
+#   deploy/local/cluster.sh start [N]   start those of nodes 1..N (default 3) that do not run, one
+#                                       device each; node K serves the API on 127.0.0.1:50050+K
+#                                       (KAON_LOCAL_API_PORT for node 1); every node may host
+#                                       coordinators and train
 #   deploy/local/cluster.sh stop        stop them (SIGTERM: jobs stay remembered)
 #   deploy/local/cluster.sh kill K      SIGKILL node K, as a crash would
 #   deploy/local/cluster.sh status      which nodes run
 #
-# Nodes log to $KAON_LOCAL_DIR/node-K.log (default ~/.local/share/kaon/local). They share the
+# Nodes log to $KAON_LOCAL_DIR/node-K.log (default ~/.local/share/kaon/local), appended across
+# restarts with a line marking each start, so that what a node did before a crash is kept. A node
+# that the cluster downs exits with code 4; `start` brings it back. They share the
 # embedded Cassandra (started if needed). Cluster ports 25521.. (KAON_LOCAL_PORT), one core
 # thread per node. Then: ./kaon cluster; ./kaon submit --task fashion-mnist-mlp --min-workers 2
 # --max-workers 3 --watch; deploy/local/cluster.sh kill 3.
@@ -24,12 +27,15 @@ alive() { local pid; pid=$(pid_of "$1") && [ -n "$pid" ] && kill -0 "$pid" 2>/de
 start_node() {
   local k=$1; shift
   if alive "$k"; then echo "node $k: already running (pid $(pid_of "$k"))"; return; fi
+  echo "=== node $k starting at $(date -u +%Y-%m-%dT%H:%M:%SZ) ===" >> "$dir/node-$k.log"
   nohup "$here/kaon" node --devices 1 --threads-per-worker 1 --port $((base + k - 1)) "$@" \
-    > "$dir/node-$k.log" 2>&1 &
+    >> "$dir/node-$k.log" 2>&1 &
   echo $! > "$dir/node-$k.pid"
   # Wait for the node to say it is up (or to die), so that the next one finds its seed.
+  # Only this start's lines count: the log keeps the earlier ones.
+  local from; from=$(wc -l < "$dir/node-$k.log")
   for _ in $(seq 1 240); do
-    if grep -q "kaon node up" "$dir/node-$k.log" 2>/dev/null; then echo "node $k: up (pid $(pid_of "$k"), log $dir/node-$k.log)"; return; fi
+    if tail -n +"$from" "$dir/node-$k.log" | grep -q "kaon node up"; then echo "node $k: up (pid $(pid_of "$k"), log $dir/node-$k.log)"; return; fi
     alive "$k" || { echo "node $k: died; see $dir/node-$k.log" >&2; tail -5 "$dir/node-$k.log" >&2; exit 1; }
     sleep 0.5
   done
@@ -40,11 +46,16 @@ case "${1:-}" in
   start)
     n="${2:-3}"
     "$here/kaon" tasks > /dev/null   # builds on first use, before any node starts
-    start_node 1 --api-port "${KAON_LOCAL_API_PORT:-50051}"
-    for k in $(seq 2 "$n"); do
-      # Every node can host job coordinators, so that any node can be lost; node 1 alone serves
-      # the API.
-      start_node "$k" --seed "127.0.0.1:$base" --roles worker,coordinator
+    # Every node lists the same seeds, node 1 first. Pekko lets only the first seed form a new
+    # cluster, and only after none of the others answers: a node 1 started again while 2 and 3
+    # run joins their cluster instead of forming a second one (which would run every job twice).
+    seeds=()
+    for k in $(seq 1 "$n"); do seeds+=(--seed "127.0.0.1:$((base + k - 1))"); done
+    # Every node serves the API, trains and can host job coordinators, so that any node can be
+    # lost and the cluster still be reached.
+    api="${KAON_LOCAL_API_PORT:-50051}"
+    for k in $(seq 1 "$n"); do
+      start_node "$k" "${seeds[@]}" --api-port $((api + k - 1))
     done ;;
   stop)
     for f in "$dir"/node-*.pid; do
@@ -63,5 +74,5 @@ case "${1:-}" in
       k=$(basename "$f" .pid); k=${k#node-}
       if alive "$k"; then echo "node $k: running (pid $(pid_of "$k"))"; else echo "node $k: not running"; fi
     done ;;
-  *) sed -n '2,14p' "$0"; exit 2 ;;
+  *) sed -n '2,16p' "$0"; exit 2 ;;
 esac

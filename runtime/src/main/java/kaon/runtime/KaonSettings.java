@@ -55,7 +55,9 @@ public record KaonSettings(
     JobSettings jobSettings = new JobSettings(
         job.getDuration("reattach-timeout"), job.getDuration("persist-retry-min"), job.getDuration("persist-retry-max"),
         JobSettings.sessionOfJournal(config.getString("pekko.persistence.journal.plugin")),
-        job.getDuration("grow-look-interval"));
+        job.getDuration("grow-look-interval"),
+        job.getBoolean("fencing") ? "kaon.job.lease" : "",
+        job.getDuration("lease-retry-interval"));
     Config ckpt = config.getConfig("kaon.checkpoint");
     long ckptChunk = ckpt.getBytes("chunk-bytes");
     CheckpointSettings checkpoint = new CheckpointSettings(

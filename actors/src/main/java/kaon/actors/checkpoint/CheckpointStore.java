@@ -126,12 +126,15 @@ public final class CheckpointStore {
     return prepared().thenCompose(st -> execute(st.selectMeta.bind(jobId))).thenCompose(rs -> collect(rs, new ArrayList<>()));
   }
 
-  /** Deletes every checkpoint of {@code jobId} older than {@code keepFromStep}. */
-  public CompletionStage<Integer> deleteOlderThan(String jobId, long keepFromStep) {
+  /**
+   * Deletes every checkpoint of {@code jobId} older than {@code keepFromStep}, except those in
+   * {@code keep} (checkpoints its journal still names).
+   */
+  public CompletionStage<Integer> deleteOlderThan(String jobId, long keepFromStep, java.util.Set<String> keep) {
     return list(jobId).thenCompose(all -> {
       CompletableFuture<Integer> chain = CompletableFuture.completedFuture(0);
       for (CheckpointInfo info : all) {
-        if (info.step() < keepFromStep) {
+        if (info.step() < keepFromStep && !keep.contains(info.id())) {
           chain = chain.thenCompose(n -> delete(jobId, info).thenApply(x -> n + 1));
         }
       }

@@ -13,15 +13,16 @@ import java.util.concurrent.CompletionStage;
 import java.util.function.Consumer;
 import kaon.actors.checkpoint.CheckpointDamagedException;
 import kaon.actors.checkpoint.CheckpointStore;
+import kaon.actors.lease.CassandraLease;
 import kaon.actors.worker.DeviceCensus;
 import kaon.actors.worker.DeviceWorker;
+import kaon.actors.worker.OneShardPerEntity;
 import kaon.protocol.KryoWireMessage;
 import kaon.protocol.RingMessage;
 import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
-import org.apache.pekko.actor.typed.SupervisorStrategy;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
@@ -94,7 +95,8 @@ public final class JobCoordinator
       permits Submit, GetStatus, Watch, Cancel, WorkerReady, WorkerFailed, StepProgress, EpochReport,
           CheckpointWritten, CheckpointHealth, WorkerFinished, Reattached, NotRunning, WatcherStopped,
           ReattachTimedOut, CheckpointChosen, Retry, JournalProbed, ProbeJournal, Scale, Surveyed, PrepareAgain,
-          NodeJoined, LookForDevices, GrowCheck {}
+          NodeJoined, LookForDevices, GrowCheck, JobHost.CoordinatorStatus, JobHost.JournalChecked, JobHost.CheckJournal,
+          JobHost.StatusAnswered {}
 
   /** Starts the job; answered with its status, or an error if this id already holds another job. */
   public record Submit(JobSpec spec, ActorRef<StatusReply<JobStatus>> replyTo) implements Command, KryoWireMessage {}
@@ -377,6 +379,16 @@ public final class JobCoordinator
   // ---------------------------------------------------------------- behavior
 
   private final ActorContext<Command> context;
+  /**
+   * Taken once: the context may be used on this actor's thread only, and callbacks of futures
+   * (checkpoint reads, censuses) run elsewhere.
+   */
+  private final org.slf4j.Logger log;
+  private final ActorSystem<?> system;
+  /** The host's reference: the address workers and watchers use, stable across restarts. */
+  private final ActorRef<Command> self;
+  /** The job shard's lease, when sharding takes one; journal writes wait while it is unconfirmed. */
+  private final Optional<CassandraLease> lease;
   private final TimerScheduler<Command> timers;
   private final String jobId;
   private final ActorRef<ClusterSharding.ShardCommand> shard;
@@ -423,6 +435,9 @@ public final class JobCoordinator
   private int prepareAttempts;
   private int generationsWithoutProgress;
   private static final int CHECKPOINT_READS = -1;
+  /** Delay before reading checkpoints again after the store failed; null after a success. */
+  private Duration readRetry;
+  private static final Duration MAX_READ_RETRY = Duration.ofSeconds(30);
   /** A new generation is being chosen (checkpoint verification in flight). */
   private boolean choosing;
   /** This entity of a job that does not exist is leaving (see {@link #unloadIfUnknown}). */
@@ -435,49 +450,80 @@ public final class JobCoordinator
   private final List<Event> deferred = new ArrayList<>();
   private final List<Consumer<State>> afterDeferred = new ArrayList<>();
   private boolean probing;
+  /** Why this coordinator no longer writes (another one holds the job's lease), or null. */
+  private String lostLease;
   private Duration probeDelay;
   private long journalDownSince;
 
   /** Registers job entities with sharding on this node. */
   public static void init(ActorSystem<?> system, CheckpointStore store, JobSettings settings) {
-    ClusterSharding.get(system).init(Entity.of(ENTITY_KEY, entity -> create(entity.getEntityId(), entity.getShard(), store, settings))
+    ClusterShardingSettings sharded = ClusterShardingSettings.create(system)
         // Running jobs are remembered: after a crash of the whole cluster, their shards and the
         // entities themselves start again without being asked. A job leaves the set when it
         // ends (it passivates).
-        .withSettings(ClusterShardingSettings.create(system)
-            .withRememberEntities(true)
-            // A job can be quiet for longer than the idle timeout (a slow epoch); passivating it
-            // would drop its forming state and its watchers.
-            .withNoPassivationStrategy())
+        .withRememberEntities(true)
+        // A job can be quiet for longer than the idle timeout (a slow epoch); passivating it
+        // would drop its forming state and its watchers.
+        .withNoPassivationStrategy();
+    if (!settings.leaseConfigPath().isEmpty()) {
+      // Each job's shard takes a lease before its coordinator starts, so that two clusters that
+      // share the journal (a split brain) never run one job's coordinator twice.
+      sharded = sharded.withLeaseSettings(new org.apache.pekko.coordination.lease.LeaseUsageSettings(
+          settings.leaseConfigPath(),
+          scala.concurrent.duration.FiniteDuration.fromNanos(settings.leaseRetryInterval().toNanos())));
+    }
+    ClusterSharding.get(system).init(Entity.of(ENTITY_KEY, entity -> create(entity.getEntityId(), entity.getShard(), store, settings))
+        .withSettings(sharded)
+        // One shard per job: the lease is the job's own, and a job waiting for its lease holds up
+        // no other job.
+        .withMessageExtractor(new OneShardPerEntity<>())
         .withRole(ROLE));
   }
 
-  /** The coordinator of job {@code jobId}; {@code shard} is null when not run under sharding. */
+  /**
+   * The coordinator of job {@code jobId}; {@code shard} is null when not run under sharding. It
+   * runs inside a {@link JobHost}, which answers for it and starts it again while its journal is
+   * out of reach.
+   */
   public static Behavior<Command> create(
       String jobId, ActorRef<ClusterSharding.ShardCommand> shard, CheckpointStore store, JobSettings settings) {
+    return JobHost.create(jobId, settings, host -> journaled(jobId, host, shard, store, settings));
+  }
+
+  /** The event-sourced coordinator itself, whose messages for others name {@code host} as the sender. */
+  private static Behavior<Command> journaled(
+      String jobId, ActorRef<Command> host, ActorRef<ClusterSharding.ShardCommand> shard, CheckpointStore store,
+      JobSettings settings) {
     return Behaviors.setup(context -> Behaviors.withTimers(
-        timers -> new JobCoordinator(context, timers, jobId, shard, store, settings)));
+        timers -> new JobCoordinator(context, timers, jobId, host, shard, store, settings)));
   }
 
   private JobCoordinator(
       ActorContext<Command> context,
       TimerScheduler<Command> timers,
       String jobId,
+      ActorRef<Command> host,
       ActorRef<ClusterSharding.ShardCommand> shard,
       CheckpointStore store,
       JobSettings settings) {
-    // A failed write (Cassandra down) restarts the entity with backoff; it then recovers from
-    // the journal and reattaches to its ranks, which have kept training and resend their reports.
-    super(PersistenceId.of(ENTITY_KEY.name(), jobId),
-        SupervisorStrategy.restartWithBackoff(settings.persistRetryMin(), settings.persistRetryMax(), 0.2));
+    // A failed write (Cassandra down) stops this behavior; its host answers for the job meanwhile
+    // and starts it again once the journal answers. It then recovers from the journal and
+    // reattaches to its ranks, which have kept training and resend their reports.
+    super(PersistenceId.of(ENTITY_KEY.name(), jobId));
     this.context = context;
+    this.log = context.getLog();
+    this.self = host;
+    this.system = context.getSystem();
     this.timers = timers;
     this.jobId = jobId;
     this.shard = shard;
     this.store = store;
     this.settings = settings;
-    this.sharding = ClusterSharding.get(context.getSystem());
-    org.apache.pekko.cluster.typed.Cluster.get(context.getSystem()).subscriptions().tell(
+    this.sharding = ClusterSharding.get(system);
+    this.lease = shard == null || settings.leaseConfigPath().isEmpty()
+        ? Optional.empty()
+        : CassandraLease.ofShard(system, settings.leaseConfigPath(), ENTITY_KEY.name(), jobId);
+    org.apache.pekko.cluster.typed.Cluster.get(system).subscriptions().tell(
         org.apache.pekko.cluster.typed.Subscribe.create(
             context.messageAdapter(org.apache.pekko.cluster.ClusterEvent.MemberUp.class,
                 up -> new NodeJoined(up.member().address().toString())),
@@ -497,11 +543,12 @@ public final class JobCoordinator
   }
 
   private void onRecovered(State state) {
+    self.tell(new JobHost.CoordinatorStatus(status(state)));
     if (state.isActive()) {
-      context.getLog().info("job {} recovered in generation {}; asking its ranks whether they still train", jobId, state.generation());
+      log.info("job {} recovered in generation {}; asking its ranks whether they still train", jobId, state.generation());
       reattached.clear();
       for (int rank = 0; rank < state.worldSize(); rank++) {
-        workerAt(state, rank).tell(new DeviceWorker.Reattach(state.generation(), context.getSelf()));
+        workerAt(state, rank).tell(new DeviceWorker.Reattach(state.generation(), self));
       }
       timers.startSingleTimer(ReattachTimedOut.class, new ReattachTimedOut(state.generation()), settings.reattachTimeout());
     } else if (state.phase().isTerminal()) {
@@ -560,11 +607,15 @@ public final class JobCoordinator
       return Effect().reply(submit.replyTo(), StatusReply.error("job " + jobId + " is being unloaded; retry"));
     }
     if (state.phase() != JobStatus.Phase.UNKNOWN) {
-      if (submit.spec().equals(state.spec())) {
+      if (sameSubmission(submit.spec(), state.spec())) {
         // The same submission again (a retry, or a client re-attaching): answer as the first time.
         return Effect().reply(submit.replyTo(), StatusReply.success(status(state)));
       }
       return Effect().reply(submit.replyTo(), StatusReply.error("job " + jobId + " already exists with another spec"));
+    }
+    String fenced = writeProblem();
+    if (fenced != null) {
+      return Effect().reply(submit.replyTo(), StatusReply.error(fenced));
     }
     JobSubmitted submitted = new JobSubmitted(submit.spec(), System.currentTimeMillis());
     String tooLarge = sizeProblem(submitted);
@@ -600,6 +651,10 @@ public final class JobCoordinator
     if (state.phase().isTerminal()) {
       return Effect().reply(cancel.replyTo(), StatusReply.error("job " + jobId + " already ended: " + state.phase()));
     }
+    String fenced = writeProblem();
+    if (fenced != null) {
+      return Effect().reply(cancel.replyTo(), StatusReply.error(fenced));
+    }
     return Effect()
         .persist(new JobCancelled())
         .thenRun(s -> end(s, "job cancelled"))
@@ -621,6 +676,10 @@ public final class JobCoordinator
     if (scale.maxWorkers() > state.spec().globalBatch()) {
       return Effect().reply(scale.replyTo(), StatusReply.error("max_workers: the global batch of "
           + state.spec().globalBatch() + " cannot be split over " + scale.maxWorkers() + " workers"));
+    }
+    String fenced = writeProblem();
+    if (fenced != null) {
+      return Effect().reply(scale.replyTo(), StatusReply.error(fenced));
     }
     return Effect()
         .persist(new JobScaled(scale.minWorkers(), scale.maxWorkers()))
@@ -647,7 +706,7 @@ public final class JobCoordinator
     } else {
       needState.remove(ready.rank());
     }
-    context.getLog().info("job {} generation {}: rank {} ready on {}{}", jobId, ready.generation(), ready.rank(), ready.device(),
+    log.info("job {} generation {}: rank {} ready on {}{}", jobId, ready.generation(), ready.rank(), ready.device(),
         ready.needsState() ? " (its state comes from rank " + syncSource + ")" : "");
     if (readyPeers.size() == state.worldSize()) {
       timers.cancel(PrepareAgain.class);
@@ -665,7 +724,7 @@ public final class JobCoordinator
   }
 
   private ReplyEffect<Event, State> onWorkerFailed(State state, WorkerFailed failed) {
-    if (!isCurrent(state, failed.generation())) {
+    if (!isCurrent(state, failed.generation()) || endPending()) {
       return Effect().noReply();
     }
     String reason = truncate("rank " + failed.rank() + " failed: " + failed.reason());
@@ -684,22 +743,23 @@ public final class JobCoordinator
       // The first one at once (a lost node); repeated failures back off, giving the cluster time
       // to settle (a node being downed, devices changing hands between the ranks of a generation).
       if (generationsWithoutProgress == 1) {
-        context.getLog().warn("job {} generation {}: {}; forming a new generation", jobId, failed.generation(), reason);
+        log.warn("job {} generation {}: {}; forming a new generation", jobId, failed.generation(), reason);
         return newGeneration(state, state.generation(), reason);
       }
       Duration backoff = Duration.ofSeconds(1L << Math.min(4, generationsWithoutProgress - 1));
-      context.getLog().warn("job {} generation {}: {}; forming a new generation in {} s", jobId, failed.generation(),
+      log.warn("job {} generation {}: {}; forming a new generation in {} s", jobId, failed.generation(),
           reason, backoff.toSeconds());
       stopWorkersOf(state, reason, true);
       timers.startSingleTimer(Retry.class, new Retry(state.generation(), reason), backoff);
       choosing = true;
       return Effect().noReply();
     }
-    context.getLog().error("job {} generation {}: {}", jobId, failed.generation(), reason);
+    log.error("job {} generation {}: {}", jobId, failed.generation(), reason);
     String why = failed.retryable()
         ? reason + " (" + MAX_GENERATIONS_WITHOUT_PROGRESS + " generations in a row made no progress)"
         : reason;
-    return Effect().persist(new JobFailed(why)).thenRun(s -> end(s, why)).thenNoReply();
+    // Ended once recorded (see onJournalProbed).
+    return persistWhenReachable(new JobFailed(why), s -> {});
   }
 
   private ReplyEffect<Event, State> onReattached(State state, Reattached answer) {
@@ -709,7 +769,7 @@ public final class JobCoordinator
     reattached.add(answer.rank());
     if (reattached.size() == state.worldSize()) {
       timers.cancel(ReattachTimedOut.class);
-      context.getLog().info("job {}: all {} ranks of generation {} still train; carrying on", jobId, state.worldSize(), state.generation());
+      log.info("job {}: all {} ranks of generation {} still train; carrying on", jobId, state.worldSize(), state.generation());
       training = true;
       scheduleLooks(state);
     }
@@ -758,11 +818,11 @@ public final class JobCoordinator
 
   /** A device census and, from every member of the current generation that answers, its state. */
   private CompletionStage<Surveyed> survey(State state, String reason) {
-    CompletableFuture<List<DeviceCensus.NodeDevices>> census = DeviceCensus.take(context.getSystem(), settings.reattachTimeout())
+    CompletableFuture<List<DeviceCensus.NodeDevices>> census = DeviceCensus.take(system, settings.reattachTimeout())
         .toCompletableFuture()
         .exceptionally(error -> {
           // The job waits for devices and takes another census shortly (see form).
-          context.getSystem().log().warn("job {}: device census failed: {}", jobId, error.getMessage());
+          log.warn("job {}: device census failed: {}", jobId, error.getMessage());
           return null;
         });
     Map<Integer, CompletableFuture<DeviceWorker.HeldState>> asks = new TreeMap<>();
@@ -796,9 +856,9 @@ public final class JobCoordinator
       // at DEBUG.
       List<String> held = new ArrayList<>();
       survey.held().forEach((id, h) -> held.add("worker-" + id + (h.step() < 0 ? " none" : " step " + h.step())));
-      context.getLog().info("job {}: {} devices available to it on {} nodes; states held: {}", jobId,
+      log.info("job {}: {} devices available to it on {} nodes; states held: {}", jobId,
           availableToThisJob(survey.nodes()), survey.nodes().size(), held.isEmpty() ? "none" : String.join(", ", held));
-      context.getLog().debug("job {}: device census: {}", jobId, survey.nodes());
+      log.debug("job {}: device census: {}", jobId, survey.nodes());
     }
     if (newestHeldStep(survey) > 0) {
       // Survivors hold the state: nothing to read from Cassandra.
@@ -828,7 +888,7 @@ public final class JobCoordinator
         .exceptionallyCompose(error -> {
           Throwable cause = error instanceof java.util.concurrent.CompletionException && error.getCause() != null ? error.getCause() : error;
           if (cause instanceof CheckpointDamagedException) {
-            context.getLog().warn("job {}: {}; falling back to the previous checkpoint", jobId, cause.getMessage());
+            log.warn("job {}: {}; falling back to the previous checkpoint", jobId, cause.getMessage());
             return choose(candidates, index + 1, note + cause.getMessage() + "; ");
           }
           return CompletableFuture.failedFuture(cause);
@@ -842,13 +902,18 @@ public final class JobCoordinator
       return Effect().noReply();
     }
     if (chosen.error() != null) {
-      // The store is unreachable, which says nothing about the checkpoints: try again.
+      // The store is unreachable, which says nothing about the checkpoints: try again, less
+      // often the longer it lasts.
       choosing = false;
-      context.getLog().warn("job {}: cannot read checkpoints ({}); retrying in {}", jobId, chosen.error().getMessage(), settings.reattachTimeout());
-      health.put(CHECKPOINT_READS, "cannot read checkpoints: " + chosen.error().getMessage());
-      timers.startSingleTimer(Retry.class, new Retry(survey.afterGeneration(), survey.reason()), settings.reattachTimeout());
+      readRetry = readRetry == null ? settings.persistRetryMin() : min(readRetry.multipliedBy(2), MAX_READ_RETRY);
+      log.warn("job {}: cannot read checkpoints ({}); retrying in {} ms", jobId, chosen.error().getMessage(), readRetry.toMillis());
+      health.put(CHECKPOINT_READS, "cannot read checkpoints (" + chosen.error().getMessage() + "); retrying every "
+          + readRetry.toMillis() + " ms");
+      publishStatus(state);
+      timers.startSingleTimer(Retry.class, new Retry(survey.afterGeneration(), survey.reason()), readRetry);
       return Effect().noReply();
     }
+    readRetry = null;
     health.remove(CHECKPOINT_READS);
     return form(state, survey, chosen.checkpoint(), chosen.note());
   }
@@ -895,26 +960,26 @@ public final class JobCoordinator
       source = checkpoint.map(c -> "checkpoint:" + c.id()).orElse("init");
     }
     String reason = truncate(survey.reason() + (note.isEmpty() ? "" : "; skipped damaged checkpoints: " + note));
-    context.getLog().info("job {}: generation {} of {} ranks resumes at step {} from {} (workers {}; {})",
+    log.info("job {}: generation {} of {} ranks resumes at step {} from {} (workers {}; {})",
         jobId, state.generation() + 1, size, resumeStep, source, members, reason);
     List<Integer> before = state.members();
     String checkpointId = fromMembers ? "" : checkpoint.map(CheckpointInfo::id).orElse("");
     int transferFrom = sourceRank;
     int transferBytes = sourceBytes;
-    return Effect()
-        .persist(new GenerationStarted(state.generation() + 1, size, resumeStep, reason, source, members,
-            System.currentTimeMillis()))
-        .thenRun(s -> {
+    // Still choosing until the generation is recorded: nothing else may start one meanwhile.
+    choosing = true;
+    return persistWhenReachable(new GenerationStarted(state.generation() + 1, size, resumeStep, reason, source, members,
+        System.currentTimeMillis()), s -> {
+          choosing = false;
           // Workers the job no longer has give their devices (and their state) back.
           for (int id : before) {
             if (!members.contains(id)) {
               member(id).tell(new DeviceWorker.Stop(s.generation(), "not in generation " + s.generation(), false));
             }
           }
-        })
-        .thenRun(s -> prepareWorkers(s, checkpointId, fromMembers, transferFrom, transferBytes))
-        .thenRun(this::publishStatus)
-        .thenNoReply();
+          prepareWorkers(s, checkpointId, fromMembers, transferFrom, transferBytes);
+          publishStatus(s);
+        });
   }
 
   /**
@@ -999,7 +1064,7 @@ public final class JobCoordinator
     }
     generationsWithoutProgress = 0;
     return persistWhenReachable(new CheckpointCommitted(info), s -> {
-      context.getLog().info("job {}: checkpoint at step {} committed ({} bytes)", jobId, info.step(), info.bytes());
+      log.info("job {}: checkpoint at step {} committed ({} bytes)", jobId, info.step(), info.bytes());
       ack(s, written.generation(), written.rank(), written.seq());
       pruneCheckpoints(s);
     });
@@ -1021,7 +1086,7 @@ public final class JobCoordinator
   }
 
   private ReplyEffect<Event, State> onWorkerFinished(State state, WorkerFinished done) {
-    if (!isCurrent(state, done.generation()) || deferred.stream().anyMatch(e -> e instanceof JobSucceeded || e instanceof JobFailed)) {
+    if (!isCurrent(state, done.generation()) || endPending()) {
       return Effect().noReply();
     }
     finished.put(done.rank(), done);
@@ -1055,38 +1120,99 @@ public final class JobCoordinator
   }
 
   private ReplyEffect<Event, State> probe() {
-    if (!probing && !deferred.isEmpty()) {
+    if (!probing && !deferred.isEmpty() && lostLease == null) {
       probing = true;
-      context.pipeToSelf(pingJournal(), (ok, error) -> new JournalProbed(error));
+      context.pipeToSelf(confirmLease().thenCompose(x -> JobHost.pingJournal(system, settings.journalSession())),
+          (ok, error) -> new JournalProbed(error));
     }
     return Effect().noReply();
   }
 
   /**
-   * A trivial query through the journal's own session. The checkpoint store's session is another
-   * connection pool, which may be back from an outage before the journal's is; a write through the
-   * journal's before then fails, and a failed persist restarts this entity. The session exists by
-   * now (this entity has recovered through it), so asking the registry for it creates nothing.
+   * Renews the job's lease, so that the write that follows happens while nobody else can hold
+   * it. Fails with {@link LeaseLostException} if another coordinator has it; sharding then stops
+   * this one (the lease's callback), and nothing more is written here.
    */
-  private CompletionStage<?> pingJournal() {
-    try {
-      return org.apache.pekko.stream.connectors.cassandra.javadsl.CassandraSessionRegistry.get(context.getSystem())
-          .sessionFor(settings.journalSession())
-          .selectOne("SELECT release_version FROM system.local");
-    } catch (RuntimeException e) {
-      return CompletableFuture.failedFuture(e);
+  private CompletionStage<?> confirmLease() {
+    if (lease.isEmpty()) {
+      return CompletableFuture.completedFuture(null);
     }
+    return lease.get().confirm().thenApply(ours -> {
+      if (!ours) {
+        throw new LeaseLostException(lease.get() + " is held by another coordinator");
+      }
+      return ours;
+    });
+  }
+
+  /** Another coordinator holds this job's lease. */
+  private static final class LeaseLostException extends RuntimeException {
+    LeaseLostException(String message) {
+      super(message, null, false, false);
+    }
+  }
+
+  /**
+   * Why this coordinator may not write now, or null. Owner commands that would write are refused
+   * with it (the client retries); results of training wait in the gate instead.
+   */
+  private String writeProblem() {
+    if (lostLease != null) {
+      return "job " + jobId + ": " + lostLease;
+    }
+    if (health.containsKey(JOURNAL)) {
+      return "job " + jobId + ": " + health.get(JOURNAL) + "; retry";
+    }
+    if (lease.isPresent() && !lease.get().checkLease()) {
+      return "job " + jobId + ": its lease is not confirmed (Cassandra unreachable); retry";
+    }
+    return null;
+  }
+
+  /** The job's end (success or failure) waits in the gate. */
+  private boolean endPending() {
+    return deferred.stream().anyMatch(e -> e instanceof JobSucceeded || e instanceof JobFailed);
+  }
+
+  /**
+   * Whether {@code again} is the submission that made {@code recorded}. The start size is left
+   * out: it is resolved from the devices free at each attempt, and a retry after the job took
+   * devices (or grew) must find the same job.
+   */
+  static boolean sameSubmission(JobSpec again, JobSpec recorded) {
+    return startedAs(again, recorded.workers()).equals(recorded);
+  }
+
+  /** {@code spec} with {@code start} ranks at first (inside its bounds). */
+  private static JobSpec startedAs(JobSpec spec, int start) {
+    int inside = Math.max(spec.minWorkers(), Math.min(spec.maxWorkers(), start));
+    return new JobSpec(spec.task(), inside, spec.minWorkers(), spec.maxWorkers(), spec.epochs(), spec.globalBatch(),
+        spec.optimizer(), spec.seed(), spec.maxSteps(), spec.modelOutput(), spec.checkpointEverySteps());
   }
 
   private ReplyEffect<Event, State> onJournalProbed(State state, JournalProbed probed) {
     probing = false;
-    if (probed.error() != null) {
+    Throwable error = probed.error() instanceof java.util.concurrent.CompletionException c && c.getCause() != null
+        ? c.getCause() : probed.error();
+    if (error instanceof LeaseLostException) {
+      // Fenced: another coordinator runs this job. What waited here is dropped; its reports are
+      // the other coordinator's to record (its workers' generation fences ours out).
+      lostLease = error.getMessage();
+      log.warn("job {}: {}; this coordinator stops acting", jobId, lostLease);
+      deferred.clear();
+      afterDeferred.clear();
+      timers.cancelAll();
+      health.put(JOURNAL, lostLease);
+      publishStatus(state);
+      return Effect().noReply();
+    }
+    if (error != null) {
       if (journalDownSince == 0) {
         journalDownSince = System.currentTimeMillis();
       }
       probeDelay = probeDelay == null ? settings.persistRetryMin() : min(probeDelay.multipliedBy(2), settings.persistRetryMax());
-      health.put(JOURNAL, "journal unreachable since " + java.time.Instant.ofEpochMilli(journalDownSince) + " ("
-          + probed.error().getMessage() + "); training goes on and its results wait to be recorded");
+      health.put(JOURNAL, "journal unavailable since " + java.time.Instant.ofEpochMilli(journalDownSince) + " ("
+          + error.getMessage() + "); training goes on and its results wait to be recorded");
       publishStatus(state);
       timers.startSingleTimer(ProbeJournal.INSTANCE, probeDelay);
       return Effect().noReply();
@@ -1152,7 +1278,7 @@ public final class JobCoordinator
 
   /** Why {@code event} may not be persisted, or null. */
   private String sizeProblem(Event event) {
-    int bytes = SerializationExtension.get(context.getSystem()).serialize(event).get().length;
+    int bytes = SerializationExtension.get(system).serialize(event).get().length;
     return bytes > MAX_EVENT_BYTES
         ? "the job spec is too large: its event would be " + bytes + " bytes, the limit is " + MAX_EVENT_BYTES
         : null;
@@ -1217,7 +1343,7 @@ public final class JobCoordinator
   }
 
   private DeviceWorker.Prepare prepare(State state, int rank) {
-    return new DeviceWorker.Prepare(jobId, state.spec(), state.generation(), rank, state.worldSize(), context.getSelf(),
+    return new DeviceWorker.Prepare(jobId, state.spec(), state.generation(), rank, state.worldSize(), self,
         preparing, state.stepsDone(), preparingFromMembers);
   }
 
@@ -1250,7 +1376,7 @@ public final class JobCoordinator
    */
   private ReplyEffect<Event, State> onNodeJoined(State state, NodeJoined joined) {
     if (state.isActive() && state.worldSize() < state.maxWorkers()) {
-      context.getLog().info("job {}: node {} joined; growing if it brings devices", jobId, joined.address());
+      log.info("job {}: node {} joined; growing if it brings devices", jobId, joined.address());
       growLooks = GROW_LOOKS;
       scheduleLooks(state);
     }
@@ -1282,7 +1408,7 @@ public final class JobCoordinator
       scheduleLooks(state);
     }
     long generation = state.generation();
-    context.pipeToSelf(DeviceCensus.take(context.getSystem(), settings.reattachTimeout()),
+    context.pipeToSelf(DeviceCensus.take(system, settings.reattachTimeout()),
         (nodes, error) -> new GrowCheck(generation, availableToThisJob(nodes)));
   }
 
@@ -1314,23 +1440,29 @@ public final class JobCoordinator
     return missing;
   }
 
-  /** Deletes checkpoints older than the ones the journal keeps (see {@link State#apply}). */
+  /**
+   * Deletes checkpoints older than the ones the journal keeps (see {@link State#apply}). Never one
+   * the journal keeps: after a generation resumed from an earlier step, the kept ones are not in
+   * step order, and the oldest kept is not the lowest step.
+   */
   private void pruneCheckpoints(State state) {
     if (state.checkpoints().size() < store.settings().keepLast()) {
       return;
     }
-    long oldestKept = state.checkpoints().get(0).step();
-    store.deleteOlderThan(jobId, oldestKept).whenComplete((n, error) -> {
+    long lowestKept = state.checkpoints().stream().mapToLong(CheckpointInfo::step).min().orElse(0);
+    Set<String> kept = new HashSet<>();
+    state.checkpoints().forEach(c -> kept.add(c.id()));
+    store.deleteOlderThan(jobId, lowestKept, kept).whenComplete((n, error) -> {
       if (error != null) {
         // Old checkpoints are deleted again after the next commit; nothing depends on it now.
-        context.getSystem().log().warn("job {}: deleting old checkpoints failed: {}", jobId, error.getMessage());
+        log.warn("job {}: deleting old checkpoints failed: {}", jobId, error.getMessage());
       }
     });
   }
 
   /** The job ended: stop its workers, tell watchers, and leave memory (and sharding's set). */
   private void end(State state, String reason) {
-    context.getLog().info("job {} ended: {} {}", jobId, state.phase(), state.message());
+    log.info("job {} ended: {} {}", jobId, state.phase(), state.message());
     stopWorkersOf(state, reason, false);
     publishStatus(state);
     passivate();
@@ -1366,8 +1498,8 @@ public final class JobCoordinator
 
   private void passivate() {
     // Not while the node shuts down: the job must be remembered and resume when it comes back.
-    if (shard != null && CoordinatedShutdown.get(context.getSystem()).getShutdownReason().isEmpty()) {
-      shard.tell(new ClusterSharding.Passivate<>(context.getSelf()));
+    if (shard != null && CoordinatedShutdown.get(system).getShutdownReason().isEmpty()) {
+      shard.tell(new ClusterSharding.Passivate<>(self));
     }
   }
 
@@ -1382,7 +1514,9 @@ public final class JobCoordinator
   }
 
   private void publishStatus(State state) {
-    publish(new StatusChanged(status(state)));
+    JobStatus status = status(state);
+    self.tell(new JobHost.CoordinatorStatus(status));
+    publish(new StatusChanged(status));
   }
 
   private void publish(JobUpdate update) {

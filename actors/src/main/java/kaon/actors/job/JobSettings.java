@@ -12,10 +12,19 @@ import java.time.Duration;
  * @param journalSession config path of the journal's Cassandra session (the journal plugin's
  *     path without its {@code .journal}), which the journal gate probes before persisting
  * @param growLookInterval how often a job below its maximum of workers looks for free devices
+ * @param leaseConfigPath config path of the lease each job's shard takes ({@code kaon.job.lease}),
+ *     empty for none
+ * @param leaseRetryInterval how often a shard that could not take its lease tries again
  */
 public record JobSettings(
     Duration reattachTimeout, Duration persistRetryMin, Duration persistRetryMax, String journalSession,
-    Duration growLookInterval) {
+    Duration growLookInterval, String leaseConfigPath, Duration leaseRetryInterval) {
+
+  /** Settings without a lease: coordinators that run outside sharding (tests of one coordinator). */
+  public JobSettings(Duration reattachTimeout, Duration persistRetryMin, Duration persistRetryMax, String journalSession,
+      Duration growLookInterval) {
+    this(reattachTimeout, persistRetryMin, persistRetryMax, journalSession, growLookInterval, "", Duration.ofSeconds(1));
+  }
 
   /** The session path of journal plugin {@code journalPlugin} ({@code pekko.persistence.journal.plugin}). */
   public static String sessionOfJournal(String journalPlugin) {

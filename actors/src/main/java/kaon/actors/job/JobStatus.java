@@ -42,6 +42,17 @@ public record JobStatus(
     int maxWorkers,
     List<GenerationInfo> generations) implements kaon.protocol.KryoWireMessage {
 
+  /** What is known of a job whose journal has not been read: nothing but its id. */
+  public static JobStatus unknown(String jobId) {
+    return new JobStatus(jobId, Phase.UNKNOWN, null, 0, List.of(), 0, "", null, "", Double.NaN, "", "", 0, 0, 0, List.of());
+  }
+
+  /** The same status with another health line. */
+  public JobStatus withHealth(String otherHealth) {
+    return new JobStatus(jobId, phase, spec, generation, epochs, stepsDone, stateSource, latestCheckpoint, otherHealth,
+        testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, generations);
+  }
+
   /** Phases of a job. The last three are terminal. */
   public enum Phase {
     UNKNOWN,

@@ -92,7 +92,7 @@ class CheckpointStoreTest {
     }
     List<CheckpointInfo> all = await(store.list(job));
     assertEquals(List.of(300L, 200L, 100L), all.stream().map(CheckpointInfo::step).toList());
-    assertEquals(1, await(store.deleteOlderThan(job, 200)));
+    assertEquals(1, await(store.deleteOlderThan(job, 200, java.util.Set.of())));
     assertEquals(List.of(300L, 200L), await(store.list(job)).stream().map(CheckpointInfo::step).toList());
     CheckpointInfo gone = all.get(2);
     ExecutionException e = assertThrows(ExecutionException.class, () -> await(store.load(job, gone.id())));

@@ -49,7 +49,7 @@ public final class CheckpointBench {
           store.load(job, last.id()).toCompletableFuture().get(10, TimeUnit.MINUTES);
           reads.add(last.bytes() / 1e6 / ((System.nanoTime() - t1) / 1e9));
         }
-        store.deleteOlderThan(job, Long.MAX_VALUE).toCompletableFuture().get(10, TimeUnit.MINUTES);
+        store.deleteOlderThan(job, Long.MAX_VALUE, java.util.Set.of()).toCompletableFuture().get(10, TimeUnit.MINUTES);
         System.out.printf(Locale.ROOT, "%-8s %14.1f %14.1f   (writes %s; reads %s)%n",
             megabytes + " MB", writes.median(), reads.median(), writes, reads);
       }

@@ -5,9 +5,11 @@ import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigValueFactory;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import kaon.actors.training.TaskCatalog;
 import kaon.runtime.KaonNode;
+import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.actor.typed.ActorSystem;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -24,7 +26,8 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     description = "Run a local node until stopped; jobs remembered in Cassandra resume on it by themselves.",
     exitCodeListHeading = "%nExit codes:%n",
-    exitCodeList = {"0:stopped", "2:invalid command line", "3:the environment is not ready"})
+    exitCodeList = {"0:stopped", "2:invalid command line", "3:the environment is not ready",
+        "4:removed from the cluster (downed, or it could not join): start it again"})
 final class NodeCommand implements Callable<Integer> {
 
   @Spec CommandSpec command;
@@ -98,6 +101,25 @@ final class NodeCommand implements Callable<Integer> {
         + " (stop with Ctrl-C or SIGTERM)");
     out.flush();
     system.getWhenTerminated().toCompletableFuture().join();
-    return 0;
+    int code = exitCode(CoordinatedShutdown.get(system).getShutdownReason());
+    if (code == REMOVED) {
+      command.commandLine().getErr().println("kaon node: removed from the cluster ("
+          + CoordinatedShutdown.get(system).getShutdownReason().get() + "); exiting with " + REMOVED + " so that it is started again");
+    }
+    return code;
   }
+
+  /**
+   * 0 when the node was asked to stop (SIGTERM, Ctrl-C), {@value #REMOVED} when the cluster removed
+   * it (downed, or its join failed): a supervisor (systemd's {@code Restart=on-failure},
+   * {@code cluster.sh start}) starts it again, and it joins as a new member.
+   */
+  static int exitCode(Optional<CoordinatedShutdown.Reason> reason) {
+    boolean removed = reason.isPresent() && (reason.get().equals(CoordinatedShutdown.clusterDowningReason())
+        || reason.get().equals(CoordinatedShutdown.clusterJoinUnsuccessfulReason()));
+    return removed ? REMOVED : 0;
+  }
+
+  /** Exit code of a node the cluster removed. */
+  static final int REMOVED = 4;
 }

@@ -98,6 +98,10 @@ public final class JobServiceImpl implements JobServicePowerApi {
     token.check(metadata);
     String id = jobId(in.getJobId());
     return status(id).thenApply(s -> {
+      if (s.phase() == JobStatus.Phase.UNKNOWN && !s.health().isEmpty()) {
+        // The job's journal could not be read yet: whether it exists is not known.
+        throw new GrpcServiceException(Status.UNAVAILABLE.withDescription("job " + id + ": " + s.health()));
+      }
       if (s.phase() == JobStatus.Phase.UNKNOWN) {
         throw notFound(id);
       }
@@ -134,7 +138,9 @@ public final class JobServiceImpl implements JobServicePowerApi {
     return updates
         .map(update -> {
           if (update instanceof JobCoordinator.StatusChanged s && s.status().phase() == JobStatus.Phase.UNKNOWN) {
-            throw notFound(id);
+            throw s.status().health().isEmpty()
+                ? notFound(id)
+                : new GrpcServiceException(Status.UNAVAILABLE.withDescription("job " + id + ": " + s.status().health()));
           }
           return update;
         })
@@ -225,7 +231,8 @@ public final class JobServiceImpl implements JobServicePowerApi {
       status = Status.FAILED_PRECONDITION;
     } else if (message.contains("already exists with another spec")) {
       status = Status.ALREADY_EXISTS;
-    } else if (message.contains("being unloaded")) {
+    } else if (message.contains("being unloaded") || message.endsWith("; retry")
+        || message.contains("held by another coordinator")) {
       status = Status.UNAVAILABLE;
     } else {
       status = Status.INVALID_ARGUMENT;

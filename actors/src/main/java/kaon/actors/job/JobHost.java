@@ -1,0 +1,202 @@
+package kaon.actors.job;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.function.Function;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.ChildFailed;
+import org.apache.pekko.actor.typed.Terminated;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
+import org.apache.pekko.pattern.StatusReply;
+import org.apache.pekko.stream.connectors.cassandra.javadsl.CassandraSessionRegistry;
+
+/**
+ * The job's sharded entity: it runs the event-sourced {@link JobCoordinator} as its child and
+ * keeps the job answering while that child cannot run. A journal write that fails (Cassandra
+ * stopped in the middle of it) stops the coordinator, and so does a recovery that fails; the host
+ * then answers {@link JobCoordinator.GetStatus} and {@link JobCoordinator.Watch} with the last
+ * status it was told, its health saying since when the journal is unavailable, refuses owner
+ * commands with that reason, and probes the journal with a short, growing backoff. Once the journal
+ * answers it starts the coordinator again, which recovers and reattaches to its ranks (they kept
+ * training and resend what was not recorded).
+ *
+ * <p>The host's reference is the job's address for workers and watchers: it forwards to whichever
+ * coordinator runs, so that replies do not go to a stopped one. Nothing of the host survives a
+ * crash; it holds only the last status, which a new coordinator reports again after recovery.
+ */
+final class JobHost {
+
+  /** The coordinator's status, after every change; what the host answers with while it is down. */
+  record CoordinatorStatus(JobStatus status) implements JobCoordinator.Command {}
+
+  /** The answer of a journal probe; {@code error} is null when the journal answered. */
+  record JournalChecked(Throwable error) implements JobCoordinator.Command {}
+
+  /** Time to probe the journal again. */
+  enum CheckJournal implements JobCoordinator.Command { INSTANCE }
+
+  /** The coordinator's answer to a status request the host passed on, or why there was none. */
+  record StatusAnswered(ActorRef<JobStatus> replyTo, JobStatus status, Throwable error) implements JobCoordinator.Command {}
+
+  /**
+   * How long the host waits for the coordinator to answer a status request before it answers
+   * itself. A coordinator does not take commands while a journal write is in flight; a write that
+   * Cassandra does not answer takes the driver's request timeout (10 s) to fail.
+   */
+  private static final Duration STATUS_ANSWER = Duration.ofSeconds(1);
+
+  private final ActorContext<JobCoordinator.Command> context;
+  private final TimerScheduler<JobCoordinator.Command> timers;
+  private final String jobId;
+  private final JobSettings settings;
+  private final Function<ActorRef<JobCoordinator.Command>, Behavior<JobCoordinator.Command>> coordinator;
+  private JobStatus lastStatus;
+  private int incarnation;
+  /** When the running coordinator first left a status request unanswered, or 0 if it answers. */
+  private long silentSince;
+
+  private JobHost(ActorContext<JobCoordinator.Command> context, TimerScheduler<JobCoordinator.Command> timers, String jobId,
+      JobSettings settings, Function<ActorRef<JobCoordinator.Command>, Behavior<JobCoordinator.Command>> coordinator) {
+    this.context = context;
+    this.timers = timers;
+    this.jobId = jobId;
+    this.settings = settings;
+    this.coordinator = coordinator;
+    this.lastStatus = JobStatus.unknown(jobId);
+  }
+
+  /** A host that runs {@code coordinator}, made with the host's own reference. */
+  static Behavior<JobCoordinator.Command> create(String jobId, JobSettings settings,
+      Function<ActorRef<JobCoordinator.Command>, Behavior<JobCoordinator.Command>> coordinator) {
+    return Behaviors.setup(context -> Behaviors.withTimers(
+        timers -> new JobHost(context, timers, jobId, settings, coordinator).running()));
+  }
+
+  private Behavior<JobCoordinator.Command> running() {
+    ActorRef<JobCoordinator.Command> child =
+        context.spawn(coordinator.apply(context.getSelf()), "coordinator-" + (++incarnation));
+    context.watch(child);
+    return Behaviors.receive(JobCoordinator.Command.class)
+        .onMessage(CoordinatorStatus.class, noted -> {
+          lastStatus = noted.status();
+          return Behaviors.same();
+        })
+        .onMessage(JournalChecked.class, ignored -> Behaviors.same())
+        .onMessage(CheckJournal.class, ignored -> Behaviors.same())
+        .onMessage(JobCoordinator.GetStatus.class, get -> {
+          context.ask(JobStatus.class, child, STATUS_ANSWER, JobCoordinator.GetStatus::new,
+              (status, error) -> new StatusAnswered(get.replyTo(), status, error));
+          return Behaviors.same();
+        })
+        .onMessage(StatusAnswered.class, this::onStatusAnswered)
+        .onMessage(JobCoordinator.Command.class, command -> {
+          child.tell(command);
+          return Behaviors.same();
+        })
+        .onSignal(ChildFailed.class, failed -> down(failed.getCause()))
+        .onSignal(Terminated.class, stopped -> down(null))
+        .build();
+  }
+
+  private Behavior<JobCoordinator.Command> onStatusAnswered(StatusAnswered answered) {
+    if (answered.error() == null) {
+      silentSince = 0;
+      lastStatus = answered.status();
+      answered.replyTo().tell(answered.status());
+    } else {
+      if (silentSince == 0) {
+        silentSince = System.currentTimeMillis();
+      }
+      answered.replyTo().tell(degraded("journal unavailable since " + Instant.ofEpochMilli(silentSince)
+          + " (the coordinator is waiting for a write or a recovery)"));
+    }
+    return Behaviors.same();
+  }
+
+  /** The coordinator stopped: answer for it, and start it again once the journal answers. */
+  private Behavior<JobCoordinator.Command> down(Throwable cause) {
+    long since = silentSince != 0 ? silentSince : System.currentTimeMillis();
+    silentSince = 0;
+    String why = cause == null ? "the coordinator stopped" : String.valueOf(cause.getMessage());
+    context.getLog().warn("job {}: coordinator stopped ({}); answering for it until the journal answers", jobId, why);
+    Duration first = settings.persistRetryMin();
+    timers.startSingleTimer(CheckJournal.INSTANCE, first);
+    return waiting(since, why, first);
+  }
+
+  private Behavior<JobCoordinator.Command> waiting(long since, String why, Duration delay) {
+    String health = "journal unavailable since " + Instant.ofEpochMilli(since) + " (" + why
+        + "); the coordinator starts again when it answers";
+    return Behaviors.receive(JobCoordinator.Command.class)
+        .onMessage(CheckJournal.class, check -> {
+          context.pipeToSelf(pingJournal(context.getSystem(), settings.journalSession()),
+              (ok, error) -> new JournalChecked(error));
+          return Behaviors.same();
+        })
+        .onMessage(JournalChecked.class, checked -> {
+          if (checked.error() == null) {
+            context.getLog().info("job {}: the journal answers again; starting its coordinator", jobId);
+            return running();
+          }
+          Duration next = delay.multipliedBy(2).compareTo(settings.persistRetryMax()) <= 0
+              ? delay.multipliedBy(2) : settings.persistRetryMax();
+          timers.startSingleTimer(CheckJournal.INSTANCE, next);
+          return waiting(since, why, next);
+        })
+        .onMessage(CoordinatorStatus.class, noted -> {
+          lastStatus = noted.status();
+          return Behaviors.same();
+        })
+        .onMessage(StatusAnswered.class, late -> {
+          late.replyTo().tell(late.error() == null ? late.status() : degraded(health));
+          return Behaviors.same();
+        })
+        .onMessage(JobCoordinator.GetStatus.class, get -> {
+          get.replyTo().tell(degraded(health));
+          return Behaviors.same();
+        })
+        .onMessage(JobCoordinator.Watch.class, watch -> {
+          // Not subscribed: watchers subscribe again from time to time, and will reach the
+          // coordinator once it runs.
+          watch.watcher().tell(new JobCoordinator.StatusChanged(degraded(health)));
+          return Behaviors.same();
+        })
+        .onMessage(JobCoordinator.Submit.class, submit -> refuse(submit.replyTo(), health))
+        .onMessage(JobCoordinator.Cancel.class, cancel -> refuse(cancel.replyTo(), health))
+        .onMessage(JobCoordinator.Scale.class, scale -> refuse(scale.replyTo(), health))
+        // Reports of the job's ranks: they resend what is not acknowledged, and a coordinator that
+        // starts again asks them where they are.
+        .onMessage(JobCoordinator.Command.class, other -> Behaviors.same())
+        .build();
+  }
+
+  private JobStatus degraded(String health) {
+    return lastStatus.withHealth(lastStatus.health().isEmpty() ? health : health + "; " + lastStatus.health());
+  }
+
+  private Behavior<JobCoordinator.Command> refuse(ActorRef<StatusReply<JobStatus>> replyTo, String health) {
+    replyTo.tell(StatusReply.error("job " + jobId + ": " + health + "; retry"));
+    return Behaviors.same();
+  }
+
+  /**
+   * A trivial query through the journal's own session. The checkpoint store's session is another
+   * connection pool, which may be back from an outage before the journal's is; a write through the
+   * journal's before then fails. The session exists by now (the node's journal started it), so
+   * asking the registry for it creates nothing.
+   */
+  static CompletionStage<?> pingJournal(ActorSystem<?> system, String journalSession) {
+    try {
+      return CassandraSessionRegistry.get(system).sessionFor(journalSession)
+          .selectOne("SELECT release_version FROM system.local");
+    } catch (RuntimeException e) {
+      return CompletableFuture.failedFuture(e);
+    }
+  }
+}
