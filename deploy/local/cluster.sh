@@ -22,7 +22,15 @@ base="${KAON_LOCAL_PORT:-25521}"
 mkdir -p "$dir"
 
 pid_of() { [ -f "$dir/node-$1.pid" ] && cat "$dir/node-$1.pid"; }
-alive() { local pid; pid=$(pid_of "$1") && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
+# A killed node whose parent is gone stays a zombie until init reaps it, which in a container may
+# be never; it holds no port, so it counts as dead. A recycled pid is not a node of ours.
+alive() {
+  local pid state
+  pid=$(pid_of "$1") && [ -n "$pid" ] || return 1
+  state=$(awk '/^State:/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ] \
+    && tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -qxF kaon.runtime.cli.KaonCli
+}
 
 start_node() {
   local k=$1; shift
@@ -67,7 +75,10 @@ case "${1:-}" in
   kill)
     k="${2:?which node}"
     alive "$k" || { echo "node $k is not running" >&2; exit 1; }
-    kill -9 "$(pid_of "$k")"; echo "node $k: killed" ;;
+    kill -9 "$(pid_of "$k")"
+    # Gone once the kernel has torn it down (its ports free); a start right after then finds them.
+    for _ in $(seq 1 100); do alive "$k" || break; sleep 0.1; done
+    echo "node $k: killed" ;;
   status)
     for f in "$dir"/node-*.pid; do
       [ -e "$f" ] || { echo "no nodes"; break; }

@@ -105,9 +105,9 @@ class FirstNodeRestartTest {
    */
   private static void awaitOneCluster(List<ClusterServiceClient> clusters, String bearer) {
     long deadline = System.nanoTime() + WAIT.toNanos();
-    List<Set<String>> views = List.of();
+    List<Set<String>> views = new ArrayList<>();
     while (System.nanoTime() < deadline) {
-      views = new ArrayList<>();
+      views.clear();
       for (ClusterServiceClient cluster : clusters) {
         Set<String> up = new TreeSet<>();
         try {

@@ -23,9 +23,9 @@ import org.apache.pekko.grpc.GrpcClientSettings;
 import org.junit.jupiter.api.Test;
 
 /**
- * A job of 2..3 workers runs on two nodes; a third node joins mid-epoch. The job grows onto it at
- * its next checkpoint (a new generation of 3 ranks resumes from that checkpoint) and finishes with
- * the accuracy of a fault-free run.
+ * A job of 1..3 workers starts on the two devices of two nodes; a third node joins mid-epoch. The
+ * job grows onto it (a new generation of 3 ranks) and finishes with the accuracy of a fault-free
+ * run. A retry of the submission after the growth returns the same job.
  */
 class ScaleUpTest {
 
@@ -57,8 +57,10 @@ class ScaleUpTest {
       JobServiceClient jobs = JobServiceClient.create(settings, client);
       String bearer = "Bearer " + token;
       KaonProcess.awaitMembersUp(cluster, bearer, 2, WAIT);
-      KaonProcess.submit(jobs, bearer, jobId, JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(2).setMaxWorkers(3)
-                  .setEpochs(EPOCHS).setCheckpointEverySteps(50));
+      // 2 of its 1..3 ranks at first, the devices free when it is submitted.
+      JobSpecification.Builder spec = JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(1).setMaxWorkers(3)
+          .setEpochs(EPOCHS).setCheckpointEverySteps(50);
+      KaonProcess.submit(jobs, bearer, jobId, spec);
       var watched = KaonProcess.watch(jobs, bearer, jobId, client);
 
       // Mid-epoch, with checkpoints committed, a third node with a free device joins.
@@ -69,6 +71,12 @@ class ScaleUpTest {
         Matcher grown = a.awaitLine(Pattern.compile("job " + jobId + ": generation 2 of 3 ranks resumes at step (\\d+)"), WAIT);
         double seconds = (System.nanoTime() - joinedAt) / 1e9;
         c.awaitLine(Pattern.compile("device cpu:0 now owned by " + jobId + "-worker-"), WAIT);
+        // A client that retries its submission now (no device is free) gets the same job: the
+        // start size it would resolve now is not part of what makes a submission the same.
+        var retried = jobs.submitJob().addHeader("authorization", bearer)
+            .invoke(kaon.protocol.v1.SubmitJobRequest.newBuilder().setRequestId(jobId).setSpec(spec).build())
+            .toCompletableFuture().get(60, TimeUnit.SECONDS);
+        assertEquals(jobId, retried.getJobId());
         List<JobEvent> events = watched.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
         JobEvent last = events.get(events.size() - 1);
         assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());

@@ -1,0 +1,114 @@
+package kaon.multijvm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.typesafe.config.ConfigFactory;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import java.util.regex.Pattern;
+import kaon.protocol.v1.GetJobRequest;
+import kaon.protocol.v1.Job;
+import kaon.protocol.v1.JobEvent;
+import kaon.protocol.v1.JobPhase;
+import kaon.protocol.v1.JobServiceClient;
+import kaon.protocol.v1.JobSpecification;
+import kaon.protocol.v1.ScaleJobRequest;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.grpc.GrpcClientSettings;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Cassandra stops in the middle of a journal write: it is frozen (SIGSTOP) while the coordinator
+ * writes an event, then killed, so the write never gets an answer. The job must keep answering
+ * {@code GetJob} throughout, saying its journal is unavailable; once Cassandra is back its events
+ * are recorded, its health clears within seconds, and it completes with each sample once.
+ */
+class JournalOutageTest {
+
+  private static final Duration WAIT = Duration.ofMinutes(4);
+  private static final Duration OUTAGE = Duration.ofSeconds(20);
+  private static final int EPOCHS = 5;
+
+  @Test
+  void aJobLivesThroughCassandraStoppingInTheMiddleOfAnEventWrite() throws Exception {
+    String token = UUID.randomUUID().toString();
+    Map<String, String> env = KaonProcess.isolated(Map.of("KAON_TOKEN", token));
+    int api = KaonProcess.freePort();
+    String jobId = "journal-outage-" + UUID.randomUUID().toString().substring(0, 8);
+    String bearer = "Bearer " + token;
+    ActorSystem<Void> client = ActorSystem.create(Behaviors.empty(), "test-client",
+        ConfigFactory.parseString("pekko.actor.provider = local").withFallback(ConfigFactory.load()));
+    try (KaonProcess node = KaonProcess.start("journal-outage", env, "node", "--devices", "2", "--api-port", Integer.toString(api))) {
+      node.awaitLine(Pattern.compile("kaon node up"), WAIT);
+      JobServiceClient jobs = JobServiceClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1", api, client)
+          .withTls(false).withDeadline(Duration.ofSeconds(5)), client);
+      KaonProcess.submit(jobs, bearer, jobId, JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(1)
+          .setMaxWorkers(2).setEpochs(EPOCHS).setCheckpointEverySteps(50));
+      long deadline = System.nanoTime() + WAIT.toNanos();
+      while (!getJob(jobs, bearer, jobId).hasLatestCheckpoint()) {
+        assertTrue(System.nanoTime() < deadline, "no checkpoint within " + WAIT);
+        LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
+      }
+
+      List<String> healthSeen = new ArrayList<>();
+      Cassandra.freeze();
+      try {
+        // An owner command is written at once (its lease was confirmed within the last second):
+        // this is the write Cassandra stops in the middle of. Its answer is not waited for.
+        jobs.scaleJob().addHeader("authorization", bearer)
+            .invoke(ScaleJobRequest.newBuilder().setJobId(jobId).setMinWorkers(1).setMaxWorkers(2).build());
+        LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(500));
+        Cassandra.kill();
+        long until = System.nanoTime() + OUTAGE.toNanos();
+        while (System.nanoTime() < until) {
+          // Every call answers, within its 5 s deadline, for the whole outage.
+          Job job = getJob(jobs, bearer, jobId);
+          healthSeen.add(job.getHealth());
+          LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(500));
+        }
+      } finally {
+        Cassandra.start();
+      }
+      long back = System.nanoTime();
+      assertTrue(healthSeen.stream().anyMatch(h -> h.contains("journal unavailable since")),
+          "the job never said its journal was unavailable: " + healthSeen);
+
+      // Healthy again soon after Cassandra answers: the coordinator runs, its journal records.
+      Job healthy = getJob(jobs, bearer, jobId);
+      while (!healthy.getHealth().isEmpty() && healthy.getPhase() != JobPhase.SUCCEEDED) {
+        assertTrue(System.nanoTime() - back < Duration.ofSeconds(30).toNanos(), "still degraded 30 s after Cassandra came back: "
+            + healthy.getHealth());
+        LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(100));
+        healthy = getJob(jobs, bearer, jobId);
+      }
+      double recovered = (System.nanoTime() - back) / 1e9;
+
+      JobServiceClient watching = JobServiceClient.create(
+          GrpcClientSettings.connectToServiceAt("127.0.0.1", api, client).withTls(false), client);
+      List<JobEvent> events = KaonProcess.watch(watching, bearer, jobId, client).get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+      JobEvent last = events.get(events.size() - 1);
+      assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());
+      KaonProcess.assertEachSampleUsedOnce(last, EPOCHS);
+      System.out.printf("journal outage in the middle of a write: GetJob answered %d times during %d s; healthy %.1f s after"
+          + " Cassandra answered again%n", healthSeen.size(), OUTAGE.toSeconds(), recovered);
+      assertTrue(recovered <= 10, "healthy only " + recovered + " s after Cassandra answered again");
+      jobs.close();
+      watching.close();
+      node.stop();
+    } finally {
+      client.terminate();
+    }
+  }
+
+  private static Job getJob(JobServiceClient jobs, String bearer, String jobId) throws Exception {
+    return jobs.getJob().addHeader("authorization", bearer).invoke(GetJobRequest.newBuilder().setJobId(jobId).build())
+        .toCompletableFuture().get(10, TimeUnit.SECONDS);
+  }
+}
