@@ -76,7 +76,7 @@ class DurableJobTest {
       run.awaitLine(Pattern.compile("^Epoch 2, loss"), JOB);
       Cassandra.stop();
       try {
-        run.awaitLine(Pattern.compile("^Degraded: .*(checkpoint writes failing|journal unreachable)"), Duration.ofSeconds(60));
+        run.awaitLine(Pattern.compile("^Degraded: .*(checkpoint writes failing|journal unavailable)"), Duration.ofSeconds(60));
         // Cassandra stays down for 30 s; the job must live through all of it.
         long until = System.nanoTime() + Duration.ofSeconds(30).toNanos();
         while (System.nanoTime() < until) {

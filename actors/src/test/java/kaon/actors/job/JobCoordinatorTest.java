@@ -324,4 +324,16 @@ class JobCoordinatorTest {
     job.tell(new JobCoordinator.Cancel(cancelled.getRef()));
     assertEquals(JobStatus.Phase.CANCELLED, cancelled.receiveMessage(WAIT).getValue().phase());
   }
+
+  @Test
+  void aSubmissionIsTheSameWhateverStartSizeTheFreeDevicesGaveIt() {
+    JobSpec first = new JobSpec("fashion-mnist-mlp", 2, 1, 3, 4, 128, OptimizerSpec.sgd(0.1f, 0.9f), 11, 0, "", 100);
+    JobSpec retriedWithNoDeviceFree = new JobSpec("fashion-mnist-mlp", 1, 1, 3, 4, 128, OptimizerSpec.sgd(0.1f, 0.9f), 11, 0, "", 100);
+    assertTrue(JobCoordinator.sameSubmission(retriedWithNoDeviceFree, first));
+    assertTrue(JobCoordinator.sameSubmission(first, first));
+    JobSpec otherBounds = first.withBounds(2, 3);
+    assertTrue(!JobCoordinator.sameSubmission(otherBounds, first));
+    JobSpec otherEpochs = new JobSpec("fashion-mnist-mlp", 2, 1, 3, 5, 128, OptimizerSpec.sgd(0.1f, 0.9f), 11, 0, "", 100);
+    assertTrue(!JobCoordinator.sameSubmission(otherEpochs, first));
+  }
 }
