@@ -96,7 +96,7 @@ public final class JobCoordinator
           CheckpointWritten, CheckpointHealth, WorkerFinished, Reattached, NotRunning, WatcherStopped,
           ReattachTimedOut, CheckpointChosen, Retry, JournalProbed, ProbeJournal, Scale, Surveyed, PrepareAgain,
           NodeJoined, LookForDevices, GrowCheck, JobHost.CoordinatorStatus, JobHost.JournalChecked, JobHost.CheckJournal,
-          JobHost.StatusAnswered {}
+          JobHost.StatusAnswered, JobHost.Stop {}
 
   /** Starts the job; answered with its status, or an error if this id already holds another job. */
   public record Submit(JobSpec spec, ActorRef<StatusReply<JobStatus>> replyTo) implements Command, KryoWireMessage {}
@@ -477,6 +477,7 @@ public final class JobCoordinator
         // One shard per job: the lease is the job's own, and a job waiting for its lease holds up
         // no other job.
         .withMessageExtractor(new OneShardPerEntity<>())
+        .withStopMessage(JobHost.Stop.INSTANCE)
         .withRole(ROLE));
   }
 

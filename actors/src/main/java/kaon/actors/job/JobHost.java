@@ -41,6 +41,14 @@ final class JobHost {
   /** Time to probe the journal again. */
   enum CheckJournal implements JobCoordinator.Command { INSTANCE }
 
+  /**
+   * Sharding's stop message for this entity (passivation, hand-off, shutdown). An ordinary
+   * message, unlike the stop sharding uses without one: the coordinator answers a request and then
+   * asks to be passivated, and its answer, adapted by this host, must be delivered before the host
+   * stops.
+   */
+  enum Stop implements JobCoordinator.Command { INSTANCE }
+
   /** The coordinator's answer to a status request the host passed on, or why there was none. */
   record StatusAnswered(ActorRef<JobStatus> replyTo, JobStatus status, Throwable error) implements JobCoordinator.Command {}
 
@@ -89,6 +97,7 @@ final class JobHost {
         })
         .onMessage(JournalChecked.class, ignored -> Behaviors.same())
         .onMessage(CheckJournal.class, ignored -> Behaviors.same())
+        .onMessage(Stop.class, stop -> Behaviors.stopped())
         .onMessage(JobCoordinator.GetStatus.class, get -> {
           context.ask(JobStatus.class, child, STATUS_ANSWER, JobCoordinator.GetStatus::new,
               (status, error) -> new StatusAnswered(get.replyTo(), status, error));
@@ -134,6 +143,7 @@ final class JobHost {
     String health = "journal unavailable since " + Instant.ofEpochMilli(since) + " (" + why
         + "); the coordinator starts again when it answers";
     return Behaviors.receive(JobCoordinator.Command.class)
+        .onMessage(Stop.class, stop -> Behaviors.stopped())
         .onMessage(CheckJournal.class, check -> {
           context.pipeToSelf(pingJournal(context.getSystem(), settings.journalSession()),
               (ok, error) -> new JournalChecked(error));
