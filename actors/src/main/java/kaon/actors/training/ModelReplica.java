@@ -16,7 +16,6 @@ import ai.djl.training.loss.Loss;
 import ai.djl.util.Pair;
 import java.io.DataOutputStream;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -209,19 +208,18 @@ public final class ModelReplica implements AutoCloseable {
     }
   }
 
-  /** Writes the parameters in DJL's {@code .params} format, loadable with {@code Block.loadParameters}. */
-  public void saveParameters(Path file) throws IOException {
-    Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-    try (OutputStream os = Files.newOutputStream(tmp);
-        DataOutputStream out = new DataOutputStream(new java.io.BufferedOutputStream(os))) {
+  /** The parameters in DJL's {@code .params} format, loadable with {@code Block.loadParameters}. */
+  public byte[] parametersFile() {
+    java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+    try (DataOutputStream out = new DataOutputStream(bytes)) {
       block.saveParameters(out);
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException("writing to memory cannot fail", e);
     }
-    // Renamed into place so a reader never sees half a file.
-    Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    return bytes.toByteArray();
   }
 
-  /** Reads parameters written by {@link #saveParameters} (or DJL) into this replica. */
+  /** Reads parameters written by {@link #parametersFile} (or DJL) into this replica. */
   public void loadParameters(Path file) throws IOException {
     try (java.io.DataInputStream in =
         new java.io.DataInputStream(new java.io.BufferedInputStream(Files.newInputStream(file)))) {

@@ -502,9 +502,11 @@ final class TrainingRun implements Runnable {
     }
     if (rankZero && !spec.modelOutput().isEmpty()) {
       try {
-        replica.saveParameters(Path.of(spec.modelOutput()));
+        Path file = ModelFile.write(settings.modelDir(), spec.modelOutput(), replica.parametersFile());
+        log.info("job {}: rank 0 wrote the model to {}", a.jobId(), file);
       } catch (java.io.IOException e) {
-        throw new StepFailedException("cannot write the model to " + spec.modelOutput() + ": " + e.getMessage());
+        throw new StepFailedException("cannot write the model to " + spec.modelOutput() + " under " + settings.modelDir()
+            + ": " + e.getMessage());
       }
     }
     worker.tell(new DeviceWorker.Report(a.generation(), new DeviceWorker.Finished(replica.digest())));

@@ -15,6 +15,8 @@ import io.grpc.reflection.v1alpha.ServerReflectionRequest;
 import io.grpc.reflection.v1alpha.ServerReflectionResponse;
 import io.grpc.reflection.v1alpha.ServiceResponse;
 import io.grpc.stub.StreamObserver;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.UUID;
@@ -46,6 +48,7 @@ import org.apache.pekko.stream.javadsl.Sink;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The API over a real socket, with the generated clients, against a real node and Cassandra. */
 class GrpcApiTest {
@@ -57,10 +60,13 @@ class GrpcApiTest {
   private static JobServiceClient jobs;
   private static ClusterServiceClient cluster;
 
+  @TempDir static Path modelDir;
+
   @BeforeAll
   static void start() {
     var config = kaon.runtime.TestNodes.withOwnJournal(ConfigFactory.empty()
         .withValue("kaon.grpc.port", ConfigValueFactory.fromAnyRef(0))
+        .withValue("kaon.worker.model-dir", ConfigValueFactory.fromAnyRef(modelDir.toString()))
         .withValue("kaon.grpc.auth.token", ConfigValueFactory.fromAnyRef(TOKEN))
         .withValue("kaon.node.cpu-slots", ConfigValueFactory.fromAnyRef(2))
         .withFallback(ConfigFactory.load()));
@@ -142,6 +148,17 @@ class GrpcApiTest {
   }
 
   @Test
+  void theModelOutputLandsUnderTheNodesModelDirectory() throws Exception {
+    Job job = await(submit("model-" + UUID.randomUUID(), spec().setMinWorkers(1).setMaxWorkers(1).setMaxSteps(5)
+        .setModelOutput("runs/tiny.params")));
+    List<JobEvent> events = watchToEnd(job.getJobId());
+    JobEvent last = events.get(events.size() - 1);
+    assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());
+    Path file = modelDir.resolve("runs/tiny.params");
+    assertTrue(Files.size(file) > 400_000, file + " holds " + Files.size(file) + " bytes");
+  }
+
+  @Test
   void submitIsIdempotentForARequestId() throws Exception {
     String requestId = "idem-" + UUID.randomUUID();
     Job first = await(submit(requestId, spec().setMaxSteps(5)));
@@ -162,7 +179,13 @@ class GrpcApiTest {
     assertTrue(description(submit("", spec().setLearningRate(-1))).startsWith("spec.learning_rate:"));
     assertTrue(description(submit("", spec().setOptimizer("lbfgs"))).startsWith("spec.optimizer:"));
     assertTrue(description(submit("", spec().setModelOutput("/tmp/" + "x".repeat(100_000)))).startsWith("spec: is "));
-    assertTrue(description(submit("", spec().setModelOutput("relative.params"))).startsWith("spec.model_output:"));
+    // A relative name under the node's model directory, nothing else: no caller makes a node
+    // write where it chooses.
+    for (String outside : List.of("/tmp/mlp.params", "../mlp.params", "runs/../../mlp.params", "runs//mlp.params",
+        "runs\\mlp.params", "mlp\n.params", "m".repeat(256))) {
+      String refused = description(submit("", spec().setModelOutput(outside)));
+      assertTrue(refused.startsWith("spec.model_output: must "), outside + ": " + refused);
+    }
     assertTrue(description(jobs.submitJob().addHeader("authorization", BEARER).invoke(SubmitJobRequest.getDefaultInstance()))
         .startsWith("spec: is required"));
     assertTrue(description(jobs.getJob().addHeader("authorization", BEARER).invoke(GetJobRequest.newBuilder().setJobId("no spaces").build()))
