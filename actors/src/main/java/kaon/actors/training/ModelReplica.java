@@ -14,11 +14,15 @@ import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.loss.Loss;
 import ai.djl.util.Pair;
+import java.io.ByteArrayOutputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.DigestOutputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
@@ -194,27 +198,33 @@ public final class ModelReplica implements AutoCloseable {
     }
   }
 
-  /** SHA-256 of the parameter bits in flat-buffer order: equal digests mean identical replicas. */
+  /**
+   * SHA-256 (hex) of {@link #parametersFile}: equal digests mean identical replicas, and a job's
+   * digest is the sha256 of the model file it delivers, so that anyone can check a copy with
+   * {@code sha256sum}.
+   */
   public String digest() {
     try {
       MessageDigest sha = MessageDigest.getInstance("SHA-256");
-      for (Slot s : slots) {
-        sha.update(s.name.getBytes(java.nio.charset.StandardCharsets.UTF_8));
-        sha.update(s.parameter.getArray().toByteArray());
+      // Hashed as it is written: no copy of the file in memory.
+      try (DataOutputStream out = new DataOutputStream(new DigestOutputStream(OutputStream.nullOutputStream(), sha))) {
+        block.saveParameters(out);
       }
       return HexFormat.of().formatHex(sha.digest());
     } catch (NoSuchAlgorithmException e) {
       throw new IllegalStateException("SHA-256 is required by every JVM", e);
+    } catch (IOException e) {
+      throw new UncheckedIOException("hashing cannot fail", e);
     }
   }
 
   /** The parameters in DJL's {@code .params} format, loadable with {@code Block.loadParameters}. */
   public byte[] parametersFile() {
-    java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
     try (DataOutputStream out = new DataOutputStream(bytes)) {
       block.saveParameters(out);
     } catch (IOException e) {
-      throw new java.io.UncheckedIOException("writing to memory cannot fail", e);
+      throw new UncheckedIOException("writing to memory cannot fail", e);
     }
     return bytes.toByteArray();
   }

@@ -37,10 +37,11 @@ class DataParallelEquivalenceTest {
   private static final double TOLERANCE = 1e-5;
 
   @TempDir static Path dir;
+  private static TestNode node;
 
   @BeforeAll
   static void startNode() {
-    new TestNode(testKit, 3, dir);
+    node = new TestNode(testKit, 3, dir);
   }
 
   @AfterAll
@@ -84,6 +85,8 @@ class DataParallelEquivalenceTest {
       // Rank 0 wrote it under the node's model directory, in a directory it created.
       replica.loadParameters(dir.resolve(name));
       assertEquals(status.digest(), replica.digest(), "the saved model is not the one the ranks agreed on");
+      // Stored before the job could succeed, under the digest the job reports.
+      assertTrue(node.store.findModel(jobId, status.digest()).toCompletableFuture().get().isPresent(), "model not stored");
       return new ArrayList<>(replica.exportParameters());
     }
   }
