@@ -40,7 +40,9 @@ class DurableJobTest {
     Path resumed = dir.resolve("resumed.params");
     String jobId = "crash-" + suffix;
     // The victim and the node after it share journal keyspaces no other test uses.
-    java.util.Map<String, String> cluster = KaonProcess.isolated(java.util.Map.of());
+    String token = UUID.randomUUID().toString();
+    java.util.Map<String, String> cluster = KaonProcess.isolated(java.util.Map.of("KAON_TOKEN", token));
+    int apiPort = KaonProcess.freePort();
     try (KaonProcess victim = KaonProcess.start("resume-victim", cluster, train(jobId, resumed, "3", "1100"))) {
       Matcher committed = victim.awaitLine(Pattern.compile("job " + jobId + ": checkpoint at step (\\d+) committed"), JOB);
       long step = Long.parseLong(committed.group(1));
@@ -50,10 +52,16 @@ class DurableJobTest {
     assertFalse(Files.exists(resumed), "the killed run must not have finished");
 
     // A new node, told nothing about the job: it must find and resume it on its own.
-    try (KaonProcess node = KaonProcess.start("resume-node", cluster, "node", "--devices", "2", "--threads-per-worker", "1")) {
+    try (KaonProcess node = KaonProcess.start("resume-node", cluster, "node", "--devices", "2", "--threads-per-worker", "1",
+        "--api-port", Integer.toString(apiPort))) {
       Matcher resume = node.awaitLine(Pattern.compile("job " + jobId + ": generation 2 of \\d+ ranks resumes at step (\\d+) from checkpoint:"), JOB);
       assertTrue(Long.parseLong(resume.group(1)) >= 100);
       node.awaitLine(Pattern.compile("job " + jobId + " ended: SUCCEEDED"), JOB);
+      // The killed run's client never got the model; any client can download it from the node.
+      try (KaonProcess download = KaonProcess.start("resume-download", cluster, "job", jobId, "--download", resumed.toString(),
+          "--endpoint", "127.0.0.1:" + apiPort)) {
+        assertEquals(0, download.awaitExit(JOB));
+      }
       node.stop();
     }
     // Same seed, same thread count: the interruption must not change a single bit.

@@ -241,6 +241,19 @@ final class KaonProcess implements AutoCloseable {
         .toCompletableFuture().get(60, TimeUnit.SECONDS);
   }
 
+  /** Downloads the model of job {@code jobId}, which has succeeded, to {@code file} through the API. */
+  static void downloadModel(kaon.protocol.v1.JobServiceClient jobs, String bearer, String jobId, Path file,
+      org.apache.pekko.actor.typed.ActorSystem<?> client) throws Exception {
+    List<kaon.protocol.v1.ModelChunk> chunks = jobs.downloadModel().addHeader("authorization", bearer)
+        .invoke(kaon.protocol.v1.DownloadModelRequest.newBuilder().setJobId(jobId).build())
+        .runWith(org.apache.pekko.stream.javadsl.Sink.seq(), client).toCompletableFuture().get(60, TimeUnit.SECONDS);
+    try (var out = Files.newOutputStream(file)) {
+      for (kaon.protocol.v1.ModelChunk chunk : chunks) {
+        chunk.getData().writeTo(out);
+      }
+    }
+  }
+
   /** Every event of job {@code jobId} from now to its end, once it has ended. */
   static java.util.concurrent.CompletableFuture<List<kaon.protocol.v1.JobEvent>> watch(
       kaon.protocol.v1.JobServiceClient jobs, String bearer, String jobId,

@@ -63,10 +63,11 @@ class TwoNodeTrainingTest {
       KaonProcess.awaitMembersUp(cluster, bearer, 2, WAIT);
 
       KaonProcess.submit(jobs, bearer, jobId, JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(2).setMaxWorkers(2)
-                  .setEpochs(1).setMaxSteps(200).setCheckpointEverySteps(0).setModelOutput(distributed.toString()));
+                  .setEpochs(1).setMaxSteps(200).setCheckpointEverySteps(0));
       List<JobEvent> events = KaonProcess.watch(jobs, bearer, jobId, client).get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
       JobEvent last = events.get(events.size() - 1);
       assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());
+      KaonProcess.downloadModel(jobs, bearer, jobId, distributed, client);
 
       // One worker per node: each node's agent gave its only device to one rank of the job.
       a.awaitLine(Pattern.compile("device cpu:0 now owned by " + jobId + "-worker-"), Duration.ofSeconds(1));

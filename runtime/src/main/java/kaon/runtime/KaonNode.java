@@ -58,10 +58,10 @@ public final class KaonNode {
       if (withCassandra.getStringList("pekko.cluster.seed-nodes").isEmpty()) {
         cluster.manager().tell(Join.create(cluster.selfMember().address()));
       }
-      init(system, settings, devices, catalog);
+      CheckpointStore store = init(system, settings, devices, catalog);
       int port = -1;
       if (grpc.enabled() && cluster.selfMember().hasRole(GATEWAY_ROLE)) {
-        ServerBinding binding = GrpcServer.start(system, grpc, token, catalog).toCompletableFuture()
+        ServerBinding binding = GrpcServer.start(system, grpc, token, catalog, store).toCompletableFuture()
             .get(30, java.util.concurrent.TimeUnit.SECONDS);
         port = binding.localAddress().getPort();
       }
@@ -83,8 +83,12 @@ public final class KaonNode {
    */
   public record Running(ActorSystem<Void> system, int grpcPort, boolean tls) {}
 
-  /** Registers this node's device agent and the sharding regions. */
-  public static void init(
+  /**
+   * Registers this node's device agent and the sharding regions.
+   *
+   * @return the checkpoint store they use, which also holds the jobs' models
+   */
+  public static CheckpointStore init(
       ActorSystem<?> system, KaonSettings settings, List<DeviceSlot> devices, TaskCatalog catalog) {
     // Only a worker node offers its devices: a census counting a gateway's or a coordinator's
     // cores would size generations for ranks that can never be placed there.
@@ -97,6 +101,7 @@ public final class KaonNode {
     CheckpointStore store = CheckpointStore.create(system, settings.checkpoint());
     DeviceWorker.init(system, nodeAgent, catalog, store, settings.worker());
     JobCoordinator.init(system, store, settings.job());
+    return store;
   }
 
   /**

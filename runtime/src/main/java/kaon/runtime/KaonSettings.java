@@ -42,7 +42,8 @@ public record KaonSettings(
         worker.getDuration("progress-interval"),
         worker.getInt("eval-batch"),
         dataDir.isBlank() ? null : Path.of(dataDir),
-        worker.getDouble("gradient-spike-factor"));
+        worker.getDouble("gradient-spike-factor"),
+        modelDir(worker.getString("model-dir")));
     int slots = node.getInt("cpu-slots");
     int threads = node.getInt("threads-per-slot");
     if (slots < 0) {
@@ -70,5 +71,19 @@ public record KaonSettings(
         ckpt.getDuration("retry-min"),
         ckpt.getDuration("retry-max"));
     return new KaonSettings(slots, threads, workerSettings, jobSettings, checkpoint);
+  }
+
+  /**
+   * {@code kaon.worker.model-dir}, or when it is empty Kaon's data directory for its own files:
+   * {@code $XDG_DATA_HOME/kaon/models}, else {@code ~/.local/share/kaon/models} (where the local
+   * scripts keep Cassandra's data and the nodes' logs too).
+   */
+  static Path modelDir(String configured) {
+    if (!configured.isBlank()) {
+      return Path.of(configured).toAbsolutePath();
+    }
+    String xdg = System.getenv("XDG_DATA_HOME");
+    Path base = xdg == null || xdg.isBlank() ? Path.of(System.getProperty("user.home"), ".local", "share") : Path.of(xdg);
+    return base.resolve("kaon").resolve("models");
   }
 }

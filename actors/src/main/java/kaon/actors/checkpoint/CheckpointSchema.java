@@ -1,7 +1,7 @@
 package kaon.actors.checkpoint;
 
 /**
- * The checkpoint tables, also written out in {@code deploy/cassandra/schema.cql} for production,
+ * The checkpoint and model tables, also written out in {@code deploy/cassandra/schema.cql} for production,
  * where keyspaces are created by an operator with the replication they need.
  */
 final class CheckpointSchema {
@@ -20,5 +20,18 @@ final class CheckpointSchema {
   static String chunks(String keyspace) {
     return "CREATE TABLE IF NOT EXISTS " + keyspace + ".checkpoint_chunks ("
         + "job_id text, checkpoint_id text, chunk int, data blob, PRIMARY KEY ((job_id, checkpoint_id, chunk)))";
+  }
+
+  /** One row per stored model of a job, keyed by the model file's sha256; written last. */
+  static String models(String keyspace) {
+    return "CREATE TABLE IF NOT EXISTS " + keyspace + ".models ("
+        + "job_id text, sha256 text, bytes bigint, chunks int, chunk_bytes int, created_at timestamp, "
+        + "PRIMARY KEY (job_id, sha256))";
+  }
+
+  /** The model's bytes, one partition per chunk as for checkpoints. */
+  static String modelChunks(String keyspace) {
+    return "CREATE TABLE IF NOT EXISTS " + keyspace + ".model_chunks ("
+        + "job_id text, sha256 text, chunk int, data blob, PRIMARY KEY ((job_id, sha256, chunk)))";
   }
 }

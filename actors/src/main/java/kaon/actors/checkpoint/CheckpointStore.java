@@ -16,6 +16,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -31,7 +32,8 @@ import org.apache.pekko.stream.connectors.cassandra.javadsl.CassandraSession;
 import org.apache.pekko.stream.connectors.cassandra.javadsl.CassandraSessionRegistry;
 
 /**
- * Checkpoints in Cassandra, through the same driver configuration as the job journal.
+ * Checkpoints and the trained models of jobs in Cassandra, through the same driver configuration
+ * as the job journal.
  *
  * <p>A checkpoint is one protobuf {@code Checkpoint} payload cut into chunk rows of at most
  * {@code chunk-bytes}, each its own partition (a 100 MB model must not become one huge
@@ -40,6 +42,13 @@ import org.apache.pekko.stream.connectors.cassandra.javadsl.CassandraSessionRegi
  * checkpoint interrupted half-way is never listed, and one whose bytes are damaged fails its
  * checksum and is never loaded. The job's journal records a checkpoint ({@code
  * CheckpointCommitted}) only after {@link #write} completed.
+ *
+ * <p>A job's trained model (the DJL {@code .params} file rank 0 delivers) is stored the same way:
+ * chunk rows, then one metadata row, keyed by the job and the file's SHA-256, which is the digest
+ * the job reports when it succeeds. Rank 0 reports its last step only once its model is stored,
+ * so a succeeded job's model can be read from any node, chunk by chunk, also when rank 0's node
+ * is gone. Models are kept until an operator deletes them; a job stores one (two only when it
+ * finished twice with different parameters, which its digest then tells apart).
  *
  * <p>Encoding, hashing and decoding run on Pekko's blocking-IO dispatcher, never on the caller's
  * thread: the training thread must not wait for a checkpoint.
@@ -59,7 +68,17 @@ public final class CheckpointStore {
       PreparedStatement selectOneMeta,
       PreparedStatement selectChunk,
       PreparedStatement deleteMeta,
-      PreparedStatement deleteChunk) {}
+      PreparedStatement deleteChunk,
+      PreparedStatement insertModelChunk,
+      PreparedStatement insertModelMeta,
+      PreparedStatement selectModelMeta,
+      PreparedStatement selectModelChunk) {}
+
+  /**
+   * A job's model as stored: {@code bytes} long in {@code chunks} chunks, the file's sha256 (hex)
+   * its key.
+   */
+  public record StoredModel(String jobId, String sha256, long bytes, int chunks) {}
 
   private CheckpointStore(CassandraSession session, CheckpointSettings settings, Executor executor) {
     this.session = session;
@@ -93,7 +112,7 @@ public final class CheckpointStore {
     return prepared().thenCompose(st -> encoded.thenCompose(payload -> {
       int chunks = Math.max(1, (payload.length + settings.chunkBytes() - 1) / settings.chunkBytes());
       String sha = sha256(payload);
-      return writeChunks(st, data.jobId(), id, payload, chunks)
+      return writeChunks(st.insertChunk, data.jobId(), id, payload, chunks)
           .thenCompose(done -> execute(st.insertMeta.bind(
               data.jobId(), data.step(), id, data.epoch(), (long) payload.length, chunks,
               settings.chunkBytes(), sha, Instant.now())))
@@ -119,6 +138,43 @@ public final class CheckpointStore {
           String sha = meta.getString("sha256");
           return readChunks(st, jobId, id, chunks).thenApplyAsync(parts -> decode(jobId, id, parts, bytes, sha), executor);
         }));
+  }
+
+  /**
+   * Stores {@code model}, the trained parameters of {@code jobId} whose sha256 (hex) is {@code
+   * sha256}; completes once every row is durable. Storing the same model again is harmless.
+   */
+  public CompletionStage<StoredModel> writeModel(String jobId, byte[] model, String sha256) {
+    int chunks = Math.max(1, (model.length + settings.chunkBytes() - 1) / settings.chunkBytes());
+    return prepared().thenCompose(st -> writeChunks(st.insertModelChunk, jobId, sha256, model, chunks)
+        .thenCompose(done -> execute(st.insertModelMeta.bind(
+            jobId, sha256, (long) model.length, chunks, settings.chunkBytes(), Instant.now()))))
+        .thenApply(rs -> new StoredModel(jobId, sha256, model.length, chunks));
+  }
+
+  /** The model of {@code jobId} whose sha256 (hex) is {@code sha256}, if it was stored completely. */
+  public CompletionStage<Optional<StoredModel>> findModel(String jobId, String sha256) {
+    return prepared().thenCompose(st -> execute(st.selectModelMeta.bind(jobId, sha256)))
+        .thenApply(rs -> Optional.ofNullable(rs.one())
+            .map(row -> new StoredModel(jobId, sha256, row.getLong("bytes"), row.getInt("chunks"))));
+  }
+
+  /**
+   * Chunk {@code chunk} of a stored model. Read one at a time, a model of any size is never held
+   * whole in memory.
+   *
+   * @return fails with {@link CheckpointDamagedException} when the chunk is missing
+   */
+  public CompletionStage<ByteBuffer> readModelChunk(StoredModel model, int chunk) {
+    return prepared().thenCompose(st -> execute(st.selectModelChunk.bind(model.jobId(), model.sha256(), chunk)))
+        .thenApply(rs -> {
+          Row row = rs.one();
+          if (row == null) {
+            throw new CheckpointDamagedException("the model of job " + model.jobId() + " is incomplete: chunk " + chunk
+                + " of " + model.chunks() + " is missing");
+          }
+          return row.getByteBuffer("data");
+        });
   }
 
   /** Checkpoints listed for {@code jobId}, newest first. */
@@ -157,7 +213,7 @@ public final class CheckpointStore {
 
   // ------------------------------------------------------------------ writing and reading rows
 
-  private CompletionStage<Void> writeChunks(Statements st, String jobId, String id, byte[] payload, int chunks) {
+  private CompletionStage<Void> writeChunks(PreparedStatement insert, String jobId, String id, byte[] payload, int chunks) {
     // A few lanes, each writing its chunks one after another: bounded parallelism without a
     // second buffer of the payload.
     int lanes = Math.min(settings.writeParallelism(), chunks);
@@ -170,7 +226,7 @@ public final class CheckpointStore {
           int from = chunk * settings.chunkBytes();
           int to = Math.min(payload.length, from + settings.chunkBytes());
           ByteBuffer slice = ByteBuffer.wrap(payload, from, to - from).slice();
-          return execute(st.insertChunk.bind(jobId, id, chunk, slice)).thenApply(rs -> (Void) null);
+          return execute(insert.bind(jobId, id, chunk, slice)).thenApply(rs -> (Void) null);
         });
       }
       all.add(chain);
@@ -222,6 +278,8 @@ public final class CheckpointStore {
                 + "{'class': 'SimpleStrategy', 'replication_factor': " + settings.replicationFactor() + "}")
             .thenCompose(r -> s.executeAsync(SimpleStatement.newInstance(CheckpointSchema.checkpoints(ks))))
             .thenCompose(r -> s.executeAsync(SimpleStatement.newInstance(CheckpointSchema.chunks(ks))))
+            .thenCompose(r -> s.executeAsync(SimpleStatement.newInstance(CheckpointSchema.models(ks))))
+            .thenCompose(r -> s.executeAsync(SimpleStatement.newInstance(CheckpointSchema.modelChunks(ks))))
         : CompletableFuture.completedFuture(null);
     return schema.thenCompose(x -> {
       CompletableFuture<PreparedStatement> insertChunk = s.prepareAsync(
@@ -240,10 +298,21 @@ public final class CheckpointStore {
           "DELETE FROM " + ks + ".checkpoints WHERE job_id = ? AND step = ? AND checkpoint_id = ?").toCompletableFuture();
       CompletableFuture<PreparedStatement> deleteChunk = s.prepareAsync(
           "DELETE FROM " + ks + ".checkpoint_chunks WHERE job_id = ? AND checkpoint_id = ? AND chunk = ?").toCompletableFuture();
-      return CompletableFuture.allOf(insertChunk, insertMeta, selectMeta, selectOneMeta, selectChunk, deleteMeta, deleteChunk)
+      CompletableFuture<PreparedStatement> insertModelChunk = s.prepareAsync(
+          "INSERT INTO " + ks + ".model_chunks (job_id, sha256, chunk, data) VALUES (?, ?, ?, ?)").toCompletableFuture();
+      CompletableFuture<PreparedStatement> insertModelMeta = s.prepareAsync(
+          "INSERT INTO " + ks + ".models (job_id, sha256, bytes, chunks, chunk_bytes, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+          .toCompletableFuture();
+      CompletableFuture<PreparedStatement> selectModelMeta = s.prepareAsync(
+          "SELECT bytes, chunks FROM " + ks + ".models WHERE job_id = ? AND sha256 = ?").toCompletableFuture();
+      CompletableFuture<PreparedStatement> selectModelChunk = s.prepareAsync(
+          "SELECT data FROM " + ks + ".model_chunks WHERE job_id = ? AND sha256 = ? AND chunk = ?").toCompletableFuture();
+      return CompletableFuture.allOf(insertChunk, insertMeta, selectMeta, selectOneMeta, selectChunk, deleteMeta, deleteChunk,
+              insertModelChunk, insertModelMeta, selectModelMeta, selectModelChunk)
           .thenApply(y -> {
             Statements made = new Statements(insertChunk.join(), insertMeta.join(), selectMeta.join(), selectOneMeta.join(),
-                selectChunk.join(), deleteMeta.join(), deleteChunk.join());
+                selectChunk.join(), deleteMeta.join(), deleteChunk.join(), insertModelChunk.join(), insertModelMeta.join(),
+                selectModelMeta.join(), selectModelChunk.join());
             statements = made;
             return made;
           });

@@ -17,7 +17,8 @@ import java.util.List;
  * @param health empty when all is well, otherwise what is degraded (e.g. checkpoint writes
  *     failing and being retried) and since when
  * @param testAccuracy final test accuracy once {@link Phase#SUCCEEDED}, else NaN
- * @param digest SHA-256 of the final parameters once succeeded, else empty
+ * @param digest once succeeded, the SHA-256 (hex) of the trained model file (DJL {@code .params}) the job
+ *     delivers, stored under it; else empty
  * @param message why the job failed or was cancelled, else empty
  * @param worldSize ranks of the current generation
  * @param minWorkers fewest ranks the job may run with now

@@ -14,12 +14,15 @@ import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.ParameterStore;
 import ai.djl.training.loss.Loss;
 import ai.djl.util.Pair;
+import java.io.ByteArrayOutputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.DigestOutputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
@@ -195,33 +198,38 @@ public final class ModelReplica implements AutoCloseable {
     }
   }
 
-  /** SHA-256 of the parameter bits in flat-buffer order: equal digests mean identical replicas. */
+  /**
+   * SHA-256 (hex) of {@link #parametersFile}: equal digests mean identical replicas, and a job's
+   * digest is the sha256 of the model file it delivers, so that anyone can check a copy with
+   * {@code sha256sum}.
+   */
   public String digest() {
     try {
       MessageDigest sha = MessageDigest.getInstance("SHA-256");
-      for (Slot s : slots) {
-        sha.update(s.name.getBytes(java.nio.charset.StandardCharsets.UTF_8));
-        sha.update(s.parameter.getArray().toByteArray());
+      // Hashed as it is written: no copy of the file in memory.
+      try (DataOutputStream out = new DataOutputStream(new DigestOutputStream(OutputStream.nullOutputStream(), sha))) {
+        block.saveParameters(out);
       }
       return HexFormat.of().formatHex(sha.digest());
     } catch (NoSuchAlgorithmException e) {
       throw new IllegalStateException("SHA-256 is required by every JVM", e);
+    } catch (IOException e) {
+      throw new UncheckedIOException("hashing cannot fail", e);
     }
   }
 
-  /** Writes the parameters in DJL's {@code .params} format, loadable with {@code Block.loadParameters}. */
-  public void saveParameters(Path file) throws IOException {
-    Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-    try (OutputStream os = Files.newOutputStream(tmp);
-        DataOutputStream out = new DataOutputStream(new java.io.BufferedOutputStream(os))) {
+  /** The parameters in DJL's {@code .params} format, loadable with {@code Block.loadParameters}. */
+  public byte[] parametersFile() {
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    try (DataOutputStream out = new DataOutputStream(bytes)) {
       block.saveParameters(out);
+    } catch (IOException e) {
+      throw new UncheckedIOException("writing to memory cannot fail", e);
     }
-    // Renamed into place so a reader never sees half a file.
-    Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+    return bytes.toByteArray();
   }
 
-  /** Reads parameters written by {@link #saveParameters} (or DJL) into this replica. */
+  /** Reads parameters written by {@link #parametersFile} (or DJL) into this replica. */
   public void loadParameters(Path file) throws IOException {
     try (java.io.DataInputStream in =
         new java.io.DataInputStream(new java.io.BufferedInputStream(Files.newInputStream(file)))) {

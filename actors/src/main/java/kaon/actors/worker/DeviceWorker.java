@@ -50,9 +50,11 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
  *
  * <p>Reports that the coordinator persists (epoch reports, checkpoints written, the final
  * digest) go through an outbox and are resent until acknowledged: the coordinator may be
- * restarting (Cassandra down) when they are first sent. Rank 0 also writes checkpoints, off the
- * training thread, one at a time; while a write is in flight only the newest waiting checkpoint
- * is kept, and failed writes are retried with backoff while training goes on.
+ * restarting (Cassandra down) when they are first sent. Rank 0's final digest goes out only once
+ * a {@link ModelWriter} has stored the trained model: a job that succeeded has a model to
+ * download. Rank 0 also writes checkpoints, off the training thread, one at a time; while a write
+ * is in flight only the newest waiting checkpoint is kept, and failed writes are retried with
+ * backoff while training goes on.
  *
  * <p>Nothing survives a crash of the node: the device is released (the {@link NodeAgent} watches
  * its owners), the peer dies with its parent, and the coordinator forms a new generation from the
@@ -69,7 +71,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   /** What a worker accepts. */
   public sealed interface Command
       permits Prepare, Begin, Stop, Reattach, AskState, Ack, DeviceAnswer, ReplicaReady, RunEnded, Report,
-          CheckpointReady, CheckpointWriteDone, RetryCheckpoint, ResendOutbox, HoldExpired {}
+          CheckpointReady, CheckpointWriteDone, RetryCheckpoint, ResendOutbox, HoldExpired, ModelReport {}
 
   /**
    * Get ready to train rank {@code rank} of {@code worldSize} in {@code generation}, starting at
@@ -152,8 +154,11 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   record EpochSums(int epoch, double lossSum, long correct, long examples, boolean eachSampleOnce, long testCorrect,
       long testExamples, long trainNanos, long stepsDone) implements ReportBody {}
 
-  /** The digest of the final parameters. */
-  record Finished(String digest) implements ReportBody {}
+  /**
+   * The digest of the final parameters; rank 0 adds {@code model}, the parameters file whose
+   * sha256 the digest is, to be stored before the digest goes out (null on other ranks).
+   */
+  record Finished(String digest, byte[] model) implements ReportBody {}
 
   /** From the training thread of rank 0: a checkpoint to write. */
   record CheckpointReady(long generation, CheckpointData data) implements Command {}
@@ -166,6 +171,8 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   private enum ResendOutbox implements Command { INSTANCE }
 
   private enum HoldExpired implements Command { INSTANCE }
+
+  private record ModelReport(ModelWriter.Report report) implements Command {}
 
   /**
    * The entity id of worker {@code member} of job {@code jobId}. Member ids are stable: a worker
@@ -267,6 +274,10 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   private CheckpointData waiting;
   private Duration retryDelay;
   private boolean checkpointProblem;
+  /** Rank 0 storing the trained model of the outbox's generation; null when none is. */
+  private ActorRef<ModelWriter.Command> modelWriter;
+  private final ActorRef<ModelWriter.Report> modelReports;
+  private String outboxJobId;
 
   private DeviceWorker(
       ActorContext<Command> context,
@@ -287,6 +298,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     this.catalog = catalog;
     this.store = store;
     this.settings = settings;
+    this.modelReports = context.messageAdapter(ModelWriter.Report.class, ModelReport::new);
   }
 
   @Override
@@ -307,6 +319,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
         .onMessage(CheckpointWriteDone.class, this::onCheckpointWriteDone)
         .onMessage(RetryCheckpoint.class, this::onRetryCheckpoint)
         .onMessage(RunEnded.class, this::onRunEnded)
+        .onMessage(ModelReport.class, this::onModelReport)
         .onSignal(PostStop.class, signal -> onPostStop())
         .build();
   }
@@ -401,7 +414,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     if (assignment == null) {
       if (!stop.keepDevice()) {
         releaseDevice();
-        if (outbox.isEmpty()) {
+        if (!reportsPending()) {
           passivate();
         }
       } else if (device != null) {
@@ -420,7 +433,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
       getContext().getLog().info("{}: no new generation came within {} s; giving device {} back",
           entityId, HOLD_DEVICE.toSeconds(), device.id());
       releaseDevice();
-      if (outbox.isEmpty()) {
+      if (!reportsPending()) {
         passivate();
       }
     }
@@ -447,7 +460,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
       stateAsks.add(ask.replyTo());
     } else {
       ask.replyTo().tell(new HeldState(entityId, heldStep, heldBytes));
-      if (assignment == null && device == null && outbox.isEmpty()) {
+      if (assignment == null && device == null && !reportsPending()) {
         // Started by this very question (the worker had left memory): nothing to keep it here.
         passivate();
       }
@@ -463,8 +476,9 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
       outboxCoordinator = reattach.coordinator();
       reattach.coordinator().tell(new JobCoordinator.Reattached(reattach.generation(), rank));
       resendOutbox();
-    } else if (reattach.generation() == outboxGeneration && !outbox.isEmpty()) {
-      // The run is over but its last reports are not acknowledged yet: they still count.
+    } else if (reattach.generation() == outboxGeneration && reportsPending()) {
+      // The run is over but its last reports are not acknowledged (or rank 0's not sent) yet:
+      // they still count.
       outboxCoordinator = reattach.coordinator();
       reattach.coordinator().tell(new JobCoordinator.Reattached(reattach.generation(), rank));
       resendOutbox();
@@ -538,6 +552,11 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   private void startOutbox(Prepare prepare) {
     outbox.clear();
+    if (modelWriter != null) {
+      getContext().stop(modelWriter);
+      modelWriter = null;
+    }
+    outboxJobId = prepare.jobId();
     outboxGeneration = prepare.generation();
     outboxRank = prepare.rank();
     outboxCoordinator = prepare.coordinator();
@@ -552,6 +571,12 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     if (report.generation() != outboxGeneration) {
       return this;
     }
+    if (report.body() instanceof Finished f && f.model() != null) {
+      // The digest waits for the model to be stored (onModelReport).
+      modelWriter = getContext().spawn(ModelWriter.create(store, outboxJobId, outboxGeneration, f.digest(), f.model(),
+          modelReports), "model-writer-" + outboxGeneration);
+      return this;
+    }
     long seq = nextSeq++;
     int rank = rankOf();
     JobCoordinator.Command message;
@@ -563,6 +588,25 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     }
     send(seq, message);
     return this;
+  }
+
+  private Behavior<Command> onModelReport(ModelReport model) {
+    if (model.report() instanceof ModelWriter.Failing failing && failing.generation() == outboxGeneration) {
+      outboxCoordinator.tell(new JobCoordinator.CheckpointHealth(outboxGeneration, rankOf(), failing.problem()));
+    } else if (model.report() instanceof ModelWriter.Stored stored && stored.generation() == outboxGeneration) {
+      modelWriter = null;
+      if (stored.recovered()) {
+        outboxCoordinator.tell(new JobCoordinator.CheckpointHealth(outboxGeneration, rankOf(), ""));
+      }
+      send(nextSeq, new JobCoordinator.WorkerFinished(outboxGeneration, rankOf(), nextSeq, stored.digest()));
+      nextSeq++;
+    }
+    return this;
+  }
+
+  /** Reports the coordinator has not acknowledged yet, or rank 0's digest waiting for its model. */
+  private boolean reportsPending() {
+    return !outbox.isEmpty() || modelWriter != null;
   }
 
   private void send(long seq, JobCoordinator.Command message) {
@@ -667,7 +711,8 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     return a.compareTo(b) <= 0 ? a : b;
   }
 
-  private static String rootMessage(Throwable error) {
+  /** The innermost message of {@code error}: what a job's health and the logs should say. */
+  static String rootMessage(Throwable error) {
     Throwable t = error;
     while (t.getCause() != null && t.getCause() != t) {
       t = t.getCause();

@@ -45,7 +45,7 @@ import org.slf4j.LoggerFactory;
  * all-reduced through the generation's {@link AllReducePeer}, then the optimizer with the global
  * mean. Everything it learns goes out as messages: {@link DeviceWorker} hears when the replica is
  * ready and when a generation ends, the {@link JobCoordinator} gets epoch reports and the final
- * digest.
+ * digest, and rank 0 hands its worker the trained model to store.
  */
 final class TrainingRun implements Runnable {
 
@@ -500,14 +500,23 @@ final class TrainingRun implements Runnable {
       worker.tell(new DeviceWorker.Report(a.generation(), new DeviceWorker.EpochSums(
           epoch, lossSum, correct, ledger.samples(), eachOnce, testCorrect, to - from, trainNanos, stepsDone)));
     }
-    if (rankZero && !spec.modelOutput().isEmpty()) {
+    if (!rankZero) {
+      worker.tell(new DeviceWorker.Report(a.generation(), new DeviceWorker.Finished(replica.digest(), null)));
+      return;
+    }
+    // Rank 0 delivers the model: the file DJL writes, stored by its worker before the digest (the
+    // file's sha256, which every rank computes the same way) goes out.
+    byte[] model = replica.parametersFile();
+    if (!spec.modelOutput().isEmpty()) {
       try {
-        replica.saveParameters(Path.of(spec.modelOutput()));
+        Path file = ModelFile.write(settings.modelDir(), spec.modelOutput(), model);
+        log.info("job {}: rank 0 wrote the model to {}", a.jobId(), file);
       } catch (java.io.IOException e) {
-        throw new StepFailedException("cannot write the model to " + spec.modelOutput() + ": " + e.getMessage());
+        throw new StepFailedException("cannot write the model to " + spec.modelOutput() + " under " + settings.modelDir()
+            + ": " + e.getMessage());
       }
     }
-    worker.tell(new DeviceWorker.Report(a.generation(), new DeviceWorker.Finished(replica.digest())));
+    worker.tell(new DeviceWorker.Report(a.generation(), new DeviceWorker.Finished(CheckpointStore.checksum(model), model)));
   }
 
   /** The largest magnitude among the first {@code length} of {@code values}. */

@@ -14,13 +14,21 @@ import kaon.actors.allreduce.AllReduceSettings;
  * @param dataDir where tasks read their data from on this node; null for each task's default
  * @param gradientSpikeFactor a summed gradient peaking above this many times its recent typical
  *     peak ends the generation as diverged; 0 turns the check off
+ * @param modelDir the directory a job's {@code model_output} name is resolved under on this node
+ *     ({@link ModelFile})
  */
 public record WorkerSettings(
-    AllReduceSettings allReduce, Duration progressInterval, int evalBatch, Path dataDir, double gradientSpikeFactor) {
+    AllReduceSettings allReduce,
+    Duration progressInterval,
+    int evalBatch,
+    Path dataDir,
+    double gradientSpikeFactor,
+    Path modelDir) {
 
   public WorkerSettings {
     Objects.requireNonNull(allReduce, "allReduce");
     Objects.requireNonNull(progressInterval, "progressInterval");
+    Objects.requireNonNull(modelDir, "modelDir");
     if (evalBatch <= 0) {
       throw new IllegalArgumentException("evalBatch must be positive, was " + evalBatch);
     }

@@ -1,5 +1,6 @@
 package kaon.actors.checkpoint;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -136,5 +137,33 @@ class CheckpointStoreTest {
     ExecutionException e = assertThrows(ExecutionException.class, () -> await(store.load(job, info.id())));
     assertInstanceOf(CheckpointDamagedException.class, e.getCause());
     assertTrue(e.getCause().getMessage().contains("chunk 1 of"), e.getCause().getMessage());
+  }
+
+  @Test
+  void aModelIsStoredInChunksAndReadBackChunkByChunk() throws Exception {
+    String job = job();
+    byte[] model = new byte[200_000];
+    new SplittableRandom(7).nextBytes(model);
+    String sha = CheckpointStore.checksum(model);
+    CheckpointStore.StoredModel stored = await(store.writeModel(job, model, sha));
+    assertEquals(new CheckpointStore.StoredModel(job, sha, 200_000, 4), stored);
+    assertEquals(java.util.Optional.of(stored), await(store.findModel(job, sha)));
+    java.io.ByteArrayOutputStream read = new java.io.ByteArrayOutputStream();
+    for (int c = 0; c < stored.chunks(); c++) {
+      ByteBuffer chunk = await(store.readModelChunk(stored, c));
+      byte[] bytes = new byte[chunk.remaining()];
+      chunk.get(bytes);
+      read.write(bytes);
+    }
+    assertArrayEquals(model, read.toByteArray());
+  }
+
+  @Test
+  void aModelIsFoundOnlyUnderItsJobAndSha256() throws Exception {
+    String job = job();
+    byte[] model = {1, 2, 3};
+    await(store.writeModel(job, model, CheckpointStore.checksum(model)));
+    assertEquals(java.util.Optional.empty(), await(store.findModel(job, CheckpointStore.checksum(new byte[] {4}))));
+    assertEquals(java.util.Optional.empty(), await(store.findModel(job(), CheckpointStore.checksum(model))));
   }
 }

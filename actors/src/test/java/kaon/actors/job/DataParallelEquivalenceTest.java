@@ -37,10 +37,11 @@ class DataParallelEquivalenceTest {
   private static final double TOLERANCE = 1e-5;
 
   @TempDir static Path dir;
+  private static TestNode node;
 
   @BeforeAll
   static void startNode() {
-    new TestNode(testKit, 3);
+    node = new TestNode(testKit, 3, dir);
   }
 
   @AfterAll
@@ -69,8 +70,8 @@ class DataParallelEquivalenceTest {
 
   private static List<NamedTensor> train(int workers) throws Exception {
     String jobId = "equivalence-" + workers + "-" + java.util.UUID.randomUUID().toString().substring(0, 8);
-    Path output = dir.resolve(jobId + ".params");
-    JobSpec spec = new JobSpec("fashion-mnist-mlp", workers, 1, 128, OptimizerSpec.sgd(0.1f, 0f), 42, STEPS, output.toString(), 0);
+    String name = "equivalence/" + jobId + ".params";
+    JobSpec spec = new JobSpec("fashion-mnist-mlp", workers, 1, 128, OptimizerSpec.sgd(0.1f, 0f), 42, STEPS, name, 0);
     var job = ClusterSharding.get(testKit.system()).entityRefFor(JobCoordinator.ENTITY_KEY, jobId);
     TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
     TestProbe<StatusReply<JobStatus>> submitted = testKit.createTestProbe();
@@ -81,8 +82,11 @@ class DataParallelEquivalenceTest {
     assertEquals(JobStatus.Phase.SUCCEEDED, status.phase(), status.message());
     assertEquals(STEPS, status.stepsDone());
     try (ModelReplica replica = new ModelReplica(new FashionMnistMlpTask(), Device.cpu(), 0)) {
-      replica.loadParameters(output);
+      // Rank 0 wrote it under the node's model directory, in a directory it created.
+      replica.loadParameters(dir.resolve(name));
       assertEquals(status.digest(), replica.digest(), "the saved model is not the one the ranks agreed on");
+      // Stored before the job could succeed, under the digest the job reports.
+      assertTrue(node.store.findModel(jobId, status.digest()).toCompletableFuture().get().isPresent(), "model not stored");
       return new ArrayList<>(replica.exportParameters());
     }
   }

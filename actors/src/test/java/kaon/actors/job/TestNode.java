@@ -1,5 +1,6 @@
 package kaon.actors.job;
 
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -24,7 +25,13 @@ final class TestNode {
   static final JobSettings JOB_SETTINGS = new JobSettings(Duration.ofSeconds(3), Duration.ofMillis(200), Duration.ofSeconds(2),
       "pekko.persistence.cassandra", Duration.ofSeconds(1));
 
+  /** A node whose jobs write no model file (none of them names one). */
   TestNode(ActorTestKit testKit, int devices) {
+    this(testKit, devices, Path.of("target", "models"));
+  }
+
+  /** A node whose rank 0 writes the model files its jobs name under {@code modelDir}. */
+  TestNode(ActorTestKit testKit, int devices, Path modelDir) {
     Cluster cluster = Cluster.get(testKit.system());
     cluster.manager().tell(Join.create(cluster.selfMember().address()));
     List<DeviceSlot> slots = new ArrayList<>();
@@ -38,7 +45,8 @@ final class TestNode {
     store = CheckpointStore.create(testKit.system(), new CheckpointSettings(
         "kaon_test", true, 1, 64 * 1024, 4, 3, Duration.ofMillis(200), Duration.ofSeconds(2)));
     WorkerSettings settings = new WorkerSettings(
-        new AllReduceSettings(16_384, Duration.ofSeconds(60), Duration.ofSeconds(5), 20), Duration.ofMillis(50), 1000, null, 1e4);
+        new AllReduceSettings(16_384, Duration.ofSeconds(60), Duration.ofSeconds(5), 20), Duration.ofMillis(50), 1000, null, 1e4,
+        modelDir);
     DeviceWorker.init(testKit.system(), nodeAgent, TaskCatalog.load(TestNode.class.getClassLoader()), store, settings);
     JobCoordinator.init(testKit.system(), store, JOB_SETTINGS);
   }

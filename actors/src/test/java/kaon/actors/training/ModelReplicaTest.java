@@ -1,16 +1,22 @@
 package kaon.actors.training;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.HexFormat;
 import java.util.List;
 import kaon.actors.data.EpochSampler;
 import kaon.actors.tasks.FashionMnistCnnTask;
 import kaon.actors.tasks.FashionMnistMlpTask;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class ModelReplicaTest {
 
@@ -31,6 +37,20 @@ class ModelReplicaTest {
       assertEquals(109_386, a.size());
       assertEquals(a.digest(), b.digest());
       assertNotEquals(a.digest(), c.digest());
+    }
+  }
+
+  @Test
+  void theDigestIsTheSha256OfTheParametersFile(@TempDir Path dir) throws Exception {
+    try (ModelReplica a = new ModelReplica(new FashionMnistMlpTask(), Device.cpu(), 42);
+        ModelReplica b = new ModelReplica(new FashionMnistMlpTask(), Device.cpu(), 7)) {
+      byte[] file = a.parametersFile();
+      assertEquals(HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(file)), a.digest());
+      // What a client downloads loads into a replica of the task, which then has the same digest.
+      Files.write(dir.resolve("mlp.params"), file);
+      b.loadParameters(dir.resolve("mlp.params"));
+      assertEquals(a.digest(), b.digest());
+      assertArrayEquals(file, b.parametersFile());
     }
   }
 

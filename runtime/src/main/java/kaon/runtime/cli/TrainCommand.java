@@ -22,6 +22,7 @@ import kaon.runtime.KaonNode;
 import kaon.runtime.cli.client.ApiConnection;
 import kaon.runtime.cli.client.ApiErrors;
 import kaon.runtime.cli.client.JobEventPrinter;
+import kaon.runtime.cli.client.ModelDownload;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -79,7 +80,8 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--data-dir", description = "Directory of the task's data files (task default).")
   Path dataDir;
 
-  @Option(names = "--output", description = "Write the trained parameters here (DJL .params format).")
+  @Option(names = "--output", description = "Save the trained parameters here (DJL .params format): downloaded "
+      + "through the API once the job has succeeded, and checked against the job's digest (their sha256).")
   Path output;
 
   @Option(names = "--threads-per-worker", description = "libtorch threads per worker (default: cores / workers).")
@@ -140,6 +142,12 @@ final class TrainCommand implements Callable<Integer> {
       // A console means a person is watching: draw a progress bar; never into a pipe or a log.
       JobEventPrinter printer = new JobEventPrinter(out, System.console() != null);
       api.watchJob(job.getJobId(), printer);
+      if (printer.exitCode() == 0 && output != null) {
+        // Like any client's: the node stored the model before the job could succeed.
+        ModelDownload.Saved saved = ModelDownload.save(api, job.getJobId(), output);
+        out.printf(Locale.ROOT, "Model saved to %s (%,d bytes, sha256 %s)%n", saved.file(), saved.bytes(), saved.sha256());
+        out.flush();
+      }
       return printer.exitCode();
     } catch (Exception e) {
       return ApiErrors.report(ApiErrors.describe(e, target), e, command.commandLine().getErr());
@@ -161,8 +169,7 @@ final class TrainCommand implements Callable<Integer> {
         .setOptimizer(optimizer != null ? optimizer.toLowerCase(Locale.ROOT) : defaults.optimizer().kind().name().toLowerCase(Locale.ROOT))
         .setSeed(seed != null ? seed : defaults.seed())
         .setMaxSteps(maxSteps)
-        .setCheckpointEverySteps(checkpointEvery)
-        .setModelOutput(output == null ? "" : output.toAbsolutePath().toString());
+        .setCheckpointEverySteps(checkpointEvery);
     if (learningRate != null) {
       b.setLearningRate(learningRate);
     }
@@ -205,6 +212,10 @@ final class TrainCommand implements Callable<Integer> {
     if (jobId != null && !jobId.matches("[A-Za-z0-9][A-Za-z0-9._-]{0,63}")) {
       throw new ParameterException(command.commandLine(),
           "--job-id must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit");
+    }
+    if (output != null && !java.nio.file.Files.isDirectory(output.toAbsolutePath().getParent())) {
+      // Said now, not after the training it would waste.
+      throw new ParameterException(command.commandLine(), "--output: the directory of " + output + " does not exist");
     }
     if (threadsPerWorker != null && threadsPerWorker <= 0) {
       throw new ParameterException(command.commandLine(), "--threads-per-worker must be at least 1");

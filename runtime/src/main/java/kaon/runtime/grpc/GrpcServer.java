@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.concurrent.CompletionStage;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
+import kaon.actors.checkpoint.CheckpointStore;
 import kaon.actors.training.TaskCatalog;
 import kaon.protocol.v1.ClusterService;
 import kaon.protocol.v1.ClusterServicePowerApiHandlerFactory;
@@ -38,11 +39,14 @@ public final class GrpcServer {
 
   private GrpcServer() {}
 
-  /** Binds the gateway; completes with the binding (its port, when 0 was asked for). */
+  /**
+   * Binds the gateway; completes with the binding (its port, when 0 was asked for). Models are
+   * streamed from {@code store}.
+   */
   public static CompletionStage<ServerBinding> start(
-      ActorSystem<?> system, GrpcSettings settings, BearerToken token, TaskCatalog catalog) {
+      ActorSystem<?> system, GrpcSettings settings, BearerToken token, TaskCatalog catalog, CheckpointStore store) {
     ClusterServiceImpl cluster = new ClusterServiceImpl(system, token, settings);
-    JobServiceImpl jobs = new JobServiceImpl(system, token, catalog, settings, cluster::freeDevices);
+    JobServiceImpl jobs = new JobServiceImpl(system, token, catalog, settings, cluster::freeDevices, store);
     @SuppressWarnings("unchecked")
     Function<HttpRequest, CompletionStage<HttpResponse>> handler = ServiceHandler.concatOrNotFound(
         JobServicePowerApiHandlerFactory.create(jobs, system),

@@ -1,5 +1,7 @@
 package kaon.runtime.grpc;
 
+import com.datastax.oss.driver.api.core.DriverException;
+import com.google.protobuf.ByteString;
 import io.grpc.Status;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -12,17 +14,21 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Supplier;
+import kaon.actors.checkpoint.CheckpointDamagedException;
+import kaon.actors.checkpoint.CheckpointStore;
 import kaon.actors.job.JobCoordinator;
 import kaon.actors.job.JobSpec;
 import kaon.actors.job.JobStatus;
 import kaon.actors.training.TaskCatalog;
 import kaon.protocol.v1.CancelJobRequest;
+import kaon.protocol.v1.DownloadModelRequest;
 import kaon.protocol.v1.GetJobRequest;
 import kaon.protocol.v1.Job;
 import kaon.protocol.v1.JobEvent;
 import kaon.protocol.v1.JobServicePowerApi;
 import kaon.protocol.v1.ListJobsRequest;
 import kaon.protocol.v1.ListJobsResponse;
+import kaon.protocol.v1.ModelChunk;
 import kaon.protocol.v1.ScaleJobRequest;
 import kaon.protocol.v1.SubmitJobRequest;
 import kaon.protocol.v1.WatchJobRequest;
@@ -45,7 +51,8 @@ import org.apache.pekko.stream.typed.javadsl.ActorSource;
 
 /**
  * {@code kaon.v1.JobService}: translates calls into asks of the job entities and their answers
- * into gRPC statuses. Holds no state of its own; any gateway node can serve any job.
+ * into gRPC statuses. Holds no state of its own; any gateway node can serve any job, and stream
+ * any succeeded job's model from the {@link CheckpointStore}.
  */
 public final class JobServiceImpl implements JobServicePowerApi {
 
@@ -59,14 +66,17 @@ public final class JobServiceImpl implements JobServicePowerApi {
   private final SpecResolver specs;
   private final Duration timeout;
   private final Supplier<CompletionStage<Integer>> freeDevices;
+  private final CheckpointStore store;
 
   /**
    * @param freeDevices how many devices of the cluster are free now: a new job starts with as many
    *     workers as fit between its bounds
+   * @param store where the models of succeeded jobs are read from
    */
   public JobServiceImpl(ActorSystem<?> system, BearerToken token, TaskCatalog catalog, GrpcSettings settings,
-      Supplier<CompletionStage<Integer>> freeDevices) {
+      Supplier<CompletionStage<Integer>> freeDevices, CheckpointStore store) {
     this.system = system;
+    this.store = store;
     this.sharding = ClusterSharding.get(system);
     this.token = token;
     this.specs = new SpecResolver(catalog, settings.maxSpecBytes());
@@ -181,6 +191,44 @@ public final class JobServiceImpl implements JobServicePowerApi {
         .exceptionally(JobServiceImpl::fail);
   }
 
+  @Override
+  public Source<ModelChunk, NotUsed> downloadModel(DownloadModelRequest in, Metadata metadata) {
+    token.check(metadata);
+    String id = jobId(in.getJobId());
+    CompletionStage<Source<ModelChunk, NotUsed>> chunks = status(id)
+        .thenCompose(s -> store.findModel(id, digestOfSucceeded(id, s)))
+        .thenApply(found -> chunks(found.orElseThrow(() -> new GrpcServiceException(Status.NOT_FOUND.withDescription(
+            "job " + id + " has no stored model: it succeeded before Kaon stored models; its node may still have the "
+                + "file its spec names")))))
+        .exceptionally(JobServiceImpl::fail);
+    return Source.completionStageSource(chunks).mapMaterializedValue(m -> NotUsed.getInstance());
+  }
+
+  /** The job's digest, under which its model is stored, once it has succeeded. */
+  private static String digestOfSucceeded(String id, JobStatus s) {
+    return switch (s.phase()) {
+      case UNKNOWN -> throw notFound(id);
+      case SUCCEEDED -> s.digest();
+      default -> throw new GrpcServiceException(Status.FAILED_PRECONDITION.withDescription(
+          "job " + id + " is " + s.phase() + "; its model can be downloaded once it has succeeded"));
+    };
+  }
+
+  /**
+   * The model's chunks in order, each read when the client is ready for it: the gateway never
+   * holds more than one chunk of a model in memory.
+   */
+  private Source<ModelChunk, NotUsed> chunks(CheckpointStore.StoredModel model) {
+    return Source.range(0, model.chunks() - 1)
+        .mapAsync(1, c -> store.readModelChunk(model, c).thenApply(data -> {
+          ModelChunk.Builder chunk = ModelChunk.newBuilder().setData(ByteString.copyFrom(data));
+          if (c == 0) {
+            chunk.setSha256(model.sha256()).setTotalBytes(model.bytes());
+          }
+          return chunk.build();
+        }).exceptionally(JobServiceImpl::fail));
+  }
+
   private CompletionStage<JobStatus> status(String id) {
     return job(id).ask(JobCoordinator.GetStatus::new, timeout);
   }
@@ -251,6 +299,13 @@ public final class JobServiceImpl implements JobServicePowerApi {
     }
     if (cause instanceof TimeoutException) {
       throw new GrpcServiceException(Status.UNAVAILABLE.withDescription("the job did not answer in time; retry"));
+    }
+    if (cause instanceof CheckpointDamagedException) {
+      throw new GrpcServiceException(Status.DATA_LOSS.withDescription(cause.getMessage()));
+    }
+    if (cause instanceof DriverException) {
+      throw new GrpcServiceException(Status.UNAVAILABLE.withDescription("Cassandra did not answer (" + cause.getMessage()
+          + "); retry"));
     }
     throw new GrpcServiceException(Status.INTERNAL.withDescription(cause.toString()));
   }

@@ -6,6 +6,7 @@ import kaon.actors.training.OptimizerSpec;
 import kaon.actors.training.TaskCatalog;
 import kaon.actors.training.TaskDefaults;
 import kaon.actors.training.TrainingTask;
+import kaon.actors.worker.ModelFile;
 import kaon.protocol.v1.JobSpecification;
 import org.apache.pekko.grpc.GrpcServiceException;
 
@@ -67,8 +68,10 @@ final class SpecResolver {
       throw invalid("spec.checkpoint_every_steps", "must not be negative, was " + checkpointEvery);
     }
     String output = in.getModelOutput();
-    if (!output.isEmpty() && !output.startsWith("/")) {
-      throw invalid("spec.model_output", "must be an absolute path on the node of rank 0, was " + output);
+    if (!output.isEmpty()) {
+      ModelFile.problem(output).ifPresent(problem -> {
+        throw invalid("spec.model_output", problem);
+      });
     }
     int start = Math.max(min, Math.min(max, startWorkers));
     return new JobSpec(task.name(), start, min, max, epochs, batch, optimizer,

@@ -1,5 +1,6 @@
 package kaon.runtime.cli;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -9,7 +10,9 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
 import java.util.ArrayList;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
@@ -43,6 +46,7 @@ class CliEndToEndTest {
     var config = kaon.runtime.TestNodes.withOwnJournal(ConfigFactory.empty()
         .withValue("kaon.grpc.port", ConfigValueFactory.fromAnyRef(0))
         .withValue("kaon.grpc.auth.token", ConfigValueFactory.fromAnyRef(token))
+        .withValue("kaon.worker.model-dir", ConfigValueFactory.fromAnyRef(dir.resolve("models").toString()))
         .withValue("kaon.node.cpu-slots", ConfigValueFactory.fromAnyRef(2))
         .withFallback(ConfigFactory.load()));
     node = KaonNode.startLocal(config, TaskCatalog.load(CliEndToEndTest.class.getClassLoader()), line -> {});
@@ -76,6 +80,7 @@ class CliEndToEndTest {
         epochs: 1
         max-steps: 80
         checkpoint-every-steps: 40
+        model-output: runs/cli.params
         """);
     String id = "cli-" + UUID.randomUUID().toString().substring(0, 8);
     Run submit = kaon("submit", spec.toString(), "--request-id", id, "--watch");
@@ -91,6 +96,17 @@ class CliEndToEndTest {
     Run job = kaon("job", id);
     assertEquals(0, job.exitCode(), job.err());
     assertTrue(job.out().toLowerCase(java.util.Locale.ROOT).contains("succeeded") && job.out().contains("step 40"), job.out());
+    assertTrue(job.out().contains("model output runs/cli.params"), job.out());
+
+    // The model: written by rank 0 under the node's model directory, and downloadable by any client.
+    Path downloaded = dir.resolve("downloaded.params");
+    Run download = kaon("job", id, "--download", downloaded.toString());
+    assertEquals(0, download.exitCode(), download.err());
+    byte[] model = Files.readAllBytes(downloaded);
+    assertArrayEquals(Files.readAllBytes(dir.resolve("models/runs/cli.params")), model);
+    String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(model));
+    assertTrue(job.out().contains("parameters sha256 " + sha), "the job's digest is the file's sha256: " + job.out());
+    assertTrue(download.out().contains("sha256 " + sha), download.out());
 
     Run cancel = kaon("cancel", id);
     assertEquals(1, cancel.exitCode());

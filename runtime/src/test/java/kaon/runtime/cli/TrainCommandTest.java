@@ -6,7 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.HexFormat;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -27,7 +30,7 @@ class TrainCommandTest {
   }
 
   @Test
-  void trainsAShortJobOnTwoWorkersAndPrintsEpochLines(@TempDir Path dir) {
+  void trainsAShortJobOnTwoWorkersAndPrintsEpochLines(@TempDir Path dir) throws Exception {
     Path model = dir.resolve("mlp.params");
     Run run = kaon("train", "--workers", "2", "--epochs", "1", "--max-steps", "60", "--output", model.toString());
     assertEquals(0, run.exitCode(), run.err());
@@ -37,6 +40,17 @@ class TrainCommandTest {
     // Output is not a terminal here: no progress bar escapes in it.
     assertFalse(run.out().contains("\r"), run.out());
     assertTrue(model.toFile().length() > 400_000, "model file " + model.toFile().length() + " bytes");
+    // Downloaded through the API and checked: its sha256 is the job's digest.
+    String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(model)));
+    assertTrue(run.out().contains("parameters sha256 " + sha), run.out());
+    assertTrue(run.out().contains("Model saved to " + model), run.out());
+  }
+
+  @Test
+  void anOutputInADirectoryThatDoesNotExistIsRefusedBeforeTraining(@TempDir Path dir) {
+    Run run = kaon("train", "--output", dir.resolve("missing/mlp.params").toString());
+    assertEquals(2, run.exitCode());
+    assertTrue(run.err().contains("--output: the directory of "), run.err());
   }
 
   @Test

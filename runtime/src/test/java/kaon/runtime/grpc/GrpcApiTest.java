@@ -1,9 +1,12 @@
 package kaon.runtime.grpc;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.datastax.oss.driver.api.core.CqlSession;
+import com.datastax.oss.driver.api.core.cql.SimpleStatement;
 import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigValueFactory;
 import io.grpc.ManagedChannel;
@@ -15,7 +18,12 @@ import io.grpc.reflection.v1alpha.ServerReflectionRequest;
 import io.grpc.reflection.v1alpha.ServerReflectionResponse;
 import io.grpc.reflection.v1alpha.ServiceResponse;
 import io.grpc.stub.StreamObserver;
+import java.io.ByteArrayOutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
 import java.time.Duration;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
@@ -25,6 +33,7 @@ import java.util.concurrent.TimeUnit;
 import kaon.actors.training.TaskCatalog;
 import kaon.protocol.v1.CancelJobRequest;
 import kaon.protocol.v1.ClusterServiceClient;
+import kaon.protocol.v1.DownloadModelRequest;
 import kaon.protocol.v1.DrainNodeRequest;
 import kaon.protocol.v1.GetJobRequest;
 import kaon.protocol.v1.Job;
@@ -35,6 +44,7 @@ import kaon.protocol.v1.JobSpecification;
 import kaon.protocol.v1.ListDevicesRequest;
 import kaon.protocol.v1.ListJobsRequest;
 import kaon.protocol.v1.ListMembersRequest;
+import kaon.protocol.v1.ModelChunk;
 import kaon.protocol.v1.ScaleJobRequest;
 import kaon.protocol.v1.SubmitJobRequest;
 import kaon.protocol.v1.WatchJobRequest;
@@ -42,10 +52,13 @@ import kaon.runtime.KaonNode;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.grpc.GrpcClientSettings;
+import org.apache.pekko.stream.connectors.cassandra.CassandraSessionSettings;
+import org.apache.pekko.stream.connectors.cassandra.javadsl.CassandraSessionRegistry;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The API over a real socket, with the generated clients, against a real node and Cassandra. */
 class GrpcApiTest {
@@ -57,10 +70,13 @@ class GrpcApiTest {
   private static JobServiceClient jobs;
   private static ClusterServiceClient cluster;
 
+  @TempDir static Path modelDir;
+
   @BeforeAll
   static void start() {
     var config = kaon.runtime.TestNodes.withOwnJournal(ConfigFactory.empty()
         .withValue("kaon.grpc.port", ConfigValueFactory.fromAnyRef(0))
+        .withValue("kaon.worker.model-dir", ConfigValueFactory.fromAnyRef(modelDir.toString()))
         .withValue("kaon.grpc.auth.token", ConfigValueFactory.fromAnyRef(TOKEN))
         .withValue("kaon.node.cpu-slots", ConfigValueFactory.fromAnyRef(2))
         .withFallback(ConfigFactory.load()));
@@ -141,6 +157,53 @@ class GrpcApiTest {
         .invoke(ScaleJobRequest.newBuilder().setJobId(job.getJobId()).setMinWorkers(1).setMaxWorkers(1).build())));
   }
 
+  private static CompletionStage<List<ModelChunk>> download(String jobId) {
+    return jobs.downloadModel().addHeader("authorization", BEARER)
+        .invoke(DownloadModelRequest.newBuilder().setJobId(jobId).build())
+        .runWith(Sink.seq(), clientSystem);
+  }
+
+  @Test
+  void theModelLandsUnderTheNodesModelDirectoryAndDownloadsWithTheJobsDigest() throws Exception {
+    Job job = await(submit("model-" + UUID.randomUUID(), spec().setMinWorkers(1).setMaxWorkers(1).setMaxSteps(5)
+        .setModelOutput("runs/tiny.params")));
+    List<JobEvent> events = watchToEnd(job.getJobId());
+    Job done = events.get(events.size() - 1).getStatus();
+    assertEquals(JobPhase.SUCCEEDED, done.getPhase(), done.toString());
+    Path file = modelDir.resolve("runs/tiny.params");
+    assertTrue(Files.size(file) > 400_000, file + " holds " + Files.size(file) + " bytes");
+
+    List<ModelChunk> chunks = await(download(job.getJobId()));
+    // The node's 1 MiB chunks: this model fits in one, but the stream does not rely on it.
+    ByteArrayOutputStream model = new ByteArrayOutputStream();
+    for (ModelChunk chunk : chunks) {
+      chunk.getData().writeTo(model);
+    }
+    assertEquals(done.getDigest(), chunks.get(0).getSha256(), "the sha256 sent is the job's digest");
+    assertEquals(model.size(), chunks.get(0).getTotalBytes());
+    assertEquals(done.getDigest(), HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(model.toByteArray())));
+    assertArrayEquals(Files.readAllBytes(file), model.toByteArray(), "the stored model is the file rank 0 wrote");
+
+    // A job whose model is not stored (it succeeded before Kaon stored models) has none to give.
+    CqlSession cql = await(CassandraSessionRegistry.get(node.system()).sessionFor(CassandraSessionSettings.create()).underlying());
+    String keyspace = node.system().settings().config().getString("kaon.checkpoint.keyspace");
+    cql.execute(SimpleStatement.newInstance("DELETE FROM " + keyspace + ".models WHERE job_id = ? AND sha256 = ?",
+        job.getJobId(), done.getDigest()));
+    assertEquals(Status.Code.NOT_FOUND, code(download(job.getJobId())));
+  }
+
+  @Test
+  void onlyASucceededJobsModelCanBeDownloaded() throws Exception {
+    assertEquals(Status.Code.NOT_FOUND, code(download("no-such-job-" + UUID.randomUUID().toString().substring(0, 8))));
+    assertTrue(description(download("no spaces")).startsWith("job_id:"));
+    assertEquals(Status.Code.UNAUTHENTICATED, code(jobs.downloadModel(DownloadModelRequest.newBuilder().setJobId("x").build())
+        .runWith(Sink.seq(), clientSystem)));
+    Job job = await(submit("unfinished-" + UUID.randomUUID(), spec().setMinWorkers(1).setMaxWorkers(1).setEpochs(50)));
+    assertEquals(Status.Code.FAILED_PRECONDITION, code(download(job.getJobId())));
+    await(jobs.cancelJob().addHeader("authorization", BEARER).invoke(CancelJobRequest.newBuilder().setJobId(job.getJobId()).build()));
+    assertEquals(Status.Code.FAILED_PRECONDITION, code(download(job.getJobId())));
+  }
+
   @Test
   void submitIsIdempotentForARequestId() throws Exception {
     String requestId = "idem-" + UUID.randomUUID();
@@ -162,7 +225,13 @@ class GrpcApiTest {
     assertTrue(description(submit("", spec().setLearningRate(-1))).startsWith("spec.learning_rate:"));
     assertTrue(description(submit("", spec().setOptimizer("lbfgs"))).startsWith("spec.optimizer:"));
     assertTrue(description(submit("", spec().setModelOutput("/tmp/" + "x".repeat(100_000)))).startsWith("spec: is "));
-    assertTrue(description(submit("", spec().setModelOutput("relative.params"))).startsWith("spec.model_output:"));
+    // A relative name under the node's model directory, nothing else: no caller makes a node
+    // write where it chooses.
+    for (String outside : List.of("/tmp/mlp.params", "../mlp.params", "runs/../../mlp.params", "runs//mlp.params",
+        "runs\\mlp.params", "mlp\n.params", "m".repeat(256))) {
+      String refused = description(submit("", spec().setModelOutput(outside)));
+      assertTrue(refused.startsWith("spec.model_output: must "), outside + ": " + refused);
+    }
     assertTrue(description(jobs.submitJob().addHeader("authorization", BEARER).invoke(SubmitJobRequest.getDefaultInstance()))
         .startsWith("spec: is required"));
     assertTrue(description(jobs.getJob().addHeader("authorization", BEARER).invoke(GetJobRequest.newBuilder().setJobId("no spaces").build()))

@@ -23,8 +23,10 @@ import java.util.function.Consumer;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
 import kaon.protocol.v1.ClusterServiceClient;
+import kaon.protocol.v1.DownloadModelRequest;
 import kaon.protocol.v1.JobEvent;
 import kaon.protocol.v1.JobServiceClient;
+import kaon.protocol.v1.ModelChunk;
 import kaon.protocol.v1.WatchJobRequest;
 import org.apache.pekko.actor.ActorSystem;
 import org.apache.pekko.grpc.GrpcChannel;
@@ -187,6 +189,22 @@ public final class ApiConnection implements AutoCloseable {
     authorize(jobs.watchJob())
         .invoke(WatchJobRequest.newBuilder().setJobId(jobId).build())
         .runForeach(onEvent::accept, system)
+        .toCompletableFuture()
+        .get();
+  }
+
+  /**
+   * Downloads the model of a job that succeeded: hands {@code onChunk} its chunks one at a time, in
+   * order, and returns when the server has sent the last. The first chunk carries the file's
+   * sha256 and length. Blocks the calling thread for as long as the download runs.
+   *
+   * @throws ExecutionException when the stream failed (its cause: the server's status, or what
+   *     {@code onChunk} threw)
+   */
+  public void downloadModel(String jobId, Consumer<ModelChunk> onChunk) throws ExecutionException, InterruptedException {
+    authorize(jobs.downloadModel())
+        .invoke(DownloadModelRequest.newBuilder().setJobId(jobId).build())
+        .runForeach(onChunk::accept, system)
         .toCompletableFuture()
         .get();
   }

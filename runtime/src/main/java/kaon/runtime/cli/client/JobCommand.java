@@ -1,6 +1,7 @@
 package kaon.runtime.cli.client;
 
 import java.io.PrintWriter;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -13,24 +14,27 @@ import kaon.protocol.v1.JobSpecification;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /**
  * {@code kaon job ID}: one job in detail: its spec as the server completed it, where its state
  * came from, its latest checkpoint and health, every finished epoch and, once it has ended, the
- * outcome.
+ * outcome. With {@code --download FILE}, saves the job's trained model instead, checked against
+ * its sha256 ({@link ModelDownload}).
  */
 @Command(
     name = "job",
     mixinStandardHelpOptions = true,
-    description = "Show a job in detail.",
+    description = "Show a job in detail, or download its trained model.",
     exitCodeListHeading = "%nExit codes:%n",
     exitCodeList = {
       "0:success",
-      "1:there is no such job",
+      "1:there is no such job, or (--download) it has not succeeded or has no stored model",
       "2:invalid command line",
-      "3:Kaon cannot be reached, refused the token, or did not answer"
+      "3:Kaon cannot be reached, refused the token, or did not answer; (--download) the model failed its sha256 "
+          + "check or FILE cannot be written, and nothing was saved"
     })
 final class JobCommand implements Callable<Integer> {
 
@@ -41,9 +45,20 @@ final class JobCommand implements Callable<Integer> {
   @Parameters(index = "0", paramLabel = "ID", description = "The job.")
   String jobId;
 
+  @Option(names = "--download", paramLabel = "FILE",
+      description = "Save the job's trained parameters (DJL .params) to FILE, from whichever node serves the API, once "
+          + "the job has succeeded; the file's sha256, checked here, is the job's digest.")
+  Path download;
+
   @Override
   public Integer call() {
     return connection.run(api -> {
+      if (download != null) {
+        ModelDownload.Saved saved = ModelDownload.save(api, jobId, download);
+        command.commandLine().getOut().printf(Locale.ROOT, "Saved the model of job %s to %s (%,d bytes, sha256 %s)%n",
+            jobId, saved.file(), saved.bytes(), saved.sha256());
+        return 0;
+      }
       Job job = api.call(api.jobs().getJob(), GetJobRequest.newBuilder().setJobId(jobId).build());
       print(job, command.commandLine().getOut());
       return 0;
@@ -56,7 +71,7 @@ final class JobCommand implements Callable<Integer> {
     property(out, "workers", JobsCommand.workers(job));
     property(out, "recipe", recipe(job.getSpec()));
     if (!job.getSpec().getModelOutput().isEmpty()) {
-      property(out, "model output", job.getSpec().getModelOutput());
+      property(out, "model output", job.getSpec().getModelOutput() + " (in the model directory of rank 0's node)");
     }
     property(out, "generation", job.getGeneration()
         + (job.getStateSource().isEmpty() ? "" : ", state from " + job.getStateSource()));

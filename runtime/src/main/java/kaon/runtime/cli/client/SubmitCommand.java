@@ -87,8 +87,10 @@ final class SubmitCommand implements Callable<Integer> {
       description = "Checkpoint every this many steps; 0 for never (server default).")
   Long checkpointEverySteps;
 
-  @Option(names = {"--model-output", "--output"}, paramLabel = "PATH",
-      description = "Where the node writes the trained parameters (a path on the node).")
+  @Option(names = "--model-output", paramLabel = "NAME",
+      description = "A file name relative to the model directory of rank 0's node (kaon.worker.model-dir, default "
+          + "~/.local/share/kaon/models), such as mlp/run-3.params, that the node writes the trained parameters to. "
+          + "Any client can download them with 'kaon job ID --download FILE'.")
   String modelOutput;
 
   @Option(names = "--request-id", paramLabel = "ID",

@@ -1,5 +1,6 @@
 package kaon.runtime.cli.client;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -173,6 +174,45 @@ class ClientCommandsTest {
     Run run = stub("job", "job-9");
     assertEquals(ApiErrors.JOB_FAILED, run.exitCode());
     assertEquals("kaon: no job job-9", run.err().strip());
+  }
+
+  @Test
+  void downloadsAModelAndChecksItsSha256() throws IOException {
+    Path file = Files.write(dir.resolve("job-1.params"), new byte[] {1, 2});
+    Run run = stub("job", "job-1", "--download", file.toString());
+    assertEquals(0, run.exitCode(), run.err());
+    assertArrayEquals(StubKaonApi.MODEL, Files.readAllBytes(file), "the old file is replaced by the model");
+    assertEquals(List.of("Saved the model of job job-1 to " + file + " (16,000 bytes, sha256 "
+        + StubKaonApi.sha256(StubKaonApi.MODEL) + ")"), run.lines());
+    assertEquals(List.of(), partFiles());
+  }
+
+  @Test
+  void aModelThatFailsItsSha256IsNotSavedAndIsExitCode3() throws IOException {
+    Path file = Files.write(dir.resolve("damaged.params"), new byte[] {1, 2});
+    Run run = stub("job", "job-damaged", "--download", file.toString());
+    assertEquals(ApiErrors.ENVIRONMENT, run.exitCode(), run.err());
+    assertTrue(run.err().startsWith("kaon: the model of job job-damaged failed its sha256 check (received "), run.err());
+    assertTrue(run.err().strip().endsWith("nothing was saved to " + file), run.err());
+    assertFalse(run.err().contains("\tat "), "stack trace in: " + run.err());
+    assertArrayEquals(new byte[] {1, 2}, Files.readAllBytes(file), "the file was left as it was");
+    assertEquals(List.of(), partFiles(), "the temporary file was deleted");
+  }
+
+  @Test
+  void theModelOfAJobThatHasNotSucceededIsExitCode1() throws IOException {
+    Path file = dir.resolve("job-2.params");
+    Run run = stub("job", "job-2", "--download", file.toString());
+    assertEquals(ApiErrors.JOB_FAILED, run.exitCode(), run.err());
+    assertEquals("kaon: job job-2 is RUNNING", run.err().strip());
+    assertFalse(Files.exists(file));
+    assertEquals(List.of(), partFiles());
+  }
+
+  private static List<Path> partFiles() throws IOException {
+    try (var files = Files.list(dir)) {
+      return files.filter(f -> f.getFileName().toString().endsWith(".part")).toList();
+    }
   }
 
   @Test

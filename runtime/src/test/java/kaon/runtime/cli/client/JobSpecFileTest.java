@@ -30,7 +30,7 @@ class JobSpecFileTest {
       .setSeed(12_345_678_901L)
       .setMaxSteps(5000)
       .setCheckpointEverySteps(200)
-      .setModelOutput("/srv/models/cnn.params")
+      .setModelOutput("cnn/run-1.params")
       .build();
 
   @TempDir Path dir;
@@ -59,7 +59,7 @@ class JobSpecFileTest {
         "seed: 12345678901",
         "max-steps: 5000",
         "checkpoint-every-steps: 200",
-        "model-output: /srv/models/cnn.params");
+        "model-output: cnn/run-1.params");
     assertEquals(EVERY_KEY, JobSpecFile.read(file).toSpecification());
   }
 
@@ -79,7 +79,7 @@ class JobSpecFileTest {
         "seed = 12345678901",
         "max-steps = 5000",
         "checkpoint-every-steps = 200",
-        "model-output = \"/srv/models/cnn.params\"");
+        "model-output = \"cnn/run-1.params\"");
     assertEquals(EVERY_KEY, JobSpecFile.read(file).toSpecification());
   }
 

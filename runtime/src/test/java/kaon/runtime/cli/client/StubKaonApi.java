@@ -1,5 +1,6 @@
 package kaon.runtime.cli.client;
 
+import com.google.protobuf.ByteString;
 import io.grpc.Status;
 import java.util.List;
 import java.util.Optional;
@@ -11,6 +12,7 @@ import kaon.protocol.v1.CancelJobRequest;
 import kaon.protocol.v1.CheckpointRef;
 import kaon.protocol.v1.ClusterServicePowerApi;
 import kaon.protocol.v1.Device;
+import kaon.protocol.v1.DownloadModelRequest;
 import kaon.protocol.v1.DrainNodeRequest;
 import kaon.protocol.v1.DrainNodeResponse;
 import kaon.protocol.v1.EpochResult;
@@ -27,6 +29,7 @@ import kaon.protocol.v1.ListJobsResponse;
 import kaon.protocol.v1.ListMembersRequest;
 import kaon.protocol.v1.ListMembersResponse;
 import kaon.protocol.v1.Member;
+import kaon.protocol.v1.ModelChunk;
 import kaon.protocol.v1.Progress;
 import kaon.protocol.v1.ScaleJobRequest;
 import kaon.protocol.v1.SubmitJobRequest;
@@ -39,7 +42,7 @@ import org.apache.pekko.stream.javadsl.Source;
 /**
  * Canned answers in place of a Kaon node, to test the client side alone: one job, {@code job-1},
  * that trains two epochs and succeeds; {@code job-2}, whose watch stops while it still runs; every
- * call needs the token {@value #TOKEN}.
+ * call needs the token {@value #TOKEN}. {@code job-1} has a model to download.
  */
 final class StubKaonApi implements JobServicePowerApi, ClusterServicePowerApi {
 
@@ -124,6 +127,44 @@ final class StubKaonApi implements JobServicePowerApi, ClusterServicePowerApi {
         JobEvent.newBuilder().setEpoch(epoch(1)).build(),
         JobEvent.newBuilder().setEpoch(epoch(2)).build(),
         JobEvent.newBuilder().setStatus(job(JobPhase.SUCCEEDED)).build()));
+  }
+
+  /** The model of {@code job-1}: three chunks of what a DJL file could hold. */
+  static final byte[] MODEL = "PARAMS-of-job-1 ".repeat(1000).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+
+  /**
+   * {@code job-1}'s model in three chunks with its sha256; {@code job-damaged}'s arrives with one
+   * byte changed on the way; {@code job-2} still runs; other jobs do not exist.
+   */
+  @Override
+  public Source<ModelChunk, NotUsed> downloadModel(DownloadModelRequest in, Metadata metadata) {
+    if (!metadata.getText("authorization").equals(Optional.of("Bearer " + TOKEN))) {
+      return Source.failed(new GrpcServiceException(Status.UNAUTHENTICATED));
+    }
+    if (in.getJobId().equals("job-2")) {
+      return Source.failed(new GrpcServiceException(Status.FAILED_PRECONDITION.withDescription("job job-2 is RUNNING")));
+    }
+    if (!in.getJobId().equals("job-1") && !in.getJobId().equals("job-damaged")) {
+      return Source.failed(new GrpcServiceException(Status.NOT_FOUND.withDescription("job " + in.getJobId() + " does not exist")));
+    }
+    byte[] sent = MODEL.clone();
+    if (in.getJobId().equals("job-damaged")) {
+      sent[MODEL.length / 2] ^= 1;
+    }
+    int third = MODEL.length / 3;
+    return Source.from(List.of(
+        ModelChunk.newBuilder().setData(ByteString.copyFrom(sent, 0, third)).setSha256(sha256(MODEL))
+            .setTotalBytes(MODEL.length).build(),
+        ModelChunk.newBuilder().setData(ByteString.copyFrom(sent, third, third)).build(),
+        ModelChunk.newBuilder().setData(ByteString.copyFrom(sent, 2 * third, MODEL.length - 2 * third)).build()));
+  }
+
+  static String sha256(byte[] bytes) {
+    try {
+      return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(bytes));
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   @Override
