@@ -43,9 +43,9 @@ final class JobHost {
 
   /**
    * Sharding's stop message for this entity (passivation, hand-off, shutdown). An ordinary
-   * message, unlike the stop sharding uses without one: the coordinator answers a request and then
-   * asks to be passivated, and its answer, adapted by this host, must be delivered before the host
-   * stops.
+   * message, unlike the stop sharding uses without one, so that the host can first pass on the
+   * answers to status requests it is waiting for: a coordinator that passivates (an unknown or
+   * ended job) answers the requests it held during its recovery after it asked to be passivated.
    */
   enum Stop implements JobCoordinator.Command { INSTANCE }
 
@@ -68,6 +68,8 @@ final class JobHost {
   private int incarnation;
   /** When the running coordinator first left a status request unanswered, or 0 if it answers. */
   private long silentSince;
+  /** Status requests passed on to the coordinator and not answered yet (each ends within STATUS_ANSWER). */
+  private int pendingAnswers;
 
   private JobHost(ActorContext<JobCoordinator.Command> context, TimerScheduler<JobCoordinator.Command> timers, String jobId,
       JobSettings settings, Function<ActorRef<JobCoordinator.Command>, Behavior<JobCoordinator.Command>> coordinator) {
@@ -97,8 +99,9 @@ final class JobHost {
         })
         .onMessage(JournalChecked.class, ignored -> Behaviors.same())
         .onMessage(CheckJournal.class, ignored -> Behaviors.same())
-        .onMessage(Stop.class, stop -> Behaviors.stopped())
+        .onMessage(Stop.class, stop -> pendingAnswers == 0 ? Behaviors.stopped() : stopping())
         .onMessage(JobCoordinator.GetStatus.class, get -> {
+          pendingAnswers++;
           context.ask(JobStatus.class, child, STATUS_ANSWER, JobCoordinator.GetStatus::new,
               (status, error) -> new StatusAnswered(get.replyTo(), status, error));
           return Behaviors.same();
@@ -113,7 +116,26 @@ final class JobHost {
         .build();
   }
 
+  /** Stopping once the status requests passed on are answered (or have timed out). */
+  private Behavior<JobCoordinator.Command> stopping() {
+    return Behaviors.receive(JobCoordinator.Command.class)
+        .onMessage(StatusAnswered.class, answered -> {
+          onStatusAnswered(answered);
+          return pendingAnswers == 0 ? Behaviors.stopped() : Behaviors.same();
+        })
+        .onMessage(CoordinatorStatus.class, noted -> {
+          lastStatus = noted.status();
+          return Behaviors.same();
+        })
+        // Sharding holds new messages for the entity while it stops, and delivers them to the
+        // next one.
+        .onMessage(JobCoordinator.Command.class, other -> Behaviors.same())
+        .onSignal(Terminated.class, stopped -> Behaviors.same())
+        .build();
+  }
+
   private Behavior<JobCoordinator.Command> onStatusAnswered(StatusAnswered answered) {
+    pendingAnswers--;
     if (answered.error() == null) {
       silentSince = 0;
       lastStatus = answered.status();
@@ -143,7 +165,7 @@ final class JobHost {
     String health = "journal unavailable since " + Instant.ofEpochMilli(since) + " (" + why
         + "); the coordinator starts again when it answers";
     return Behaviors.receive(JobCoordinator.Command.class)
-        .onMessage(Stop.class, stop -> Behaviors.stopped())
+        .onMessage(Stop.class, stop -> pendingAnswers == 0 ? Behaviors.stopped() : stopping())
         .onMessage(CheckJournal.class, check -> {
           context.pipeToSelf(pingJournal(context.getSystem(), settings.journalSession()),
               (ok, error) -> new JournalChecked(error));
@@ -164,6 +186,7 @@ final class JobHost {
           return Behaviors.same();
         })
         .onMessage(StatusAnswered.class, late -> {
+          pendingAnswers--;
           late.replyTo().tell(late.error() == null ? late.status() : degraded(health));
           return Behaviors.same();
         })
