@@ -67,7 +67,13 @@ import org.apache.pekko.serialization.SerializationExtension;
  * <p>Reports that change the journal ({@link EpochReport}, {@link CheckpointWritten}, {@link
  * WorkerFinished}) are acknowledged only after the event they lead to is persisted; workers resend
  * them until then, so none is lost while this entity restarts (for example while Cassandra is
- * down, when persisting fails and the entity restarts with backoff).
+ * down, when persisting fails: its {@link JobHost} answers for the job meanwhile and starts it
+ * again once the journal answers).
+ *
+ * <p>Fencing: under sharding, the job's shard holds a lease in Cassandra ({@code
+ * kaon.job.fencing}); this coordinator confirms it before each journal write (the write gate) and
+ * refuses owner commands while it is unconfirmed. One that finds another owner stops writing and
+ * sharding stops it; the other coordinator's generation fences its workers out.
  *
  * <p>What survives a crash is the journal: spec, generations, epochs, committed checkpoints and
  * the outcome. After recovery a running job first asks its ranks to {@link DeviceWorker.Reattach}:
@@ -444,8 +450,9 @@ public final class JobCoordinator
   private boolean unloading;
   /**
    * Events waiting for the journal to answer, and what to do once they are persisted. Results of
-   * training are held here rather than persisted blindly: a write to an unreachable Cassandra
-   * would restart this entity, and the job's status would be unavailable while Cassandra is down.
+   * training, and new generations, are held here rather than persisted blindly: they are written
+   * only after a probe confirmed the job's lease and reached the journal. A write to an unreachable
+   * Cassandra would stop this coordinator until Cassandra is back.
    */
   private final List<Event> deferred = new ArrayList<>();
   private final List<Consumer<State>> afterDeferred = new ArrayList<>();

@@ -7,8 +7,9 @@ import java.time.Duration;
  *
  * @param reattachTimeout how long a recovered coordinator waits for its ranks to say they still
  *     train before it starts a new generation from the last checkpoint
- * @param persistRetryMin first backoff after a failed journal write
- * @param persistRetryMax longest backoff between journal retries
+ * @param persistRetryMin first delay before probing an unreachable journal again (the write gate,
+ *     and the host of a coordinator that stopped)
+ * @param persistRetryMax longest delay between such probes
  * @param journalSession config path of the journal's Cassandra session (the journal plugin's
  *     path without its {@code .journal}), which the journal gate probes before persisting
  * @param growLookInterval how often a job below its maximum of workers looks for free devices
