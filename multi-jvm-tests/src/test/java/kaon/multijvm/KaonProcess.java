@@ -264,6 +264,28 @@ final class KaonProcess implements AutoCloseable {
   }
 
   /**
+   * Waits until job {@code jobId} has committed a checkpoint (it is training), asked over the API.
+   *
+   * @throws AssertionError if it has not within {@code timeout}
+   */
+  static void awaitCheckpoint(kaon.protocol.v1.JobServiceClient jobs, String bearer, String jobId, Duration timeout)
+      throws Exception {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (true) {
+      var job = jobs.getJob().addHeader("authorization", bearer)
+          .invoke(kaon.protocol.v1.GetJobRequest.newBuilder().setJobId(jobId).build())
+          .toCompletableFuture().get(30, TimeUnit.SECONDS);
+      if (job.hasLatestCheckpoint()) {
+        return;
+      }
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("no checkpoint after " + timeout + ": " + job);
+      }
+      java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
+    }
+  }
+
+  /**
    * Waits until the cluster reports {@code members} members Up, asked over its API as an operator
    * would. Pekko logs each join, but only the gateway's view says the cluster is formed.
    *

@@ -19,7 +19,6 @@ import java.util.UUID;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
-import kaon.protocol.v1.GetJobRequest;
 import kaon.protocol.v1.JobEvent;
 import kaon.protocol.v1.JobPhase;
 import kaon.protocol.v1.JobServiceClient;
@@ -65,7 +64,7 @@ class SplitBrainTest {
           .withTls(false).withDeadline(Duration.ofSeconds(5)), client);
       KaonProcess.submit(jobsA, bearer, jobId, spec);
       var watched = KaonProcess.watch(jobsA, bearer, jobId, client);
-      awaitSteps(jobsA, bearer, jobId);
+      KaonProcess.awaitCheckpoint(jobsA, bearer, jobId, WAIT);
 
       // The same submission to the other cluster: its shard cannot take the job's lease, so no
       // coordinator starts there, and the call says so instead of starting a second one.
@@ -103,20 +102,6 @@ class SplitBrainTest {
       b.stop();
     } finally {
       client.terminate();
-    }
-  }
-
-  /** Waits until the job has trained some steps, seen through the API. */
-  private static void awaitSteps(JobServiceClient jobs, String bearer, String jobId) throws Exception {
-    long deadline = System.nanoTime() + WAIT.toNanos();
-    while (true) {
-      var job = jobs.getJob().addHeader("authorization", bearer).invoke(GetJobRequest.newBuilder().setJobId(jobId).build())
-          .toCompletableFuture().get(30, TimeUnit.SECONDS);
-      if (job.hasLatestCheckpoint()) {
-        return;
-      }
-      assertTrue(System.nanoTime() < deadline, "no checkpoint after " + WAIT + ": " + job);
-      java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
     }
   }
 }
