@@ -16,7 +16,6 @@ import kaon.actors.checkpoint.CheckpointStore;
 import kaon.actors.lease.CassandraLease;
 import kaon.actors.worker.DeviceCensus;
 import kaon.actors.worker.DeviceWorker;
-import kaon.actors.worker.OneShardPerEntity;
 import kaon.protocol.KryoWireMessage;
 import kaon.protocol.RingMessage;
 import org.apache.pekko.actor.CoordinatedShutdown;
@@ -70,10 +69,11 @@ import org.apache.pekko.serialization.SerializationExtension;
  * down, when persisting fails: its {@link JobHost} answers for the job meanwhile and starts it
  * again once the journal answers).
  *
- * <p>Fencing: under sharding, the job's shard holds a lease in Cassandra ({@code
- * kaon.job.fencing}); this coordinator confirms it before each journal write (the write gate) and
- * refuses owner commands while it is unconfirmed. One that finds another owner stops writing and
- * sharding stops it; the other coordinator's generation fences its workers out.
+ * <p>Fencing: under sharding, the job's {@link JobHost} holds the job's lease in Cassandra ({@code
+ * kaon.job.fencing}) before it starts this coordinator; this coordinator confirms it before each
+ * journal write (the write gate) and refuses owner commands while it is unconfirmed. One that
+ * finds another owner stops writing and its host stops it; the other coordinator's generation
+ * fences its workers out.
  *
  * <p>What survives a crash is the journal: spec, generations, epochs, committed checkpoints and
  * the outcome. After recovery a running job first asks its ranks to {@link DeviceWorker.Reattach}:
@@ -102,7 +102,7 @@ public final class JobCoordinator
           CheckpointWritten, CheckpointHealth, WorkerFinished, Reattached, NotRunning, WatcherStopped,
           ReattachTimedOut, CheckpointChosen, Retry, JournalProbed, ProbeJournal, Scale, Surveyed, PrepareAgain,
           NodeJoined, LookForDevices, GrowCheck, JobHost.CoordinatorStatus, JobHost.JournalChecked, JobHost.CheckJournal,
-          JobHost.StatusAnswered, JobHost.Stop {}
+          JobHost.StatusAnswered, JobHost.Stop, JobHost.TakeLease, JobHost.LeaseTaken, JobHost.LeaseLost {}
 
   /** Starts the job; answered with its status, or an error if this id already holds another job. */
   public record Submit(JobSpec spec, ActorRef<StatusReply<JobStatus>> replyTo) implements Command, KryoWireMessage {}
@@ -393,7 +393,7 @@ public final class JobCoordinator
   private final ActorSystem<?> system;
   /** The host's reference: the address workers and watchers use, stable across restarts. */
   private final ActorRef<Command> self;
-  /** The job shard's lease, when sharding takes one; journal writes wait while it is unconfirmed. */
+  /** The job's lease, held by its host under sharding; journal writes wait while it is unconfirmed. */
   private final Optional<CassandraLease> lease;
   private final TimerScheduler<Command> timers;
   private final String jobId;
@@ -472,18 +472,11 @@ public final class JobCoordinator
         // A job can be quiet for longer than the idle timeout (a slow epoch); passivating it
         // would drop its forming state and its watchers.
         .withNoPassivationStrategy();
-    if (!settings.leaseConfigPath().isEmpty()) {
-      // Each job's shard takes a lease before its coordinator starts, so that two clusters that
-      // share the journal (a split brain) never run one job's coordinator twice.
-      sharded = sharded.withLeaseSettings(new org.apache.pekko.coordination.lease.LeaseUsageSettings(
-          settings.leaseConfigPath(),
-          scala.concurrent.duration.FiniteDuration.fromNanos(settings.leaseRetryInterval().toNanos())));
-    }
+    // The lease is the job's, taken by its host (JobHost) while the job's entity lives, not the
+    // shard's (sharding's use-lease): a shard outlives its jobs, and would renew the leases of
+    // every job that ever ran, once a second each, for as long as the cluster runs.
     ClusterSharding.get(system).init(Entity.of(ENTITY_KEY, entity -> create(entity.getEntityId(), entity.getShard(), store, settings))
         .withSettings(sharded)
-        // One shard per job: the lease is the job's own, and a job waiting for its lease holds up
-        // no other job.
-        .withMessageExtractor(new OneShardPerEntity<>())
         .withStopMessage(JobHost.Stop.INSTANCE)
         .withRole(ROLE));
   }
@@ -495,15 +488,19 @@ public final class JobCoordinator
    */
   public static Behavior<Command> create(
       String jobId, ActorRef<ClusterSharding.ShardCommand> shard, CheckpointStore store, JobSettings settings) {
-    return JobHost.create(jobId, settings, host -> journaled(jobId, host, shard, store, settings));
+    return Behaviors.setup(context -> {
+      Optional<CassandraLease> lease = shard == null || settings.leaseConfigPath().isEmpty()
+          ? Optional.empty()
+          : CassandraLease.forJob(context.getSystem(), settings.leaseConfigPath(), jobId);
+      return JobHost.create(jobId, settings, lease, host -> journaled(jobId, host, lease, shard, store, settings));
+    });
   }
 
   /** The event-sourced coordinator itself, whose messages for others name {@code host} as the sender. */
-  private static Behavior<Command> journaled(
-      String jobId, ActorRef<Command> host, ActorRef<ClusterSharding.ShardCommand> shard, CheckpointStore store,
-      JobSettings settings) {
+  private static Behavior<Command> journaled(String jobId, ActorRef<Command> host, Optional<CassandraLease> lease,
+      ActorRef<ClusterSharding.ShardCommand> shard, CheckpointStore store, JobSettings settings) {
     return Behaviors.setup(context -> Behaviors.withTimers(
-        timers -> new JobCoordinator(context, timers, jobId, host, shard, store, settings)));
+        timers -> new JobCoordinator(context, timers, jobId, host, lease, shard, store, settings)));
   }
 
   private JobCoordinator(
@@ -511,6 +508,7 @@ public final class JobCoordinator
       TimerScheduler<Command> timers,
       String jobId,
       ActorRef<Command> host,
+      Optional<CassandraLease> lease,
       ActorRef<ClusterSharding.ShardCommand> shard,
       CheckpointStore store,
       JobSettings settings) {
@@ -528,9 +526,7 @@ public final class JobCoordinator
     this.store = store;
     this.settings = settings;
     this.sharding = ClusterSharding.get(system);
-    this.lease = shard == null || settings.leaseConfigPath().isEmpty()
-        ? Optional.empty()
-        : CassandraLease.ofShard(system, settings.leaseConfigPath(), ENTITY_KEY.name(), jobId);
+    this.lease = lease;
     org.apache.pekko.cluster.typed.Cluster.get(system).subscriptions().tell(
         org.apache.pekko.cluster.typed.Subscribe.create(
             context.messageAdapter(org.apache.pekko.cluster.ClusterEvent.MemberUp.class,
@@ -1138,7 +1134,7 @@ public final class JobCoordinator
 
   /**
    * Renews the job's lease, so that the write that follows happens while nobody else can hold
-   * it. Fails with {@link LeaseLostException} if another coordinator has it; sharding then stops
+   * it. Fails with {@link LeaseLostException} if another coordinator has it; the host then stops
    * this one (the lease's callback), and nothing more is written here.
    */
   private CompletionStage<?> confirmLease() {

@@ -2,16 +2,21 @@ package kaon.actors.job;
 
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.function.Function;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
+import kaon.actors.lease.CassandraLease;
 import org.apache.pekko.actor.typed.ChildFailed;
+import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.Terminated;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.BehaviorBuilder;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.StashBuffer;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.pattern.StatusReply;
 import org.apache.pekko.stream.connectors.cassandra.javadsl.CassandraSessionRegistry;
@@ -25,6 +30,14 @@ import org.apache.pekko.stream.connectors.cassandra.javadsl.CassandraSessionRegi
  * commands with that reason, and probes the journal with a short, growing backoff. Once the journal
  * answers it starts the coordinator again, which recovers and reattaches to its ranks (they kept
  * training and resend what was not recorded).
+ *
+ * <p>Fencing: under sharding the host takes the job's lease ({@code kaon.job.fencing}) before it
+ * starts the coordinator, and gives it back when the entity stops (the job ended, its shard moved,
+ * the node stops). Until it has the lease it answers for the job as above, saying it waits for the
+ * lease, and tries again every {@code lease-retry-interval}; another cluster running the same job
+ * (a split brain) holds it. If another owner takes the lease while the coordinator runs (this node
+ * could not renew it for longer than its TTL), the host stops the coordinator before it writes
+ * again and waits for the lease.
  *
  * <p>The host's reference is the job's address for workers and watchers: it forwards to whichever
  * coordinator runs, so that replies do not go to a stopped one. Nothing of the host survives a
@@ -40,6 +53,15 @@ final class JobHost {
 
   /** Time to probe the journal again. */
   enum CheckJournal implements JobCoordinator.Command { INSTANCE }
+
+  /** Time to try to take the job's lease (again). */
+  enum TakeLease implements JobCoordinator.Command { INSTANCE }
+
+  /** Whether the lease is this host's now ({@code error}: Cassandra did not answer). */
+  record LeaseTaken(boolean ours, Throwable error) implements JobCoordinator.Command {}
+
+  /** Another owner took the job's lease (from the lease's callback, on another thread). */
+  record LeaseLost(String reason) implements JobCoordinator.Command {}
 
   /**
    * Sharding's stop message for this entity (passivation, hand-off, shutdown). An ordinary
@@ -64,6 +86,9 @@ final class JobHost {
   private final String jobId;
   private final JobSettings settings;
   private final Function<ActorRef<JobCoordinator.Command>, Behavior<JobCoordinator.Command>> coordinator;
+  private final Optional<CassandraLease> lease;
+  /** Whether this host holds the job's lease (always, without one). */
+  private boolean leaseHeld;
   private JobStatus lastStatus;
   private int incarnation;
   /** When the running coordinator first left a status request unanswered, or 0 if it answers. */
@@ -72,20 +97,91 @@ final class JobHost {
   private int pendingAnswers;
 
   private JobHost(ActorContext<JobCoordinator.Command> context, TimerScheduler<JobCoordinator.Command> timers, String jobId,
-      JobSettings settings, Function<ActorRef<JobCoordinator.Command>, Behavior<JobCoordinator.Command>> coordinator) {
+      JobSettings settings, Optional<CassandraLease> lease,
+      Function<ActorRef<JobCoordinator.Command>, Behavior<JobCoordinator.Command>> coordinator) {
     this.context = context;
     this.timers = timers;
     this.jobId = jobId;
     this.settings = settings;
+    this.lease = lease;
+    this.leaseHeld = lease.isEmpty();
     this.coordinator = coordinator;
     this.lastStatus = JobStatus.unknown(jobId);
   }
 
-  /** A host that runs {@code coordinator}, made with the host's own reference. */
-  static Behavior<JobCoordinator.Command> create(String jobId, JobSettings settings,
+  /**
+   * A host that runs {@code coordinator}, made with the host's own reference, once it holds
+   * {@code lease} (at once without one).
+   */
+  static Behavior<JobCoordinator.Command> create(String jobId, JobSettings settings, Optional<CassandraLease> lease,
       Function<ActorRef<JobCoordinator.Command>, Behavior<JobCoordinator.Command>> coordinator) {
-    return Behaviors.setup(context -> Behaviors.withTimers(
-        timers -> new JobHost(context, timers, jobId, settings, coordinator).running()));
+    return Behaviors.setup(context -> Behaviors.withTimers(timers -> Behaviors.withStash(FIRST_TAKE_STASH, stash -> {
+      JobHost host = new JobHost(context, timers, jobId, settings, lease, coordinator);
+      return host.leaseHeld ? host.running() : host.takingFirst(stash);
+    })));
+  }
+
+  /** Commands held while the lease is first taken (a few milliseconds when nobody else has it). */
+  private static final int FIRST_TAKE_STASH = 1000;
+
+  /**
+   * The first attempt to take the lease: commands wait for it, since it normally succeeds at
+   * once. If it does not (another coordinator holds the lease, Cassandra does not answer), they are
+   * answered while the host keeps trying.
+   */
+  private Behavior<JobCoordinator.Command> takingFirst(StashBuffer<JobCoordinator.Command> stash) {
+    takeLease();
+    return Behaviors.receive(JobCoordinator.Command.class)
+        .onMessage(Stop.class, stop -> Behaviors.stopped())
+        .onMessage(LeaseTaken.class, taken -> {
+          if (taken.ours()) {
+            leaseHeld = true;
+            return stash.unstashAll(running());
+          }
+          return stash.unstashAll(afterFailedTake(taken));
+        })
+        .onMessage(JobCoordinator.Command.class, command -> {
+          if (!stash.isFull()) {
+            stash.stash(command);
+          }
+          return Behaviors.same();
+        })
+        .onSignal(PostStop.class, stopped -> giveLeaseUp())
+        .build();
+  }
+
+  private void takeLease() {
+    ActorRef<JobCoordinator.Command> self = context.getSelf();
+    context.pipeToSelf(lease.orElseThrow().take(reason -> self.tell(new LeaseLost(String.valueOf(reason)))),
+        (ours, error) -> new LeaseTaken(ours != null && ours, error));
+  }
+
+  private Behavior<JobCoordinator.Command> afterFailedTake(LeaseTaken taken) {
+    timers.startSingleTimer(TakeLease.INSTANCE, settings.leaseRetryInterval());
+    return acquiring(taken.error() == null ? "held by another owner" : "Cassandra did not answer: " + taken.error().getMessage());
+  }
+
+  /** Waits for the job's lease, trying to take it every lease-retry-interval. */
+  private Behavior<JobCoordinator.Command> acquiring(String why) {
+    String health = "waiting for the job's lease (" + why + "): another coordinator may run this job";
+    return answering(health)
+        .onMessage(TakeLease.class, take -> {
+          takeLease();
+          return Behaviors.same();
+        })
+        .onMessage(LeaseTaken.class, taken -> {
+          if (taken.ours()) {
+            leaseHeld = true;
+            context.getLog().info("job {}: took its lease; starting its coordinator", jobId);
+            return running();
+          }
+          return afterFailedTake(taken);
+        })
+        .onMessage(LeaseLost.class, lost -> Behaviors.same())
+        .onMessage(JobCoordinator.Command.class, other -> Behaviors.same())
+        .onSignal(Terminated.class, stopped -> Behaviors.same())
+        .onSignal(PostStop.class, stopped -> giveLeaseUp())
+        .build();
   }
 
   private Behavior<JobCoordinator.Command> running() {
@@ -107,12 +203,24 @@ final class JobHost {
           return Behaviors.same();
         })
         .onMessage(StatusAnswered.class, this::onStatusAnswered)
+        .onMessage(LeaseLost.class, lost -> {
+          // Stopped before it writes again: its lease gate would refuse, but it must not act.
+          context.getLog().warn("job {}: {}; stopping its coordinator", jobId, lost.reason());
+          leaseHeld = false;
+          context.unwatch(child);
+          context.stop(child);
+          timers.startSingleTimer(TakeLease.INSTANCE, settings.leaseRetryInterval());
+          return acquiring("lost: " + lost.reason());
+        })
+        .onMessage(LeaseTaken.class, ignored -> Behaviors.same())
+        .onMessage(TakeLease.class, ignored -> Behaviors.same())
         .onMessage(JobCoordinator.Command.class, command -> {
           child.tell(command);
           return Behaviors.same();
         })
         .onSignal(ChildFailed.class, failed -> down(failed.getCause()))
         .onSignal(Terminated.class, stopped -> down(null))
+        .onSignal(PostStop.class, stopped -> giveLeaseUp())
         .build();
   }
 
@@ -131,7 +239,17 @@ final class JobHost {
         // next one.
         .onMessage(JobCoordinator.Command.class, other -> Behaviors.same())
         .onSignal(Terminated.class, stopped -> Behaviors.same())
+        .onSignal(PostStop.class, stopped -> giveLeaseUp())
         .build();
+  }
+
+  /** The entity stops: the lease goes back at once, rather than after its TTL. */
+  private Behavior<JobCoordinator.Command> giveLeaseUp() {
+    if (leaseHeld && lease.isPresent()) {
+      leaseHeld = false;
+      lease.get().giveUp();
+    }
+    return Behaviors.same();
   }
 
   private Behavior<JobCoordinator.Command> onStatusAnswered(StatusAnswered answered) {
@@ -164,8 +282,7 @@ final class JobHost {
   private Behavior<JobCoordinator.Command> waiting(long since, String why, Duration delay) {
     String health = "journal unavailable since " + Instant.ofEpochMilli(since) + " (" + why
         + "); the coordinator starts again when it answers";
-    return Behaviors.receive(JobCoordinator.Command.class)
-        .onMessage(Stop.class, stop -> pendingAnswers == 0 ? Behaviors.stopped() : stopping())
+    return answering(health)
         .onMessage(CheckJournal.class, check -> {
           context.pipeToSelf(pingJournal(context.getSystem(), settings.journalSession()),
               (ok, error) -> new JournalChecked(error));
@@ -174,13 +291,36 @@ final class JobHost {
         .onMessage(JournalChecked.class, checked -> {
           if (checked.error() == null) {
             context.getLog().info("job {}: the journal answers again; starting its coordinator", jobId);
-            return running();
+            if (leaseHeld) {
+              return running();
+            }
+            timers.startSingleTimer(TakeLease.INSTANCE, Duration.ZERO);
+            return acquiring("lost while the journal was unavailable");
           }
           Duration next = delay.multipliedBy(2).compareTo(settings.persistRetryMax()) <= 0
               ? delay.multipliedBy(2) : settings.persistRetryMax();
           timers.startSingleTimer(CheckJournal.INSTANCE, next);
           return waiting(since, why, next);
         })
+        .onMessage(LeaseLost.class, lost -> {
+          leaseHeld = false;
+          return Behaviors.same();
+        })
+        // Reports of the job's ranks: they resend what is not acknowledged, and a coordinator that
+        // starts again asks them where they are.
+        .onMessage(JobCoordinator.Command.class, other -> Behaviors.same())
+        .onSignal(PostStop.class, stopped -> giveLeaseUp())
+        .build();
+  }
+
+  /**
+   * What the host answers while no coordinator runs: the last status with {@code health}; owner
+   * commands are refused with it (the client retries). The caller adds its own messages and the
+   * catch-all.
+   */
+  private BehaviorBuilder<JobCoordinator.Command> answering(String health) {
+    return Behaviors.receive(JobCoordinator.Command.class)
+        .onMessage(Stop.class, stop -> pendingAnswers == 0 ? Behaviors.stopped() : stopping())
         .onMessage(CoordinatorStatus.class, noted -> {
           lastStatus = noted.status();
           return Behaviors.same();
@@ -202,11 +342,7 @@ final class JobHost {
         })
         .onMessage(JobCoordinator.Submit.class, submit -> refuse(submit.replyTo(), health))
         .onMessage(JobCoordinator.Cancel.class, cancel -> refuse(cancel.replyTo(), health))
-        .onMessage(JobCoordinator.Scale.class, scale -> refuse(scale.replyTo(), health))
-        // Reports of the job's ranks: they resend what is not acknowledged, and a coordinator that
-        // starts again asks them where they are.
-        .onMessage(JobCoordinator.Command.class, other -> Behaviors.same())
-        .build();
+        .onMessage(JobCoordinator.Scale.class, scale -> refuse(scale.replyTo(), health));
   }
 
   private JobStatus degraded(String health) {

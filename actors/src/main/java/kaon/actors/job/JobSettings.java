@@ -13,9 +13,9 @@ import java.time.Duration;
  * @param journalSession config path of the journal's Cassandra session (the journal plugin's
  *     path without its {@code .journal}), which the journal gate probes before persisting
  * @param growLookInterval how often a job below its maximum of workers looks for free devices
- * @param leaseConfigPath config path of the lease each job's shard takes ({@code kaon.job.lease}),
+ * @param leaseConfigPath config path of the lease each job's entity takes ({@code kaon.job.lease}),
  *     empty for none
- * @param leaseRetryInterval how often a shard that could not take its lease tries again
+ * @param leaseRetryInterval how often a job that could not take its lease tries again
  */
 public record JobSettings(
     Duration reattachTimeout, Duration persistRetryMin, Duration persistRetryMax, String journalSession,

@@ -32,8 +32,8 @@ import scala.runtime.BoxedUnit;
 /**
  * A Pekko coordination {@link Lease} kept in a Cassandra row with lightweight transactions: at
  * most one owner holds a lease name at a time, in any number of clusters that share the Cassandra
- * cluster. Sharding takes one per job shard ({@code use-lease}), so that of two clusters that both
- * run a job (a split brain) only one starts its coordinator.
+ * cluster. Each job's entity takes one before it starts the job's coordinator ({@code JobHost}),
+ * so that of two clusters that both run a job (a split brain) only one starts its coordinator.
  *
  * <p>The row carries the owner and a TTL of {@code heartbeat-timeout}. The holder renews it every
  * {@code heartbeat-interval} with a conditional update ({@code IF owner = me}); if the holder dies,
@@ -42,7 +42,7 @@ import scala.runtime.BoxedUnit;
  * address does not inherit the leases of the one that crashed while it may still be running
  * elsewhere (a hung JVM, the same address in another network namespace).
  *
- * <p>The lease is <em>lost</em> (the callback runs, sharding stops the shard) only when Cassandra
+ * <p>The lease is <em>lost</em> (the callback runs, the job stops its coordinator) only when Cassandra
  * says another owner has it. A renewal that fails (Cassandra unreachable) loses nothing by itself:
  * nobody else can take the lease through an unreachable Cassandra either, and everything a
  * coordinator could corrupt lives there. What it does change is {@link #checkLease()}: it is true
@@ -98,18 +98,32 @@ public final class CassandraLease extends Lease {
   }
 
   /**
-   * The lease that sharding's shard {@code shardId} of entity type {@code typeName} takes on this
-   * node with the lease configuration at {@code configPath}: the same instance, since the provider
-   * keeps one per name, path and owner. Empty if that configuration is not a Cassandra lease.
+   * The lease of job {@code jobId} for this node, with the lease configuration at {@code
+   * configPath}; the provider keeps one instance per name, path and owner. Empty if that
+   * configuration is not a Cassandra lease.
    */
-  public static Optional<CassandraLease> ofShard(
-      org.apache.pekko.actor.typed.ActorSystem<?> system, String configPath, String typeName, String shardId) {
+  public static Optional<CassandraLease> forJob(
+      org.apache.pekko.actor.typed.ActorSystem<?> system, String configPath, String jobId) {
     org.apache.pekko.actor.ActorSystem classic = org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system);
-    // The name and owner sharding's Shard uses for its lease.
-    String leaseName = classic.name() + "-shard-" + typeName + "-" + shardId;
     String ownerName = Cluster.get(classic).selfAddress().hostPort();
-    Lease lease = LeaseProvider.get(classic).getLease(leaseName, configPath, ownerName);
+    Lease lease = LeaseProvider.get(classic).getLease(classic.name() + "-job-" + jobId, configPath, ownerName);
     return lease instanceof CassandraLease c ? Optional.of(c) : Optional.empty();
+  }
+
+  /**
+   * Takes the lease for Java callers: true once it is this owner's; {@code onLost} runs (on
+   * another thread) if another owner takes it later.
+   */
+  public CompletionStage<Boolean> take(java.util.function.Consumer<Throwable> onLost) {
+    return FutureConverters.asJava(acquire(reason -> {
+      onLost.accept(reason.isDefined() ? reason.get() : null);
+      return BoxedUnit.UNIT;
+    })).thenApply(ours -> (Boolean) ours);
+  }
+
+  /** Gives the lease up, for Java callers; it may be taken again. */
+  public CompletionStage<Boolean> giveUp() {
+    return FutureConverters.asJava(release()).thenApply(released -> (Boolean) released);
   }
 
   @Override
@@ -177,7 +191,7 @@ public final class CassandraLease extends Lease {
       }
       String current = ownerOf(rs);
       if (owner.equals(current)) {
-        // Ours already (a shard that stopped and started again): renew rather than wait for it
+        // Ours already (a job entity that stopped and started again): renew rather than wait for it
         // to expire.
         return execute(st.renew().bind(ttlSeconds(), owner, name, owner)).thenApply(AsyncResultSet::wasApplied);
       }

@@ -8,7 +8,7 @@ import org.apache.pekko.cluster.sharding.typed.ShardingMessageExtractor;
  * and a shard is what sharding places; hashing several ranks into one shard would put them on one
  * node whatever its devices.
  */
-public final class OneShardPerEntity<M> extends ShardingMessageExtractor<ShardingEnvelope<M>, M> {
+final class OneShardPerEntity<M> extends ShardingMessageExtractor<ShardingEnvelope<M>, M> {
 
   @Override
   public String entityId(ShardingEnvelope<M> envelope) {
