@@ -106,7 +106,7 @@ public final class FaultSoak {
     submitNext();
     while (System.nanoTime() < end) {
       long pause = 8_000 + random.nextInt(12_000);
-      waitWatching(pause);
+      waitWatching(pause, true);
       strike();
     }
     OUT.println("schedule over; bringing every node and Cassandra back, then waiting for the jobs to end");
@@ -114,20 +114,20 @@ public final class FaultSoak {
     clusterSh("start", "3");
     long grace = System.nanoTime() + Duration.ofMinutes(15).toNanos();
     while (System.nanoTime() < grace && submitted.values().stream().anyMatch(p -> !ended(p.phase))) {
-      waitWatching(5_000);
+      waitWatching(5_000, false);
     }
     return verdict();
   }
 
-  /** Watches the jobs for {@code millis}, submitting the next one when the last ended. */
-  private void waitWatching(long millis) throws Exception {
+  /** Watches the jobs for {@code millis}; {@code more}: submits the next one when the last ended. */
+  private void waitWatching(long millis, boolean more) throws Exception {
     long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
     while (System.nanoTime() < until) {
       for (Map.Entry<String, Progress> e : submitted.entrySet()) {
         observe(e.getKey(), e.getValue());
       }
       Progress last = submitted.values().stream().reduce((a, b) -> b).orElseThrow();
-      if (ended(last.phase)) {
+      if (more && ended(last.phase)) {
         submitNext();
       }
       Thread.sleep(1000);
@@ -194,6 +194,9 @@ public final class FaultSoak {
   // ------------------------------------------------------------------ faults
 
   private void strike() throws Exception {
+    // As a supervisor would (systemd's Restart=on-failure): a node that exited, say because the
+    // cluster downed it after a hang, is started again before the next fault.
+    clusterSh("start", "3");
     int kind = random.nextInt(10);
     int node = 1 + random.nextInt(3);
     if (kind < 4) {
