@@ -44,6 +44,12 @@ class FirstNodeRestartTest {
   void aRestartedFirstNodeJoinsTheRunningClusterAndTheJobCompletes() throws Exception {
     String token = UUID.randomUUID().toString();
     Path dir = KaonProcess.LOGS.resolve("first-node-restart");
+    // The nodes append to their logs: an earlier run's (a build without clean) must not count.
+    if (Files.exists(dir)) {
+      try (var old = Files.walk(dir)) {
+        old.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+      }
+    }
     Files.createDirectories(dir);
     int clusterBase = consecutiveFreePorts(3);
     int apiBase = consecutiveFreePorts(3);
