@@ -69,6 +69,7 @@ public final class FaultSoak {
   /** What was last seen of a job, to tell a stuck one. */
   private static final class Progress {
     long steps = -1;
+    long generation = -1;
     long since = System.nanoTime();
     String health = "";
     JobPhase phase = JobPhase.JOB_PHASE_UNSPECIFIED;
@@ -143,14 +144,17 @@ public final class FaultSoak {
     if (job == null) {
       return; // no node answered now (faults); the stuck check below still runs on the clock
     }
-    if (job.getStepsDone() != p.steps || !job.getHealth().equals(p.health) || job.getPhase() != p.phase) {
+    // A new generation says why it formed (its reason is in the job's history): not silent.
+    if (job.getStepsDone() != p.steps || !job.getHealth().equals(p.health) || job.getPhase() != p.phase
+        || job.getGeneration() != p.generation) {
       p.steps = job.getStepsDone();
+      p.generation = job.getGeneration();
       p.health = job.getHealth();
       p.phase = job.getPhase();
       p.since = System.nanoTime();
     } else if (System.nanoTime() - p.since > Duration.ofMinutes(5).toNanos()) {
-      violations.add(String.format("job %s stuck: no progress or new health for 5 min at step %d (%s; health '%s')", jobId,
-          p.steps, p.phase, p.health));
+      violations.add(String.format("job %s stuck: no progress, new generation or new health for 5 min at step %d"
+          + " (%s; health '%s')", jobId, p.steps, p.phase, p.health));
       p.since = System.nanoTime();
     }
     if (ended(job.getPhase())) {
