@@ -701,7 +701,9 @@ public final class JobCoordinator
   // ---------------------------------------------------------------- forming generations
 
   private ReplyEffect<Event, State> onWorkerReady(State state, WorkerReady ready) {
-    if (!isCurrent(state, ready.generation())) {
+    // While a new generation is being chosen, the current one's ranks have been stopped: a late
+    // ready (sent before the rank's Stop came, to a coordinator that recovered) must not begin it.
+    if (!isCurrent(state, ready.generation()) || choosing) {
       return Effect().noReply();
     }
     readyPeers.put(ready.rank(), ready.peer());

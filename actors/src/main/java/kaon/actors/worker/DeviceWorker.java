@@ -71,7 +71,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   /** What a worker accepts. */
   public sealed interface Command
       permits Prepare, Begin, Stop, Reattach, AskState, Ack, DeviceAnswer, ReplicaReady, RunEnded, Report,
-          CheckpointReady, CheckpointWriteDone, RetryCheckpoint, ResendOutbox, HoldExpired, ModelReport {}
+          CheckpointReady, CheckpointWriteDone, RetryCheckpoint, ResendOutbox, HoldExpired, ModelReport, Progressed {}
 
   /**
    * Get ready to train rank {@code rank} of {@code worldSize} in {@code generation}, starting at
@@ -159,6 +159,9 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
    * sha256 the digest is, to be stored before the digest goes out (null on other ranks).
    */
   record Finished(String digest, byte[] model) implements ReportBody {}
+
+  /** From the training thread of rank 0: how far the generation has come, for the coordinator. */
+  record Progressed(JobCoordinator.StepProgress progress) implements Command {}
 
   /** From the training thread of rank 0: a checkpoint to write. */
   record CheckpointReady(long generation, CheckpointData data) implements Command {}
@@ -251,6 +254,8 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   private Prepare assignment;
   private DeviceSlot device;
   private ActorRef<RingMessage> peer;
+  /** The current generation's ring has begun its steps (a Begin came). */
+  private boolean begun;
   /** The training thread; it lives as long as the device is held, and keeps the replica's state. */
   private TrainingRun run;
   /** The step whose state the thread holds while no generation runs (-1: none), and its size. */
@@ -267,8 +272,15 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   private final TreeMap<Long, JobCoordinator.Command> outbox = new TreeMap<>();
   private long outboxGeneration;
   private int outboxRank;
-  private ActorRef<JobCoordinator.Command> outboxCoordinator;
+  /**
+   * Where every message for the job goes: the coordinator of the newest Prepare, moved by a
+   * {@link Reattach} when the job's entity has started again elsewhere (its node died). Prepare's
+   * own reference would then be dead, and a failure sent to it would leave the job waiting.
+   */
+  private ActorRef<JobCoordinator.Command> coordinator;
   private long nextSeq;
+  /** How the run of the outbox's generation failed here, or null: said again to a recovered coordinator. */
+  private JobCoordinator.WorkerFailed failureReport;
   /** Checkpoint writing (rank 0): the one being written, the newest waiting, the retry delay. */
   private CheckpointData writing;
   private CheckpointData waiting;
@@ -320,6 +332,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
         .onMessage(RetryCheckpoint.class, this::onRetryCheckpoint)
         .onMessage(RunEnded.class, this::onRunEnded)
         .onMessage(ModelReport.class, this::onModelReport)
+        .onMessage(Progressed.class, this::onProgressed)
         .onSignal(PostStop.class, signal -> onPostStop())
         .build();
   }
@@ -340,6 +353,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
       return this;
     }
     assignment = prepare;
+    begun = false;
     stopping = false;
     keepDevice = false;
     startOutbox(prepare);
@@ -382,21 +396,22 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
           "allreduce-" + a.generation());
       heldStep = -1;
       run.assign(new TrainingRun.Assignment(a.jobId(), a.spec(), a.generation(), a.rank(), a.worldSize(),
-          a.coordinator(), peer, a.resumeFrom(), a.resumeStep(), a.fromMembers()));
+          peer, a.resumeFrom(), a.resumeStep(), a.fromMembers()));
       return this;
     }
     String reason = answer.reply() instanceof NodeAgent.NoFreeDevice none
         ? none.reason()
         : "no answer from the node agent: " + answer.error();
-    assignment.coordinator().tell(new JobCoordinator.WorkerFailed(
-        assignment.generation(), assignment.rank(), "no device for rank " + assignment.rank() + ": " + reason, true, true));
+    failureReport = new JobCoordinator.WorkerFailed(
+        assignment.generation(), assignment.rank(), "no device for rank " + assignment.rank() + ": " + reason, true, true);
+    coordinator.tell(failureReport);
     assignment = null;
     return this;
   }
 
   private Behavior<Command> onReplicaReady(ReplicaReady ready) {
     if (isCurrent(ready.generation()) && !stopping) {
-      assignment.coordinator().tell(new JobCoordinator.WorkerReady(
+      coordinator.tell(new JobCoordinator.WorkerReady(
           assignment.generation(), assignment.rank(), peer, device.id(), ready.needsState()));
     }
     return this;
@@ -404,6 +419,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   private Behavior<Command> onBegin(Begin begin) {
     if (isCurrent(begin.generation()) && peer != null && !stopping) {
+      begun = true;
       peer.tell(new AllReducePeer.Connect(begin.ring()));
       run.begin(new TrainingRun.Start(begin.generation(), begin.syncSource(), begin.syncBytes()));
     }
@@ -469,19 +485,29 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   }
 
   private Behavior<Command> onReattach(Reattach reattach) {
-    boolean training = isCurrent(reattach.generation()) && peer != null && !stopping;
+    // Only a rank whose ring has begun trains: one still getting ready waits for a Begin that the
+    // recovered coordinator will never send (it does not know who was ready), so it says it does
+    // not run, and the coordinator forms the generation again.
+    boolean training = isCurrent(reattach.generation()) && peer != null && begun && !stopping;
     int rank = rankOf();
+    if (isCurrent(reattach.generation()) || reattach.generation() == outboxGeneration) {
+      // The job's entity started again (elsewhere, if its node died): whatever this rank still
+      // has to say about the generation, a failure included, goes to where it is now.
+      coordinator = reattach.coordinator();
+    }
     if (training) {
       // The coordinator restarted: it may have lost what it had not persisted yet.
-      outboxCoordinator = reattach.coordinator();
       reattach.coordinator().tell(new JobCoordinator.Reattached(reattach.generation(), rank));
       resendOutbox();
-    } else if (reattach.generation() == outboxGeneration && reportsPending()) {
+    } else if (reattach.generation() == outboxGeneration && (reportsPending() || failureReport != null)) {
       // The run is over but its last reports are not acknowledged (or rank 0's not sent) yet:
-      // they still count.
-      outboxCoordinator = reattach.coordinator();
+      // they still count. A failure may have gone to the coordinator that is gone: it is said
+      // again, so that the job re-forms for the reason it has to, not after a silent wait.
       reattach.coordinator().tell(new JobCoordinator.Reattached(reattach.generation(), rank));
       resendOutbox();
+      if (failureReport != null) {
+        coordinator.tell(failureReport);
+      }
     } else {
       reattach.coordinator().tell(new JobCoordinator.NotRunning(reattach.generation(), rank));
       if (assignment == null && device == null) {
@@ -507,8 +533,9 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
       return this;
     }
     if (ended.failure() != null && !stopping) {
-      assignment.coordinator().tell(new JobCoordinator.WorkerFailed(
-          assignment.generation(), assignment.rank(), ended.failure(), ended.retryable()));
+      failureReport = new JobCoordinator.WorkerFailed(
+          assignment.generation(), assignment.rank(), ended.failure(), ended.retryable());
+      coordinator.tell(failureReport);
     }
     getContext().stop(peer);
     peer = null;
@@ -537,6 +564,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   private Behavior<Command> finishStopping() {
     boolean stopped = stopping && device == null;
     assignment = null;
+    begun = false;
     stopping = false;
     keepDevice = false;
     if (!stash.isEmpty()) {
@@ -559,8 +587,9 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     outboxJobId = prepare.jobId();
     outboxGeneration = prepare.generation();
     outboxRank = prepare.rank();
-    outboxCoordinator = prepare.coordinator();
+    coordinator = prepare.coordinator();
     nextSeq = 0;
+    failureReport = null;
     writing = null;
     waiting = null;
     checkpointProblem = false;
@@ -590,13 +619,20 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     return this;
   }
 
+  private Behavior<Command> onProgressed(Progressed progressed) {
+    if (progressed.progress().generation() == outboxGeneration) {
+      coordinator.tell(progressed.progress());
+    }
+    return this;
+  }
+
   private Behavior<Command> onModelReport(ModelReport model) {
     if (model.report() instanceof ModelWriter.Failing failing && failing.generation() == outboxGeneration) {
-      outboxCoordinator.tell(new JobCoordinator.CheckpointHealth(outboxGeneration, rankOf(), failing.problem()));
+      coordinator.tell(new JobCoordinator.CheckpointHealth(outboxGeneration, rankOf(), failing.problem()));
     } else if (model.report() instanceof ModelWriter.Stored stored && stored.generation() == outboxGeneration) {
       modelWriter = null;
       if (stored.recovered()) {
-        outboxCoordinator.tell(new JobCoordinator.CheckpointHealth(outboxGeneration, rankOf(), ""));
+        coordinator.tell(new JobCoordinator.CheckpointHealth(outboxGeneration, rankOf(), ""));
       }
       send(nextSeq, new JobCoordinator.WorkerFinished(outboxGeneration, rankOf(), nextSeq, stored.digest()));
       nextSeq++;
@@ -611,7 +647,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   private void send(long seq, JobCoordinator.Command message) {
     outbox.put(seq, message);
-    outboxCoordinator.tell(message);
+    coordinator.tell(message);
     if (!timers.isTimerActive(ResendOutbox.INSTANCE)) {
       timers.startTimerWithFixedDelay(ResendOutbox.INSTANCE, RESEND_INTERVAL);
     }
@@ -628,7 +664,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   }
 
   private Behavior<Command> resendOutbox() {
-    outbox.values().forEach(outboxCoordinator::tell);
+    outbox.values().forEach(coordinator::tell);
     return this;
   }
 
@@ -663,7 +699,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
       retryDelay = null;
       if (checkpointProblem) {
         checkpointProblem = false;
-        outboxCoordinator.tell(new JobCoordinator.CheckpointHealth(outboxGeneration, rankOf(), ""));
+        coordinator.tell(new JobCoordinator.CheckpointHealth(outboxGeneration, rankOf(), ""));
       }
       send(nextSeq, new JobCoordinator.CheckpointWritten(outboxGeneration, rankOf(), nextSeq, done.info()));
       nextSeq++;
@@ -679,7 +715,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
         entityId, done.data().step(), done.error(), retryDelay.toMillis());
     if (!checkpointProblem) {
       checkpointProblem = true;
-      outboxCoordinator.tell(new JobCoordinator.CheckpointHealth(outboxGeneration, rankOf(),
+      coordinator.tell(new JobCoordinator.CheckpointHealth(outboxGeneration, rankOf(),
           "checkpoint writes failing since " + java.time.Instant.now() + " (" + done.error() + "); retrying with backoff"));
     }
     timers.startSingleTimer(RetryCheckpoint.class, new RetryCheckpoint(outboxGeneration), retryDelay);
@@ -733,7 +769,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
       if (!stopping && !shuttingDown) {
         // Stopped from outside while the node stays up (a shard moved): the job must not wait
         // for a rank that is gone. On shutdown the job is meant to resume later, not to fail.
-        assignment.coordinator().tell(new JobCoordinator.WorkerFailed(
+        coordinator.tell(new JobCoordinator.WorkerFailed(
             assignment.generation(), assignment.rank(), "worker " + entityId + " stopped while training", true));
       }
     }

@@ -65,7 +65,6 @@ final class TrainingRun implements Runnable {
       long generation,
       int rank,
       int worldSize,
-      ActorRef<JobCoordinator.Command> coordinator,
       ActorRef<RingMessage> peer,
       String checkpoint,
       long resumeStep,
@@ -480,8 +479,9 @@ final class TrainingRun implements Runnable {
         }
         if (rankZero && System.nanoTime() >= nextProgress) {
           nextProgress = System.nanoTime() + settings.progressInterval().toNanos();
-          a.coordinator().tell(new JobCoordinator.StepProgress(
-              a.generation(), epoch, step + 1, steps, lossSum / Math.max(1, ledger.samples())));
+          // Through the worker: it knows where the coordinator is now (it may have moved).
+          worker.tell(new DeviceWorker.Progressed(new JobCoordinator.StepProgress(
+              a.generation(), epoch, step + 1, steps, lossSum / Math.max(1, ledger.samples()))));
         }
       }
       long trainNanos = System.nanoTime() - start;
