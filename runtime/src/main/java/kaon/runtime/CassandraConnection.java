@@ -30,18 +30,26 @@ public final class CassandraConnection {
    * @param say where the one line about the embedded node goes
    */
   public static Config prepare(Config config, Consumer<String> say) {
-    Config cassandra = config.getConfig("kaon.cassandra");
-    String external = cassandra.getString("contact-point");
-    String contactPoint;
-    if (external.isBlank()) {
-      int port = cassandra.getInt("embedded-port");
+    return prepare(config, NodeConfig.plan(config), say);
+  }
+
+  /**
+   * As {@link #prepare(Config, Consumer)}, for a node whose join plan is made: the embedded node
+   * is started only when {@code plan} allows it.
+   */
+  public static Config prepare(Config config, JoinPlan plan, Consumer<String> say) {
+    List<String> contactPoints;
+    if (plan.embedded()) {
+      int port = config.getInt("kaon.cassandra.embedded-port");
       startEmbedded(port, say);
-      contactPoint = "127.0.0.1:" + port;
+      contactPoints = List.of("127.0.0.1:" + port);
+    } else if (!plan.contactPoints().isEmpty()) {
+      contactPoints = plan.contactPoints();
     } else {
-      contactPoint = external;
+      throw new IllegalStateException(String.join("; ", plan.problems()));
     }
     return ConfigFactory.empty()
-        .withValue("datastax-java-driver.basic.contact-points", ConfigValueFactory.fromIterable(List.of(contactPoint)))
+        .withValue("datastax-java-driver.basic.contact-points", ConfigValueFactory.fromIterable(contactPoints))
         .withFallback(config);
   }
 
@@ -54,9 +62,8 @@ public final class CassandraConnection {
     if (keyspaces.isEmpty()) {
       return;
     }
-    Config cassandra = config.getConfig("kaon.cassandra");
-    String external = cassandra.getString("contact-point");
-    String hostPort = external.isBlank() ? "127.0.0.1:" + cassandra.getInt("embedded-port") : external;
+    List<String> points = NodeConfig.contactPoints(config);
+    String hostPort = points.isEmpty() ? "127.0.0.1:" + config.getInt("kaon.cassandra.embedded-port") : points.get(0);
     int colon = hostPort.lastIndexOf(':');
     try (CqlSession session = CqlSession.builder()
         .addContactPoint(new InetSocketAddress(hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1))))

@@ -10,16 +10,19 @@ import kaon.actors.training.TaskCatalog;
 import kaon.actors.worker.DeviceSlot;
 import kaon.actors.worker.DeviceWorker;
 import kaon.actors.worker.NodeAgent;
-import org.apache.pekko.actor.typed.ActorRef;
-import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import kaon.runtime.grpc.BearerToken;
 import kaon.runtime.grpc.GrpcServer;
 import kaon.runtime.grpc.GrpcSettings;
+import kaon.runtime.health.NodeHealth;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.receptionist.Receptionist;
 import org.apache.pekko.cluster.typed.Cluster;
-import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.cluster.typed.Join;
+import org.apache.pekko.http.javadsl.ServerBinding;
+import org.apache.pekko.management.cluster.bootstrap.ClusterBootstrap;
+import org.apache.pekko.management.javadsl.PekkoManagement;
 
 /**
  * A Kaon node: an actor system in the cluster with this node's devices, the worker and job
@@ -30,18 +33,22 @@ public final class KaonNode {
   /** Nodes with this role serve the gRPC API. */
   public static final String GATEWAY_ROLE = "gateway";
 
-  /** Name of the actor system; every node of a cluster must use the same. */
-  public static final String SYSTEM_NAME = "kaon";
-
   private KaonNode() {}
 
   /**
-   * Starts a node: with {@code pekko.cluster.seed-nodes} it joins them, without it is a cluster
-   * of its own (the local mode of {@code kaon train} and a lone {@code kaon node}). Cassandra (embedded unless configured) and device discovery block; both
-   * happen here, before any actor runs.
+   * Starts a node, joining its cluster as {@link JoinPlan} decides from {@code config}: the seed
+   * nodes it lists, Cluster Bootstrap over discovery (VMs), or a cluster of its own (the local mode
+   * of {@code kaon train} and a lone {@code kaon node}). Refuses, naming the settings, a
+   * configuration that would form a second cluster or keep jobs in a Cassandra of its own.
+   * Cassandra (embedded where allowed) and device discovery block; both happen here, before any
+   * actor runs.
    */
   public static Running startLocal(Config config, TaskCatalog catalog, java.util.function.Consumer<String> say) {
-    Config withCassandra = CassandraConnection.prepare(config, say);
+    JoinPlan plan = NodeConfig.plan(config);
+    if (!plan.problems().isEmpty()) {
+      throw new IllegalStateException("this node will not start:\n  " + String.join("\n  ", plan.problems()));
+    }
+    Config withCassandra = CassandraConnection.prepare(NodeConfig.apply(config, plan), plan, say);
     KaonSettings settings = KaonSettings.fromConfig(withCassandra);
     GrpcSettings grpc = GrpcSettings.fromConfig(withCassandra);
     BearerToken token;
@@ -50,28 +57,53 @@ public final class KaonNode {
     } catch (java.io.IOException e) {
       throw new IllegalStateException("cannot read or write the API token " + grpc.tokenFile() + ": " + e.getMessage(), e);
     }
+    if (NodeConfig.isVm(withCassandra) && !token.required()) {
+      // Anyone who reaches a VM's address could otherwise submit, cancel and drain.
+      throw new IllegalStateException("this node will not start:\n  kaon.grpc.auth.token-file (or token) names no token:"
+          + " on VMs (kaon.mode = vm) the API requires one; write it to " + grpc.tokenFile());
+    }
     List<DeviceSlot> devices = discoverDevices(settings);
-    ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), SYSTEM_NAME, withCassandra);
+    String name = withCassandra.getString("kaon.cluster.name");
+    ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), name, withCassandra);
     try {
       Cluster cluster = Cluster.get(system);
-      // Without seed nodes the node is a cluster of its own; with them Pekko joins them itself.
-      if (withCassandra.getStringList("pekko.cluster.seed-nodes").isEmpty()) {
-        cluster.manager().tell(Join.create(cluster.selfMember().address()));
+      String management = null;
+      if (NodeConfig.managementEnabled(withCassandra, plan)) {
+        management = PekkoManagement.get(system).start().toCompletableFuture()
+            .get(30, java.util.concurrent.TimeUnit.SECONDS).toString();
+      }
+      switch (plan.join()) {
+        // A cluster of its own.
+        case ALONE -> cluster.manager().tell(Join.create(cluster.selfMember().address()));
+        // Pekko joins the seeds by itself.
+        case SEEDS -> { }
+        // Probes the discovered nodes' management ports; joins the cluster they are in, or forms
+        // one with them when none is in a cluster and all answered (see bootstrap.conf).
+        case DISCOVERY -> ClusterBootstrap.get(system).start();
       }
       CheckpointStore store = init(system, settings, devices, catalog);
+      boolean gateway = grpc.enabled() && cluster.selfMember().hasRole(GATEWAY_ROLE);
+      NodeHealth health = NodeHealth.get(system);
+      health.started(store, settings.job().journalSession(), stateDir(withCassandra), settings.worker().dataDir(),
+          cluster.selfMember().hasRole(DeviceWorker.ROLE), gateway);
       int port = -1;
-      if (grpc.enabled() && cluster.selfMember().hasRole(GATEWAY_ROLE)) {
+      if (gateway) {
         ServerBinding binding = GrpcServer.start(system, grpc, token, catalog, store).toCompletableFuture()
             .get(30, java.util.concurrent.TimeUnit.SECONDS);
         port = binding.localAddress().getPort();
+        health.apiBound();
       }
-      return new Running(system, port, grpc.tls());
+      return new Running(system, port, grpc.tls(), management);
     } catch (Exception e) {
       system.terminate();
       Throwable cause = e instanceof java.util.concurrent.ExecutionException && e.getCause() != null ? e.getCause() : e;
-      throw new IllegalStateException("the gRPC gateway did not start on " + grpc.host() + ":" + grpc.port() + ": "
-          + cause.getMessage(), cause);
+      throw new IllegalStateException("the node did not start: " + cause.getMessage(), cause);
     }
+  }
+
+  private static java.nio.file.Path stateDir(Config config) {
+    String dir = config.getString("kaon.node.state-dir");
+    return dir.isBlank() ? null : java.nio.file.Path.of(dir);
   }
 
   /**
@@ -80,8 +112,9 @@ public final class KaonNode {
    * @param system its actor system; terminate it to stop the node
    * @param grpcPort port of its gRPC gateway, or -1 when it serves none
    * @param tls whether the gateway speaks TLS
+   * @param managementUrl where {@code /alive} and {@code /ready} are served, or null when not
    */
-  public record Running(ActorSystem<Void> system, int grpcPort, boolean tls) {}
+  public record Running(ActorSystem<Void> system, int grpcPort, boolean tls, String managementUrl) {}
 
   /**
    * Registers this node's device agent and the sharding regions.

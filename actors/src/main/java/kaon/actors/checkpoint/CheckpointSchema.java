@@ -4,9 +4,14 @@ package kaon.actors.checkpoint;
  * The checkpoint and model tables, also written out in {@code deploy/cassandra/schema.cql} for production,
  * where keyspaces are created by an operator with the replication they need.
  */
-final class CheckpointSchema {
+public final class CheckpointSchema {
 
   private CheckpointSchema() {}
+
+  /** Every table of the checkpoint keyspace {@code keyspace}, in creation order. */
+  public static java.util.List<String> tables(String keyspace) {
+    return java.util.List.of(checkpoints(keyspace), chunks(keyspace), models(keyspace), modelChunks(keyspace));
+  }
 
   /** One row per committed checkpoint, newest first within a job. */
   static String checkpoints(String keyspace) {

@@ -98,6 +98,13 @@ public final class CheckpointStore {
   }
 
   /** The settings this store was made with. */
+  /** Completes once a trivial query has gone through this store's session: it is open and Cassandra answers. */
+  public CompletionStage<Void> ping() {
+    return session.underlying()
+        .thenCompose(s -> s.executeAsync(SimpleStatement.newInstance("SELECT release_version FROM system.local")))
+        .thenApply(rows -> null);
+  }
+
   public CheckpointSettings settings() {
     return settings;
   }

@@ -85,6 +85,14 @@ import org.apache.pekko.serialization.SerializationExtension;
 public final class JobCoordinator
     extends EventSourcedBehaviorWithEnforcedReplies<JobCoordinator.Command, JobCoordinator.Event, JobCoordinator.State> {
 
+  /**
+   * Completes once a trivial query went through the journal's session {@code journalSession}
+   * (JobSettings#journalSession): what a node's readiness probe asks.
+   */
+  public static java.util.concurrent.CompletionStage<?> pingJournal(ActorSystem<?> system, String journalSession) {
+    return JobHost.pingJournal(system, journalSession);
+  }
+
   /** Nodes with this role host job coordinators. */
   public static final String ROLE = "coordinator";
 

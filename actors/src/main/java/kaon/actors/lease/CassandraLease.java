@@ -314,7 +314,7 @@ public final class CassandraLease extends Lease {
   }
 
   /** The lease table; also in {@code deploy/cassandra/schema.cql}. */
-  static String table(String keyspace) {
+  public static String table(String keyspace) {
     return "CREATE TABLE IF NOT EXISTS " + keyspace + ".leases (name text PRIMARY KEY, owner text)";
   }
 

@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     version = "kaon 0.1.0",
     description = "Elastic, self-healing data-parallel training on a Pekko cluster.",
-    subcommands = {TrainCommand.class, NodeCommand.class, TasksCommand.class, CommandLine.HelpCommand.class},
+    subcommands = {TrainCommand.class, NodeCommand.class, TasksCommand.class, AdminCommand.class, CommandLine.HelpCommand.class},
     exitCodeListHeading = "%nExit codes:%n",
     exitCodeList = {
       "0:success",

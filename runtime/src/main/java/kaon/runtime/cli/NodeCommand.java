@@ -80,7 +80,7 @@ final class NodeCommand implements Callable<Integer> {
         if (!seed.matches("[^:/@]+:\\d{1,5}")) {
           throw new picocli.CommandLine.ParameterException(command.commandLine(), "--seed must be HOST:PORT, was " + seed);
         }
-        addresses.add("pekko://" + KaonNode.SYSTEM_NAME + "@" + seed);
+        addresses.add("pekko://" + config.getString("kaon.cluster.name") + "@" + seed);
       }
       config = config.withValue("pekko.cluster.seed-nodes", ConfigValueFactory.fromIterable(addresses));
     }

@@ -15,10 +15,13 @@ import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
 import kaon.actors.checkpoint.CheckpointStore;
 import kaon.actors.training.TaskCatalog;
+import kaon.protocol.health.v1.Health;
+import kaon.protocol.health.v1.HealthHandlerFactory;
 import kaon.protocol.v1.ClusterService;
 import kaon.protocol.v1.ClusterServicePowerApiHandlerFactory;
 import kaon.protocol.v1.JobService;
 import kaon.protocol.v1.JobServicePowerApiHandlerFactory;
+import kaon.runtime.health.NodeHealth;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.grpc.javadsl.ServerReflection;
 import org.apache.pekko.grpc.javadsl.ServiceHandler;
@@ -31,7 +34,8 @@ import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.japi.function.Function;
 
 /**
- * The gRPC gateway of a node: {@code JobService}, {@code ClusterService} and server reflection
+ * The gRPC gateway of a node: {@code JobService}, {@code ClusterService}, the standard health
+ * service (no token) and server reflection
  * (so that generic tools such as grpcurl can list and call them) on one HTTP/2 port, with TLS
  * when a certificate is configured.
  */
@@ -51,7 +55,8 @@ public final class GrpcServer {
     Function<HttpRequest, CompletionStage<HttpResponse>> handler = ServiceHandler.concatOrNotFound(
         JobServicePowerApiHandlerFactory.create(jobs, system),
         ClusterServicePowerApiHandlerFactory.create(cluster, system),
-        ServerReflection.create(List.of(JobService.description, ClusterService.description), system));
+        HealthHandlerFactory.create(new HealthServiceImpl(NodeHealth.get(system)), system),
+        ServerReflection.create(List.of(JobService.description, ClusterService.description, Health.description), system));
     ServerBuilder builder = Http.get(system).newServerAt(settings.host(), settings.port());
     if (settings.tls()) {
       builder = builder.enableHttps(ConnectionContext.httpsServer(sslContext(settings)));

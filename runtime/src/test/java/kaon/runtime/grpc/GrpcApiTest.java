@@ -57,6 +57,9 @@ import org.apache.pekko.stream.connectors.cassandra.javadsl.CassandraSessionRegi
 import org.apache.pekko.stream.javadsl.Sink;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import kaon.protocol.health.v1.HealthCheckRequest;
+import kaon.protocol.health.v1.HealthCheckResponse;
+import kaon.protocol.health.v1.HealthClient;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -79,6 +82,8 @@ class GrpcApiTest {
         .withValue("kaon.worker.model-dir", ConfigValueFactory.fromAnyRef(modelDir.toString()))
         .withValue("kaon.grpc.auth.token", ConfigValueFactory.fromAnyRef(TOKEN))
         .withValue("kaon.node.cpu-slots", ConfigValueFactory.fromAnyRef(2))
+        .withValue("kaon.management.enabled", ConfigValueFactory.fromAnyRef(true))
+        .withValue("kaon.management.port", ConfigValueFactory.fromAnyRef(0))
         .withFallback(ConfigFactory.load()));
     node = KaonNode.startLocal(config, TaskCatalog.load(GrpcApiTest.class.getClassLoader()), line -> {});
     clientSystem = ActorSystem.create(Behaviors.empty(), "client",
@@ -99,6 +104,32 @@ class GrpcApiTest {
   }
 
   private static final String BEARER = "Bearer " + TOKEN;
+
+  @Test
+  void healthAndReadinessAreServedWithoutAToken() throws Exception {
+    HealthClient health = HealthClient.create(
+        GrpcClientSettings.connectToServiceAt("127.0.0.1", node.grpcPort(), clientSystem).withTls(false), clientSystem);
+    try {
+      long deadline = System.nanoTime() + WAIT.toNanos();
+      HealthCheckResponse.ServingStatus status;
+      do {
+        status = await(health.check(HealthCheckRequest.getDefaultInstance())).getStatus();
+      } while (status != HealthCheckResponse.ServingStatus.SERVING && System.nanoTime() < deadline);
+      assertEquals(HealthCheckResponse.ServingStatus.SERVING, status);
+      assertEquals(HealthCheckResponse.ServingStatus.SERVING,
+          await(health.check(HealthCheckRequest.newBuilder().setService("kaon.v1.JobService").build())).getStatus());
+      assertEquals(Status.Code.NOT_FOUND, code(health.check(HealthCheckRequest.newBuilder().setService("kaon.v1.Nope").build())));
+    } finally {
+      health.close();
+    }
+    java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
+    for (String path : List.of("alive", "ready")) {
+      java.net.http.HttpResponse<String> answer = http.send(java.net.http.HttpRequest.newBuilder(
+          java.net.URI.create(node.managementUrl()).resolve("/" + path)).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+      assertEquals(200, answer.statusCode(), path + ": " + answer.body());
+      assertEquals(path + "\n", answer.body());
+    }
+  }
 
   private static <T> T await(CompletionStage<T> stage) throws Exception {
     return stage.toCompletableFuture().get(WAIT.toMillis(), TimeUnit.MILLISECONDS);

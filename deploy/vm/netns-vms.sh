@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Four "VMs" on this machine, as network namespaces with their own addresses on a bridge: vm0 runs
+# Cassandra, vm1..vm3 run Kaon nodes, each installed from the tarball by install.sh (--prefix, into
+# a root of its own) and started with the exact ExecStart line of the unit install.sh wrote (there
+# is no systemd inside a namespace). For the VM bootstrap test and bench/bootstrap; needs root.
+#
+#   deploy/vm/netns-vms.sh up TARBALL   network, Cassandra (schema applied), three installed nodes started
+#   deploy/vm/netns-vms.sh start K      start node K (1..3) again with its unit's ExecStart line
+#   deploy/vm/netns-vms.sh kill K       SIGKILL node K, as a crash would
+#   deploy/vm/netns-vms.sh stop K       SIGTERM node K (a graceful leave) and wait for it to exit
+#   deploy/vm/netns-vms.sh status       which nodes run, and what each one's /ready says
+#   deploy/vm/netns-vms.sh down         stop everything and remove the namespaces and the bridge
+#
+# Addresses: $KAON_VMS_NET.10 (Cassandra), .11 .. .13 (nodes), .1 (this host, on the bridge);
+# default 10.77.0. Node K's API is on .1K:50051, its management (/alive, /ready) on .1K:7626.
+# State, installs and logs under $KAON_VMS_DIR (default /tmp/kaon-vms): vmK/root is node K's
+# install root, vmK/node.log its output (appended across restarts), token the API token.
+# Only namespaces, links and processes this script created are touched.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+dir="${KAON_VMS_DIR:-/tmp/kaon-vms}"
+net="${KAON_VMS_NET:-10.77.0}"
+tag="${KAON_VMS_TAG:-kaonvm}"   # prefix of namespaces and links
+bridge="$tag-br"
+nodes=(1 2 3)
+
+die() { echo "netns-vms: $*" >&2; exit 1; }
+usage() { echo "usage: netns-vms.sh up TARBALL | start K | kill K | stop K | status | down" >&2; exit 2; }
+ns() { echo "$tag$1"; }
+addr() { echo "$net.1$1"; }
+pidfile() { echo "$dir/vm$1/node.pid"; }
+
+alive() {
+  local pid
+  pid=$(cat "$(pidfile "$1")" 2>/dev/null) || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null \
+    && [ "$(awk '/^State:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)" != Z ]
+}
+
+network_up() {
+  ip link show "$bridge" > /dev/null 2>&1 || {
+    ip link add "$bridge" type bridge
+    ip addr add "$net.1/24" dev "$bridge"
+  }
+  ip link set "$bridge" up
+  for k in 0 "${nodes[@]}"; do
+    local n; n=$(ns "$k")
+    ip netns list | grep -qw "$n" || ip netns add "$n"
+    if ! ip link show "$n-h" > /dev/null 2>&1; then
+      ip link add "$n-h" type veth peer name "$n-v"
+      ip link set "$n-v" netns "$n"
+      ip link set "$n-h" master "$bridge"
+      ip link set "$n-h" up
+      ip -n "$n" addr add "$([ "$k" = 0 ] && echo "$net.10" || addr "$k")/24" dev "$n-v"
+      ip -n "$n" link set "$n-v" up
+      ip -n "$n" link set lo up
+    fi
+  done
+}
+
+# The unit's ExecStart line, prefix and all: what systemd would run.
+exec_start() {
+  local unit="$dir/vm$1/root/etc/systemd/system/kaon-node.service"
+  [ -f "$unit" ] || die "node $1 is not installed ($unit missing)"
+  sed -n 's/^ExecStart=//p' "$unit"
+}
+
+start_node() {
+  local k=$1
+  if alive "$k"; then echo "node $k: already running (pid $(cat "$(pidfile "$k")"))"; return; fi
+  local line; line=$(exec_start "$k")
+  echo "=== node $k starting at $(date -u +%Y-%m-%dT%H:%M:%S.%3NZ): $line ===" >> "$dir/vm$k/node.log"
+  # setsid: a process group of its own, so that kill reaches the launcher and the JVM alike.
+  ip netns exec "$(ns "$k")" setsid bash -c "exec $line" >> "$dir/vm$k/node.log" 2>&1 < /dev/null &
+  echo $! > "$(pidfile "$k")"
+  echo "node $k: started on $(addr "$k") (pid $!, log $dir/vm$k/node.log)"
+}
+
+signal_node() {
+  local k=$1 sig=$2
+  alive "$k" || { echo "node $k: not running"; return 0; }
+  local pid; pid=$(cat "$(pidfile "$k")")
+  kill -"$sig" -- "-$pid" 2>/dev/null || kill -"$sig" "$pid"
+  for _ in $(seq 1 600); do alive "$k" || { echo "node $k: gone ($sig)"; return 0; }; sleep 0.1; done
+  die "node $k did not exit within 60 s of SIG$sig"
+}
+
+cassandra() {
+  ip netns exec "$(ns 0)" env KAON_CASSANDRA_HOST="$net.10" KAON_CASSANDRA_DIR="$dir/vm0/cassandra" \
+    "$here/deploy/cassandra/cassandra.sh" "$@"
+}
+
+up() {
+  local tarball=$1
+  [ -f "$tarball" ] || die "no tarball at $tarball (mvn -B package builds deploy/target/kaon-<version>.tar.gz)"
+  [ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
+  mkdir -p "$dir"
+  network_up
+  mkdir -p "$dir/vm0"
+  cassandra start
+  [ -f "$dir/token" ] || { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/token"; chmod 600 "$dir/token"; }
+  local unpacked="$dir/dist"
+  rm -rf "$unpacked" && mkdir -p "$unpacked" && tar -xzf "$tarball" -C "$unpacked"
+  local dist; dist=$(find "$unpacked" -mindepth 1 -maxdepth 1 -type d | head -1)
+  local hosts; hosts=$(for k in "${nodes[@]}"; do addr "$k"; done | paste -sd,)
+  # Nodes create no keyspace on VMs; the operator applies the schema once, before they start.
+  "$dist/bin/kaon" admin apply-schema --replication datacenter1:1 --cassandra "$net.10:9042" > "$dir/schema.log" 2>&1 \
+    || { cat "$dir/schema.log" >&2; die "apply-schema failed"; }
+  for k in "${nodes[@]}"; do
+    mkdir -p "$dir/vm$k"
+    "$dist/install.sh" --prefix "$dir/vm$k/root" --bind "$(addr "$k")" --discovery "config:$hosts" \
+      --cassandra "$net.10:9042" --token-file "$dir/token" --devices "${KAON_VMS_DEVICES:-1}" \
+      > "$dir/vm$k/install.log" 2>&1 || { cat "$dir/vm$k/install.log" >&2; die "install.sh failed on vm$k"; }
+  done
+  for k in "${nodes[@]}"; do start_node "$k"; done
+}
+
+status() {
+  for k in "${nodes[@]}"; do
+    if alive "$k"; then
+      local ready
+      ready=$(ip netns exec "$(ns "$k")" curl -s -m 3 "http://$(addr "$k"):7626/ready" 2>/dev/null | tr '\n' ' ' || true)
+      echo "node $k: running (pid $(cat "$(pidfile "$k")")) on $(addr "$k"): ${ready:-no answer on 7626}"
+    else
+      echo "node $k: not running"
+    fi
+  done
+}
+
+down() {
+  for k in "${nodes[@]}"; do
+    if alive "$k"; then signal_node "$k" KILL > /dev/null || true; fi
+  done
+  if ip netns list | grep -qw "$(ns 0)"; then cassandra stop > /dev/null 2>&1 || true; fi
+  for k in 0 "${nodes[@]}"; do
+    ip netns list | grep -qw "$(ns "$k")" && ip netns del "$(ns "$k")"
+    ip link show "$(ns "$k")-h" > /dev/null 2>&1 && ip link del "$(ns "$k")-h"
+  done
+  if ip link show "$bridge" > /dev/null 2>&1; then ip link del "$bridge"; fi
+  echo "netns-vms: down (logs kept in $dir)"
+}
+
+case "${1:-}" in
+  up) [ $# = 2 ] || usage; up "$2" ;;
+  start) [ $# = 2 ] || usage; start_node "$2" ;;
+  kill) [ $# = 2 ] || usage; signal_node "$2" KILL ;;
+  stop) [ $# = 2 ] || usage; signal_node "$2" TERM ;;
+  status) status ;;
+  down) down ;;
+  *) usage ;;
+esac
