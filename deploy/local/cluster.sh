@@ -30,7 +30,7 @@ alive() {
   pid=$(pid_of "$1") && [ -n "$pid" ] || return 1
   state=$(awk '/^State:/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || return 1
   [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ] \
-    && tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -qxF -e kaon.runtime.cli.KaonCli -e "$here/kaon"
+    && tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -qxF -e kaon.runtime.cli.KaonCli -e "$here/kaon" -e "$here/deploy/src/dist/bin/kaon"
 }
 
 start_node() {
