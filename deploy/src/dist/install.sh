@@ -86,15 +86,6 @@ if $rollback; then
   ! $settings_given && ! $force_config || usage_error "--rollback takes no other argument than --prefix"
 fi
 
-write_config=false
-if ! $rollback && { [ ! -e "$conf" ] || $force_config; }; then
-  write_config=true
-  [ -n "$bind" ] || usage_error "--bind is required to write $conf"
-  [ -n "$discovery" ] || usage_error "--discovery is required to write $conf"
-  [ -n "$cassandra" ] || usage_error "--cassandra is required to write $conf"
-  [ -n "$token_file" ] || usage_error "--token-file is required to write $conf"
-fi
-
 host='[A-Za-z0-9][A-Za-z0-9._:-]*'
 [ -z "$bind" ] || [[ "$bind" =~ ^$host$ ]] || usage_error "--bind $bind is not an address"
 [[ "$cluster_name" =~ ^[A-Za-z0-9][A-Za-z0-9_-]*$ ]] \
@@ -134,6 +125,15 @@ if [ -n "$roles" ]; then
   for r in "${role_list[@]}"; do
     case "$r" in gateway|worker|coordinator) ;; *) usage_error "--roles: '$r' is not one of gateway, worker, coordinator" ;; esac
   done
+fi
+
+write_config=false
+if ! $rollback && { [ ! -e "$conf" ] || $force_config; }; then
+  write_config=true
+  [ -n "$bind" ] || usage_error "--bind is required to write $conf"
+  [ -n "$discovery" ] || usage_error "--discovery is required to write $conf"
+  [ -n "$cassandra" ] || usage_error "--cassandra is required to write $conf"
+  [ -n "$token_file" ] || usage_error "--token-file is required to write $conf"
 fi
 
 # --- Rollback ------------------------------------------------------------------------------
