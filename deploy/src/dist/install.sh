@@ -195,7 +195,7 @@ elif [ -d "$dest" ]; then
     mv -T "$dest" "$dest.old.$$"
     mv -T "$dest.new.$$" "$dest"
     rm -rf "$dest.old.$$"
-    say "replaced kaon $version in $dest (its files differed from these)"
+    say "replaced kaon $version in $dest (its files differed from these); a node running it must be restarted"
   fi
 else
   copy_version "$dest.new.$$"
