@@ -37,7 +37,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class DistributionTest {
 
-  private static final Path TARBALL = Path.of(System.getProperty("kaon.distribution"));
+  /** Set by this module's pom: deploy/target/kaon-<version>.tar.gz of this build. */
+  private static final String TARBALL = System.getProperty("kaon.distribution", "");
 
   /** Every argument install.sh writes into kaon.conf. */
   private static final List<String> SETTINGS = List.of("--cluster-name", "lab", "--bind", "10.0.0.11",
@@ -53,9 +54,9 @@ class DistributionTest {
 
   @BeforeAll
   static void unpackAndInstall() throws Exception {
-    assertTrue(Files.isRegularFile(TARBALL), TARBALL + " is missing: deploy/ builds it in `mvn package`");
+    assertTrue(Files.isRegularFile(Path.of(TARBALL)), "no tarball at '" + TARBALL + "': deploy/ builds it in `mvn package`");
     Path dist = Files.createDirectories(work.resolve("dist"));
-    assertEquals(0, run("unpack", Map.of(), "tar", "-xzf", TARBALL.toString(), "-C", dist.toString()).exitCode());
+    assertEquals(0, run("unpack", Map.of(), "tar", "-xzf", TARBALL, "-C", dist.toString()).exitCode());
     try (Stream<Path> top = Files.list(dist)) {
       unpacked = top.findFirst().orElseThrow();
     }
