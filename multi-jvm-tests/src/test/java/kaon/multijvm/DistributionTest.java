@@ -62,7 +62,8 @@ class DistributionTest {
     }
     version = Files.readString(unpacked.resolve("VERSION")).trim();
     assertEquals("kaon-" + version, unpacked.getFileName().toString(), "the tarball's top directory");
-    prefix = work.resolve("root");
+    // Canonical, as install.sh writes it into kaon.conf and the unit.
+    prefix = work.toRealPath().resolve("root");
     List<String> install = new ArrayList<>(List.of(unpacked.resolve("install.sh").toString(), "--prefix", prefix.toString()));
     install.addAll(SETTINGS);
     Run first = run("install-1", Map.of(), install.toArray(String[]::new));
