@@ -24,13 +24,13 @@ mkdir -p "$dir"
 pid_of() { [ -f "$dir/node-$1.pid" ] && cat "$dir/node-$1.pid"; }
 # A killed node whose parent is gone stays a zombie until init reaps it, which in a container may
 # be never; it holds no port, so it counts as dead. A recycled pid is not a node of ours: ours runs
-# the kaon launcher (bash, until it execs java) or the CLI's JVM.
+# the kaon launcher or the installation launcher it execs (bash, until it execs java) or the CLI's JVM.
 alive() {
   local pid state
   pid=$(pid_of "$1") && [ -n "$pid" ] || return 1
   state=$(awk '/^State:/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || return 1
   [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ] \
-    && tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -qxF -e kaon.runtime.cli.KaonCli -e "$here/kaon"
+    && tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -qxF -e kaon.runtime.cli.KaonCli -e "$here/kaon" -e "$here/deploy/src/dist/bin/kaon"
 }
 
 start_node() {

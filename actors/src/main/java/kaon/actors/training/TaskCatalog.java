@@ -28,10 +28,15 @@ public final class TaskCatalog {
     this.classLoader = classLoader;
   }
 
-  /** The tasks registered with {@link ServiceLoader} on {@code classLoader}. */
+  /**
+   * The tasks registered with {@link ServiceLoader} on {@code classLoader}.
+   *
+   * @throws UnknownTaskException naming the provider when a registered task cannot be loaded
+   *     (a user's jar built for a newer Java, or missing a class it needs)
+   */
   public static TaskCatalog load(ClassLoader classLoader) {
     Map<String, TrainingTask> tasks = new TreeMap<>();
-    for (TrainingTask task : ServiceLoader.load(TrainingTask.class, classLoader)) {
+    for (TrainingTask task : loadable(ServiceLoader.load(TrainingTask.class, classLoader))) {
       TrainingTask previous = tasks.putIfAbsent(task.name(), task);
       if (previous != null && previous.getClass() != task.getClass()) {
         throw new IllegalStateException(
@@ -40,6 +45,23 @@ public final class TaskCatalog {
       }
     }
     return new TaskCatalog(Collections.unmodifiableMap(tasks), classLoader);
+  }
+
+  /**
+   * The providers, with a jar that cannot be loaded turned into one user-facing message: task jars
+   * come from users (tasks/, KAON_TASKS_DIR), and ServiceLoader reports them as errors that would
+   * otherwise end the node with a stack trace.
+   */
+  private static List<TrainingTask> loadable(ServiceLoader<TrainingTask> providers) {
+    List<TrainingTask> tasks = new ArrayList<>();
+    try {
+      providers.forEach(tasks::add);
+    } catch (java.util.ServiceConfigurationError | LinkageError e) {
+      Throwable cause = e.getCause() != null ? e.getCause() : e;
+      throw new UnknownTaskException("a training task on the classpath cannot be loaded (a jar in tasks/ or KAON_TASKS_DIR?): "
+          + e.getMessage() + (cause != e ? " (" + cause + ")" : ""));
+    }
+    return tasks;
   }
 
   /** The registered tasks, by name. */

@@ -8,7 +8,7 @@ import picocli.CommandLine.Command;
 @Command(
     name = "kaon",
     mixinStandardHelpOptions = true,
-    version = "kaon 0.1.0",
+    versionProvider = BuildVersion.class,
     description = "Elastic, self-healing data-parallel training on a Pekko cluster.",
     subcommands = {TrainCommand.class, NodeCommand.class, TasksCommand.class, AdminCommand.class, CommandLine.HelpCommand.class},
     exitCodeListHeading = "%nExit codes:%n",
