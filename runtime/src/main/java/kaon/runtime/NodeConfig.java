@@ -71,8 +71,17 @@ public final class NodeConfig {
         values.put("kaon.grpc.interface", bind);
       }
     }
-    if (isVm(config) && config.getInt("pekko.remote.artery.canonical.port") == 0) {
-      values.put("pekko.remote.artery.canonical.port", config.getInt("kaon.cluster.port"));
+    if (isVm(config)) {
+      if (config.getInt("pekko.remote.artery.canonical.port") == 0) {
+        values.put("pekko.remote.artery.canonical.port", config.getInt("kaon.cluster.port"));
+      }
+      // The operator creates keyspaces once with the replication they need (kaon admin
+      // apply-schema); one made by whichever node starts first would get a local default.
+      for (String autocreate : List.of("pekko.persistence.cassandra.journal.keyspace-autocreate",
+          "pekko.persistence.cassandra.journal.tables-autocreate", "pekko.persistence.cassandra.snapshot.keyspace-autocreate",
+          "pekko.persistence.cassandra.snapshot.tables-autocreate", "kaon.checkpoint.autocreate", "kaon.job.lease.autocreate")) {
+        values.put(autocreate, false);
+      }
     }
     int managementPort = config.getInt("kaon.management.port");
     values.put("pekko.management.http.hostname", host);

@@ -36,6 +36,9 @@ class NodeConfigTest {
             Map.of("host", "10.0.0.4", "port", 7626)),
         applied.getList("pekko.discovery.config.services.train.endpoints").unwrapped());
     assertEquals(List.of("10.0.0.9:9042"), plan.contactPoints());
+    assertEquals(false, applied.getBoolean("pekko.persistence.cassandra.journal.tables-autocreate"));
+    assertEquals(false, applied.getBoolean("kaon.checkpoint.autocreate"));
+    assertEquals(false, applied.getBoolean("kaon.job.lease.autocreate"));
   }
 
   @Test

@@ -1,0 +1,194 @@
+package kaon.multijvm;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.typesafe.config.ConfigFactory;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import kaon.protocol.v1.ClusterServiceClient;
+import kaon.protocol.v1.GetJobRequest;
+import kaon.protocol.v1.Job;
+import kaon.protocol.v1.JobEvent;
+import kaon.protocol.v1.JobPhase;
+import kaon.protocol.v1.JobServiceClient;
+import kaon.protocol.v1.JobSpecification;
+import kaon.protocol.v1.ListMembersRequest;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.grpc.GrpcClientSettings;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Three VMs made of network namespaces (deploy/vm/netns-vms.sh), each with Kaon installed from the
+ * tarball by install.sh and started with its unit's ExecStart line, and a fourth running
+ * Cassandra. Through the API only: the three form one cluster by discovery; a job trains on all
+ * three; the node that formed the cluster is SIGKILLed and started again the same way while the
+ * job runs, rejoins the same cluster, and the job finishes with each sample once per epoch.
+ */
+class VmBootstrapTest {
+
+  private static final Duration WAIT = Duration.ofMinutes(3);
+  private static final Path ROOT = Path.of(System.getProperty("kaon.home")).toAbsolutePath().normalize();
+  private static final Path SCRIPT = ROOT.resolve("deploy/vm/netns-vms.sh");
+  private static final String NET = "10.77.0";
+  private static final Path DIR = Path.of("target", "vms").toAbsolutePath();
+
+  @Test
+  void threeVmsFormOneClusterAndTheFirstRejoinsAfterACrash() throws Exception {
+    Assumptions.assumeTrue("root".equals(System.getProperty("user.name")), "network namespaces need root");
+    Path tarball = tarball();
+    ActorSystem<Void> client = ActorSystem.create(Behaviors.empty(), "test-client",
+        ConfigFactory.parseString("pekko.actor.provider = local").withFallback(ConfigFactory.load()));
+    try {
+      long started = System.nanoTime();
+      vms("up", tarball.toString());
+      String bearer = "Bearer " + Files.readString(DIR.resolve("token")).trim();
+      List<ClusterServiceClient> clusters = new ArrayList<>();
+      for (int k = 1; k <= 3; k++) {
+        clusters.add(ClusterServiceClient.create(settings(k, client), client));
+      }
+      Set<String> formed = awaitOneCluster(clusters, bearer, 3);
+      System.out.printf("3 VMs: one cluster of %s after %.1f s (install included)%n", formed,
+          (System.nanoTime() - started) / 1e9);
+      for (int k = 1; k <= 3; k++) {
+        assertEquals(200, ready(k).statusCode(), "vm" + k + " /ready: " + ready(k).body());
+      }
+
+      // Submitted to VM 2; it trains on a device of each VM.
+      JobServiceClient jobs = JobServiceClient.create(settings(2, client), client);
+      String jobId = "vm-job-" + Long.toHexString(System.nanoTime());
+      KaonProcess.submit(jobs, bearer, jobId, JobSpecification.newBuilder().setTask("fashion-mnist-mlp")
+          .setMinWorkers(2).setMaxWorkers(3).setEpochs(3).setCheckpointEverySteps(50));
+      Job training = awaitJob(jobs, bearer, jobId, j -> j.getWorldSize() == 3 && j.hasLatestCheckpoint());
+      assertEquals(3, training.getWorldSize(), training.toString());
+
+      // VM 1 formed the cluster; it crashes and its unit starts it again.
+      vms("kill", "1");
+      long restartedAt = System.nanoTime();
+      vms("start", "1");
+      Set<String> rejoined = awaitOneCluster(clusters, bearer, 3);
+      assertEquals(formed, rejoined, "VM 1 must rejoin the same cluster at the same address");
+      while (ready(1).statusCode() != 200) {
+        if (System.nanoTime() - restartedAt > WAIT.toNanos()) {
+          throw new AssertionError("vm1 not ready after its restart: " + ready(1).body());
+        }
+        Thread.sleep(200);
+      }
+      System.out.printf("VM 1 killed and started again: ready %.1f s later%n", (System.nanoTime() - restartedAt) / 1e9);
+
+      List<JobEvent> events = KaonProcess.watch(jobs, bearer, jobId, client).get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
+      JobEvent last = events.get(events.size() - 1);
+      assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());
+      KaonProcess.assertEachSampleUsedOnce(last, 3);
+    } finally {
+      client.terminate();
+      vms("down");
+    }
+  }
+
+  private static Path tarball() throws IOException {
+    try (Stream<Path> files = Files.list(ROOT.resolve("deploy/target"))) {
+      return files.filter(p -> p.getFileName().toString().matches("kaon-.*\\.tar\\.gz")).findFirst()
+          .orElseThrow(() -> new AssertionError("no tarball in deploy/target: run mvn -B package first"));
+    }
+  }
+
+  private static GrpcClientSettings settings(int vm, ActorSystem<?> client) {
+    return GrpcClientSettings.connectToServiceAt(NET + ".1" + vm, 50051, client).withTls(false);
+  }
+
+  private static HttpResponse<String> ready(int vm) throws IOException, InterruptedException {
+    try {
+      return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://" + NET + ".1" + vm + ":7626/ready"))
+          .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
+    } catch (java.net.ConnectException | java.net.http.HttpTimeoutException e) {
+      return new DownResponse(e.toString());
+    }
+  }
+
+  /**
+   * Waits until every VM's ListMembers names the same {@code size} members, all Up; returns their
+   * addresses.
+   */
+  private static Set<String> awaitOneCluster(List<ClusterServiceClient> clusters, String bearer, int size) throws Exception {
+    long deadline = System.nanoTime() + WAIT.toNanos();
+    List<Set<String>> views = List.of();
+    while (System.nanoTime() < deadline) {
+      views = new ArrayList<>();
+      for (ClusterServiceClient cluster : clusters) {
+        try {
+          views.add(cluster.listMembers().addHeader("authorization", bearer)
+              .invoke(ListMembersRequest.getDefaultInstance()).toCompletableFuture().get(10, TimeUnit.SECONDS)
+              .getMembersList().stream().map(m -> m.getAddress() + " " + m.getStatus())
+              .collect(Collectors.toCollection(TreeSet::new)));
+        } catch (Exception notYet) {
+          views.add(Set.of("unreachable: " + notYet.getMessage()));
+        }
+      }
+      Set<String> first = views.get(0);
+      if (first.size() == size && first.stream().allMatch(m -> m.endsWith(" Up")) && views.stream().allMatch(first::equals)) {
+        return first;
+      }
+      Thread.sleep(500);
+    }
+    throw new AssertionError("the VMs do not agree on one cluster of " + size + " Up members: " + views);
+  }
+
+  private static Job awaitJob(JobServiceClient jobs, String bearer, String jobId, java.util.function.Predicate<Job> until)
+      throws Exception {
+    long deadline = System.nanoTime() + WAIT.toNanos();
+    Job job = null;
+    while (System.nanoTime() < deadline) {
+      job = jobs.getJob().addHeader("authorization", bearer).invoke(GetJobRequest.newBuilder().setJobId(jobId).build())
+          .toCompletableFuture().get(30, TimeUnit.SECONDS);
+      if (until.test(job)) {
+        return job;
+      }
+      Thread.sleep(200);
+    }
+    throw new AssertionError("job did not get there within " + WAIT + ": " + job);
+  }
+
+  /** Runs netns-vms.sh with this test's directory; its output goes to target/vms/script.log. */
+  private static void vms(String... args) throws IOException, InterruptedException {
+    Files.createDirectories(DIR);
+    List<String> command = new ArrayList<>(List.of("bash", SCRIPT.toString()));
+    command.addAll(List.of(args));
+    ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
+        .redirectOutput(ProcessBuilder.Redirect.appendTo(DIR.resolve("script.log").toFile()));
+    builder.environment().put("KAON_VMS_DIR", DIR.toString());
+    builder.environment().put("KAON_VMS_NET", NET);
+    Process process = builder.start();
+    if (!process.waitFor(5, TimeUnit.MINUTES) || process.exitValue() != 0) {
+      throw new AssertionError("netns-vms.sh " + String.join(" ", args) + " failed; see " + DIR.resolve("script.log")
+          + ":\n" + Files.readString(DIR.resolve("script.log")));
+    }
+  }
+
+  /** What {@link #ready} returns for a node that does not answer. */
+  private record DownResponse(String why) implements HttpResponse<String> {
+    @Override public int statusCode() { return 0; }
+    @Override public HttpRequest request() { return null; }
+    @Override public java.util.Optional<HttpResponse<String>> previousResponse() { return java.util.Optional.empty(); }
+    @Override public java.net.http.HttpHeaders headers() { return java.net.http.HttpHeaders.of(java.util.Map.of(), (a, b) -> true); }
+    @Override public String body() { return why; }
+    @Override public java.util.Optional<javax.net.ssl.SSLSession> sslSession() { return java.util.Optional.empty(); }
+    @Override public URI uri() { return null; }
+    @Override public HttpClient.Version version() { return HttpClient.Version.HTTP_1_1; }
+  }
+}
