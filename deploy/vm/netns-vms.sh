@@ -133,10 +133,11 @@ down() {
   done
   if ip netns list | grep -qw "$(ns 0)"; then cassandra stop > /dev/null 2>&1 || true; fi
   for k in 0 "${nodes[@]}"; do
-    ip netns list | grep -qw "$(ns "$k")" && ip netns del "$(ns "$k")"
-    ip link show "$(ns "$k")-h" > /dev/null 2>&1 && ip link del "$(ns "$k")-h"
+    if ip netns list | grep -qw "$(ns "$k")"; then ip netns del "$(ns "$k")"; fi
+    # Deleting the namespace removes its veth pair, but not at once.
+    ip link del "$(ns "$k")-h" 2> /dev/null || true
   done
-  if ip link show "$bridge" > /dev/null 2>&1; then ip link del "$bridge"; fi
+  ip link del "$bridge" 2> /dev/null || true
   echo "netns-vms: down (logs kept in $dir)"
 }
 

@@ -38,7 +38,8 @@ import org.junit.jupiter.api.Test;
  * tarball by install.sh and started with its unit's ExecStart line, and a fourth running
  * Cassandra. Through the API only: the three form one cluster by discovery; a job trains on all
  * three; the node that formed the cluster is SIGKILLed and started again the same way while the
- * job runs, rejoins the same cluster, and the job finishes with each sample once per epoch.
+ * job runs, rejoins the same cluster, and the job finishes with each sample once per epoch; the
+ * CLI given all three endpoints keeps answering while it is down.
  */
 class VmBootstrapTest {
 
@@ -54,6 +55,7 @@ class VmBootstrapTest {
     Path tarball = tarball();
     ActorSystem<Void> client = ActorSystem.create(Behaviors.empty(), "test-client",
         ConfigFactory.parseString("pekko.actor.provider = local").withFallback(ConfigFactory.load()));
+    Throwable failed = null;
     try {
       long started = System.nanoTime();
       vms("up", tarball.toString());
@@ -79,6 +81,13 @@ class VmBootstrapTest {
 
       // VM 1 formed the cluster; it crashes and its unit starts it again.
       vms("kill", "1");
+      // The CLI, given every endpoint (VM 1's first), keeps answering while VM 1 is down.
+      long cliFrom = System.nanoTime();
+      Cli cli = cli("cluster", "--endpoint", NET + ".11:50051," + NET + ".12:50051," + NET + ".13:50051",
+          "--token-file", DIR.resolve("token").toString());
+      assertEquals(0, cli.exitCode(), cli.output());
+      assertTrue(cli.output().contains("pekko://kaon@" + NET + ".12:25520"), cli.output());
+      System.out.printf("CLI with VM 1 down: answered by the next endpoint in %.1f s%n", (System.nanoTime() - cliFrom) / 1e9);
       long restartedAt = System.nanoTime();
       vms("start", "1");
       Set<String> rejoined = awaitOneCluster(clusters, bearer, 3);
@@ -95,9 +104,20 @@ class VmBootstrapTest {
       JobEvent last = events.get(events.size() - 1);
       assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());
       KaonProcess.assertEachSampleUsedOnce(last, 3);
+    } catch (Exception | Error e) {
+      failed = e;
+      throw e;
     } finally {
       client.terminate();
-      vms("down");
+      try {
+        vms("down");
+      } catch (AssertionError e) {
+        // A failed tear-down must not hide why the test failed.
+        if (failed == null) {
+          throw e;
+        }
+        failed.addSuppressed(e);
+      }
     }
   }
 
@@ -162,6 +182,26 @@ class VmBootstrapTest {
       Thread.sleep(200);
     }
     throw new AssertionError("job did not get there within " + WAIT + ": " + job);
+  }
+
+  /** What the installed CLI printed (stdout and stderr) and its exit code. */
+  private record Cli(int exitCode, String output) {}
+
+  /** Runs the CLI installed on VM 1 (its bin/kaon, from the tarball) on this host. */
+  private static Cli cli(String... args) throws IOException, InterruptedException {
+    Path kaon;
+    try (Stream<Path> dirs = Files.list(DIR.resolve("dist"))) {
+      kaon = dirs.findFirst().orElseThrow().resolve("bin/kaon");
+    }
+    List<String> command = new ArrayList<>(List.of(kaon.toString()));
+    command.addAll(List.of(args));
+    Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+    String output = new String(process.getInputStream().readAllBytes());
+    if (!process.waitFor(2, TimeUnit.MINUTES)) {
+      process.destroyForcibly();
+      throw new AssertionError("kaon " + String.join(" ", args) + " did not end in 2 min: " + output);
+    }
+    return new Cli(process.exitValue(), output);
   }
 
   /** Runs netns-vms.sh with this test's directory; its output goes to target/vms/script.log. */

@@ -93,7 +93,7 @@ public final class KaonNode {
         port = binding.localAddress().getPort();
         health.apiBound();
       }
-      return new Running(system, port, grpc.tls(), management);
+      return new Running(system, withCassandra.getString("kaon.grpc.interface"), port, grpc.tls(), management);
     } catch (Exception e) {
       system.terminate();
       Throwable cause = e instanceof java.util.concurrent.ExecutionException && e.getCause() != null ? e.getCause() : e;
@@ -110,11 +110,12 @@ public final class KaonNode {
    * A started node.
    *
    * @param system its actor system; terminate it to stop the node
+   * @param grpcHost the interface its gRPC gateway binds
    * @param grpcPort port of its gRPC gateway, or -1 when it serves none
    * @param tls whether the gateway speaks TLS
    * @param managementUrl where {@code /alive} and {@code /ready} are served, or null when not
    */
-  public record Running(ActorSystem<Void> system, int grpcPort, boolean tls, String managementUrl) {}
+  public record Running(ActorSystem<Void> system, String grpcHost, int grpcPort, boolean tls, String managementUrl) {}
 
   /**
    * Registers this node's device agent and the sharding regions.

@@ -97,7 +97,8 @@ final class NodeCommand implements Callable<Integer> {
     });
     ActorSystem<Void> system = node.system();
     out.println("kaon node up: " + system.address()
-        + (node.grpcPort() > 0 ? ", API on 127.0.0.1:" + node.grpcPort() + (node.tls() ? " (TLS)" : "") : "")
+        + (node.managementUrl() != null ? ", health on " + node.managementUrl() + "/ready" : "")
+        + (node.grpcPort() > 0 ? ", API on " + node.grpcHost() + ":" + node.grpcPort() + (node.tls() ? " (TLS)" : "") : "")
         + " (stop with Ctrl-C or SIGTERM)");
     out.flush();
     system.getWhenTerminated().toCompletableFuture().join();

@@ -79,6 +79,20 @@ public final class ApiErrors {
   }
 
   /**
+   * Whether another node may answer where this one did not: it could not be reached, did not
+   * answer in time, or said it cannot serve now. Every node serves the same API over the same
+   * cluster, so the next endpoint is worth a try; anything else it would answer the same way.
+   */
+  public static boolean tryAnother(Throwable error) {
+    if (unwrap(error) instanceof TimeoutException) {
+      return true;
+    }
+    Optional<Status> status = status(error);
+    return status.isPresent()
+        && (status.get().getCode() == Status.Code.UNAVAILABLE || status.get().getCode() == Status.Code.DEADLINE_EXCEEDED);
+  }
+
+  /**
    * Prints {@code kaon: <message>} (and, with {@code KAON_DEBUG} set, the stack trace of {@code
    * error}) and returns the exit code.
    */

@@ -9,7 +9,7 @@ import java.util.List;
  */
 public final class ClientCommands {
 
-  /** submit, jobs, job, watch, cancel, scale and cluster, in the order help should list them. */
+  /** submit, jobs, job, watch, cancel, scale, cluster and drain, in the order help should list them. */
   public static final List<Class<?>> COMMANDS = List.of(
       SubmitCommand.class,
       JobsCommand.class,
@@ -17,7 +17,8 @@ public final class ClientCommands {
       WatchCommand.class,
       CancelCommand.class,
       ScaleCommand.class,
-      ClusterCommand.class);
+      ClusterCommand.class,
+      DrainCommand.class);
 
   private ClientCommands() {}
 }

@@ -6,6 +6,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
@@ -31,8 +33,9 @@ public final class ConnectionOptions {
   @Spec(Spec.Target.MIXEE)
   CommandSpec mixee;
 
-  @Option(names = "--endpoint", paramLabel = "HOST:PORT",
-      description = "Kaon's API (default: $KAON_ENDPOINT, else " + DEFAULT_ENDPOINT + ").")
+  @Option(names = "--endpoint", paramLabel = "HOST:PORT[,HOST:PORT...]",
+      description = "Kaon's API; with several, the next one is tried when a node cannot be reached"
+          + " (default: $KAON_ENDPOINT, else " + DEFAULT_ENDPOINT + ").")
   String endpoint;
 
   @Option(names = "--token-file", paramLabel = "FILE",
@@ -60,49 +63,70 @@ public final class ConnectionOptions {
    */
   public int run(Call call) {
     PrintWriter err = mixee.commandLine().getErr();
-    ApiConnection.Target target;
+    List<ApiConnection.Target> targets;
     try {
-      target = target(System.getenv());
+      targets = targets(System.getenv());
     } catch (IOException | IllegalArgumentException e) {
       return ApiErrors.report(new ApiErrors.Failure(e.getMessage(), ApiErrors.ENVIRONMENT), e, err);
     }
-    try (ApiConnection api = ApiConnection.open(target)) {
-      return call.run(api);
-    } catch (ParameterException e) {
-      throw e;
-    } catch (Exception e) {
-      if (e instanceof InterruptedException) {
-        Thread.currentThread().interrupt();
+    for (int i = 0; ; i++) {
+      ApiConnection.Target target = targets.get(i);
+      try (ApiConnection api = ApiConnection.open(target)) {
+        return call.run(api);
+      } catch (ParameterException e) {
+        throw e;
+      } catch (Exception e) {
+        if (e instanceof InterruptedException) {
+          Thread.currentThread().interrupt();
+        }
+        ApiErrors.Failure failure = ApiErrors.describe(e, target);
+        if (i + 1 < targets.size() && ApiErrors.tryAnother(e) && !Thread.currentThread().isInterrupted()) {
+          // Any node serves the whole API: a node that is down must not make the CLI useless.
+          err.println("kaon: " + failure.message() + "; trying " + targets.get(i + 1).endpoint());
+          err.flush();
+          continue;
+        }
+        return ApiErrors.report(failure, e, err);
       }
-      return ApiErrors.report(ApiErrors.describe(e, target), e, err);
     }
   }
 
+  /** The first of {@link #targets}. */
+  ApiConnection.Target target(Map<String, String> env) throws IOException {
+    return targets(env).get(0);
+  }
+
   /**
-   * Resolves where and how to connect from the options, then {@code env}, then the defaults.
+   * Resolves where and how to connect from the options, then {@code env}, then the defaults: one
+   * target per endpoint, in the order given.
    *
    * @throws ParameterException when {@code --endpoint} is not {@code HOST:PORT}
    * @throws IllegalArgumentException when an environment variable has an unusable value
    * @throws IOException when the token file cannot be read or is empty
    */
-  ApiConnection.Target target(Map<String, String> env) throws IOException {
-    HostPort hostPort;
+  List<ApiConnection.Target> targets(Map<String, String> env) throws IOException {
+    List<HostPort> hostPorts = new ArrayList<>();
     if (endpoint != null) {
       try {
-        hostPort = HostPort.parse(endpoint);
+        hostPorts = HostPort.parseList(endpoint);
       } catch (IllegalArgumentException e) {
         throw new ParameterException(mixee.commandLine(), "--endpoint: " + e.getMessage());
       }
     } else {
       try {
-        hostPort = HostPort.parse(variable(env, "KAON_ENDPOINT").orElse(DEFAULT_ENDPOINT));
+        hostPorts = HostPort.parseList(variable(env, "KAON_ENDPOINT").orElse(DEFAULT_ENDPOINT));
       } catch (IllegalArgumentException e) {
         throw new IllegalArgumentException("KAON_ENDPOINT: " + e.getMessage(), e);
       }
     }
     Optional<Path> ca = Optional.ofNullable(tlsCa).or(() -> variable(env, "KAON_TLS_CA").map(Path::of));
     boolean useTls = tls || ca.isPresent() || variable(env, "KAON_TLS").map(ConnectionOptions::onOff).orElse(false);
-    return new ApiConnection.Target(hostPort.host(), hostPort.port(), token(env), useTls, ca);
+    Optional<String> token = token(env);
+    List<ApiConnection.Target> targets = new ArrayList<>();
+    for (HostPort hostPort : hostPorts) {
+      targets.add(new ApiConnection.Target(hostPort.host(), hostPort.port(), token, useTls, ca));
+    }
+    return targets;
   }
 
   /**
@@ -175,6 +199,15 @@ public final class ConnectionOptions {
         throw new IllegalArgumentException("expected HOST:PORT, got \"" + text + "\"");
       }
       return new HostPort(host, port);
+    }
+
+    /** One or more, separated by commas. */
+    static List<HostPort> parseList(String text) {
+      List<HostPort> list = new ArrayList<>();
+      for (String one : text.split(",")) {
+        list.add(parse(one));
+      }
+      return list;
     }
   }
 }

@@ -41,6 +41,22 @@ class ConnectionOptionsTest {
   }
 
   @Test
+  void severalEndpointsAreTriedInTheOrderGiven() throws IOException {
+    Probe probe = new Probe();
+    new CommandLine(probe).parseArgs("--endpoint", "10.0.0.11:50051,10.0.0.12:50051, [::1]:7000");
+    assertEquals(java.util.List.of("10.0.0.11:50051", "10.0.0.12:50051", "[::1]:7000"),
+        probe.connection.targets(env("KAON_TOKEN", "t")).stream().map(ApiConnection.Target::endpoint).toList());
+    assertEquals(java.util.List.of("a:1", "b:2"),
+        targetsOf(env("KAON_ENDPOINT", "a:1,b:2")));
+  }
+
+  private static java.util.List<String> targetsOf(Map<String, String> env) throws IOException {
+    Probe probe = new Probe();
+    new CommandLine(probe).parseArgs();
+    return probe.connection.targets(env).stream().map(ApiConnection.Target::endpoint).toList();
+  }
+
+  @Test
   void defaultsToALocalNodeInPlaintextWithoutAToken() throws IOException {
     ApiConnection.Target target = target(env());
     assertEquals("127.0.0.1:50051", target.endpoint());
