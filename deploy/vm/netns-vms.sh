@@ -14,7 +14,8 @@
 # Addresses: $KAON_VMS_NET.10 (Cassandra), .11 .. .13 (nodes), .1 (this host, on the bridge);
 # default 10.77.0. Node K's API is on .1K:50051, its management (/alive, /ready) on .1K:7626.
 # State, installs and logs under $KAON_VMS_DIR (default /tmp/kaon-vms): vmK/root is node K's
-# install root, vmK/node.log its output (appended across restarts), token the API token.
+# install root, vmK/node.log its output (appended across restarts), token the API token, tls/ the
+# cluster's CA and the nodes' certificates (openssl).
 # Only namespaces, links and processes this script created are touched.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -37,7 +38,24 @@ alive() {
     && [ "$(awk '/^State:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)" != Z ]
 }
 
-network_up() {
+network_# The cluster's CA and a certificate per node, signed by it. Artery's TLS lets a peer in only with
+# a certificate of this CA that shares a subject name with its own: every node's carries the
+# cluster's name (DNS:kaon.cluster) beside its own address.
+certificates() {
+  local tls="$dir/tls"
+  [ -f "$tls/ca.crt" ] && return
+  mkdir -p "$tls" && chmod 700 "$tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=kaon test CA" \
+    -keyout "$tls/ca.key" -out "$tls/ca.crt" 2> /dev/null
+  for k in "${nodes[@]}"; do
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=kaon.cluster" -keyout "$tls/vm$k.key" -out "$tls/vm$k.csr" 2> /dev/null
+    printf 'subjectAltName=DNS:kaon.cluster,IP:%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$(addr "$k")" > "$tls/vm$k.ext"
+    openssl x509 -req -in "$tls/vm$k.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial -days 30 \
+      -extfile "$tls/vm$k.ext" -out "$tls/vm$k.crt" 2> /dev/null
+  done
+}
+
+up() {
   ip link show "$bridge" > /dev/null 2>&1 || {
     ip link add "$bridge" type bridge
     ip addr add "$net.1/24" dev "$bridge"
@@ -99,6 +117,7 @@ up() {
   mkdir -p "$dir/vm0"
   cassandra start
   [ -f "$dir/token" ] || { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/token"; chmod 600 "$dir/token"; }
+  certificates
   local unpacked="$dir/dist"
   rm -rf "$unpacked" && mkdir -p "$unpacked" && tar -xzf "$tarball" -C "$unpacked"
   local dist; dist=$(find "$unpacked" -mindepth 1 -maxdepth 1 -type d | head -1)
@@ -110,6 +129,7 @@ up() {
     mkdir -p "$dir/vm$k"
     "$dist/install.sh" --prefix "$dir/vm$k/root" --bind "$(addr "$k")" --discovery "config:$hosts" \
       --cassandra "$net.10:9042" --token-file "$dir/token" --devices "${KAON_VMS_DEVICES:-1}" \
+      --tls-cert "$dir/tls/vm$k.crt" --tls-key "$dir/tls/vm$k.key" --tls-ca "$dir/tls/ca.crt" \
       > "$dir/vm$k/install.log" 2>&1 || { cat "$dir/vm$k/install.log" >&2; die "install.sh failed on vm$k"; }
   done
   for k in "${nodes[@]}"; do start_node "$k"; done
