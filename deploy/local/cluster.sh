@@ -29,8 +29,11 @@ alive() {
   local pid state
   pid=$(pid_of "$1") && [ -n "$pid" ] || return 1
   state=$(awk '/^State:/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || return 1
-  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ] \
-    && tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -qxF -e kaon.runtime.cli.KaonCli -e "$here/kaon" -e "$here/deploy/src/dist/bin/kaon"
+  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ] || return 1
+  # Just started by this script, it may not have exec'd the launcher yet (its command line is
+  # still this script's): a child of ours is ours.
+  [ "$(awk '/^PPid:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)" = "$$" ] && return 0
+  tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -qxF -e kaon.runtime.cli.KaonCli -e "$here/kaon" -e "$here/deploy/src/dist/bin/kaon"
 }
 
 start_node() {
