@@ -39,7 +39,7 @@ alive() {
     && [ "$(awk '/^State:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)" != Z ]
 }
 
-network_# The cluster's CA and a certificate per node, signed by it. Artery's TLS lets a peer in only with
+# The cluster's CA and a certificate per node, signed by it. Artery's TLS lets a peer in only with
 # a certificate of this CA that shares a subject name with its own: every node's carries the
 # cluster's name (DNS:kaon.cluster) beside its own address.
 certificates() {
@@ -56,7 +56,7 @@ certificates() {
   done
 }
 
-up() {
+network_up() {
   ip link show "$bridge" > /dev/null 2>&1 || {
     ip link add "$bridge" type bridge
     ip addr add "$net.1/24" dev "$bridge"
