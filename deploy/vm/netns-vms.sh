@@ -5,6 +5,7 @@
 # is no systemd inside a namespace). For the VM bootstrap test and bench/bootstrap; needs root.
 #
 #   deploy/vm/netns-vms.sh up TARBALL   network, Cassandra (schema applied), three installed nodes started
+#   deploy/vm/netns-vms.sh install TARBALL   the same without starting the nodes
 #   deploy/vm/netns-vms.sh start K      start node K (1..3) again with its unit's ExecStart line
 #   deploy/vm/netns-vms.sh kill K       SIGKILL node K, as a crash would
 #   deploy/vm/netns-vms.sh stop K       SIGTERM node K (a graceful leave) and wait for it to exit
@@ -26,7 +27,7 @@ bridge="$tag-br"
 nodes=(1 2 3)
 
 die() { echo "netns-vms: $*" >&2; exit 1; }
-usage() { echo "usage: netns-vms.sh up TARBALL | start K | kill K | stop K | status | down" >&2; exit 2; }
+usage() { echo "usage: netns-vms.sh up TARBALL | install TARBALL | start K | kill K | stop K | status | down" >&2; exit 2; }
 ns() { echo "$tag$1"; }
 addr() { echo "$net.1$1"; }
 pidfile() { echo "$dir/vm$1/node.pid"; }
@@ -38,7 +39,7 @@ alive() {
     && [ "$(awk '/^State:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)" != Z ]
 }
 
-network_# The cluster's CA and a certificate per node, signed by it. Artery's TLS lets a peer in only with
+# The cluster's CA and a certificate per node, signed by it. Artery's TLS lets a peer in only with
 # a certificate of this CA that shares a subject name with its own: every node's carries the
 # cluster's name (DNS:kaon.cluster) beside its own address.
 certificates() {
@@ -55,7 +56,7 @@ certificates() {
   done
 }
 
-up() {
+network_up() {
   ip link show "$bridge" > /dev/null 2>&1 || {
     ip link add "$bridge" type bridge
     ip addr add "$net.1/24" dev "$bridge"
@@ -108,7 +109,7 @@ cassandra() {
     "$here/deploy/cassandra/cassandra.sh" "$@"
 }
 
-up() {
+install() {
   local tarball=$1
   [ -f "$tarball" ] || die "no tarball at $tarball (mvn -B package builds deploy/target/kaon-<version>.tar.gz)"
   [ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
@@ -132,7 +133,6 @@ up() {
       --tls-cert "$dir/tls/vm$k.crt" --tls-key "$dir/tls/vm$k.key" --tls-ca "$dir/tls/ca.crt" \
       > "$dir/vm$k/install.log" 2>&1 || { cat "$dir/vm$k/install.log" >&2; die "install.sh failed on vm$k"; }
   done
-  for k in "${nodes[@]}"; do start_node "$k"; done
 }
 
 status() {
@@ -162,7 +162,8 @@ down() {
 }
 
 case "${1:-}" in
-  up) [ $# = 2 ] || usage; up "$2" ;;
+  up) [ $# = 2 ] || usage; install "$2"; for k in "${nodes[@]}"; do start_node "$k"; done ;;
+  install) [ $# = 2 ] || usage; install "$2" ;;
   start) [ $# = 2 ] || usage; start_node "$2" ;;
   kill) [ $# = 2 ] || usage; signal_node "$2" KILL ;;
   stop) [ $# = 2 ] || usage; signal_node "$2" TERM ;;

@@ -39,7 +39,8 @@ import org.junit.jupiter.api.Test;
  * Cassandra. Through the API only: the three form one cluster by discovery; a job trains on all
  * three; the node that formed the cluster is SIGKILLed and started again the same way while the
  * job runs, rejoins the same cluster, and the job finishes with each sample once per epoch; the
- * CLI given all three endpoints keeps answering while it is down.
+ * CLI given all three endpoints keeps answering while it is down. A node whose certificate is not
+ * from the cluster's CA cannot join.
  */
 class VmBootstrapTest {
 
@@ -70,6 +71,13 @@ class VmBootstrapTest {
       for (int k = 1; k <= 3; k++) {
         assertEquals(200, ready(k).statusCode(), "vm" + k + " /ready: " + ready(k).body());
       }
+
+      // A machine that reaches the cluster port but holds no certificate of the cluster's CA (its
+      // own CA signed one with the cluster's name) cannot join: Pekko gives up, the node exits 4,
+      // and the members stay the three.
+      Cli intruder = intruder();
+      assertEquals(4, intruder.exitCode(), "the intruder should have been refused:\n" + intruder.output());
+      assertEquals(formed, awaitOneCluster(clusters, bearer, 3));
 
       // Submitted to VM 2; it trains on a device of each VM.
       JobServiceClient jobs = JobServiceClient.create(settings(2, client), client);
@@ -202,6 +210,48 @@ class VmBootstrapTest {
       throw new AssertionError("kaon " + String.join(" ", args) + " did not end in 2 min: " + output);
     }
     return new Cli(process.exitValue(), output);
+  }
+
+  /**
+   * A node on this host (10.77.0.1, on the VMs' bridge) that tries to join VM 1 over TLS with a
+   * certificate from a CA of its own; it gives up joining after 20 s.
+   */
+  private static Cli intruder() throws IOException, InterruptedException {
+    Path tls = DIR.resolve("intruder");
+    Files.createDirectories(tls);
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=kaon.cluster",
+        "-addext", "subjectAltName=DNS:kaon.cluster,IP:" + NET + ".1",
+        "-keyout", tls.resolve("node.key").toString(), "-out", tls.resolve("node.crt").toString());
+    Path kaon;
+    try (Stream<Path> dirs = Files.list(DIR.resolve("dist"))) {
+      kaon = dirs.findFirst().orElseThrow().resolve("bin/kaon");
+    }
+    ProcessBuilder builder = new ProcessBuilder(kaon.toString(), "node", "--seed", NET + ".11:25520", "--host", NET + ".1",
+        "--port", "25599", "--api-port", "0", "--roles", "coordinator").redirectErrorStream(true);
+    builder.environment().put("KAON_CASSANDRA_CONTACT_POINT", NET + ".10:9042");
+    builder.environment().put("KAON_TOKEN", "intruder");
+    builder.environment().put("KAON_JAVA_OPTS", String.join(" ",
+        "-Dkaon.cluster.tls.certificate=" + tls.resolve("node.crt"),
+        "-Dkaon.cluster.tls.private-key=" + tls.resolve("node.key"),
+        "-Dkaon.cluster.tls.ca=" + tls.resolve("node.crt"),
+        "-Dpekko.cluster.shutdown-after-unsuccessful-join-seed-nodes=20s"));
+    Process process = builder.start();
+    String output = new String(process.getInputStream().readAllBytes());
+    if (!process.waitFor(2, TimeUnit.MINUTES)) {
+      process.destroyForcibly();
+      throw new AssertionError("the intruder neither joined nor gave up in 2 min:\n" + output);
+    }
+    return new Cli(process.exitValue(), output);
+  }
+
+  private static void openssl(String... args) throws IOException, InterruptedException {
+    List<String> command = new ArrayList<>(List.of("openssl"));
+    command.addAll(List.of(args));
+    Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+    String output = new String(process.getInputStream().readAllBytes());
+    if (process.waitFor() != 0) {
+      throw new AssertionError("openssl failed: " + output);
+    }
   }
 
   /** Runs netns-vms.sh with this test's directory; its output goes to target/vms/script.log. */

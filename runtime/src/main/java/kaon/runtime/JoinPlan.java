@@ -13,10 +13,11 @@ import java.util.List;
  * @param join how the node finds its cluster
  * @param contactPoints the Cassandra contact points ("host:port"); empty when {@code embedded}
  * @param embedded the node may start (or use) the embedded single Cassandra on this machine
+ * @param tls the cluster port speaks TLS with mutual authentication (kaon.cluster.tls)
  * @param problems why the node refuses to start, one sentence each naming the setting; empty
  *     when it may start
  */
-public record JoinPlan(Join join, List<String> contactPoints, boolean embedded, List<String> problems) {
+public record JoinPlan(Join join, List<String> contactPoints, boolean embedded, boolean tls, List<String> problems) {
 
   /** How a node finds its cluster. */
   public enum Join {
@@ -40,9 +41,22 @@ public record JoinPlan(Join join, List<String> contactPoints, boolean embedded, 
    * @param hosts the config method's hosts
    * @param dnsName the dns method's name
    * @param contactPoints {@code kaon.cassandra.contact-points} and {@code contact-point}, merged
+   * @param tlsFiles which of {@code kaon.cluster.tls}'s certificate, private-key and ca are set
+   *     (setting name to path; only those set)
+   * @param unreadable the set TLS files this node cannot read
    */
   public record Inputs(boolean vm, List<String> seeds, String method, List<String> hosts, String dnsName,
-      List<String> contactPoints) {}
+      List<String> contactPoints, java.util.Map<String, String> tlsFiles, List<String> unreadable) {
+
+    /** Without TLS settings (tests of the other rules). */
+    public Inputs(boolean vm, List<String> seeds, String method, List<String> hosts, String dnsName,
+        List<String> contactPoints) {
+      this(vm, seeds, method, hosts, dnsName, contactPoints, java.util.Map.of(), List.of());
+    }
+  }
+
+  /** The files of kaon.cluster.tls, all or none. */
+  public static final List<String> TLS_FILES = List.of("certificate", "private-key", "ca");
 
   /** The plan for {@code in}. */
   public static JoinPlan decide(Inputs in) {
@@ -64,6 +78,17 @@ public record JoinPlan(Join join, List<String> contactPoints, boolean embedded, 
       problems.add("kaon.cluster.discovery is missing: on VMs (kaon.mode = vm) nodes find each other by discovery,"
           + " not by seed nodes");
     }
+    boolean tls = in.tlsFiles().size() == TLS_FILES.size();
+    if (!in.tlsFiles().isEmpty() && !tls) {
+      problems.add("kaon.cluster.tls needs certificate, private-key and ca (PEM files), or none; "
+          + TLS_FILES.stream().filter(f -> !in.tlsFiles().containsKey(f)).toList() + " missing");
+    } else if (tls && !in.unreadable().isEmpty()) {
+      problems.add("kaon.cluster.tls: cannot read " + String.join(", ", in.unreadable()));
+    } else if (in.vm() && !tls) {
+      // Anyone who reaches the cluster port could otherwise join as a member and send it messages.
+      problems.add("kaon.cluster.tls is missing: on VMs (kaon.mode = vm) the cluster port speaks TLS, and only nodes"
+          + " with a certificate of the cluster's CA may join");
+    }
     Join join = discovery ? Join.DISCOVERY : in.seeds().isEmpty() ? Join.ALONE : Join.SEEDS;
     boolean embedded = in.contactPoints().isEmpty();
     if (embedded && (in.vm() || join == Join.DISCOVERY || !in.seeds().stream().allMatch(JoinPlan::isLoopback))) {
@@ -72,7 +97,7 @@ public record JoinPlan(Join join, List<String> contactPoints, boolean embedded, 
       problems.add("kaon.cassandra.contact-points (or KAON_CASSANDRA_CONTACT_POINT) is missing: a node of a cluster"
           + " across machines never starts a Cassandra of its own; name the cluster's Cassandra");
     }
-    return new JoinPlan(join, in.contactPoints(), embedded && problems.isEmpty(), List.copyOf(problems));
+    return new JoinPlan(join, in.contactPoints(), embedded && problems.isEmpty(), tls, List.copyOf(problems));
   }
 
   /** A seed on this machine: a literal loopback address or "localhost" (never resolved by name). */

@@ -3,6 +3,8 @@ package kaon.runtime;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigValueFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -27,7 +29,21 @@ public final class NodeConfig {
         discovery.getString("method").trim(),
         discovery.getStringList("hosts"),
         discovery.getString("dns-name").trim(),
-        contactPoints(config)));
+        contactPoints(config),
+        tlsFiles(config),
+        tlsFiles(config).values().stream().filter(f -> !Files.isReadable(Path.of(f))).toList()));
+  }
+
+  /** The files of kaon.cluster.tls that are set, by setting name. */
+  static Map<String, String> tlsFiles(Config config) {
+    Map<String, String> files = new java.util.LinkedHashMap<>();
+    for (String name : JoinPlan.TLS_FILES) {
+      String file = config.getString("kaon.cluster.tls." + name).trim();
+      if (!file.isEmpty()) {
+        files.put(name, file);
+      }
+    }
+    return files;
   }
 
   /** {@code kaon.mode = vm}; anything but "local" or "vm" is refused. */
@@ -82,6 +98,19 @@ public final class NodeConfig {
           "pekko.persistence.cassandra.snapshot.tables-autocreate", "kaon.checkpoint.autocreate", "kaon.job.lease.autocreate")) {
         values.put(autocreate, false);
       }
+    }
+    if (plan.tls()) {
+      // Mutual TLS on the cluster port: a peer must present a certificate of the cluster's CA that
+      // shares a subject name with this node's own. The files are read again when the cached
+      // context expires (bootstrap.conf), so rotated certificates take effect without a restart.
+      Map<String, String> tls = tlsFiles(config);
+      String engine = "pekko.remote.artery.ssl.rotating-keys-engine.";
+      values.put("pekko.remote.artery.transport", "tls-tcp");
+      values.put("pekko.remote.artery.ssl.ssl-engine-provider",
+          "org.apache.pekko.remote.artery.tcp.ssl.RotatingKeysSSLEngineProvider");
+      values.put(engine + "cert-file", tls.get("certificate"));
+      values.put(engine + "key-file", tls.get("private-key"));
+      values.put(engine + "ca-cert-file", tls.get("ca"));
     }
     int managementPort = config.getInt("kaon.management.port");
     values.put("pekko.management.http.hostname", host);

@@ -47,21 +47,44 @@ class JoinPlanTest {
     assertTrue(JoinPlan.isLoopback("[::1]:25520"));
   }
 
+  private static final java.util.Map<String, String> TLS =
+      java.util.Map.of("certificate", "/etc/kaon/tls/node.crt", "private-key", "/etc/kaon/tls/node.key", "ca", "/etc/kaon/tls/ca.crt");
+
+  private static JoinPlan vm(List<String> seeds, String method, List<String> hosts, List<String> cassandra,
+      java.util.Map<String, String> tls, List<String> unreadable) {
+    return JoinPlan.decide(new JoinPlan.Inputs(true, seeds, method, hosts, "", cassandra, tls, unreadable));
+  }
+
   @Test
-  void aVmNodeNeedsDiscoveryAndCassandraAndNoSeeds() {
+  void aVmNodeNeedsDiscoveryCassandraAndTlsAndNoSeeds() {
     JoinPlan bare = plan(true, List.of(), "", List.of(), List.of());
-    assertEquals(2, bare.problems().size(), bare.toString());
+    assertEquals(3, bare.problems().size(), bare.toString());
     assertTrue(bare.problems().get(0).startsWith("kaon.cluster.discovery is missing"), bare.problems().get(0));
-    assertTrue(bare.problems().get(1).startsWith("kaon.cassandra.contact-points"), bare.problems().get(1));
+    assertTrue(bare.problems().get(1).startsWith("kaon.cluster.tls is missing"), bare.problems().get(1));
+    assertTrue(bare.problems().get(2).startsWith("kaon.cassandra.contact-points"), bare.problems().get(2));
     assertFalse(bare.embedded());
 
-    JoinPlan seeded = plan(true, List.of("127.0.0.1:25520"), "config", List.of("10.0.0.2"), List.of("10.0.0.9:9042"));
+    JoinPlan seeded = vm(List.of("127.0.0.1:25520"), "config", List.of("10.0.0.2"), List.of("10.0.0.9:9042"), TLS, List.of());
     assertEquals(1, seeded.problems().size(), seeded.toString());
     assertTrue(seeded.problems().get(0).contains("use one"), seeded.problems().get(0));
 
-    JoinPlan good = plan(true, List.of(), "config", List.of("10.0.0.2", "10.0.0.3", "10.0.0.4"), List.of("10.0.0.9:9042"));
+    JoinPlan good = vm(List.of(), "config", List.of("10.0.0.2", "10.0.0.3", "10.0.0.4"), List.of("10.0.0.9:9042"), TLS, List.of());
     assertEquals(JoinPlan.Join.DISCOVERY, good.join());
+    assertTrue(good.tls());
     assertEquals(List.of(), good.problems());
+  }
+
+  @Test
+  void tlsNeedsAllThreeFilesReadable() {
+    JoinPlan partial = vm(List.of(), "config", List.of("10.0.0.2"), List.of("c:9042"),
+        java.util.Map.of("certificate", "/a.crt"), List.of());
+    assertEquals(List.of("kaon.cluster.tls needs certificate, private-key and ca (PEM files), or none; [private-key, ca] missing"),
+        partial.problems());
+    JoinPlan unreadable = vm(List.of(), "config", List.of("10.0.0.2"), List.of("c:9042"), TLS, List.of("/etc/kaon/tls/node.key"));
+    assertEquals(List.of("kaon.cluster.tls: cannot read /etc/kaon/tls/node.key"), unreadable.problems());
+    JoinPlan local = JoinPlan.decide(new JoinPlan.Inputs(false, List.of(), "", List.of(), "", List.of(), TLS, List.of()));
+    assertTrue(local.tls(), "a local node may use TLS too");
+    assertFalse(plan(false, List.of(), "", List.of(), List.of()).tls());
   }
 
   @Test

@@ -42,6 +42,25 @@ class NodeConfigTest {
   }
 
   @Test
+  void tlsFilesMakeTheClusterPortMutualTls(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+    for (String f : List.of("node.crt", "node.key", "ca.crt")) {
+      java.nio.file.Files.writeString(dir.resolve(f), "pem");
+    }
+    Config config = node("kaon.cluster.tls { certificate = \"" + dir.resolve("node.crt") + "\", private-key = \""
+        + dir.resolve("node.key") + "\", ca = \"" + dir.resolve("ca.crt") + "\" }");
+    JoinPlan plan = NodeConfig.plan(config);
+    assertEquals(List.of(), plan.problems());
+    Config applied = NodeConfig.apply(config, plan);
+    assertEquals("tls-tcp", applied.getString("pekko.remote.artery.transport"));
+    assertEquals(dir.resolve("node.key").toString(), applied.getString("pekko.remote.artery.ssl.rotating-keys-engine.key-file"));
+    assertEquals(dir.resolve("ca.crt").toString(), applied.getString("pekko.remote.artery.ssl.rotating-keys-engine.ca-cert-file"));
+
+    Config missing = node("kaon.cluster.tls { certificate = \"" + dir.resolve("node.crt") + "\", private-key = \""
+        + dir.resolve("gone.key") + "\", ca = \"" + dir.resolve("ca.crt") + "\" }");
+    assertEquals(List.of("kaon.cluster.tls: cannot read " + dir.resolve("gone.key")), NodeConfig.plan(missing).problems());
+  }
+
+  @Test
   void dnsDiscoveryLooksUpTheName() {
     Config config = node("""
         kaon.cluster.discovery { method = dns, dns-name = "kaon.internal" }
