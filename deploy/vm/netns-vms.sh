@@ -127,6 +127,9 @@ install() {
   "$dist/bin/kaon" admin apply-schema --replication datacenter1:1 --cassandra "$net.10:9042" > "$dir/schema.log" 2>&1 \
     || { cat "$dir/schema.log" >&2; die "apply-schema failed"; }
   for k in "${nodes[@]}"; do
+    # A fresh VM each time: install.sh keeps an existing kaon.conf, which would keep an earlier
+    # run's settings.
+    rm -rf "$dir/vm$k/root"
     mkdir -p "$dir/vm$k"
     "$dist/install.sh" --prefix "$dir/vm$k/root" --bind "$(addr "$k")" --discovery "config:$hosts" \
       --cassandra "$net.10:9042" --token-file "$dir/token" --devices "${KAON_VMS_DEVICES:-1}" \
