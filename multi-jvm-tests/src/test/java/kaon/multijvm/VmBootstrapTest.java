@@ -227,7 +227,7 @@ class VmBootstrapTest {
 
   /**
    * A node on this host (10.77.0.1, on the VMs' bridge) that tries to join VM 1 over TLS with a
-   * certificate from a CA of its own; it gives up joining after 20 s.
+   * certificate from a CA of its own; it gives up joining after 10 s.
    */
   private static Cli intruder() throws IOException, InterruptedException {
     Path tls = DIR.resolve("intruder");
@@ -247,7 +247,7 @@ class VmBootstrapTest {
         "-Dkaon.cluster.tls.certificate=" + tls.resolve("node.crt"),
         "-Dkaon.cluster.tls.private-key=" + tls.resolve("node.key"),
         "-Dkaon.cluster.tls.ca=" + tls.resolve("node.crt"),
-        "-Dpekko.cluster.shutdown-after-unsuccessful-join-seed-nodes=20s"));
+        "-Dpekko.cluster.shutdown-after-unsuccessful-join-seed-nodes=10s"));
     Process process = builder.start();
     String output = new String(process.getInputStream().readAllBytes());
     if (!process.waitFor(2, TimeUnit.MINUTES)) {
