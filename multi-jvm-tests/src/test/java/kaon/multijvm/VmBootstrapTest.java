@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import kaon.protocol.v1.ClusterServiceClient;
@@ -106,7 +107,7 @@ class VmBootstrapTest {
         if (System.nanoTime() - restartedAt > WAIT.toNanos()) {
           throw new AssertionError("vm1 not ready after its restart: " + ready(1).body());
         }
-        Thread.sleep(200);
+        LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
       }
       System.out.printf("VM 1 killed and started again: ready %.1f s later%n", (System.nanoTime() - restartedAt) / 1e9);
 
@@ -185,7 +186,7 @@ class VmBootstrapTest {
       if (first.size() == size && first.stream().allMatch(m -> m.endsWith(" Up")) && views.stream().allMatch(first::equals)) {
         return first;
       }
-      Thread.sleep(500);
+      LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(500));
     }
     throw new AssertionError("the VMs do not agree on one cluster of " + size + " Up members: " + views);
   }
@@ -200,7 +201,7 @@ class VmBootstrapTest {
       if (until.test(job)) {
         return job;
       }
-      Thread.sleep(200);
+      LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
     }
     throw new AssertionError("job did not get there within " + WAIT + ": " + job);
   }

@@ -64,9 +64,8 @@ public final class CassandraConnection {
     }
     List<String> points = NodeConfig.contactPoints(config);
     String hostPort = points.isEmpty() ? "127.0.0.1:" + config.getInt("kaon.cassandra.embedded-port") : points.get(0);
-    int colon = hostPort.lastIndexOf(':');
     try (CqlSession session = CqlSession.builder()
-        .addContactPoint(new InetSocketAddress(hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1))))
+        .addContactPoint(address(hostPort))
         .withLocalDatacenter(config.getString("datastax-java-driver.basic.load-balancing-policy.local-datacenter"))
         .build()) {
       for (String keyspace : keyspaces) {
@@ -75,6 +74,20 @@ public final class CassandraConnection {
     } catch (RuntimeException e) {
       say.accept("could not drop keyspaces " + keyspaces + " from " + hostPort + ": " + e.getMessage());
     }
+  }
+
+  /**
+   * The driver's address of a contact point written "host:port" (unresolved: the driver resolves
+   * it when it connects).
+   *
+   * @throws IllegalArgumentException naming the point when it is not host:port
+   */
+  public static InetSocketAddress address(String hostPort) {
+    int colon = hostPort.lastIndexOf(':');
+    if (colon <= 0 || !hostPort.substring(colon + 1).matches("\\d{1,5}")) {
+      throw new IllegalArgumentException("a Cassandra contact point must be HOST:PORT, was " + hostPort);
+    }
+    return InetSocketAddress.createUnresolved(hostPort.substring(0, colon), Integer.parseInt(hostPort.substring(colon + 1)));
   }
 
   /** The embedded node's launcher; {@code kaon.home} is the installation (set by the launcher). */

@@ -23,6 +23,7 @@ public final class NodeConfig {
   /** The join plan of {@code config} (see {@link JoinPlan#decide}). */
   public static JoinPlan plan(Config config) {
     Config discovery = config.getConfig("kaon.cluster.discovery");
+    Map<String, String> tls = tlsFiles(config);
     return JoinPlan.decide(new JoinPlan.Inputs(
         isVm(config),
         config.getStringList("pekko.cluster.seed-nodes"),
@@ -30,8 +31,8 @@ public final class NodeConfig {
         discovery.getStringList("hosts"),
         discovery.getString("dns-name").trim(),
         contactPoints(config),
-        tlsFiles(config),
-        tlsFiles(config).values().stream().filter(f -> !Files.isReadable(Path.of(f))).toList()));
+        tls,
+        tls.values().stream().filter(f -> !Files.isReadable(Path.of(f))).toList()));
   }
 
   /** The files of kaon.cluster.tls that are set, by setting name. */

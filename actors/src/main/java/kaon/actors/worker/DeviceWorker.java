@@ -490,9 +490,10 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     // not run, and the coordinator forms the generation again.
     boolean training = isCurrent(reattach.generation()) && peer != null && begun && !stopping;
     int rank = rankOf();
-    if (isCurrent(reattach.generation()) || reattach.generation() == outboxGeneration) {
+    if (reattach.generation() == outboxGeneration) {
       // The job's entity started again (elsewhere, if its node died): whatever this rank still
-      // has to say about the generation, a failure included, goes to where it is now.
+      // has to say about the generation, a failure included, goes to where it is now. (The
+      // current generation, if any, is the outbox's: a Prepare starts both.)
       coordinator = reattach.coordinator();
     }
     if (training) {

@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import kaon.actors.checkpoint.CheckpointSchema;
 import kaon.actors.lease.CassandraLease;
+import kaon.runtime.CassandraConnection;
 import kaon.runtime.NodeConfig;
 import org.apache.pekko.actor.ActorSystem;
 import org.apache.pekko.persistence.cassandra.KeyspaceAndTableStatements;
@@ -66,11 +67,11 @@ final class AdminCommand {
       }
       List<InetSocketAddress> addresses = new ArrayList<>();
       for (String point : points) {
-        int colon = point.lastIndexOf(':');
-        if (colon <= 0 || !point.substring(colon + 1).matches("\\d{1,5}")) {
+        try {
+          addresses.add(CassandraConnection.address(point));
+        } catch (IllegalArgumentException e) {
           throw new CommandLine.ParameterException(command.commandLine(), "--cassandra must be HOST:PORT, was " + point);
         }
-        addresses.add(InetSocketAddress.createUnresolved(point.substring(0, colon), Integer.parseInt(point.substring(colon + 1))));
       }
       List<String> statements = statements(config, parsed);
       PrintWriter out = command.commandLine().getOut();
