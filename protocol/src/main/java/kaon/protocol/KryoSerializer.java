@@ -42,7 +42,7 @@ import org.apache.pekko.serialization.Serialization;
  * <ul>
  *   <li>0-9: Kryo's own (primitives and {@code String});
  *   <li>10-99: fixed here, typed and classic {@code ActorRef}s and the JDK types messages may use:
- *       {@code String[]}, {@code int[]}, {@code long[]}, {@code float[]}, {@code ArrayList},
+ *       {@code String[]}, {@code int[]}, {@code long[]}, {@code float[]}, {@code byte[]}, {@code ArrayList},
  *       {@code HashMap} and the lists made by {@code List.of} / {@code List.copyOf};
  *   <li>100 and up: the message classes listed under {@value #REGISTRATIONS_KEY}.
  * </ul>
@@ -190,6 +190,7 @@ public final class KryoSerializer extends JSerializer {
     ImmutableListSerializer immutableList = new ImmutableListSerializer();
     kryo.register(List.of().getClass(), immutableList, 18);
     kryo.register(List.of(0).getClass(), immutableList, 19);
+    kryo.register(byte[].class, 20);
     registrations.forEach(kryo::register);
     return kryo;
   }

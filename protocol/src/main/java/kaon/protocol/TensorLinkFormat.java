@@ -8,8 +8,12 @@ import java.nio.ByteOrder;
 import java.nio.channels.ReadableByteChannel;
 import java.nio.channels.WritableByteChannel;
 import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.MessageDigest;
 import java.util.Objects;
 import java.util.function.IntFunction;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
 
 /**
  * Byte format of the tensor link: a dedicated TCP connection from one all-reduce peer to its
@@ -20,15 +24,27 @@ import java.util.function.IntFunction;
  * little-endian, like {@link TensorChunkSerializer}'s, so the floats move with one bulk copy on
  * every machine we train on.
  *
+ * <p>The listener admits a connection only if it proves that it holds the receiving peer's key:
+ * 32 random bytes the listener drew when the peer registered, handed to the left neighbour in an
+ * Artery message (mutually authenticated TLS on VMs) and never written to this link. The listener
+ * challenges every handshake with a fresh nonce, and the connecting side answers with an
+ * HMAC-SHA256 under the key over the nonce and the handshake's bytes. Someone who can reach the
+ * port, or who saw an earlier connection's bytes, thus cannot open a connection into a ring.
+ *
  * <pre>
  * handshake, connecting side to listening side:
  *   int           magic 0x4B544C4B ("KTLK")
- *   byte          version (1)
+ *   byte          version (2)
  *   long          target: the receiving peer's id in the listener's registry
  *   long          generation
  *   int + bytes   jobId as UTF-8, prefixed by its byte count
  * reply, listening side to connecting side:
- *   byte          ACCEPTED, UNKNOWN_TARGET or UNSUPPORTED_VERSION
+ *   byte          CHALLENGE, UNKNOWN_TARGET or UNSUPPORTED_VERSION
+ *   byte[32]      nonce, after CHALLENGE only
+ * proof, connecting side to listening side:
+ *   byte[32]      HMAC-SHA256(key, PROOF_CONTEXT | nonce | the handshake's bytes)
+ * reply, listening side to connecting side:
+ *   byte          ACCEPTED or UNAUTHENTICATED
  * then frames, connecting side to listening side only, until either side closes:
  *   byte          frame tag 'C'
  *   long          step
@@ -48,7 +64,7 @@ public final class TensorLinkFormat {
   public static final int MAGIC = 0x4B544C4B;
 
   /** Format version; peers of different versions refuse each other in the handshake. */
-  public static final byte VERSION = 1;
+  public static final byte VERSION = 2;
 
   /** Reply: frames may follow. */
   public static final byte ACCEPTED = 1;
@@ -58,6 +74,21 @@ public final class TensorLinkFormat {
 
   /** Reply: the listener speaks another version of this format. */
   public static final byte UNSUPPORTED_VERSION = 3;
+
+  /** Reply: a nonce follows, and the connecting side must prove it holds the peer's key. */
+  public static final byte CHALLENGE = 4;
+
+  /** Reply: the proof was wrong; the connecting side does not hold the peer's key. */
+  public static final byte UNAUTHENTICATED = 5;
+
+  /** Bytes of a peer's key, of a challenge's nonce and of a proof (HMAC-SHA256's output). */
+  public static final int SECRET_BYTES = 32;
+
+  /**
+   * What a proof covers before the nonce: a proof made with the same key for anything else can
+   * never pass as one of these.
+   */
+  private static final byte[] PROOF_CONTEXT = "kaon tensor link proof v2".getBytes(StandardCharsets.US_ASCII);
 
   /**
    * Largest chunk a reader accepts. Far above any sensible {@code kaon.allreduce.chunk-bytes}, and
@@ -96,11 +127,15 @@ public final class TensorLinkFormat {
    * @throws IOException if the channel fails
    */
   public static void writeHandshake(Handshake handshake, WritableByteChannel channel) throws IOException {
+    writeFully(ByteBuffer.wrap(encode(handshake)), channel);
+  }
+
+  private static byte[] encode(Handshake handshake) {
     byte[] jobId = handshake.jobId().getBytes(StandardCharsets.UTF_8);
     ByteBuffer buffer = ByteBuffer.allocate(HANDSHAKE_FIXED_BYTES + jobId.length).order(ByteOrder.LITTLE_ENDIAN);
     buffer.putInt(MAGIC).put(VERSION).putLong(handshake.target()).putLong(handshake.generation())
-        .putInt(jobId.length).put(jobId).flip();
-    writeFully(buffer, channel);
+        .putInt(jobId.length).put(jobId);
+    return buffer.array();
   }
 
   /**
@@ -135,9 +170,60 @@ public final class TensorLinkFormat {
     writeFully(ByteBuffer.wrap(new byte[] {reply}), channel);
   }
 
-  /** Reads the listener's answer to a handshake. */
+  /** Reads the listener's answer to a handshake or to a proof. */
   public static byte readReply(ReadableByteChannel channel) throws IOException {
     return readExactly(channel, 1).get();
+  }
+
+  /** Writes {@link #CHALLENGE} and its nonce of {@value #SECRET_BYTES} bytes. */
+  public static void writeChallenge(byte[] nonce, WritableByteChannel channel) throws IOException {
+    requireSecretLength(nonce, "nonce");
+    writeFully(ByteBuffer.allocate(1 + SECRET_BYTES).put(CHALLENGE).put(nonce).flip(), channel);
+  }
+
+  /** Reads the nonce that follows a {@link #CHALLENGE} reply, or a proof; both are as long. */
+  public static byte[] readSecretSized(ReadableByteChannel channel) throws IOException {
+    return readExactly(channel, SECRET_BYTES).array();
+  }
+
+  /** Writes the answer to a challenge, made by {@link #proof}. */
+  public static void writeProof(byte[] proof, WritableByteChannel channel) throws IOException {
+    requireSecretLength(proof, "proof");
+    writeFully(ByteBuffer.wrap(proof), channel);
+  }
+
+  /**
+   * The answer to a challenge: HMAC-SHA256 under the peer's {@code key} over the nonce and the
+   * handshake, so a proof admits only this handshake (target, job, generation) after this nonce.
+   *
+   * @throws IllegalArgumentException if the key or the nonce is not {@value #SECRET_BYTES} bytes
+   */
+  public static byte[] proof(byte[] key, byte[] nonce, Handshake handshake) {
+    requireSecretLength(key, "key");
+    requireSecretLength(nonce, "nonce");
+    try {
+      Mac mac = Mac.getInstance("HmacSHA256");
+      mac.init(new SecretKeySpec(key, "HmacSHA256"));
+      mac.update(PROOF_CONTEXT);
+      mac.update(nonce);
+      return mac.doFinal(encode(handshake));
+    } catch (GeneralSecurityException e) {
+      // Every Java runtime ships HmacSHA256; without it no link could be trusted.
+      throw new IllegalStateException("HmacSHA256 is not available", e);
+    }
+  }
+
+  /** Whether {@code proof} answers the challenge {@code nonce} for {@code handshake} under {@code key}. */
+  public static boolean verify(byte[] key, byte[] nonce, Handshake handshake, byte[] proof) {
+    // In constant time: how long a wrong proof takes to refuse must not tell how much of it was right.
+    return MessageDigest.isEqual(proof(key, nonce, handshake), proof);
+  }
+
+  private static void requireSecretLength(byte[] bytes, String what) {
+    if (bytes == null || bytes.length != SECRET_BYTES) {
+      throw new IllegalArgumentException(
+          "a tensor link " + what + " must be " + SECRET_BYTES + " bytes, was " + (bytes == null ? "null" : bytes.length));
+    }
   }
 
   /** A handshake of another format version. */

@@ -1,6 +1,8 @@
 package kaon.protocol;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -78,6 +80,41 @@ class TensorLinkFormatTest {
     ReadableByteChannel in = trickle(bytes.toByteArray(), 3);
     assertEquals(HANDSHAKE, TensorLinkFormat.readHandshake(in));
     assertEquals(TensorLinkFormat.ACCEPTED, TensorLinkFormat.readReply(in));
+  }
+
+  @Test
+  void aChallengeAndItsProofRoundTrip() throws IOException {
+    byte[] key = new byte[TensorLinkFormat.SECRET_BYTES];
+    byte[] nonce = new byte[TensorLinkFormat.SECRET_BYTES];
+    new SplittableRandom(5).nextBytes(key);
+    new SplittableRandom(6).nextBytes(nonce);
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    TensorLinkFormat.writeChallenge(nonce, Channels.newChannel(bytes));
+    TensorLinkFormat.writeProof(TensorLinkFormat.proof(key, nonce, HANDSHAKE), Channels.newChannel(bytes));
+    ReadableByteChannel in = trickle(bytes.toByteArray(), 5);
+    assertEquals(TensorLinkFormat.CHALLENGE, TensorLinkFormat.readReply(in));
+    assertArrayEquals(nonce, TensorLinkFormat.readSecretSized(in));
+    assertTrue(TensorLinkFormat.verify(key, nonce, HANDSHAKE, TensorLinkFormat.readSecretSized(in)));
+  }
+
+  @Test
+  void aProofAdmitsOnlyItsKeyNonceAndHandshake() {
+    byte[] key = new byte[TensorLinkFormat.SECRET_BYTES];
+    byte[] nonce = new byte[TensorLinkFormat.SECRET_BYTES];
+    new SplittableRandom(1).nextBytes(key);
+    new SplittableRandom(2).nextBytes(nonce);
+    byte[] proof = TensorLinkFormat.proof(key, nonce, HANDSHAKE);
+    assertTrue(TensorLinkFormat.verify(key, nonce, HANDSHAKE, proof));
+    byte[] otherKey = key.clone();
+    otherKey[31] ^= 1;
+    byte[] otherNonce = nonce.clone();
+    otherNonce[0] ^= 1;
+    assertFalse(TensorLinkFormat.verify(otherKey, nonce, HANDSHAKE, proof), "another key");
+    assertFalse(TensorLinkFormat.verify(key, otherNonce, HANDSHAKE, proof), "another challenge");
+    assertFalse(TensorLinkFormat.verify(key, nonce, new TensorLinkFormat.Handshake(7, "job-ü", 4), proof), "another generation");
+    assertFalse(TensorLinkFormat.verify(key, nonce, new TensorLinkFormat.Handshake(8, "job-ü", 3), proof), "another peer");
+    assertFalse(TensorLinkFormat.verify(key, nonce, HANDSHAKE, Arrays.copyOf(proof, 31)), "a short proof");
+    assertThrows(IllegalArgumentException.class, () -> TensorLinkFormat.proof(new byte[16], nonce, HANDSHAKE));
   }
 
   @Test

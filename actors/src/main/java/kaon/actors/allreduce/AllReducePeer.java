@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.TreeMap;
 import kaon.protocol.InboundChunk;
 import kaon.protocol.KryoWireMessage;
@@ -105,9 +106,36 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
    * @param host the link's listening host
    * @param port the link's listening port
    * @param target the peer's id in that link, named in the handshake
+   * @param key what the connection proves it holds ({@link TensorLinkFormat}); secret, so it
+   *     travels only in this message, over Artery (mutual TLS on VMs), and is never logged
    * @param unavailable null if the other fields are valid, else why there is no link
    */
-  public record LinkEndpoint(String host, int port, long target, String unavailable) implements KryoWireMessage {}
+  public record LinkEndpoint(String host, int port, long target, byte[] key, String unavailable)
+      implements KryoWireMessage {
+
+    /** Compares the key by content, which a record would compare by reference. */
+    @Override
+    public boolean equals(Object other) {
+      return other instanceof LinkEndpoint that
+          && port == that.port
+          && target == that.target
+          && Objects.equals(host, that.host)
+          && Arrays.equals(key, that.key)
+          && Objects.equals(unavailable, that.unavailable);
+    }
+
+    @Override
+    public int hashCode() {
+      return 31 * Objects.hash(host, port, target, unavailable) + Arrays.hashCode(key);
+    }
+
+    /** Leaves the key out: messages end up in logs and dead-letter reports. */
+    @Override
+    public String toString() {
+      return "LinkEndpoint[host=" + host + ", port=" + port + ", target=" + Long.toHexString(target)
+          + (unavailable == null ? "" : ", unavailable=" + unavailable) + "]";
+    }
+  }
 
   /** How chunks reach the right neighbour. */
   public enum Edge {
@@ -198,8 +226,8 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   private Runnable replyWhenDrained;
   /** The completed round's regions that Artery may still have to write, while its reply waits. */
   private LentBuffer lentOut;
-  /** This peer's id in its node's tensor link, once a left neighbour asked; else -1. */
-  private long linkTarget = -1;
+  /** This peer's id and key in its node's tensor link, once a left neighbour asked; else null. */
+  private TensorLink.Registration linkTarget;
   /** Where received chunk arrays go back to for the link's readers, once a left neighbour linked. */
   private ChunkArrayPool recycled;
   private ActorRef<LinkSender.Event> linkEvents;
@@ -307,19 +335,19 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
 
   private Behavior<RingMessage> onLinkEndpointRequest(LinkEndpointRequest request) {
     if (settings.transport() != AllReduceSettings.Transport.LINK) {
-      request.replyTo().tell(new LinkEndpoint(null, 0, -1,
+      request.replyTo().tell(new LinkEndpoint(null, 0, -1, null,
           "kaon.allreduce.transport is artery on " + getContext().getSystem().address()));
       return this;
     }
     try {
       TensorLink tensorLink = TensorLink.get(getContext().getSystem());
-      if (linkTarget < 0) {
+      if (linkTarget == null) {
         linkTarget = tensorLink.register(getContext().getSelf());
         recycled = tensorLink.arrays();
       }
-      request.replyTo().tell(new LinkEndpoint(tensorLink.host(), tensorLink.port(), linkTarget, null));
+      request.replyTo().tell(new LinkEndpoint(tensorLink.host(), tensorLink.port(), linkTarget.id(), linkTarget.key(), null));
     } catch (RuntimeException e) {
-      request.replyTo().tell(new LinkEndpoint(null, 0, -1, "the tensor link of "
+      request.replyTo().tell(new LinkEndpoint(null, 0, -1, null, "the tensor link of "
           + getContext().getSystem().address() + " cannot start: " + e));
     }
     return this;
@@ -341,7 +369,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     try {
       link = TensorLink.get(getContext().getSystem()).connect(
           endpoint.host(), endpoint.port(),
-          new TensorLinkFormat.Handshake(endpoint.target(), jobId, generation), linkEvents);
+          new TensorLinkFormat.Handshake(endpoint.target(), jobId, generation), endpoint.key(), linkEvents);
     } catch (RuntimeException e) {
       useEdge(Edge.ARTERY, "Artery, since no tensor link could be set up: " + e);
     }
@@ -457,8 +485,8 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   private Behavior<RingMessage> onPostStop() {
     closeLink();
     withdrawLent();
-    if (linkTarget >= 0) {
-      TensorLink.get(getContext().getSystem()).unregister(linkTarget);
+    if (linkTarget != null) {
+      TensorLink.get(getContext().getSystem()).unregister(linkTarget.id());
     }
     return this;
   }

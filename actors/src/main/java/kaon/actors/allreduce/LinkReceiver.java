@@ -2,17 +2,15 @@ package kaon.actors.allreduce;
 
 import java.io.IOException;
 import java.nio.channels.SocketChannel;
-import kaon.protocol.RingMessage;
 import kaon.protocol.TensorChunk;
 import kaon.protocol.TensorLinkFormat;
-import org.apache.pekko.actor.typed.ActorRef;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One inbound tensor link connection: on its own thread, reads the handshake, then decodes frames
- * and tells each chunk to the peer the handshake named. The thread blocks in {@code read}; that
- * is its job, and it is never a dispatcher thread.
+ * One inbound tensor link connection: on its own thread, reads the handshake, challenges the
+ * connecting side to prove the named peer's key, then decodes frames and tells each chunk to that
+ * peer. The thread blocks in {@code read}; that is its job, and it is never a dispatcher thread.
  */
 final class LinkReceiver implements Runnable {
 
@@ -22,6 +20,8 @@ final class LinkReceiver implements Runnable {
   private final SocketChannel channel;
   private volatile long target = -1;
   private volatile boolean closed;
+  /** Set once the connecting side proved the key; until then the link's timer may close it. */
+  private volatile boolean admitted;
   private Thread thread;
 
   LinkReceiver(TensorLink link, SocketChannel channel) {
@@ -54,6 +54,27 @@ final class LinkReceiver implements Runnable {
     }
   }
 
+  /**
+   * Closes the connection if it has not proved itself yet: a connection that opens and then says
+   * nothing, or too slowly, must not keep a thread here.
+   */
+  void closeUnlessAdmitted() {
+    if (!admitted && !closed) {
+      link.refused();
+      log.warn("closed a tensor link from {} that did not complete its handshake within {}",
+          remote(), link.settings().setupTimeout());
+      close();
+    }
+  }
+
+  private String remote() {
+    try {
+      return String.valueOf(channel.getRemoteAddress());
+    } catch (IOException e) {
+      return "?";
+    }
+  }
+
   @Override
   public void run() {
     String from = "?";
@@ -71,7 +92,8 @@ final class LinkReceiver implements Runnable {
       // Set before the look-up: an unregister that removes the peer after the look-up then sees
       // this connection and closes it.
       target = handshake.target();
-      if (link.target(target) == null) {
+      TensorLink.Target registered = link.target(target);
+      if (registered == null) {
         link.refused();
         TensorLinkFormat.writeReply(TensorLinkFormat.UNKNOWN_TARGET, channel);
         // A peer that stopped a moment ago, or a connection that guessed: either way, said loudly
@@ -80,13 +102,25 @@ final class LinkReceiver implements Runnable {
             from, handshake.jobId(), handshake.generation(), Long.toHexString(target));
         return;
       }
+      byte[] nonce = link.nonce();
+      TensorLinkFormat.writeChallenge(nonce, channel);
+      byte[] proof = TensorLinkFormat.readSecretSized(channel);
+      if (!TensorLinkFormat.verify(registered.key(), nonce, handshake, proof)) {
+        link.refused();
+        TensorLinkFormat.writeReply(TensorLinkFormat.UNAUTHENTICATED, channel);
+        // The id was right but not the key: a stale or foreign process, or someone probing.
+        log.warn("refused a tensor link from {} for job {} generation {}: it does not hold peer {}'s key",
+            from, handshake.jobId(), handshake.generation(), Long.toHexString(target));
+        return;
+      }
+      admitted = true;
       TensorLinkFormat.writeReply(TensorLinkFormat.ACCEPTED, channel);
       log.debug("tensor link from {} for job {} generation {} accepted", from, handshake.jobId(), handshake.generation());
       TensorLinkFormat.FrameReader reader =
           new TensorLinkFormat.FrameReader(channel, handshake, link.settings().bufferBytes(), link.arrays()::take);
       TensorChunk chunk;
       while ((chunk = reader.read()) != null) {
-        ActorRef<RingMessage> peer = link.target(target);
+        TensorLink.Target peer = link.target(target);
         if (peer == null) {
           // The peer stopped: its generation is over, and so is this connection.
           link.dropped();
@@ -94,15 +128,20 @@ final class LinkReceiver implements Runnable {
         }
         // Counted before the hand-over, so that nothing the peer does with it is seen first.
         link.received();
-        peer.tell(chunk);
+        peer.peer().tell(chunk);
       }
     } catch (IOException e) {
       if (!closed && !link.isClosed()) {
+        if (!admitted) {
+          link.refused();
+        }
         log.warn("tensor link from {}{} broke: {}", from,
             handshake == null ? "" : " (job " + handshake.jobId() + " generation " + handshake.generation() + ")",
             e.toString());
       }
     } finally {
+      // Also keeps the link's timer from counting a connection that ended by itself.
+      closed = true;
       link.ended(this);
     }
   }

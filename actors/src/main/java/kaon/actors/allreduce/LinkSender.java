@@ -76,6 +76,8 @@ final class LinkSender implements Runnable {
   private final TensorLink link;
   private final InetSocketAddress address;
   private final TensorLinkFormat.Handshake handshake;
+  /** The receiving peer's key, proved to its node and never written to the socket. */
+  private final byte[] key;
   private final ActorRef<Event> events;
   private final long maxBytesInFlight;
   private final LinkedBlockingQueue<Frame> queue = new LinkedBlockingQueue<>();
@@ -87,10 +89,12 @@ final class LinkSender implements Runnable {
   private volatile boolean closedByPeer;
   private Thread thread;
 
-  LinkSender(TensorLink link, InetSocketAddress address, TensorLinkFormat.Handshake handshake, ActorRef<Event> events) {
+  LinkSender(
+      TensorLink link, InetSocketAddress address, TensorLinkFormat.Handshake handshake, byte[] key, ActorRef<Event> events) {
     this.link = link;
     this.address = address;
     this.handshake = handshake;
+    this.key = key.clone();
     this.events = events;
     this.maxBytesInFlight = link.settings().maxBytesInFlight();
   }
@@ -187,10 +191,18 @@ final class LinkSender implements Runnable {
       c.socket().connect(address, (int) link.settings().setupTimeout().toMillis());
       TensorLinkFormat.writeHandshake(handshake, c);
       byte reply = TensorLinkFormat.readReply(c);
+      if (reply == TensorLinkFormat.CHALLENGE) {
+        byte[] nonce = TensorLinkFormat.readSecretSized(c);
+        TensorLinkFormat.writeProof(TensorLinkFormat.proof(key, nonce, handshake), c);
+        reply = TensorLinkFormat.readReply(c);
+      }
       if (reply != TensorLinkFormat.ACCEPTED) {
-        failure = reply == TensorLinkFormat.UNKNOWN_TARGET
-            ? "the neighbour's node no longer knows peer " + handshake.target()
-            : "the neighbour's node speaks another tensor link version";
+        failure = switch (reply) {
+          case TensorLinkFormat.UNKNOWN_TARGET -> "the neighbour's node no longer knows peer " + Long.toHexString(handshake.target());
+          case TensorLinkFormat.UNAUTHENTICATED -> "the neighbour's node refused the key of peer " + Long.toHexString(handshake.target());
+          case TensorLinkFormat.UNSUPPORTED_VERSION -> "the neighbour's node speaks another tensor link version";
+          default -> "the neighbour's node answered the handshake with " + reply;
+        };
         return;
       }
       events.tell(new Up(this));

@@ -6,6 +6,7 @@ import java.net.InetSocketAddress;
 import java.nio.channels.AsynchronousCloseException;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
+import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -19,8 +20,10 @@ import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Extension;
 import org.apache.pekko.actor.typed.ExtensionId;
+import org.apache.pekko.actor.typed.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import scala.concurrent.ExecutionContextExecutor;
 
 /**
  * This node's end of the tensor links: dedicated TCP connections that carry an all-reduce peer's
@@ -30,12 +33,15 @@ import org.slf4j.LoggerFactory;
  *
  * <p>One listener per actor system, started by the first peer that needs it and bound to the
  * node's canonical Artery hostname. A peer that a left neighbour asks for its endpoint {@link
- * #register registers} here and gets an id; the neighbour connects and names that id, its job and
- * its generation in the handshake ({@link TensorLinkFormat}). The id is the connection's only
- * credential: 64 random bits, handed out only in an Artery message to the left neighbour, so a
- * process that can reach the port but not the cluster cannot feed chunks into a ring (it would
- * have to guess the id, and every wrong guess is refused and logged). The chunks themselves
- * travel unencrypted, as gloo's and NCCL's do: the link belongs on the cluster's private network. Each inbound connection has a reader
+ * #register registers} here and gets an id and a key of 32 random bytes, both handed out only in
+ * an Artery message to the left neighbour (mutual TLS on VMs). The neighbour connects, names the
+ * id, its job and its generation in the handshake, and proves that it holds the key by answering
+ * a fresh challenge ({@link TensorLinkFormat}); the key itself never crosses the link. So a
+ * process that can reach the port but is not in the cluster cannot feed chunks into a ring, and
+ * every refusal is counted and logged. A connection that has not proved itself within {@code
+ * setup-timeout} is closed, so idle connections cannot pile up threads. The chunks themselves
+ * travel unencrypted, as gloo's and NCCL's do: the link belongs on the cluster's private network.
+ * Each inbound connection has a reader
  * thread that decodes frames into chunks and hands them to the registered peer with a local
  * {@code tell}, so the peer's fencing, early-chunk buffering and deadlines see them exactly like
  * chunks from Artery. Each outbound connection ({@link LinkSender}) has a writer thread. Socket
@@ -73,17 +79,39 @@ public final class TensorLink implements Extension {
    */
   public record Stats(int inbound, int outbound, long framesReceived, long framesDropped, long handshakesRefused) {}
 
+  /**
+   * What a registered peer's left neighbour needs to connect to it.
+   *
+   * @param id names the peer in the handshake
+   * @param key proves the connection's right to feed the peer; {@link
+   *     TensorLinkFormat#SECRET_BYTES} bytes, to be sent only over Artery
+   */
+  public record Registration(long id, byte[] key) {
+
+    /** Leaves the key out: registrations may end up in logs. */
+    @Override
+    public String toString() {
+      return "Registration[id=" + Long.toHexString(id) + "]";
+    }
+  }
+
+  /** A registered peer and the key its inbound connections must prove. */
+  record Target(ActorRef<RingMessage> peer, byte[] key) {}
+
   private final TensorLinkSettings settings;
   private final String threadPrefix;
   private final ServerSocketChannel server;
   private final String host;
   private final int port;
   private final Thread acceptor;
+  /** Closes connections that have not proved themselves in time. */
+  private final Scheduler scheduler;
+  private final ExecutionContextExecutor timeouts;
   /** Numbers this node's link threads. */
   private final AtomicLong nextId = new AtomicLong(1);
-  /** Where peer ids come from: unguessable, since an id is what admits a connection. */
-  private final java.security.SecureRandom ids = new java.security.SecureRandom();
-  private final Map<Long, ActorRef<RingMessage>> targets = new ConcurrentHashMap<>();
+  /** Where peer ids, keys and challenges come from. */
+  private final SecureRandom random = new SecureRandom();
+  private final Map<Long, Target> targets = new ConcurrentHashMap<>();
   private final Set<LinkReceiver> receivers = ConcurrentHashMap.newKeySet();
   private final Set<LinkSender> senders = ConcurrentHashMap.newKeySet();
   private final LongAdder framesReceived = new LongAdder();
@@ -103,14 +131,18 @@ public final class TensorLink implements Extension {
     String host = settings.hostname().isBlank()
         ? system.address().getHost().orElse("127.0.0.1")
         : settings.hostname();
-    TensorLink link = new TensorLink(settings, host, "kaon-link-" + system.name());
+    TensorLink link = new TensorLink(
+        settings, host, "kaon-link-" + system.name(), system.scheduler(), system.executionContext());
     system.getWhenTerminated().thenRun(link::close);
     return link;
   }
 
-  private TensorLink(TensorLinkSettings settings, String host, String threadPrefix) {
+  private TensorLink(
+      TensorLinkSettings settings, String host, String threadPrefix, Scheduler scheduler, ExecutionContextExecutor timeouts) {
     this.settings = settings;
     this.threadPrefix = threadPrefix;
+    this.scheduler = scheduler;
+    this.timeouts = timeouts;
     // What the readers may have handed out and not got back yet is about what the senders keep
     // in flight, across a few connections.
     this.arrays = new ChunkArrayPool(4 * settings.maxBytesInFlight());
@@ -146,13 +178,15 @@ public final class TensorLink implements Extension {
   /**
    * Makes {@code peer} reachable over this link until {@link #unregister}.
    *
-   * @return the id a left neighbour names in its handshake
+   * @return the id a left neighbour names in its handshake and the key it proves
    */
-  public long register(ActorRef<RingMessage> peer) {
+  public Registration register(ActorRef<RingMessage> peer) {
+    byte[] key = new byte[TensorLinkFormat.SECRET_BYTES];
+    random.nextBytes(key);
     while (true) {
-      long id = ids.nextLong() & Long.MAX_VALUE;
-      if (id > 0 && targets.putIfAbsent(id, peer) == null) {
-        return id;
+      long id = random.nextLong() & Long.MAX_VALUE;
+      if (id > 0 && targets.putIfAbsent(id, new Target(peer, key)) == null) {
+        return new Registration(id, key.clone());
       }
     }
   }
@@ -171,18 +205,19 @@ public final class TensorLink implements Extension {
   }
 
   /**
-   * Opens a connection to a right neighbour's link on the sender's own thread, which reports to
+   * Opens a connection to a right neighbour's link, proving {@code key}, on the sender's own
+   * thread, which reports to
    * {@code events} when it is up or down and writes the chunks {@link LinkSender#offer offered}
    * to it.
    *
    * @throws IllegalStateException if this link is closed
    */
   LinkSender connect(
-      String host, int port, TensorLinkFormat.Handshake handshake, ActorRef<LinkSender.Event> events) {
+      String host, int port, TensorLinkFormat.Handshake handshake, byte[] key, ActorRef<LinkSender.Event> events) {
     if (closed) {
       throw new IllegalStateException("tensor link is closed");
     }
-    LinkSender sender = new LinkSender(this, new InetSocketAddress(host, port), handshake, events);
+    LinkSender sender = new LinkSender(this, new InetSocketAddress(host, port), handshake, key, events);
     senders.add(sender);
     sender.start(threadPrefix + "-out-" + nextId.getAndIncrement());
     return sender;
@@ -252,6 +287,7 @@ public final class TensorLink implements Extension {
         receiver.close();
       }
       receiver.start(threadPrefix + "-in-" + nextId.getAndIncrement());
+      scheduler.scheduleOnce(settings.setupTimeout(), receiver::closeUnlessAdmitted, timeouts);
     }
   }
 
@@ -261,8 +297,15 @@ public final class TensorLink implements Extension {
     return arrays;
   }
 
-  ActorRef<RingMessage> target(long id) {
+  Target target(long id) {
     return targets.get(id);
+  }
+
+  /** A fresh challenge for an inbound handshake. */
+  byte[] nonce() {
+    byte[] nonce = new byte[TensorLinkFormat.SECRET_BYTES];
+    random.nextBytes(nonce);
+    return nonce;
   }
 
   void received() {

@@ -271,6 +271,65 @@ class TensorLinkTest {
   }
 
   @Test
+  void aConnectionThatNamesAPeerButNotItsKeyIsRefused() throws IOException {
+    TensorLink linkB = TensorLink.get(nodeB.system());
+    TestProbe<RingMessage> peer = nodeB.createTestProbe();
+    TensorLink.Registration registration = linkB.register(peer.getRef());
+    try {
+      TensorLinkFormat.Handshake handshake = new TensorLinkFormat.Handshake(registration.id(), "job-keyed", 1);
+      long refusedBefore = linkB.stats().handshakesRefused();
+      byte[] wrongKey = registration.key().clone();
+      wrongKey[0] ^= 1;
+      // The right id with a key one bit off, and a proof replayed from another connection's
+      // challenge: both are refused, and neither reaches the peer.
+      byte[] replayed;
+      try (SocketChannel channel = SocketChannel.open(new InetSocketAddress(linkB.host(), linkB.port()))) {
+        TensorLinkFormat.writeHandshake(handshake, channel);
+        assertEquals(TensorLinkFormat.CHALLENGE, TensorLinkFormat.readReply(channel));
+        byte[] nonce = TensorLinkFormat.readSecretSized(channel);
+        replayed = TensorLinkFormat.proof(registration.key(), nonce, handshake);
+        TensorLinkFormat.writeProof(TensorLinkFormat.proof(wrongKey, nonce, handshake), channel);
+        assertEquals(TensorLinkFormat.UNAUTHENTICATED, TensorLinkFormat.readReply(channel));
+      }
+      try (SocketChannel channel = SocketChannel.open(new InetSocketAddress(linkB.host(), linkB.port()))) {
+        TensorLinkFormat.writeHandshake(handshake, channel);
+        assertEquals(TensorLinkFormat.CHALLENGE, TensorLinkFormat.readReply(channel));
+        TensorLinkFormat.readSecretSized(channel);
+        TensorLinkFormat.writeProof(replayed, channel);
+        assertEquals(TensorLinkFormat.UNAUTHENTICATED, TensorLinkFormat.readReply(channel));
+      }
+      assertEquals(refusedBefore + 2, linkB.stats().handshakesRefused());
+      // The key itself admits the connection, and its chunks reach the peer.
+      try (SocketChannel channel = SocketChannel.open(new InetSocketAddress(linkB.host(), linkB.port()))) {
+        TensorLinkFormat.writeHandshake(handshake, channel);
+        assertEquals(TensorLinkFormat.CHALLENGE, TensorLinkFormat.readReply(channel));
+        byte[] nonce = TensorLinkFormat.readSecretSized(channel);
+        TensorLinkFormat.writeProof(TensorLinkFormat.proof(registration.key(), nonce, handshake), channel);
+        assertEquals(TensorLinkFormat.ACCEPTED, TensorLinkFormat.readReply(channel));
+        TensorLinkFormat.FrameWriter writer = new TensorLinkFormat.FrameWriter(channel, handshake, 4096);
+        writer.write(new TensorChunk("job-keyed", 1, 0, 0, 0, 0, new float[] {1, 2}));
+        writer.flush();
+        assertEquals(new TensorChunk("job-keyed", 1, 0, 0, 0, 0, new float[] {1, 2}), peer.receiveMessage(GENEROUS));
+      }
+      assertEquals(refusedBefore + 2, linkB.stats().handshakesRefused());
+    } finally {
+      linkB.unregister(registration.id());
+    }
+  }
+
+  @Test
+  @org.junit.jupiter.api.Timeout(60)
+  void aConnectionThatNeverCompletesItsHandshakeIsClosedAfterTheSetupTimeout() throws IOException {
+    TensorLink linkB = TensorLink.get(nodeB.system());
+    long refusedBefore = linkB.stats().handshakesRefused();
+    try (SocketChannel channel = SocketChannel.open(new InetSocketAddress(linkB.host(), linkB.port()))) {
+      // Says nothing: the link closes it once setup-timeout has passed, and the read sees the end.
+      assertEquals(-1, channel.read(java.nio.ByteBuffer.allocate(1)));
+    }
+    assertEquals(refusedBefore + 1, linkB.stats().handshakesRefused());
+  }
+
+  @Test
   void stoppedPeersCloseTheirConnectionsAndThreads() {
     // Connections of earlier tests close asynchronously once their peers stop; start from the
     // quiet state (one accept thread per node), or a thread ending late skews the count.
@@ -348,9 +407,13 @@ class TensorLinkTest {
       ActorRef<RingMessage> rank0 = peer(nodeA, "job-hung", 1, 0, 2, settings);
       connect(0, List.of(rank0, right.getRef()), nodeA, nodeB);
       AllReducePeer.LinkEndpointRequest request = right.expectMessageClass(AllReducePeer.LinkEndpointRequest.class, GENEROUS);
-      request.replyTo().tell(new AllReducePeer.LinkEndpoint("127.0.0.1", hung.socket().getLocalPort(), 1, null));
+      byte[] key = new byte[TensorLinkFormat.SECRET_BYTES];
+      request.replyTo().tell(new AllReducePeer.LinkEndpoint("127.0.0.1", hung.socket().getLocalPort(), 1, key, null));
       SocketChannel accepted = hung.accept();
-      TensorLinkFormat.readHandshake(accepted);
+      TensorLinkFormat.Handshake handshake = TensorLinkFormat.readHandshake(accepted);
+      byte[] nonce = new byte[TensorLinkFormat.SECRET_BYTES];
+      TensorLinkFormat.writeChallenge(nonce, accepted);
+      assertTrue(TensorLinkFormat.verify(key, nonce, handshake, TensorLinkFormat.readSecretSized(accepted)));
       TensorLinkFormat.writeReply(TensorLinkFormat.ACCEPTED, accepted);
       awaitEdge(nodeA, rank0, Edge.LINK);
       // 16 MiB: rank 0's half (8 MiB) is more than the socket buffers take, so its writer blocks

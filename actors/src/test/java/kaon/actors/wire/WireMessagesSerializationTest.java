@@ -89,8 +89,8 @@ class WireMessagesSerializationTest {
     ActorRef<AllReducePeer.LinkEndpoint> replyTo = testKit.createTestProbe(AllReducePeer.LinkEndpoint.class).getRef();
     List<Object> kryo = List.of(
         new AllReducePeer.LinkEndpointRequest(replyTo),
-        new AllReducePeer.LinkEndpoint("10.0.0.7", 45555, 3, null),
-        new AllReducePeer.LinkEndpoint(null, 0, -1, "kaon.allreduce.transport is artery on pekko://kaon@10.0.0.8:25520"));
+        new AllReducePeer.LinkEndpoint("10.0.0.7", 45555, 3, new byte[] {1, 2, 3, -128, 127}, null),
+        new AllReducePeer.LinkEndpoint(null, 0, -1, null, "kaon.allreduce.transport is artery on pekko://kaon@10.0.0.8:25520"));
     for (Object message : kryo) {
       assertEquals(message, roundTrip(message, KryoSerializer.class));
     }
