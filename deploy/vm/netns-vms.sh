@@ -13,7 +13,7 @@
 #   deploy/vm/netns-vms.sh down         stop everything and remove the namespaces and the bridge
 #
 # Addresses: $KAON_VMS_NET.10 (Cassandra), .11 .. .13 (nodes), .1 (this host, on the bridge);
-# default 10.77.0. Node K's API is on .1K:50051, its management (/alive, /ready) on .1K:7626.
+# default 10.77.0. Node K's API is on .1K:50051, its management (/alive, /ready) on https://.1K:7626.
 # State, installs and logs under $KAON_VMS_DIR (default /tmp/kaon-vms): vmK/root is node K's
 # install root, vmK/node.log its output (appended across restarts), token the API token, tls/ the
 # cluster's CA and the nodes' certificates (openssl).
@@ -142,7 +142,7 @@ status() {
   for k in "${nodes[@]}"; do
     if alive "$k"; then
       local ready
-      ready=$(ip netns exec "$(ns "$k")" curl -s -m 3 "http://$(addr "$k"):7626/ready" 2>/dev/null | tr '\n' ' ' || true)
+      ready=$(ip netns exec "$(ns "$k")" curl -s -m 3 --cacert "$dir/tls/ca.crt" "https://$(addr "$k"):7626/ready" 2>/dev/null | tr '\n' ' ' || true)
       echo "node $k: running (pid $(cat "$(pidfile "$k")")) on $(addr "$k"): ${ready:-no answer on 7626}"
     else
       echo "node $k: not running"

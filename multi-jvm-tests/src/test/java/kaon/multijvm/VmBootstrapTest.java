@@ -5,12 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
 import java.io.IOException;
+import java.io.InputStream;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.KeyStore;
+import java.security.cert.CertificateFactory;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -20,6 +23,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManagerFactory;
+import kaon.runtime.health.ManagementTls;
 import kaon.protocol.v1.ClusterServiceClient;
 import kaon.protocol.v1.GetJobRequest;
 import kaon.protocol.v1.Job;
@@ -74,6 +80,16 @@ class VmBootstrapTest {
       for (int k = 1; k <= 3; k++) {
         assertEquals(200, ready(k).statusCode(), "vm" + k + " /ready: " + ready(k).body());
       }
+      // The management port speaks HTTPS; the bootstrap probe, which lists the members, answers
+      // another node's certificate and nobody else.
+      String seedNodes = "https://" + NET + ".11:7626/bootstrap/seed-nodes";
+      ManagementTls vm2 = new ManagementTls(DIR.resolve("tls/vm2.crt"), DIR.resolve("tls/vm2.key"), DIR.resolve("tls/ca.crt"));
+      HttpResponse<String> asNode = get(vm2.context(), seedNodes);
+      assertEquals(200, asNode.statusCode(), asNode.body());
+      assertTrue(asNode.body().contains(NET + ".12"), asNode.body());
+      HttpResponse<String> asStranger = get(trustingTheCa(), seedNodes);
+      assertEquals(403, asStranger.statusCode(), asStranger.body());
+      assertTrue(!asStranger.body().contains(NET + ".12"), asStranger.body());
 
       // A machine that reaches the cluster port but holds no certificate of the cluster's CA (its
       // own CA signed one with the cluster's name) cannot join: Pekko gives up, the node exits 4,
@@ -154,13 +170,32 @@ class VmBootstrapTest {
     return GrpcClientSettings.connectToServiceAt(NET + ".1" + vm, 50051, client).withTls(false);
   }
 
-  private static HttpResponse<String> ready(int vm) throws IOException, InterruptedException {
+  private static HttpResponse<String> ready(int vm) throws Exception {
     try {
-      return HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://" + NET + ".1" + vm + ":7626/ready"))
-          .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
-    } catch (java.net.ConnectException | java.net.http.HttpTimeoutException e) {
+      return get(trustingTheCa(), "https://" + NET + ".1" + vm + ":7626/ready");
+    } catch (IOException e) {
+      // Refused, timed out, or closed while the node starts: not ready, and why.
       return new DownResponse(e.toString());
     }
+  }
+
+  private static HttpResponse<String> get(SSLContext tls, String url) throws IOException, InterruptedException {
+    return HttpClient.newBuilder().sslContext(tls).build().send(HttpRequest.newBuilder(URI.create(url))
+        .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  /** A client's TLS that trusts the cluster's CA (and checks the address, which the certificates name) but has no certificate. */
+  private static SSLContext trustingTheCa() throws Exception {
+    KeyStore trusted = KeyStore.getInstance("PKCS12");
+    trusted.load(null, null);
+    try (InputStream in = Files.newInputStream(DIR.resolve("tls/ca.crt"))) {
+      trusted.setCertificateEntry("ca", CertificateFactory.getInstance("X.509").generateCertificate(in));
+    }
+    TrustManagerFactory trust = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+    trust.init(trusted);
+    SSLContext context = SSLContext.getInstance("TLS");
+    context.init(null, trust.getTrustManagers(), null);
+    return context;
   }
 
   /**

@@ -2,8 +2,10 @@ package kaon.runtime;
 
 import ai.djl.engine.Engine;
 import com.typesafe.config.Config;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import kaon.actors.checkpoint.CheckpointStore;
 import kaon.actors.job.JobCoordinator;
 import kaon.actors.training.TaskCatalog;
@@ -13,6 +15,7 @@ import kaon.actors.worker.NodeAgent;
 import kaon.runtime.grpc.BearerToken;
 import kaon.runtime.grpc.GrpcServer;
 import kaon.runtime.grpc.GrpcSettings;
+import kaon.runtime.health.ManagementTls;
 import kaon.runtime.health.NodeHealth;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
@@ -20,6 +23,7 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.receptionist.Receptionist;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Join;
+import org.apache.pekko.http.javadsl.Http;
 import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.management.cluster.bootstrap.ClusterBootstrap;
 import org.apache.pekko.management.javadsl.PekkoManagement;
@@ -69,8 +73,19 @@ public final class KaonNode {
       Cluster cluster = Cluster.get(system);
       String management = null;
       if (NodeConfig.managementEnabled(withCassandra, plan)) {
-        management = PekkoManagement.get(system).start().toCompletableFuture()
-            .get(30, java.util.concurrent.TimeUnit.SECONDS).toString();
+        if (plan.tls()) {
+          // HTTPS with the cluster's certificates, for the server and for bootstrap's probes of
+          // the other nodes (which use the default client context).
+          Map<String, String> files = NodeConfig.tlsFiles(withCassandra);
+          ManagementTls tls = new ManagementTls(
+              Path.of(files.get("certificate")), Path.of(files.get("private-key")), Path.of(files.get("ca")));
+          Http.get(system).setDefaultClientHttpsContext(tls.client());
+          management = PekkoManagement.get(system).start(s -> s.withHttpsConnectionContext(tls.server()))
+              .toCompletableFuture().get(30, java.util.concurrent.TimeUnit.SECONDS).toString();
+        } else {
+          management = PekkoManagement.get(system).start().toCompletableFuture()
+              .get(30, java.util.concurrent.TimeUnit.SECONDS).toString();
+        }
       }
       switch (plan.join()) {
         // A cluster of its own.
