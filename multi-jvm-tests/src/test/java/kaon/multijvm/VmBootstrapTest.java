@@ -79,6 +79,9 @@ class VmBootstrapTest {
           (System.nanoTime() - started) / 1e9);
       for (int k = 1; k <= 3; k++) {
         assertEquals(200, ready(k).statusCode(), "vm" + k + " /ready: " + ready(k).body());
+        // The installed configuration's log directory holds the node's log.
+        Path log = DIR.resolve("vm" + k + "/root/var/log/kaon/node.log");
+        assertTrue(Files.isRegularFile(log) && Files.size(log) > 0, log + " should hold the node's log");
       }
       // The management port speaks HTTPS; the bootstrap probe, which lists the members, answers
       // another node's certificate and nobody else.

@@ -52,6 +52,13 @@ public final class KaonNode {
     if (!plan.problems().isEmpty()) {
       throw new IllegalStateException("this node will not start:\n  " + String.join("\n  ", plan.problems()));
     }
+    String logDir = config.getString("kaon.node.log-dir").trim();
+    if (!logDir.isEmpty()) {
+      String problem = NodeLogFile.attach(Path.of(logDir));
+      if (problem != null) {
+        say.accept(problem);
+      }
+    }
     Config withCassandra = CassandraConnection.prepare(NodeConfig.apply(config, plan), plan, say);
     KaonSettings settings = KaonSettings.fromConfig(withCassandra);
     GrpcSettings grpc = GrpcSettings.fromConfig(withCassandra);
@@ -66,7 +73,18 @@ public final class KaonNode {
       throw new IllegalStateException("this node will not start:\n  kaon.grpc.auth.token-file (or token) names no token:"
           + " on VMs (kaon.mode = vm) the API requires one; write it to " + grpc.tokenFile());
     }
-    List<DeviceSlot> devices = discoverDevices(settings);
+    // Loading the PyTorch engine to count devices takes seconds; the cluster join needs no
+    // devices, so both go on at once, and the devices are awaited only where the workers start.
+    java.util.concurrent.CompletableFuture<List<DeviceSlot>> devices = new java.util.concurrent.CompletableFuture<>();
+    Thread discovery = new Thread(() -> {
+      try {
+        devices.complete(discoverDevices(settings));
+      } catch (Throwable t) {
+        devices.completeExceptionally(t);
+      }
+    }, "kaon-device-discovery");
+    discovery.setDaemon(true);
+    discovery.start();
     String name = withCassandra.getString("kaon.cluster.name");
     ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), name, withCassandra);
     try {
@@ -96,7 +114,12 @@ public final class KaonNode {
         // one with them when none is in a cluster and all answered (see bootstrap.conf).
         case DISCOVERY -> ClusterBootstrap.get(system).start();
       }
-      CheckpointStore store = init(system, settings, devices, catalog);
+      // The journal's session connects on first use, which would be the first /ready (or the
+      // first coordinator here) after everything else; connecting beside the checkpoint store's
+      // session saves a restarted node those seconds. Started only now: earlier, on two cores, it
+      // slows the management port and the join, which matter more. Its failures are /ready's.
+      JobCoordinator.pingJournal(system, settings.job().journalSession());
+      CheckpointStore store = init(system, settings, devices.get(), catalog);
       boolean gateway = grpc.enabled() && cluster.selfMember().hasRole(GATEWAY_ROLE);
       NodeHealth health = NodeHealth.get(system);
       health.started(store, settings.job().journalSession(), stateDir(withCassandra), settings.worker().dataDir(),

@@ -124,6 +124,8 @@ public final class NodeConfig {
       values.put(bootstrap + "contact-point.fallback-port", managementPort);
       if (discovery.getString("method").trim().equals("config")) {
         values.put(bootstrap + "contact-point-discovery.discovery-method", "config");
+        // A fixed list cannot fluctuate; the margin is only a wait here.
+        values.put(bootstrap + "contact-point-discovery.stable-margin", "1 s");
         values.put(bootstrap + "contact-point-discovery.service-name", name);
         List<Map<String, Object>> endpoints = new ArrayList<>();
         for (String entry : discovery.getStringList("hosts")) {

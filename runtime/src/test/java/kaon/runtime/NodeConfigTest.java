@@ -35,6 +35,9 @@ class NodeConfigTest {
     assertEquals(List.of(Map.of("host", "10.0.0.2", "port", 7626), Map.of("host", "10.0.0.3", "port", 7700),
             Map.of("host", "10.0.0.4", "port", 7626)),
         applied.getList("pekko.discovery.config.services.train.endpoints").unwrapped());
+    // A fixed list needs no long margin; DNS keeps bootstrap.conf's.
+    assertEquals(java.time.Duration.ofSeconds(1),
+        applied.getDuration("pekko.management.cluster.bootstrap.contact-point-discovery.stable-margin"));
     assertEquals(List.of("10.0.0.9:9042"), plan.contactPoints());
     assertEquals(false, applied.getBoolean("pekko.persistence.cassandra.journal.tables-autocreate"));
     assertEquals(false, applied.getBoolean("kaon.checkpoint.autocreate"));
@@ -70,6 +73,8 @@ class NodeConfigTest {
     assertEquals("pekko-dns", applied.getString("pekko.management.cluster.bootstrap.contact-point-discovery.discovery-method"));
     assertEquals("kaon.internal", applied.getString("pekko.management.cluster.bootstrap.contact-point-discovery.service-name"));
     assertEquals(7626, applied.getInt("pekko.management.cluster.bootstrap.contact-point.fallback-port"));
+    assertEquals(java.time.Duration.ofSeconds(3),
+        applied.getDuration("pekko.management.cluster.bootstrap.contact-point-discovery.stable-margin"));
   }
 
   @Test
