@@ -6,20 +6,26 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.function.Function;
+import kaon.actors.lease.CassandraLease;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
-import kaon.actors.lease.CassandraLease;
 import org.apache.pekko.actor.typed.ChildFailed;
 import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.Terminated;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Adapter;
 import org.apache.pekko.actor.typed.javadsl.BehaviorBuilder;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.StashBuffer;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
+import org.apache.pekko.event.Logging;
+import org.apache.pekko.event.LoggingAdapter;
 import org.apache.pekko.pattern.StatusReply;
+import org.apache.pekko.persistence.cassandra.KeyspaceAndTableStatements;
+import org.apache.pekko.persistence.cassandra.PluginSettings;
 import org.apache.pekko.stream.connectors.cassandra.javadsl.CassandraSessionRegistry;
+import scala.jdk.javaapi.FutureConverters;
 
 /**
  * The job's sharded entity: it runs the event-sourced {@link JobCoordinator} as its child and
@@ -357,12 +363,22 @@ final class JobHost {
   /**
    * A trivial query through the journal's own session. The checkpoint store's session is another
    * connection pool, which may be back from an outage before the journal's is; a write through the
-   * journal's before then fails. The session exists by now (the node's journal started it), so
-   * asking the registry for it creates nothing.
+   * journal's before then fails.
+   *
+   * <p>The registry keeps one session per config path and runs the init of whoever asks first. A
+   * node's readiness probe may ask before the journal plugin has started, so this asks with the
+   * plugin's own init (its keyspaces and tables, as far as its autocreate settings say): which
+   * of the two opens the session then makes no difference.
    */
   static CompletionStage<?> pingJournal(ActorSystem<?> system, String journalSession) {
     try {
-      return CassandraSessionRegistry.get(system).sessionFor(journalSession)
+      org.apache.pekko.actor.ActorSystem classic = Adapter.toClassic(system);
+      KeyspaceAndTableStatements statements = new KeyspaceAndTableStatements(classic, journalSession,
+          PluginSettings.apply(classic, classic.settings().config().getConfig(journalSession)));
+      LoggingAdapter log = Logging.getLogger(classic, JobHost.class);
+      return CassandraSessionRegistry.get(system)
+          .sessionFor(journalSession, session -> FutureConverters.asJava(
+              statements.executeAllCreateKeyspaceAndTables(session, log, classic.dispatcher())))
           .selectOne("SELECT release_version FROM system.local");
     } catch (RuntimeException e) {
       return CompletableFuture.failedFuture(e);
