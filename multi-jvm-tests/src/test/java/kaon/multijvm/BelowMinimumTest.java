@@ -12,6 +12,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import kaon.protocol.v1.ClusterServiceClient;
+import kaon.protocol.v1.Job;
 import kaon.protocol.v1.JobEvent;
 import kaon.protocol.v1.JobPhase;
 import kaon.protocol.v1.JobServiceClient;
@@ -59,20 +60,13 @@ class BelowMinimumTest {
       KaonProcess.submit(jobs, bearer, jobId, JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(2).setMaxWorkers(2)
                   .setEpochs(2).setCheckpointEverySteps(50));
       CompletableFuture<List<JobEvent>> watched = KaonProcess.watch(jobs, bearer, jobId, client);
-      a.awaitLine(Pattern.compile("job " + jobId + ": checkpoint at step (1[5-9]\\d|[2-9]\\d\\d) committed"), WAIT);
+      Job training = KaonProcess.awaitJob(jobs, bearer, jobId,
+          j -> j.hasLatestCheckpoint() && j.getLatestCheckpoint().getStep() >= 150, "checkpoint at step 150 or later", WAIT);
       b.kill();
 
       // One device left for a job that needs two: it waits, and says so.
-      a.awaitLine(Pattern.compile("job " + jobId + ".*failed"), WAIT);
-      long deadline = System.nanoTime() + WAIT.toNanos();
-      String health = "";
-      while (!health.contains("waiting for devices: 1 available, needs at least 2")) {
-        assertTrue(System.nanoTime() < deadline, "the job never said it waits for devices; last health: " + health);
-        health = jobs.getJob().addHeader("authorization", bearer)
-            .invoke(kaon.protocol.v1.GetJobRequest.newBuilder().setJobId(jobId).build())
-            .toCompletableFuture().get(30, TimeUnit.SECONDS).getHealth();
-        java.util.concurrent.locks.LockSupport.parkNanos(Duration.ofMillis(200).toNanos());
-      }
+      KaonProcess.awaitJob(jobs, bearer, jobId,
+          j -> j.getHealth().contains("waiting for devices: 1 available, needs at least 2"), "health saying it waits for devices", WAIT);
       assertTrue(watched.isDone() == false, "the job is still alive while it waits");
 
       // A new node brings a device: the job resumes by itself.
@@ -80,7 +74,8 @@ class BelowMinimumTest {
           "--roles", "worker")) {
         // The survivor kept its device and its state while the job waited: it goes on from its
         // memory, and the new node's worker receives the state from it.
-        a.awaitLine(Pattern.compile("job " + jobId + ": generation \\d+ of 2 ranks resumes at step (\\d+) from memory:"), WAIT);
+        KaonProcess.awaitJob(jobs, bearer, jobId, j -> j.getGenerationsList().stream().anyMatch(g -> g.getGeneration() > training.getGeneration()
+            && g.getWorldSize() == 2 && g.getStateSource().startsWith("memory:")), "generation of 2 ranks from the survivor's memory", WAIT);
         List<JobEvent> events = watched.get(WAIT.toMillis(), TimeUnit.MILLISECONDS);
         JobEvent last = events.get(events.size() - 1);
         assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());

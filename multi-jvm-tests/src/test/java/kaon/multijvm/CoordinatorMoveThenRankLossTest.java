@@ -48,6 +48,7 @@ class CoordinatorMoveThenRankLossTest {
     int seedPort = KaonProcess.freePort();
     int apiA = KaonProcess.freePort();
     int apiB = KaonProcess.freePort();
+    int portB = KaonProcess.freePort();
     String seed = "127.0.0.1:" + seedPort;
     String jobId = "moved-coordinator-" + UUID.randomUUID().toString().substring(0, 8);
     ActorSystem<Void> client = ActorSystem.create(Behaviors.empty(), "test-client",
@@ -55,7 +56,7 @@ class CoordinatorMoveThenRankLossTest {
     try (KaonProcess a = KaonProcess.start("moved-coordinator-a", env, "node", "--roles", "gateway,coordinator",
             "--port", Integer.toString(seedPort), "--api-port", Integer.toString(apiA));
         KaonProcess b = KaonProcess.start("moved-coordinator-b", env, "node", "--roles", "gateway,coordinator",
-            "--seed", seed, "--api-port", Integer.toString(apiB));
+            "--seed", seed, "--port", Integer.toString(portB), "--api-port", Integer.toString(apiB));
         KaonProcess twoDevices = KaonProcess.start("moved-coordinator-w2", env, "node", "--roles", "worker",
             "--devices", "2", "--seed", seed);
         KaonProcess oneDevice = KaonProcess.start("moved-coordinator-w1", env, "node", "--roles", "worker",
@@ -71,9 +72,10 @@ class CoordinatorMoveThenRankLossTest {
       KaonProcess.submit(jobsA, bearer, jobId, JobSpecification.newBuilder().setTask("fashion-mnist-mlp")
           .setMinWorkers(2).setMaxWorkers(3).setEpochs(4).setCheckpointEverySteps(25));
 
-      // The coordinator's node is the one that logs the job's commits; early in the first epoch.
-      Pattern committed = Pattern.compile("job " + jobId + ": checkpoint at step ([5-9]\\d|1\\d\\d) committed");
-      KaonProcess host = KaonProcess.awaitAny(List.of(a, b), committed, WAIT).process();
+      // Early in the first epoch (a checkpoint at step 50 or later); the API names the coordinator's node.
+      Job early = KaonProcess.awaitJob(jobsA, bearer, jobId,
+          j -> j.hasLatestCheckpoint() && j.getLatestCheckpoint().getStep() >= 50, "checkpoint at step 50 or later", WAIT);
+      KaonProcess host = KaonProcess.byAddress(Map.of(seedPort, a, portB, b), early.getCoordinatorNode());
       JobServiceClient jobs = JobServiceClient.create(GrpcClientSettings.connectToServiceAt(
           "127.0.0.1", host == a ? apiB : apiA, client).withTls(false), client);
       Job before = get(jobs, bearer, jobId);

@@ -270,19 +270,63 @@ final class KaonProcess implements AutoCloseable {
    */
   static void awaitCheckpoint(kaon.protocol.v1.JobServiceClient jobs, String bearer, String jobId, Duration timeout)
       throws Exception {
+    awaitJob(jobs, bearer, jobId, kaon.protocol.v1.Job::hasLatestCheckpoint, "a checkpoint", timeout);
+  }
+
+  /**
+   * Asks GetJob until the job satisfies {@code until}, and returns it. A call that fails (its
+   * coordinator is moving to another node, say) is asked again; the last failure is in the error.
+   *
+   * @throws AssertionError naming {@code what} and the last answer if it does not within {@code timeout}
+   */
+  static kaon.protocol.v1.Job awaitJob(kaon.protocol.v1.JobServiceClient jobs, String bearer, String jobId,
+      java.util.function.Predicate<kaon.protocol.v1.Job> until, String what, Duration timeout) throws InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
-    while (true) {
-      var job = jobs.getJob().addHeader("authorization", bearer)
-          .invoke(kaon.protocol.v1.GetJobRequest.newBuilder().setJobId(jobId).build())
-          .toCompletableFuture().get(30, TimeUnit.SECONDS);
-      if (job.hasLatestCheckpoint()) {
-        return;
-      }
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError("no checkpoint after " + timeout + ": " + job);
+    Object last = "no answer";
+    while (System.nanoTime() < deadline) {
+      try {
+        kaon.protocol.v1.Job job = jobs.getJob().addHeader("authorization", bearer)
+            .invoke(kaon.protocol.v1.GetJobRequest.newBuilder().setJobId(jobId).build())
+            .toCompletableFuture().get(30, TimeUnit.SECONDS);
+        if (until.test(job)) {
+          return job;
+        }
+        last = job;
+      } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+        last = e.getCause() == null ? e : e.getCause();
       }
       java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
     }
+    throw new AssertionError("job " + jobId + ": no " + what + " within " + timeout + "; last answer: " + last);
+  }
+
+  /** Waits until a device of {@code node} is owned by one of the job's workers, as ListDevices says. */
+  static void awaitDeviceOwned(kaon.protocol.v1.ClusterServiceClient cluster, String bearer, String node, String jobId,
+      Duration timeout) throws Exception {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    List<kaon.protocol.v1.Device> devices = List.of();
+    while (System.nanoTime() < deadline) {
+      devices = cluster.listDevices().addHeader("authorization", bearer).invoke(kaon.protocol.v1.ListDevicesRequest.getDefaultInstance())
+          .toCompletableFuture().get(30, TimeUnit.SECONDS).getDevicesList();
+      if (devices.stream().anyMatch(d -> d.getNode().equals(node) && d.getOwner().startsWith(jobId + "-worker-"))) {
+        return;
+      }
+      java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
+    }
+    throw new AssertionError("no device of " + node + " owned by a worker of " + jobId + " within " + timeout + ": " + devices);
+  }
+
+  /**
+   * The one of {@code processes} whose cluster port is in {@code address} ("pekko://kaon@host:port",
+   * as the API names nodes), given each process's port.
+   */
+  static KaonProcess byAddress(java.util.Map<Integer, KaonProcess> processesByPort, String address) {
+    int port = Integer.parseInt(address.substring(address.lastIndexOf(':') + 1));
+    KaonProcess process = processesByPort.get(port);
+    if (process == null) {
+      throw new AssertionError(address + " is none of the started nodes " + processesByPort.keySet());
+    }
+    return process;
   }
 
   /**
@@ -294,20 +338,26 @@ final class KaonProcess implements AutoCloseable {
   static void awaitMembersUp(kaon.protocol.v1.ClusterServiceClient cluster, String bearer, int members, Duration timeout)
       throws Exception {
     long deadline = System.nanoTime() + timeout.toNanos();
-    while (true) {
-      long up = cluster.listMembers().addHeader("authorization", bearer)
-          .invoke(kaon.protocol.v1.ListMembersRequest.getDefaultInstance())
-          .toCompletableFuture().get(30, TimeUnit.SECONDS)
-          .getMembersList().stream().filter(m -> m.getStatus().equals("Up")).count();
-      if (up >= members) {
-        return;
-      }
-      if (System.nanoTime() > deadline) {
-        throw new AssertionError(up + " of " + members + " members Up after " + timeout);
+    Object last = "no answer";
+    while (System.nanoTime() < deadline) {
+      try {
+        List<kaon.protocol.v1.Member> listed = cluster.listMembers().addHeader("authorization", bearer)
+            .invoke(kaon.protocol.v1.ListMembersRequest.getDefaultInstance())
+            .toCompletableFuture().get(30, TimeUnit.SECONDS).getMembersList();
+        if (listed.stream().filter(m -> m.getStatus().equals("Up")).count() >= members) {
+          return;
+        }
+        last = listed;
+      } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+        // A node that printed "kaon node up" serves its API; a call can still fail on a machine
+        // loaded far beyond its cores, and is asked again.
+        last = e.getCause() == null ? e : e.getCause();
       }
       java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
     }
+    throw new AssertionError("fewer than " + members + " members Up after " + timeout + "; last answer: " + last);
   }
+
 
   /** Every line printed so far. */
   List<String> lines() {

@@ -9,9 +9,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import kaon.protocol.v1.ClusterServiceClient;
+import kaon.protocol.v1.Generation;
+import kaon.protocol.v1.Job;
 import kaon.protocol.v1.JobEvent;
 import kaon.protocol.v1.JobPhase;
 import kaon.protocol.v1.JobServiceClient;
@@ -64,13 +65,16 @@ class ScaleUpTest {
       var watched = KaonProcess.watch(jobs, bearer, jobId, client);
 
       // Mid-epoch, with checkpoints committed, a third node with a free device joins.
-      a.awaitLine(Pattern.compile("job " + jobId + ": checkpoint at step (1[0-9]\\d|[2-9]\\d\\d) committed"), WAIT);
+      KaonProcess.awaitJob(jobs, bearer, jobId,
+          j -> j.hasLatestCheckpoint() && j.getLatestCheckpoint().getStep() >= 100, "checkpoint at step 100 or later", WAIT);
+      int portC = KaonProcess.freePort();
       try (KaonProcess c = KaonProcess.start("scale-up-c", env, "node", "--devices", "1", "--seed", "127.0.0.1:" + seedPort,
-          "--roles", "worker")) {
+          "--port", Integer.toString(portC), "--roles", "worker")) {
         long joinedAt = System.nanoTime();
-        Matcher grown = a.awaitLine(Pattern.compile("job " + jobId + ": generation 2 of 3 ranks resumes at step (\\d+)"), WAIT);
+        Job grownJob = KaonProcess.awaitJob(jobs, bearer, jobId, j -> generation2Of3(j) != null, "generation 2 of 3 ranks", WAIT);
         double seconds = (System.nanoTime() - joinedAt) / 1e9;
-        c.awaitLine(Pattern.compile("device cpu:0 now owned by " + jobId + "-worker-"), WAIT);
+        Generation grown = generation2Of3(grownJob);
+        KaonProcess.awaitDeviceOwned(cluster, bearer, "pekko://kaon@127.0.0.1:" + portC, jobId, WAIT);
         // A client that retries its submission now (no device is free) gets the same job: the
         // start size it would resolve now is not part of what makes a submission the same.
         var retried = jobs.submitJob().addHeader("authorization", bearer)
@@ -84,7 +88,7 @@ class ScaleUpTest {
         assertEquals(3, last.getStatus().getWorldSize());
         double accuracy = last.getStatus().getTestAccuracy();
         System.out.printf("node joined: job grew to 3 ranks %.1f s after the node started (from step %s); accuracy %.4f vs %.4f%n",
-            seconds, grown.group(1), accuracy, faultFree);
+            seconds, grown.getResumeStep(), accuracy, faultFree);
         assertTrue(Math.abs(accuracy - faultFree) <= 0.015, "accuracy " + accuracy + " vs fault-free " + faultFree);
         c.stop();
       }
@@ -95,5 +99,11 @@ class ScaleUpTest {
     } finally {
       client.terminate();
     }
+  }
+
+  /** Generation 2 if it has 3 ranks, else null. */
+  private static Generation generation2Of3(Job job) {
+    return job.getGenerationsList().stream()
+        .filter(g -> g.getGeneration() == 2 && g.getWorldSize() == 3).findFirst().orElse(null);
   }
 }

@@ -374,9 +374,9 @@ public final class JobCoordinator
       return checkpoints.isEmpty() ? null : checkpoints.get(checkpoints.size() - 1);
     }
 
-    JobStatus toStatus(String jobId, String health) {
+    JobStatus toStatus(String jobId, String health, String coordinatorNode) {
       return new JobStatus(jobId, phase, spec, generation, epochs, stepsDone, stateSource, latestCheckpoint(), health,
-          testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, history);
+          testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, history, coordinatorNode);
     }
 
     /** The world size the next generation gets: the current one, moved inside the bounds. */
@@ -1283,7 +1283,7 @@ public final class JobCoordinator
   }
 
   private JobStatus status(State state) {
-    return state.toStatus(jobId, healthLine());
+    return state.toStatus(jobId, healthLine(), system.address().toString());
   }
 
   private String healthLine() {

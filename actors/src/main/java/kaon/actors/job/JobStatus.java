@@ -24,6 +24,8 @@ import java.util.List;
  * @param minWorkers fewest ranks the job may run with now
  * @param maxWorkers most ranks the job may run with now
  * @param generations the job's generations, oldest first (the newest 100): how it got here
+ * @param coordinatorNode cluster address of the node whose coordinator answered, that is where the
+ *     job's coordinator runs now; empty when no coordinator answered
  */
 public record JobStatus(
     String jobId,
@@ -41,17 +43,18 @@ public record JobStatus(
     int worldSize,
     int minWorkers,
     int maxWorkers,
-    List<GenerationInfo> generations) implements kaon.protocol.KryoWireMessage {
+    List<GenerationInfo> generations,
+    String coordinatorNode) implements kaon.protocol.KryoWireMessage {
 
   /** What is known of a job whose journal has not been read: nothing but its id. */
   public static JobStatus unknown(String jobId) {
-    return new JobStatus(jobId, Phase.UNKNOWN, null, 0, List.of(), 0, "", null, "", Double.NaN, "", "", 0, 0, 0, List.of());
+    return new JobStatus(jobId, Phase.UNKNOWN, null, 0, List.of(), 0, "", null, "", Double.NaN, "", "", 0, 0, 0, List.of(), "");
   }
 
   /** The same status with another health line. */
   public JobStatus withHealth(String otherHealth) {
     return new JobStatus(jobId, phase, spec, generation, epochs, stepsDone, stateSource, latestCheckpoint, otherHealth,
-        testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, generations);
+        testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, generations, coordinatorNode);
   }
 
   /** Phases of a job. The last three are terminal. */

@@ -105,7 +105,7 @@ class WireMessagesSerializationTest {
             new kaon.actors.job.GenerationInfo(2, 2, 900, "rank 2 failed: all-reduce missed its deadline",
                 "memory:job-1-worker-0", List.of(0, 1), 1_764_000_060_000L),
             new kaon.actors.job.GenerationInfo(3, 3, 936, "growing from 2 to 3 ranks: devices joined",
-                "memory:job-1-worker-0", List.of(0, 1, 3), 1_764_000_090_000L)));
+                "memory:job-1-worker-0", List.of(0, 1, 3), 1_764_000_090_000L)), "pekko://kaon@10.0.0.7:25520");
   }
 
   private static Object roundTrip(Object message, Class<? extends Serializer> expected) {

@@ -30,7 +30,8 @@ final class ApiMapping {
         .setTestAccuracy(Double.isNaN(s.testAccuracy()) ? 0 : s.testAccuracy())
         .setDigest(s.digest())
         .setMessage(s.message())
-        .setStateSource(s.stateSource());
+        .setStateSource(s.stateSource())
+        .setCoordinatorNode(s.coordinatorNode());
     if (s.spec() != null) {
       b.setSpec(spec(s.spec(), s.minWorkers(), s.maxWorkers()));
     }

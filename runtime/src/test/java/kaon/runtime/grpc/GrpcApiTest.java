@@ -178,6 +178,8 @@ class GrpcApiTest {
     assertEquals(JobPhase.SUCCEEDED, got.getPhase());
     assertEquals("fashion-mnist-mlp", got.getSpec().getTask());
     assertEquals(128, got.getSpec().getGlobalBatch(), "defaults are filled in");
+    // One node: its coordinator runs here, and the job names it.
+    assertEquals(node.system().address().toString(), got.getCoordinatorNode());
 
     var listed = await(jobs.listJobs().addHeader("authorization", BEARER).invoke(ListJobsRequest.getDefaultInstance()));
     assertTrue(listed.getJobsList().stream().anyMatch(j -> j.getJobId().equals(job.getJobId())), listed.toString());

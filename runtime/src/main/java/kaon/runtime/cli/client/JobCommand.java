@@ -78,6 +78,9 @@ final class JobCommand implements Callable<Integer> {
     property(out, "steps", Long.toString(job.getStepsDone()));
     property(out, "checkpoint", job.hasLatestCheckpoint() ? checkpoint(job.getLatestCheckpoint()) : "none yet");
     property(out, "health", job.getHealth().isEmpty() ? "ok" : job.getHealth());
+    if (!job.getCoordinatorNode().isEmpty()) {
+      property(out, "coordinator", job.getCoordinatorNode());
+    }
     if (job.getGenerationsCount() > 1) {
       // How the job got here: every re-formation, why, and where its state came from.
       out.println("  generations:");

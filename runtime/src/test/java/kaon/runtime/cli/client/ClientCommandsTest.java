@@ -150,6 +150,7 @@ class ClientCommandsTest {
         "  steps        936",
         "  checkpoint   ck-4 at step 800 (epoch 2, 1,234,567 bytes)",
         "  health       ok",
+        "  coordinator  pekko://kaon@10.0.0.7:25520",
         "  generations:",
         "    " + JobCommand.generationLine(StubKaonApi.job(JobPhase.SUCCEEDED).getGenerations(0)),
         "    " + JobCommand.generationLine(StubKaonApi.job(JobPhase.SUCCEEDED).getGenerations(1)),

@@ -65,6 +65,7 @@ final class StubKaonApi implements JobServicePowerApi, ClusterServicePowerApi {
             .setCheckpointEverySteps(200))
         .setGeneration(1)
         .setStateSource("init")
+        .setCoordinatorNode("pekko://kaon@10.0.0.7:25520")
         .setWorldSize(2);
     if (phase == JobPhase.SUCCEEDED) {
       job.addEpochs(epoch(1)).addEpochs(epoch(2)).setStepsDone(936).setTestAccuracy(0.81).setDigest("d1g3st")
