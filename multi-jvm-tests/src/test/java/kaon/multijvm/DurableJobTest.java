@@ -77,10 +77,11 @@ class DurableJobTest {
 
   @Test
   void trainingGoesOnWhileCassandraIsDownForThirtySeconds(@TempDir Path dir) throws Exception {
-    // Long enough (60 MLP epochs) that training still runs when Cassandra comes back, so that
+    // Long enough (90 MLP epochs, ~110 s) that training still runs when Cassandra comes back (30 s
+    // down, then up to 35 s to restart on a loaded 2-core machine; 60 epochs once ran out first), so that
     // the checkpoint that failed during the outage has something to catch up with.
     String jobId = "outage-" + UUID.randomUUID().toString().substring(0, 8);
-    try (KaonProcess run = KaonProcess.start("cassandra-outage", train(jobId, dir.resolve("m.params"), "60", "0"))) {
+    try (KaonProcess run = KaonProcess.start("cassandra-outage", train(jobId, dir.resolve("m.params"), "90", "0"))) {
       run.awaitLine(Pattern.compile("^Epoch 2, loss"), JOB);
       Cassandra.stop();
       try {
@@ -101,10 +102,10 @@ class DurableJobTest {
       assertTrue(lines.subList(degraded, lines.size()).stream().anyMatch(l -> l.contains(": checkpoint at step ") && l.contains(" committed")),
           "no checkpoint was committed after the outage");
       long epochs = lines.stream().filter(l -> l.startsWith("Epoch ")).count();
-      assertEquals(60, epochs, "every epoch is reported, those finished during the outage too");
+      assertEquals(90, epochs, "every epoch is reported, those finished during the outage too");
       assertTrue(lines.stream().noneMatch(l -> l.startsWith("Generation ")), "training was never restarted");
       // The final accuracy is the last epoch's, also when that epoch waited for the journal.
-      String last = lines.stream().filter(l -> l.startsWith("Epoch 60, ")).findFirst().orElseThrow();
+      String last = lines.stream().filter(l -> l.startsWith("Epoch 90, ")).findFirst().orElseThrow();
       String finalLine = lines.stream().filter(l -> l.startsWith("Test accuracy: ")).findFirst().orElseThrow();
       Matcher val = Pattern.compile("val acc: (0\\.\\d{4})").matcher(last);
       assertTrue(val.find(), last);

@@ -208,31 +208,6 @@ final class KaonProcess implements AutoCloseable {
     }
   }
 
-  /** A line that matched, and the process that printed it. */
-  record Found(KaonProcess process, Matcher match) {}
-
-  /**
-   * Waits until one of {@code processes} prints a line matching {@code pattern}.
-   *
-   * @throws AssertionError if none does within {@code timeout}
-   */
-  static Found awaitAny(List<KaonProcess> processes, Pattern pattern, Duration timeout) {
-    long deadline = System.nanoTime() + timeout.toNanos();
-    while (System.nanoTime() < deadline) {
-      for (KaonProcess p : processes) {
-        for (String line : p.lines()) {
-          Matcher m = pattern.matcher(line);
-          if (m.find()) {
-            return new Found(p, m);
-          }
-        }
-      }
-      // Lines arrive on each process's own reader thread; a short park between scans is enough.
-      java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(100));
-    }
-    throw new AssertionError("no process printed a line matching /" + pattern + "/ within " + timeout);
-  }
-
   /** Submits job {@code jobId} (also its request id) with {@code spec} through the API. */
   static void submit(kaon.protocol.v1.JobServiceClient jobs, String bearer, String jobId,
       kaon.protocol.v1.JobSpecification.Builder spec) throws Exception {
