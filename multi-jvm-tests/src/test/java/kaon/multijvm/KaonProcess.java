@@ -249,46 +249,54 @@ final class KaonProcess implements AutoCloseable {
   }
 
   /**
-   * Asks GetJob until the job satisfies {@code until}, and returns it. A call that fails (its
-   * coordinator is moving to another node, say) is asked again; the last failure is in the error.
+   * Asks {@code ask} until its answer satisfies {@code until}, and returns that answer. A call
+   * that fails (a coordinator moving to another node, a machine loaded far beyond its cores) is
+   * asked again; the last answer or failure is in the error.
    *
-   * @throws AssertionError naming {@code what} and the last answer if it does not within {@code timeout}
+   * @throws AssertionError naming {@code what} and the last answer if none does within {@code timeout}
    */
-  static kaon.protocol.v1.Job awaitJob(kaon.protocol.v1.JobServiceClient jobs, String bearer, String jobId,
-      java.util.function.Predicate<kaon.protocol.v1.Job> until, String what, Duration timeout) throws InterruptedException {
+  static <T> T awaitAnswer(java.util.concurrent.Callable<java.util.concurrent.CompletionStage<T>> ask,
+      java.util.function.Predicate<T> until, String what, Duration timeout) throws Exception {
     long deadline = System.nanoTime() + timeout.toNanos();
     Object last = "no answer";
     while (System.nanoTime() < deadline) {
       try {
-        kaon.protocol.v1.Job job = jobs.getJob().addHeader("authorization", bearer)
-            .invoke(kaon.protocol.v1.GetJobRequest.newBuilder().setJobId(jobId).build())
-            .toCompletableFuture().get(30, TimeUnit.SECONDS);
-        if (until.test(job)) {
-          return job;
+        T answer = ask.call().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        if (until.test(answer)) {
+          return answer;
         }
-        last = job;
+        last = answer;
       } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
         last = e.getCause() == null ? e : e.getCause();
       }
       java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
     }
-    throw new AssertionError("job " + jobId + ": no " + what + " within " + timeout + "; last answer: " + last);
+    throw new AssertionError("no " + what + " within " + timeout + "; last answer: " + last);
+  }
+
+  /** Asks GetJob until the job satisfies {@code until} (see {@link #awaitAnswer}), and returns it. */
+  static kaon.protocol.v1.Job awaitJob(kaon.protocol.v1.JobServiceClient jobs, String bearer, String jobId,
+      java.util.function.Predicate<kaon.protocol.v1.Job> until, String what, Duration timeout) throws Exception {
+    return awaitAnswer(() -> jobs.getJob().addHeader("authorization", bearer)
+        .invoke(kaon.protocol.v1.GetJobRequest.newBuilder().setJobId(jobId).build()), until, what + " of job " + jobId, timeout);
   }
 
   /** Waits until a device of {@code node} is owned by one of the job's workers, as ListDevices says. */
   static void awaitDeviceOwned(kaon.protocol.v1.ClusterServiceClient cluster, String bearer, String node, String jobId,
       Duration timeout) throws Exception {
-    long deadline = System.nanoTime() + timeout.toNanos();
-    List<kaon.protocol.v1.Device> devices = List.of();
-    while (System.nanoTime() < deadline) {
-      devices = cluster.listDevices().addHeader("authorization", bearer).invoke(kaon.protocol.v1.ListDevicesRequest.getDefaultInstance())
-          .toCompletableFuture().get(30, TimeUnit.SECONDS).getDevicesList();
-      if (devices.stream().anyMatch(d -> d.getNode().equals(node) && d.getOwner().startsWith(jobId + "-worker-"))) {
-        return;
-      }
-      java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
-    }
-    throw new AssertionError("no device of " + node + " owned by a worker of " + jobId + " within " + timeout + ": " + devices);
+    awaitAnswer(() -> cluster.listDevices().addHeader("authorization", bearer)
+            .invoke(kaon.protocol.v1.ListDevicesRequest.getDefaultInstance()),
+        answer -> answer.getDevicesList().stream()
+            .anyMatch(d -> d.getNode().equals(node) && d.getOwner().startsWith(jobId + "-worker-")),
+        "device of " + node + " owned by a worker of " + jobId, timeout);
+  }
+
+  /** Asks ListMembers until the members satisfy {@code until} (see {@link #awaitAnswer}). */
+  static void awaitMembers(kaon.protocol.v1.ClusterServiceClient cluster, String bearer,
+      java.util.function.Predicate<List<kaon.protocol.v1.Member>> until, String what, Duration timeout) throws Exception {
+    awaitAnswer(() -> cluster.listMembers().addHeader("authorization", bearer)
+            .invoke(kaon.protocol.v1.ListMembersRequest.getDefaultInstance()),
+        answer -> until.test(answer.getMembersList()), what, timeout);
   }
 
   /**
@@ -312,26 +320,10 @@ final class KaonProcess implements AutoCloseable {
    */
   static void awaitMembersUp(kaon.protocol.v1.ClusterServiceClient cluster, String bearer, int members, Duration timeout)
       throws Exception {
-    long deadline = System.nanoTime() + timeout.toNanos();
-    Object last = "no answer";
-    while (System.nanoTime() < deadline) {
-      try {
-        List<kaon.protocol.v1.Member> listed = cluster.listMembers().addHeader("authorization", bearer)
-            .invoke(kaon.protocol.v1.ListMembersRequest.getDefaultInstance())
-            .toCompletableFuture().get(30, TimeUnit.SECONDS).getMembersList();
-        if (listed.stream().filter(m -> m.getStatus().equals("Up")).count() >= members) {
-          return;
-        }
-        last = listed;
-      } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
-        // A node that printed "kaon node up" serves its API; a call can still fail on a machine
-        // loaded far beyond its cores, and is asked again.
-        last = e.getCause() == null ? e : e.getCause();
-      }
-      java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
-    }
-    throw new AssertionError("fewer than " + members + " members Up after " + timeout + "; last answer: " + last);
+    awaitMembers(cluster, bearer, listed -> listed.stream().filter(m -> m.getStatus().equals("Up")).count() >= members,
+        members + " members Up", timeout);
   }
+
 
 
   /** Every line printed so far. */

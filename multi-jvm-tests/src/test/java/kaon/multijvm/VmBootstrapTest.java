@@ -27,7 +27,6 @@ import javax.net.ssl.SSLContext;
 import javax.net.ssl.TrustManagerFactory;
 import kaon.runtime.health.ManagementTls;
 import kaon.protocol.v1.ClusterServiceClient;
-import kaon.protocol.v1.GetJobRequest;
 import kaon.protocol.v1.Job;
 import kaon.protocol.v1.JobEvent;
 import kaon.protocol.v1.JobPhase;
@@ -106,7 +105,8 @@ class VmBootstrapTest {
       String jobId = "vm-job-" + Long.toHexString(System.nanoTime());
       KaonProcess.submit(jobs, bearer, jobId, JobSpecification.newBuilder().setTask("fashion-mnist-mlp")
           .setMinWorkers(2).setMaxWorkers(3).setEpochs(2).setCheckpointEverySteps(50));
-      Job training = awaitJob(jobs, bearer, jobId, j -> j.getWorldSize() == 3 && j.hasLatestCheckpoint());
+      Job training = KaonProcess.awaitJob(jobs, bearer, jobId, j -> j.getWorldSize() == 3 && j.hasLatestCheckpoint(),
+          "3 ranks and a checkpoint", WAIT);
       assertEquals(3, training.getWorldSize(), training.toString());
 
       // VM 1 formed the cluster; it crashes and its unit starts it again.
@@ -227,21 +227,6 @@ class VmBootstrapTest {
       LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(500));
     }
     throw new AssertionError("the VMs do not agree on one cluster of " + size + " Up members: " + views);
-  }
-
-  private static Job awaitJob(JobServiceClient jobs, String bearer, String jobId, java.util.function.Predicate<Job> until)
-      throws Exception {
-    long deadline = System.nanoTime() + WAIT.toNanos();
-    Job job = null;
-    while (System.nanoTime() < deadline) {
-      job = jobs.getJob().addHeader("authorization", bearer).invoke(GetJobRequest.newBuilder().setJobId(jobId).build())
-          .toCompletableFuture().get(30, TimeUnit.SECONDS);
-      if (until.test(job)) {
-        return job;
-      }
-      LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
-    }
-    throw new AssertionError("job did not get there within " + WAIT + ": " + job);
   }
 
   /** What the installed CLI printed (stdout and stderr) and its exit code. */

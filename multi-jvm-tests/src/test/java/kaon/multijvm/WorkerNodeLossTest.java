@@ -17,8 +17,6 @@ import kaon.protocol.v1.JobEvent;
 import kaon.protocol.v1.JobPhase;
 import kaon.protocol.v1.JobServiceClient;
 import kaon.protocol.v1.JobSpecification;
-import kaon.protocol.v1.ListMembersRequest;
-import kaon.protocol.v1.Member;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.grpc.GrpcClientSettings;
@@ -134,16 +132,9 @@ class WorkerNodeLossTest {
 
   /** Waits until the cluster has downed {@code node}: ListMembers no longer has it, or has it Down. */
   private static void awaitGone(ClusterServiceClient cluster, String bearer, String node) throws Exception {
-    long deadline = System.nanoTime() + WAIT.toNanos();
-    List<Member> members = List.of();
-    while (System.nanoTime() < deadline) {
-      members = cluster.listMembers().addHeader("authorization", bearer).invoke(ListMembersRequest.getDefaultInstance())
-          .toCompletableFuture().get(30, TimeUnit.SECONDS).getMembersList();
-      if (members.stream().noneMatch(m -> m.getAddress().equals(node) && !m.getStatus().equals("Down"))) {
-        return;
-      }
-      java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(200));
-    }
-    throw new AssertionError(node + " was not downed within " + WAIT + ": " + members);
+    KaonProcess.awaitMembers(cluster, bearer,
+        members -> members.stream().noneMatch(m -> m.getAddress().equals(node) && !m.getStatus().equals("Down")),
+        "downing of " + node, WAIT);
   }
+
 }

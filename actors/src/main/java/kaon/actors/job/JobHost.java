@@ -1,5 +1,6 @@
 package kaon.actors.job;
 
+import com.datastax.oss.driver.api.core.CqlSession;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Optional;
@@ -7,6 +8,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.function.Function;
 import kaon.actors.lease.CassandraLease;
+import org.apache.pekko.Done;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
@@ -372,16 +374,24 @@ final class JobHost {
    */
   static CompletionStage<?> pingJournal(ActorSystem<?> system, String journalSession) {
     try {
-      org.apache.pekko.actor.ActorSystem classic = Adapter.toClassic(system);
-      KeyspaceAndTableStatements statements = new KeyspaceAndTableStatements(classic, journalSession,
-          PluginSettings.apply(classic, classic.settings().config().getConfig(journalSession)));
-      LoggingAdapter log = Logging.getLogger(classic, JobHost.class);
       return CassandraSessionRegistry.get(system)
-          .sessionFor(journalSession, session -> FutureConverters.asJava(
-              statements.executeAllCreateKeyspaceAndTables(session, log, classic.dispatcher())))
+          .sessionFor(journalSession, session -> createAsThePluginWould(system, journalSession, session))
           .selectOne("SELECT release_version FROM system.local");
     } catch (RuntimeException e) {
       return CompletableFuture.failedFuture(e);
     }
+  }
+
+  /**
+   * The journal plugin's own init of its session. Built only when the registry runs it, once per
+   * session: probes come every few hundred milliseconds and must not read the plugin's settings
+   * each time.
+   */
+  private static CompletionStage<Done> createAsThePluginWould(ActorSystem<?> system, String journalSession, CqlSession session) {
+    org.apache.pekko.actor.ActorSystem classic = Adapter.toClassic(system);
+    KeyspaceAndTableStatements statements = new KeyspaceAndTableStatements(classic, journalSession,
+        PluginSettings.apply(classic, classic.settings().config().getConfig(journalSession)));
+    LoggingAdapter log = Logging.getLogger(classic, JobHost.class);
+    return FutureConverters.asJava(statements.executeAllCreateKeyspaceAndTables(session, log, classic.dispatcher()));
   }
 }
