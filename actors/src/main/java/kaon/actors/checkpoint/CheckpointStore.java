@@ -21,7 +21,7 @@ import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
-import kaon.actors.job.CheckpointInfo;
+import kaon.actors.checkpoint.CheckpointInfo;
 import kaon.protocol.NamedTensor;
 import kaon.protocol.v1.Checkpoint;
 import kaon.protocol.v1.Tensor;

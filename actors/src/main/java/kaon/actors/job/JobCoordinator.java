@@ -1,5 +1,7 @@
 package kaon.actors.job;
 
+import kaon.actors.checkpoint.CheckpointInfo;
+import kaon.actors.training.JobSpec;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -16,6 +18,7 @@ import kaon.actors.checkpoint.CheckpointStore;
 import kaon.actors.lease.CassandraLease;
 import kaon.actors.worker.DeviceCensus;
 import kaon.actors.worker.DeviceWorker;
+import kaon.actors.worker.WorkerReport;
 import kaon.protocol.KryoWireMessage;
 import kaon.protocol.RingMessage;
 import org.apache.pekko.actor.CoordinatedShutdown;
@@ -60,11 +63,11 @@ import org.apache.pekko.serialization.SerializationExtension;
  * are; members without that state receive it from one that has it ({@link DeviceWorker.Begin}
  * names the source) and nothing is read from Cassandra. Only when no member holds state does the
  * generation resume from a checkpoint. Every rank gets {@link DeviceWorker.Prepare}, takes a
- * device, gets its replica ready and answers {@link WorkerReady}; once all have, each gets the
+ * device, gets its replica ready and answers {@link WorkerReport.Ready}; once all have, each gets the
  * ring in {@link DeviceWorker.Begin}.
  *
- * <p>Reports that change the journal ({@link EpochReport}, {@link CheckpointWritten}, {@link
- * WorkerFinished}) are acknowledged only after the event they lead to is persisted; workers resend
+ * <p>Reports that change the journal ({@link WorkerReport.EpochReport}, {@link WorkerReport.CheckpointWritten}, {@link
+ * WorkerReport.Finished}) are acknowledged only after the event they lead to is persisted; workers resend
  * them until then, so none is lost while this entity restarts (for example while Cassandra is
  * down, when persisting fails: its {@link JobHost} answers for the job meanwhile and starts it
  * again once the journal answers).
@@ -106,8 +109,7 @@ public final class JobCoordinator
 
   /** What the coordinator accepts. */
   public sealed interface Command
-      permits Submit, GetStatus, Watch, Cancel, WorkerReady, WorkerFailed, StepProgress, EpochReport,
-          CheckpointWritten, CheckpointHealth, WorkerFinished, Reattached, NotRunning, WatcherStopped,
+      permits Submit, GetStatus, Watch, Cancel, FromWorker, WatcherStopped,
           ReattachTimedOut, CheckpointChosen, Retry, JournalProbed, ProbeJournal, Scale, Surveyed, PrepareAgain,
           NodeJoined, LookForDevices, GrowCheck, JobHost.CoordinatorStatus, JobHost.JournalChecked, JobHost.CheckJournal,
           JobHost.StatusAnswered, JobHost.Stop, JobHost.TakeLease, JobHost.LeaseTaken, JobHost.LeaseLost {}
@@ -130,66 +132,8 @@ public final class JobCoordinator
    */
   public record Scale(int minWorkers, int maxWorkers, ActorRef<StatusReply<JobStatus>> replyTo) implements Command, KryoWireMessage {}
 
-  /**
-   * A rank has its device and replica; {@code peer} is its end of the ring. {@code needsState}:
-   * its state must come from another rank (see {@link DeviceWorker.Begin}).
-   */
-  public record WorkerReady(long generation, int rank, ActorRef<RingMessage> peer, String device, boolean needsState)
-      implements Command, KryoWireMessage {}
-
-  /**
-   * A rank cannot go on. {@code retryable}: the job can go on without it in a new generation (a
-   * missed all-reduce deadline, a lost node, no device); otherwise the job fails (unknown task,
-   * missing data, a bug). {@code noDevice}: the rank was placed on a node whose devices were all
-   * taken, which says the cluster has fewer devices than the generation was sized for.
-   */
-  public record WorkerFailed(long generation, int rank, String reason, boolean retryable, boolean noDevice)
-      implements Command, KryoWireMessage {
-
-    /** A failure of the rank itself (not of finding a device). */
-    public WorkerFailed(long generation, int rank, String reason, boolean retryable) {
-      this(generation, rank, reason, retryable, false);
-    }
-  }
-
-  /** Where rank 0 is inside an epoch; forwarded to watchers, never persisted. */
-  public record StepProgress(long generation, int epoch, int step, int stepsPerEpoch, double meanLoss)
-      implements Command, KryoWireMessage {}
-
-  /**
-   * A rank's view of a finished epoch: training sums over all ranks (the same on every rank), its
-   * own share of the test split (sums, not means, so they add up over ranks).
-   */
-  public record EpochReport(
-      long generation,
-      int rank,
-      long seq,
-      int epoch,
-      double lossSum,
-      long correct,
-      long examples,
-      boolean eachSampleOnce,
-      long testCorrect,
-      long testExamples,
-      long trainNanos,
-      long stepsDone)
-      implements Command, KryoWireMessage {}
-
-  /** Rank 0 wrote a checkpoint; every chunk of it is durable. */
-  public record CheckpointWritten(long generation, int rank, long seq, CheckpointInfo checkpoint)
-      implements Command, KryoWireMessage {}
-
-  /** Whether a rank's checkpoint writes work; {@code problem} is empty once they do again. */
-  public record CheckpointHealth(long generation, int rank, String problem) implements Command, KryoWireMessage {}
-
-  /** A rank finished its last step; {@code digest} is the SHA-256 of its parameters. */
-  public record WorkerFinished(long generation, int rank, long seq, String digest) implements Command, KryoWireMessage {}
-
-  /** Answer to {@link DeviceWorker.Reattach}: the rank still trains {@code generation}. */
-  public record Reattached(long generation, int rank) implements Command, KryoWireMessage {}
-
-  /** Answer to {@link DeviceWorker.Reattach}: the rank does not train {@code generation}. */
-  public record NotRunning(long generation, int rank) implements Command, KryoWireMessage {}
+  /** A report of one of the job's workers, adapted by the host (see {@link JobHost}). */
+  record FromWorker(WorkerReport report) implements Command {}
 
   private record WatcherStopped(ActorRef<JobUpdate> watcher) implements Command {}
 
@@ -401,6 +345,8 @@ public final class JobCoordinator
   private final ActorSystem<?> system;
   /** The host's reference: the address workers and watchers use, stable across restarts. */
   private final ActorRef<Command> self;
+  /** Where the job's workers send their reports: the host's adapter, stable across restarts too. */
+  private final ActorRef<WorkerReport> reports;
   /** The job's lease, held by its host under sharding; journal writes wait while it is unconfirmed. */
   private final Optional<CassandraLease> lease;
   private final TimerScheduler<Command> timers;
@@ -413,9 +359,9 @@ public final class JobCoordinator
   /** Peers of the generation being formed, by rank. */
   private final Map<Integer, ActorRef<RingMessage>> readyPeers = new TreeMap<>();
   /** Reports of unfinished epochs: epoch to rank to report. */
-  private final Map<Integer, Map<Integer, EpochReport>> epochReports = new TreeMap<>();
+  private final Map<Integer, Map<Integer, WorkerReport.EpochReport>> epochReports = new TreeMap<>();
   /** Ranks that finished, by rank. */
-  private final Map<Integer, WorkerFinished> finished = new TreeMap<>();
+  private final Map<Integer, WorkerReport.Finished> finished = new TreeMap<>();
   /** Ranks that answered a reattach, while one is pending. */
   private final Set<Integer> reattached = new HashSet<>();
   /** Problems by rank (checkpoint writes), or by the keys below, for the status. */
@@ -500,15 +446,17 @@ public final class JobCoordinator
       Optional<CassandraLease> lease = shard == null || settings.leaseConfigPath().isEmpty()
           ? Optional.empty()
           : CassandraLease.forJob(context.getSystem(), settings.leaseConfigPath(), jobId);
-      return JobHost.create(jobId, settings, lease, host -> journaled(jobId, host, lease, shard, store, settings));
+      return JobHost.create(jobId, settings, lease,
+          (host, reports) -> journaled(jobId, host, reports, lease, shard, store, settings));
     });
   }
 
   /** The event-sourced coordinator itself, whose messages for others name {@code host} as the sender. */
-  private static Behavior<Command> journaled(String jobId, ActorRef<Command> host, Optional<CassandraLease> lease,
-      ActorRef<ClusterSharding.ShardCommand> shard, CheckpointStore store, JobSettings settings) {
+  private static Behavior<Command> journaled(String jobId, ActorRef<Command> host, ActorRef<WorkerReport> reports,
+      Optional<CassandraLease> lease, ActorRef<ClusterSharding.ShardCommand> shard, CheckpointStore store,
+      JobSettings settings) {
     return Behaviors.setup(context -> Behaviors.withTimers(
-        timers -> new JobCoordinator(context, timers, jobId, host, lease, shard, store, settings)));
+        timers -> new JobCoordinator(context, timers, jobId, host, reports, lease, shard, store, settings)));
   }
 
   private JobCoordinator(
@@ -516,6 +464,7 @@ public final class JobCoordinator
       TimerScheduler<Command> timers,
       String jobId,
       ActorRef<Command> host,
+      ActorRef<WorkerReport> reports,
       Optional<CassandraLease> lease,
       ActorRef<ClusterSharding.ShardCommand> shard,
       CheckpointStore store,
@@ -527,6 +476,7 @@ public final class JobCoordinator
     this.context = context;
     this.log = context.getLog();
     this.self = host;
+    this.reports = reports;
     this.system = context.getSystem();
     this.timers = timers;
     this.jobId = jobId;
@@ -560,7 +510,7 @@ public final class JobCoordinator
       log.info("job {} recovered in generation {}; asking its ranks whether they still train", jobId, state.generation());
       reattached.clear();
       for (int rank = 0; rank < state.worldSize(); rank++) {
-        workerAt(state, rank).tell(new DeviceWorker.Reattach(state.generation(), self));
+        workerAt(state, rank).tell(new DeviceWorker.Reattach(state.generation(), reports));
       }
       timers.startSingleTimer(ReattachTimedOut.class, new ReattachTimedOut(state.generation()), settings.reattachTimeout());
     } else if (state.phase().isTerminal()) {
@@ -579,15 +529,7 @@ public final class JobCoordinator
         .onCommand(WatcherStopped.class, this::onWatcherStopped)
         .onCommand(Cancel.class, this::onCancel)
         .onCommand(Scale.class, this::onScale)
-        .onCommand(WorkerReady.class, this::onWorkerReady)
-        .onCommand(WorkerFailed.class, this::onWorkerFailed)
-        .onCommand(StepProgress.class, this::onStepProgress)
-        .onCommand(EpochReport.class, this::onEpochReport)
-        .onCommand(CheckpointWritten.class, this::onCheckpointWritten)
-        .onCommand(CheckpointHealth.class, this::onCheckpointHealth)
-        .onCommand(WorkerFinished.class, this::onWorkerFinished)
-        .onCommand(Reattached.class, this::onReattached)
-        .onCommand(NotRunning.class, this::onNotRunning)
+        .onCommand(FromWorker.class, (state, from) -> onWorkerReport(state, from.report()))
         .onCommand(ReattachTimedOut.class, this::onReattachTimedOut)
         .onCommand(CheckpointChosen.class, this::onCheckpointChosen)
         .onCommand(Retry.class, (state, retry) -> {
@@ -610,6 +552,28 @@ public final class JobCoordinator
   @Override
   public EventHandler<State, Event> eventHandler() {
     return newEventHandlerBuilder().forAnyState().onAnyEvent((state, event) -> state.apply(event, store.settings().keepLast()));
+  }
+
+  private ReplyEffect<Event, State> onWorkerReport(State state, WorkerReport report) {
+    if (report instanceof WorkerReport.Ready ready) {
+      return onWorkerReady(state, ready);
+    } else if (report instanceof WorkerReport.Failed failed) {
+      return onWorkerFailed(state, failed);
+    } else if (report instanceof WorkerReport.StepProgress progress) {
+      return onStepProgress(state, progress);
+    } else if (report instanceof WorkerReport.EpochReport epoch) {
+      return onEpochReport(state, epoch);
+    } else if (report instanceof WorkerReport.CheckpointWritten written) {
+      return onCheckpointWritten(state, written);
+    } else if (report instanceof WorkerReport.CheckpointHealth health) {
+      return onCheckpointHealth(state, health);
+    } else if (report instanceof WorkerReport.Finished finished) {
+      return onWorkerFinished(state, finished);
+    } else if (report instanceof WorkerReport.Reattached reattached) {
+      return onReattached(state, reattached);
+    } else {
+      return onNotRunning(state, (WorkerReport.NotRunning) report);
+    }
   }
 
   // ---------------------------------------------------------------- owner commands
@@ -708,7 +672,7 @@ public final class JobCoordinator
 
   // ---------------------------------------------------------------- forming generations
 
-  private ReplyEffect<Event, State> onWorkerReady(State state, WorkerReady ready) {
+  private ReplyEffect<Event, State> onWorkerReady(State state, WorkerReport.Ready ready) {
     // While a new generation is being chosen, the current one's ranks have been stopped: a late
     // ready (sent before the rank's Stop came, to a coordinator that recovered) must not begin it.
     if (!isCurrent(state, ready.generation()) || choosing) {
@@ -737,7 +701,7 @@ public final class JobCoordinator
     return Effect().noReply();
   }
 
-  private ReplyEffect<Event, State> onWorkerFailed(State state, WorkerFailed failed) {
+  private ReplyEffect<Event, State> onWorkerFailed(State state, WorkerReport.Failed failed) {
     if (!isCurrent(state, failed.generation()) || endPending()) {
       return Effect().noReply();
     }
@@ -776,7 +740,7 @@ public final class JobCoordinator
     return persistWhenReachable(new JobFailed(why), s -> {});
   }
 
-  private ReplyEffect<Event, State> onReattached(State state, Reattached answer) {
+  private ReplyEffect<Event, State> onReattached(State state, WorkerReport.Reattached answer) {
     if (!isCurrent(state, answer.generation()) || !timers.isTimerActive(ReattachTimedOut.class)) {
       return Effect().noReply();
     }
@@ -790,7 +754,7 @@ public final class JobCoordinator
     return Effect().noReply();
   }
 
-  private ReplyEffect<Event, State> onNotRunning(State state, NotRunning answer) {
+  private ReplyEffect<Event, State> onNotRunning(State state, WorkerReport.NotRunning answer) {
     if (!isCurrent(state, answer.generation()) || !timers.isTimerActive(ReattachTimedOut.class)) {
       return Effect().noReply();
     }
@@ -1030,14 +994,14 @@ public final class JobCoordinator
 
   // ---------------------------------------------------------------- training reports
 
-  private ReplyEffect<Event, State> onStepProgress(State state, StepProgress progress) {
+  private ReplyEffect<Event, State> onStepProgress(State state, WorkerReport.StepProgress progress) {
     if (isCurrent(state, progress.generation())) {
       publish(new Progress(progress.epoch() + 1, progress.step(), progress.stepsPerEpoch(), progress.meanLoss()));
     }
     return Effect().noReply();
   }
 
-  private ReplyEffect<Event, State> onEpochReport(State state, EpochReport report) {
+  private ReplyEffect<Event, State> onEpochReport(State state, WorkerReport.EpochReport report) {
     if (!isCurrent(state, report.generation())) {
       return Effect().noReply();
     }
@@ -1050,7 +1014,7 @@ public final class JobCoordinator
       // A resend while the epoch waits for the journal; it is acknowledged once persisted.
       return Effect().noReply();
     }
-    Map<Integer, EpochReport> reports = epochReports.computeIfAbsent(report.epoch(), e -> new TreeMap<>());
+    Map<Integer, WorkerReport.EpochReport> reports = epochReports.computeIfAbsent(report.epoch(), e -> new TreeMap<>());
     reports.put(report.rank(), report);
     if (reports.size() < state.worldSize()) {
       return Effect().noReply();
@@ -1064,7 +1028,7 @@ public final class JobCoordinator
     });
   }
 
-  private ReplyEffect<Event, State> onCheckpointWritten(State state, CheckpointWritten written) {
+  private ReplyEffect<Event, State> onCheckpointWritten(State state, WorkerReport.CheckpointWritten written) {
     if (!isCurrent(state, written.generation())) {
       return Effect().noReply();
     }
@@ -1084,7 +1048,7 @@ public final class JobCoordinator
     });
   }
 
-  private ReplyEffect<Event, State> onCheckpointHealth(State state, CheckpointHealth report) {
+  private ReplyEffect<Event, State> onCheckpointHealth(State state, WorkerReport.CheckpointHealth report) {
     if (isCurrent(state, report.generation())) {
       String before = healthLine();
       if (report.problem().isEmpty()) {
@@ -1099,7 +1063,7 @@ public final class JobCoordinator
     return Effect().noReply();
   }
 
-  private ReplyEffect<Event, State> onWorkerFinished(State state, WorkerFinished done) {
+  private ReplyEffect<Event, State> onWorkerFinished(State state, WorkerReport.Finished done) {
     if (!isCurrent(state, done.generation()) || endPending()) {
       return Effect().noReply();
     }
@@ -1107,7 +1071,7 @@ public final class JobCoordinator
     if (finished.size() < state.worldSize()) {
       return Effect().noReply();
     }
-    List<WorkerFinished> all = new ArrayList<>(finished.values());
+    List<WorkerReport.Finished> all = new ArrayList<>(finished.values());
     finished.clear();
     Set<String> digests = new HashSet<>();
     all.forEach(f -> digests.add(f.digest()));
@@ -1303,10 +1267,10 @@ public final class JobCoordinator
     return reason.length() <= 4096 ? reason : reason.substring(0, 4093) + "...";
   }
 
-  private static EpochMetrics sum(int epoch, java.util.Collection<EpochReport> reports, int worldSize, long stepsDone) {
+  private static EpochMetrics sum(int epoch, java.util.Collection<WorkerReport.EpochReport> reports, int worldSize, long stepsDone) {
     // Training sums are global on every rank: rank 0's stand for all. Every rank checked the
     // epoch's ledger; all must have found each sample once.
-    EpochReport first = reports.iterator().next();
+    WorkerReport.EpochReport first = reports.iterator().next();
     double loss = first.lossSum();
     long correct = first.correct();
     long examples = first.examples();
@@ -1314,7 +1278,7 @@ public final class JobCoordinator
     long testCorrect = 0;
     long testExamples = 0;
     long slowest = 1;
-    for (EpochReport r : reports) {
+    for (WorkerReport.EpochReport r : reports) {
       eachOnce &= r.eachSampleOnce() && r.examples() == examples;
       testCorrect += r.testCorrect();
       testExamples += r.testExamples();
@@ -1357,7 +1321,7 @@ public final class JobCoordinator
   }
 
   private DeviceWorker.Prepare prepare(State state, int rank) {
-    return new DeviceWorker.Prepare(jobId, state.spec(), state.generation(), rank, state.worldSize(), self,
+    return new DeviceWorker.Prepare(jobId, state.spec(), state.generation(), rank, state.worldSize(), reports,
         preparing, state.stepsDone(), preparingFromMembers);
   }
 

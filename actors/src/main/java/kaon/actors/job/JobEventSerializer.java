@@ -1,5 +1,7 @@
 package kaon.actors.job;
 
+import kaon.actors.checkpoint.CheckpointInfo;
+import kaon.actors.training.JobSpec;
 import java.util.List;
 
 import com.google.protobuf.InvalidProtocolBufferException;

@@ -6,7 +6,8 @@ import java.time.Instant;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
-import java.util.function.Function;
+import java.util.function.BiFunction;
+import kaon.actors.worker.WorkerReport;
 import kaon.actors.lease.CassandraLease;
 import org.apache.pekko.Done;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -93,8 +94,10 @@ final class JobHost {
   private final TimerScheduler<JobCoordinator.Command> timers;
   private final String jobId;
   private final JobSettings settings;
-  private final Function<ActorRef<JobCoordinator.Command>, Behavior<JobCoordinator.Command>> coordinator;
+  private final BiFunction<ActorRef<JobCoordinator.Command>, ActorRef<WorkerReport>, Behavior<JobCoordinator.Command>> coordinator;
   private final Optional<CassandraLease> lease;
+  /** Where the job's workers report to: adapted into the coordinator's commands and passed on. */
+  private final ActorRef<WorkerReport> reports;
   /** Whether this host holds the job's lease (always, without one). */
   private boolean leaseHeld;
   private JobStatus lastStatus;
@@ -106,7 +109,7 @@ final class JobHost {
 
   private JobHost(ActorContext<JobCoordinator.Command> context, TimerScheduler<JobCoordinator.Command> timers, String jobId,
       JobSettings settings, Optional<CassandraLease> lease,
-      Function<ActorRef<JobCoordinator.Command>, Behavior<JobCoordinator.Command>> coordinator) {
+      BiFunction<ActorRef<JobCoordinator.Command>, ActorRef<WorkerReport>, Behavior<JobCoordinator.Command>> coordinator) {
     this.context = context;
     this.timers = timers;
     this.jobId = jobId;
@@ -115,14 +118,16 @@ final class JobHost {
     this.leaseHeld = lease.isEmpty();
     this.coordinator = coordinator;
     this.lastStatus = JobStatus.unknown(jobId);
+    // One adapter for the host's life: workers keep it across restarts of the coordinator.
+    this.reports = context.messageAdapter(WorkerReport.class, JobCoordinator.FromWorker::new);
   }
 
   /**
-   * A host that runs {@code coordinator}, made with the host's own reference, once it holds
-   * {@code lease} (at once without one).
+   * A host that runs {@code coordinator}, made with the host's own reference and its adapter for
+   * worker reports, once it holds {@code lease} (at once without one).
    */
   static Behavior<JobCoordinator.Command> create(String jobId, JobSettings settings, Optional<CassandraLease> lease,
-      Function<ActorRef<JobCoordinator.Command>, Behavior<JobCoordinator.Command>> coordinator) {
+      BiFunction<ActorRef<JobCoordinator.Command>, ActorRef<WorkerReport>, Behavior<JobCoordinator.Command>> coordinator) {
     return Behaviors.setup(context -> Behaviors.withTimers(timers -> Behaviors.withStash(FIRST_TAKE_STASH, stash -> {
       JobHost host = new JobHost(context, timers, jobId, settings, lease, coordinator);
       return host.leaseHeld ? host.running() : host.takingFirst(stash);
@@ -194,7 +199,7 @@ final class JobHost {
 
   private Behavior<JobCoordinator.Command> running() {
     ActorRef<JobCoordinator.Command> child =
-        context.spawn(coordinator.apply(context.getSelf()), "coordinator-" + (++incarnation));
+        context.spawn(coordinator.apply(context.getSelf(), reports), "coordinator-" + (++incarnation));
     context.watch(child);
     return Behaviors.receive(JobCoordinator.Command.class)
         .onMessage(CoordinatorStatus.class, noted -> {

@@ -6,9 +6,8 @@ import java.util.TreeMap;
 import kaon.actors.allreduce.AllReducePeer;
 import kaon.actors.checkpoint.CheckpointData;
 import kaon.actors.checkpoint.CheckpointStore;
-import kaon.actors.job.CheckpointInfo;
-import kaon.actors.job.JobCoordinator;
-import kaon.actors.job.JobSpec;
+import kaon.actors.checkpoint.CheckpointInfo;
+import kaon.actors.training.JobSpec;
 import kaon.actors.training.TaskCatalog;
 import kaon.protocol.KryoWireMessage;
 import kaon.protocol.RingMessage;
@@ -34,10 +33,10 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
  * {@link TrainingRun} on a thread of its own, never on an actor thread. A sharded entity, one per
  * (job, member id); its rank may change from one generation to the next.
  *
- * <p>Protocol with the {@link JobCoordinator}: {@link Prepare} (take a device, get the replica
- * ready from the members' memory, a checkpoint or the initial parameters, start an {@link
- * AllReducePeer} for the generation) is answered with {@link JobCoordinator.WorkerReady}; {@link
- * Begin} brings the ring, has the state sent to the ranks that lack it, and starts the steps;
+ * <p>Protocol with the job's coordinator, which hears from the worker only through {@link
+ * WorkerReport}s: {@link Prepare} (take a device, get the replica ready from the members' memory,
+ * a checkpoint or the initial parameters, start an {@link AllReducePeer} for the generation) is
+ * answered with {@link WorkerReport.Ready}; {@link Begin} brings the ring, has the state sent to the ranks that lack it, and starts the steps;
  * {@link Stop} ends the generation at the next step boundary; {@link AskState} asks which step's
  * state this worker holds once stopped; {@link Reattach} asks whether this rank still trains a
  * generation. A Prepare of a newer generation stops the current one first. Messages of an older
@@ -85,7 +84,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
       long generation,
       int rank,
       int worldSize,
-      ActorRef<JobCoordinator.Command> coordinator,
+      ActorRef<WorkerReport> coordinator,
       String resumeFrom,
       long resumeStep,
       boolean fromMembers)
@@ -119,7 +118,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   public record Stop(long generation, String reason, boolean keepDevice) implements Command, KryoWireMessage {}
 
   /** From a recovered coordinator: answer whether this rank still trains {@code generation}. */
-  public record Reattach(long generation, ActorRef<JobCoordinator.Command> coordinator) implements Command, KryoWireMessage {}
+  public record Reattach(long generation, ActorRef<WorkerReport> coordinator) implements Command, KryoWireMessage {}
 
   /** The coordinator persisted what report {@code seq} of {@code generation} led to. */
   public record Ack(long generation, long seq) implements Command, KryoWireMessage {}
@@ -161,7 +160,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   record Finished(String digest, byte[] model) implements ReportBody {}
 
   /** From the training thread of rank 0: how far the generation has come, for the coordinator. */
-  record Progressed(JobCoordinator.StepProgress progress) implements Command {}
+  record Progressed(WorkerReport.StepProgress progress) implements Command {}
 
   /** From the training thread of rank 0: a checkpoint to write. */
   record CheckpointReady(long generation, CheckpointData data) implements Command {}
@@ -269,7 +268,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   /** Newest generation whose run ended here; its messages are late and ignored. */
   private long finishedGeneration;
   /** Reports sent but not yet acknowledged, by sequence number (of {@link #outboxGeneration}). */
-  private final TreeMap<Long, JobCoordinator.Command> outbox = new TreeMap<>();
+  private final TreeMap<Long, WorkerReport> outbox = new TreeMap<>();
   private long outboxGeneration;
   private int outboxRank;
   /**
@@ -277,10 +276,10 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
    * {@link Reattach} when the job's entity has started again elsewhere (its node died). Prepare's
    * own reference would then be dead, and a failure sent to it would leave the job waiting.
    */
-  private ActorRef<JobCoordinator.Command> coordinator;
+  private ActorRef<WorkerReport> coordinator;
   private long nextSeq;
   /** How the run of the outbox's generation failed here, or null: said again to a recovered coordinator. */
-  private JobCoordinator.WorkerFailed failureReport;
+  private WorkerReport.Failed failureReport;
   /** Checkpoint writing (rank 0): the one being written, the newest waiting, the retry delay. */
   private CheckpointData writing;
   private CheckpointData waiting;
@@ -402,7 +401,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     String reason = answer.reply() instanceof NodeAgent.NoFreeDevice none
         ? none.reason()
         : "no answer from the node agent: " + answer.error();
-    failureReport = new JobCoordinator.WorkerFailed(
+    failureReport = new WorkerReport.Failed(
         assignment.generation(), assignment.rank(), "no device for rank " + assignment.rank() + ": " + reason, true, true);
     coordinator.tell(failureReport);
     assignment = null;
@@ -411,7 +410,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   private Behavior<Command> onReplicaReady(ReplicaReady ready) {
     if (isCurrent(ready.generation()) && !stopping) {
-      coordinator.tell(new JobCoordinator.WorkerReady(
+      coordinator.tell(new WorkerReport.Ready(
           assignment.generation(), assignment.rank(), peer, device.id(), ready.needsState()));
     }
     return this;
@@ -498,19 +497,19 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     }
     if (training) {
       // The coordinator restarted: it may have lost what it had not persisted yet.
-      reattach.coordinator().tell(new JobCoordinator.Reattached(reattach.generation(), rank));
+      reattach.coordinator().tell(new WorkerReport.Reattached(reattach.generation(), rank));
       resendOutbox();
     } else if (reattach.generation() == outboxGeneration && (reportsPending() || failureReport != null)) {
       // The run is over but its last reports are not acknowledged (or rank 0's not sent) yet:
       // they still count. A failure may have gone to the coordinator that is gone: it is said
       // again, so that the job re-forms for the reason it has to, not after a silent wait.
-      reattach.coordinator().tell(new JobCoordinator.Reattached(reattach.generation(), rank));
+      reattach.coordinator().tell(new WorkerReport.Reattached(reattach.generation(), rank));
       resendOutbox();
       if (failureReport != null) {
         coordinator.tell(failureReport);
       }
     } else {
-      reattach.coordinator().tell(new JobCoordinator.NotRunning(reattach.generation(), rank));
+      reattach.coordinator().tell(new WorkerReport.NotRunning(reattach.generation(), rank));
       if (assignment == null && device == null) {
         passivate();
       }
@@ -534,7 +533,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
       return this;
     }
     if (ended.failure() != null && !stopping) {
-      failureReport = new JobCoordinator.WorkerFailed(
+      failureReport = new WorkerReport.Failed(
           assignment.generation(), assignment.rank(), ended.failure(), ended.retryable());
       coordinator.tell(failureReport);
     }
@@ -609,12 +608,12 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     }
     long seq = nextSeq++;
     int rank = rankOf();
-    JobCoordinator.Command message;
+    WorkerReport message;
     if (report.body() instanceof EpochSums e) {
-      message = new JobCoordinator.EpochReport(outboxGeneration, rank, seq, e.epoch(), e.lossSum(), e.correct(),
+      message = new WorkerReport.EpochReport(outboxGeneration, rank, seq, e.epoch(), e.lossSum(), e.correct(),
           e.examples(), e.eachSampleOnce(), e.testCorrect(), e.testExamples(), e.trainNanos(), e.stepsDone());
     } else {
-      message = new JobCoordinator.WorkerFinished(outboxGeneration, rank, seq, ((Finished) report.body()).digest());
+      message = new WorkerReport.Finished(outboxGeneration, rank, seq, ((Finished) report.body()).digest());
     }
     send(seq, message);
     return this;
@@ -629,13 +628,13 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   private Behavior<Command> onModelReport(ModelReport model) {
     if (model.report() instanceof ModelWriter.Failing failing && failing.generation() == outboxGeneration) {
-      coordinator.tell(new JobCoordinator.CheckpointHealth(outboxGeneration, rankOf(), failing.problem()));
+      coordinator.tell(new WorkerReport.CheckpointHealth(outboxGeneration, rankOf(), failing.problem()));
     } else if (model.report() instanceof ModelWriter.Stored stored && stored.generation() == outboxGeneration) {
       modelWriter = null;
       if (stored.recovered()) {
-        coordinator.tell(new JobCoordinator.CheckpointHealth(outboxGeneration, rankOf(), ""));
+        coordinator.tell(new WorkerReport.CheckpointHealth(outboxGeneration, rankOf(), ""));
       }
-      send(nextSeq, new JobCoordinator.WorkerFinished(outboxGeneration, rankOf(), nextSeq, stored.digest()));
+      send(nextSeq, new WorkerReport.Finished(outboxGeneration, rankOf(), nextSeq, stored.digest()));
       nextSeq++;
     }
     return this;
@@ -646,7 +645,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     return !outbox.isEmpty() || modelWriter != null;
   }
 
-  private void send(long seq, JobCoordinator.Command message) {
+  private void send(long seq, WorkerReport message) {
     outbox.put(seq, message);
     coordinator.tell(message);
     if (!timers.isTimerActive(ResendOutbox.INSTANCE)) {
@@ -700,9 +699,9 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
       retryDelay = null;
       if (checkpointProblem) {
         checkpointProblem = false;
-        coordinator.tell(new JobCoordinator.CheckpointHealth(outboxGeneration, rankOf(), ""));
+        coordinator.tell(new WorkerReport.CheckpointHealth(outboxGeneration, rankOf(), ""));
       }
-      send(nextSeq, new JobCoordinator.CheckpointWritten(outboxGeneration, rankOf(), nextSeq, done.info()));
+      send(nextSeq, new WorkerReport.CheckpointWritten(outboxGeneration, rankOf(), nextSeq, done.info()));
       nextSeq++;
       if (waiting != null) {
         CheckpointData next = waiting;
@@ -716,7 +715,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
         entityId, done.data().step(), done.error(), retryDelay.toMillis());
     if (!checkpointProblem) {
       checkpointProblem = true;
-      coordinator.tell(new JobCoordinator.CheckpointHealth(outboxGeneration, rankOf(),
+      coordinator.tell(new WorkerReport.CheckpointHealth(outboxGeneration, rankOf(),
           "checkpoint writes failing since " + java.time.Instant.now() + " (" + done.error() + "); retrying with backoff"));
     }
     timers.startSingleTimer(RetryCheckpoint.class, new RetryCheckpoint(outboxGeneration), retryDelay);
@@ -770,7 +769,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
       if (!stopping && !shuttingDown) {
         // Stopped from outside while the node stays up (a shard moved): the job must not wait
         // for a rank that is gone. On shutdown the job is meant to resume later, not to fail.
-        coordinator.tell(new JobCoordinator.WorkerFailed(
+        coordinator.tell(new WorkerReport.Failed(
             assignment.generation(), assignment.rank(), "worker " + entityId + " stopped while training", true));
       }
     }

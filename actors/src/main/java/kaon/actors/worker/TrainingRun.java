@@ -14,8 +14,7 @@ import kaon.actors.checkpoint.CheckpointStore;
 import kaon.actors.data.EpochSampler;
 import kaon.actors.data.LabeledImages;
 import kaon.actors.data.SampleLedger;
-import kaon.actors.job.JobCoordinator;
-import kaon.actors.job.JobSpec;
+import kaon.actors.training.JobSpec;
 import kaon.actors.training.LocalGradientCollector;
 import kaon.actors.training.ModelReplica;
 import kaon.actors.training.Optimizer;
@@ -44,7 +43,7 @@ import org.slf4j.LoggerFactory;
  * <p>Per step: forward/backward on this rank's slice of the global batch, the summed gradient
  * all-reduced through the generation's {@link AllReducePeer}, then the optimizer with the global
  * mean. Everything it learns goes out as messages: {@link DeviceWorker} hears when the replica is
- * ready and when a generation ends, the {@link JobCoordinator} gets epoch reports and the final
+ * ready and when a generation ends, the job's coordinator gets epoch reports and the final
  * digest, and rank 0 hands its worker the trained model to store.
  */
 final class TrainingRun implements Runnable {
@@ -480,7 +479,7 @@ final class TrainingRun implements Runnable {
         if (rankZero && System.nanoTime() >= nextProgress) {
           nextProgress = System.nanoTime() + settings.progressInterval().toNanos();
           // Through the worker: it knows where the coordinator is now (it may have moved).
-          worker.tell(new DeviceWorker.Progressed(new JobCoordinator.StepProgress(
+          worker.tell(new DeviceWorker.Progressed(new WorkerReport.StepProgress(
               a.generation(), epoch, step + 1, steps, lossSum / Math.max(1, ledger.samples()))));
         }
       }

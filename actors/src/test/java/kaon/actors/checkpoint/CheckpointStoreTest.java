@@ -15,7 +15,7 @@ import java.util.UUID;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import kaon.actors.job.CheckpointInfo;
+import kaon.actors.checkpoint.CheckpointInfo;
 import kaon.protocol.NamedTensor;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.stream.connectors.cassandra.javadsl.CassandraSessionRegistry;

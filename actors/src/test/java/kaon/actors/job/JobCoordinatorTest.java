@@ -1,5 +1,6 @@
 package kaon.actors.job;
 
+import kaon.actors.training.JobSpec;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

@@ -1,5 +1,7 @@
 package kaon.actors.job;
 
+import kaon.actors.checkpoint.CheckpointInfo;
+import kaon.actors.training.JobSpec;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 

@@ -6,13 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import java.util.ArrayList;
 import java.util.List;
 import kaon.actors.allreduce.AllReducePeer;
-import kaon.actors.job.CheckpointInfo;
+import kaon.actors.checkpoint.CheckpointInfo;
 import kaon.actors.job.EpochMetrics;
 import kaon.actors.job.JobCoordinator;
 import kaon.actors.job.JobStatus;
-import kaon.actors.job.JobSpec;
+import kaon.actors.training.JobSpec;
 import kaon.actors.training.OptimizerSpec;
 import kaon.actors.worker.DeviceWorker;
+import kaon.actors.worker.WorkerReport;
 import kaon.protocol.KryoSerializer;
 import kaon.protocol.RingMessage;
 import kaon.protocol.TensorChunk;
@@ -44,7 +45,7 @@ class WireMessagesSerializationTest {
 
   @Test
   void everyWireMessageRoundTrips() {
-    ActorRef<JobCoordinator.Command> coordinator = testKit.createTestProbe(JobCoordinator.Command.class).getRef();
+    ActorRef<WorkerReport> coordinator = testKit.createTestProbe(WorkerReport.class).getRef();
     ActorRef<RingMessage> peer = testKit.createTestProbe(RingMessage.class).getRef();
     JobSpec spec = new JobSpec("fashion-mnist-cnn", 3, 10, 128,
         new OptimizerSpec(OptimizerSpec.Kind.ADAMW, 0.001f, 0f, 0.9f, 0.999f, 1e-8f, 0.01f), 42, 0, "/tmp/m.params", 200);
@@ -59,15 +60,15 @@ class WireMessagesSerializationTest {
         new DeviceWorker.Begin(3, ring, -1, 0),
         new DeviceWorker.Begin(3, List.of(peer), 0, 1_310_720),
         new DeviceWorker.Stop(3, "job ended", false),
-        new JobCoordinator.WorkerReady(3, 1, peer, "cpu:1", true),
-        new JobCoordinator.WorkerFailed(3, 1, "all-reduce missed its deadline", true),
-        new JobCoordinator.StepProgress(3, 0, 10, 468, 0.52),
-        new JobCoordinator.EpochReport(3, 1, 5, 0, 1234.5, 100, 200, true, 90, 100, 123_456_789L, 468),
-        new JobCoordinator.WorkerFinished(3, 1, 6, "ab".repeat(32)),
-        new JobCoordinator.CheckpointWritten(3, 0, 7, new CheckpointInfo("step-400-abcdef12", 400, 0, 123456, "cd".repeat(32))),
-        new JobCoordinator.CheckpointHealth(3, 0, "checkpoint writes failing"),
-        new JobCoordinator.Reattached(3, 1),
-        new JobCoordinator.NotRunning(3, 2),
+        new WorkerReport.Ready(3, 1, peer, "cpu:1", true),
+        new WorkerReport.Failed(3, 1, "all-reduce missed its deadline", true),
+        new WorkerReport.StepProgress(3, 0, 10, 468, 0.52),
+        new WorkerReport.EpochReport(3, 1, 5, 0, 1234.5, 100, 200, true, 90, 100, 123_456_789L, 468),
+        new WorkerReport.Finished(3, 1, 6, "ab".repeat(32)),
+        new WorkerReport.CheckpointWritten(3, 0, 7, new CheckpointInfo("step-400-abcdef12", 400, 0, 123456, "cd".repeat(32))),
+        new WorkerReport.CheckpointHealth(3, 0, "checkpoint writes failing"),
+        new WorkerReport.Reattached(3, 1),
+        new WorkerReport.NotRunning(3, 2),
         new JobCoordinator.Submit(spec, testKit.<org.apache.pekko.pattern.StatusReply<JobStatus>>createTestProbe().getRef()),
         new JobCoordinator.GetStatus(testKit.<JobStatus>createTestProbe().getRef()),
         new JobCoordinator.Watch(testKit.<JobCoordinator.JobUpdate>createTestProbe().getRef()),

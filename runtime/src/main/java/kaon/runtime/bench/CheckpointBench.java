@@ -8,7 +8,7 @@ import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import kaon.actors.checkpoint.CheckpointData;
 import kaon.actors.checkpoint.CheckpointStore;
-import kaon.actors.job.CheckpointInfo;
+import kaon.actors.checkpoint.CheckpointInfo;
 import kaon.protocol.NamedTensor;
 import kaon.runtime.CassandraConnection;
 import kaon.runtime.KaonSettings;

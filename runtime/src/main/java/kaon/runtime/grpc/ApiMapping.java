@@ -1,10 +1,10 @@
 package kaon.runtime.grpc;
 
 import java.util.Locale;
-import kaon.actors.job.CheckpointInfo;
+import kaon.actors.checkpoint.CheckpointInfo;
 import kaon.actors.job.EpochMetrics;
 import kaon.actors.job.JobCoordinator;
-import kaon.actors.job.JobSpec;
+import kaon.actors.training.JobSpec;
 import kaon.actors.job.JobStatus;
 import kaon.protocol.v1.CheckpointRef;
 import kaon.protocol.v1.EpochResult;

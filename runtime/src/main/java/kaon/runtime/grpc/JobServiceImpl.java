@@ -17,7 +17,7 @@ import java.util.function.Supplier;
 import kaon.actors.checkpoint.CheckpointDamagedException;
 import kaon.actors.checkpoint.CheckpointStore;
 import kaon.actors.job.JobCoordinator;
-import kaon.actors.job.JobSpec;
+import kaon.actors.training.JobSpec;
 import kaon.actors.job.JobStatus;
 import kaon.actors.training.TaskCatalog;
 import kaon.protocol.v1.CancelJobRequest;

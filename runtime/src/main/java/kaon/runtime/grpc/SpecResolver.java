@@ -1,7 +1,7 @@
 package kaon.runtime.grpc;
 
 import io.grpc.Status;
-import kaon.actors.job.JobSpec;
+import kaon.actors.training.JobSpec;
 import kaon.actors.training.OptimizerSpec;
 import kaon.actors.training.TaskCatalog;
 import kaon.actors.training.TaskDefaults;

@@ -1,4 +1,4 @@
-package kaon.actors.job;
+package kaon.actors.checkpoint;
 
 /**
  * A committed checkpoint as the job's journal knows it.

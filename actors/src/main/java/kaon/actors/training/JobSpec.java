@@ -1,7 +1,6 @@
-package kaon.actors.job;
+package kaon.actors.training;
 
 import java.util.Objects;
-import kaon.actors.training.OptimizerSpec;
 
 /**
  * What to train and how: the part of a job that never changes after submission.
