@@ -7,7 +7,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import kaon.actors.checkpoint.CheckpointStore;
-import kaon.actors.job.JobCoordinator;
+import kaon.actors.job.JobEntity;
+import kaon.actors.job.JournalProbe;
 import kaon.actors.training.TaskCatalog;
 import kaon.actors.worker.DeviceSlot;
 import kaon.actors.worker.DeviceWorker;
@@ -118,7 +119,7 @@ public final class KaonNode {
       // first coordinator here) after everything else; connecting beside the checkpoint store's
       // session saves a restarted node those seconds. Started only now: earlier, on two cores, it
       // slows the management port and the join, which matter more. Its failures are /ready's.
-      JobCoordinator.pingJournal(system, settings.job().journalSession());
+      JournalProbe.ping(system, settings.job().journalSession());
       CheckpointStore store = init(system, settings, devices.get(), catalog);
       boolean gateway = grpc.enabled() && cluster.selfMember().hasRole(GATEWAY_ROLE);
       NodeHealth health = NodeHealth.get(system);
@@ -172,7 +173,7 @@ public final class KaonNode {
     }
     CheckpointStore store = CheckpointStore.create(system, settings.checkpoint());
     DeviceWorker.init(system, nodeAgent, catalog, store, settings.worker());
-    JobCoordinator.init(system, store, settings.job());
+    JobEntity.init(system, store, settings.job());
     return store;
   }
 

@@ -52,13 +52,7 @@ public record KaonSettings(
     if (threads <= 0) {
       throw new IllegalArgumentException("kaon.node.threads-per-slot must be positive, was " + threads);
     }
-    Config job = config.getConfig("kaon.job");
-    JobSettings jobSettings = new JobSettings(
-        job.getDuration("reattach-timeout"), job.getDuration("persist-retry-min"), job.getDuration("persist-retry-max"),
-        JobSettings.sessionOfJournal(config.getString("pekko.persistence.journal.plugin")),
-        job.getDuration("grow-look-interval"),
-        job.getBoolean("fencing") ? "kaon.job.lease" : "",
-        job.getDuration("lease-retry-interval"));
+    JobSettings jobSettings = JobSettings.fromConfig(config.getConfig("kaon.job"), config.getString("pekko.persistence.journal.plugin"));
     Config ckpt = config.getConfig("kaon.checkpoint");
     long ckptChunk = ckpt.getBytes("chunk-bytes");
     CheckpointSettings checkpoint = new CheckpointSettings(

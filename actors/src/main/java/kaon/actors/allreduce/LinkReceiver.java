@@ -2,8 +2,10 @@ package kaon.actors.allreduce;
 
 import java.io.IOException;
 import java.nio.channels.SocketChannel;
+import kaon.protocol.RingMessage;
 import kaon.protocol.TensorChunk;
 import kaon.protocol.TensorLinkFormat;
+import org.apache.pekko.actor.typed.ActorRef;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -16,7 +18,34 @@ final class LinkReceiver implements Runnable {
 
   private static final Logger log = LoggerFactory.getLogger(LinkReceiver.class);
 
-  private final TensorLink link;
+  /** What a connection needs of the link that accepted it (see TensorLink). */
+  interface Host {
+    TensorLinkSettings settings();
+
+    /** Buffers chunks are decoded into. */
+    ChunkArrayPool arrays();
+
+    /** The peer registered under {@code id}, or null. */
+    Target target(long id);
+
+    /** A fresh challenge for a handshake. */
+    byte[] nonce();
+
+    void received();
+
+    void dropped();
+
+    void refused();
+
+    void ended(LinkReceiver receiver);
+
+    boolean isClosed();
+  }
+
+  /** A peer registered with the link, and the key its inbound connections must prove. */
+  record Target(ActorRef<RingMessage> peer, byte[] key) {}
+
+  private final Host link;
   private final SocketChannel channel;
   private volatile long target = -1;
   private volatile boolean closed;
@@ -24,7 +53,7 @@ final class LinkReceiver implements Runnable {
   private volatile boolean admitted;
   private Thread thread;
 
-  LinkReceiver(TensorLink link, SocketChannel channel) {
+  LinkReceiver(Host link, SocketChannel channel) {
     this.link = link;
     this.channel = channel;
   }
@@ -92,7 +121,7 @@ final class LinkReceiver implements Runnable {
       // Set before the look-up: an unregister that removes the peer after the look-up then sees
       // this connection and closes it.
       target = handshake.target();
-      TensorLink.Target registered = link.target(target);
+      Target registered = link.target(target);
       if (registered == null) {
         link.refused();
         TensorLinkFormat.writeReply(TensorLinkFormat.UNKNOWN_TARGET, channel);
@@ -120,7 +149,7 @@ final class LinkReceiver implements Runnable {
           new TensorLinkFormat.FrameReader(channel, handshake, link.settings().bufferBytes(), link.arrays()::take);
       TensorChunk chunk;
       while ((chunk = reader.read()) != null) {
-        TensorLink.Target peer = link.target(target);
+        Target peer = link.target(target);
         if (peer == null) {
           // The peer stopped: its generation is over, and so is this connection.
           link.dropped();

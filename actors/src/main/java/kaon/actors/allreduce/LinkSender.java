@@ -73,7 +73,16 @@ final class LinkSender implements Runnable {
   /** Ends the writer's wait for frames when the connection closes. */
   private static final Frame CLOSE = new Frame(0, 0, 0, 0, 0, new float[0]);
 
-  private final TensorLink link;
+  /** What a connection needs of the link that opened it (see TensorLink). */
+  interface Host {
+    TensorLinkSettings settings();
+
+    void ended(LinkSender sender);
+
+    boolean isClosed();
+  }
+
+  private final Host link;
   private final InetSocketAddress address;
   private final TensorLinkFormat.Handshake handshake;
   /** The receiving peer's key, proved to its node and never written to the socket. */
@@ -90,7 +99,7 @@ final class LinkSender implements Runnable {
   private Thread thread;
 
   LinkSender(
-      TensorLink link, InetSocketAddress address, TensorLinkFormat.Handshake handshake, byte[] key, ActorRef<Event> events) {
+      Host link, InetSocketAddress address, TensorLinkFormat.Handshake handshake, byte[] key, ActorRef<Event> events) {
     this.link = link;
     this.address = address;
     this.handshake = handshake;

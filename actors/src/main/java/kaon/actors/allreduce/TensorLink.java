@@ -95,9 +95,6 @@ public final class TensorLink implements Extension {
     }
   }
 
-  /** A registered peer and the key its inbound connections must prove. */
-  record Target(ActorRef<RingMessage> peer, byte[] key) {}
-
   private final TensorLinkSettings settings;
   private final String threadPrefix;
   private final ServerSocketChannel server;
@@ -111,13 +108,14 @@ public final class TensorLink implements Extension {
   private final AtomicLong nextId = new AtomicLong(1);
   /** Where peer ids, keys and challenges come from. */
   private final SecureRandom random = new SecureRandom();
-  private final Map<Long, Target> targets = new ConcurrentHashMap<>();
+  private final Map<Long, LinkReceiver.Target> targets = new ConcurrentHashMap<>();
   private final Set<LinkReceiver> receivers = ConcurrentHashMap.newKeySet();
   private final Set<LinkSender> senders = ConcurrentHashMap.newKeySet();
   private final LongAdder framesReceived = new LongAdder();
   private final LongAdder framesDropped = new LongAdder();
   private final LongAdder handshakesRefused = new LongAdder();
   private final ChunkArrayPool arrays;
+  private final Shared shared = new Shared();
   private volatile boolean closed;
 
   /** This actor system's link; the first call starts its listener. */
@@ -185,7 +183,7 @@ public final class TensorLink implements Extension {
     random.nextBytes(key);
     while (true) {
       long id = random.nextLong() & Long.MAX_VALUE;
-      if (id > 0 && targets.putIfAbsent(id, new Target(peer, key)) == null) {
+      if (id > 0 && targets.putIfAbsent(id, new LinkReceiver.Target(peer, key)) == null) {
         return new Registration(id, key.clone());
       }
     }
@@ -217,7 +215,7 @@ public final class TensorLink implements Extension {
     if (closed) {
       throw new IllegalStateException("tensor link is closed");
     }
-    LinkSender sender = new LinkSender(this, new InetSocketAddress(host, port), handshake, key, events);
+    LinkSender sender = new LinkSender(shared, new InetSocketAddress(host, port), handshake, key, events);
     senders.add(sender);
     sender.start(threadPrefix + "-out-" + nextId.getAndIncrement());
     return sender;
@@ -280,7 +278,7 @@ public final class TensorLink implements Extension {
         }
         return;
       }
-      LinkReceiver receiver = new LinkReceiver(this, channel);
+      LinkReceiver receiver = new LinkReceiver(shared, channel);
       receivers.add(receiver);
       if (closed) {
         // close() may have taken its copy of the receivers before this one was added.
@@ -291,44 +289,68 @@ public final class TensorLink implements Extension {
     }
   }
 
-  // What the connections and peers share.
-
+  /** Buffers chunks are decoded into, which peers give back once they are summed. */
   ChunkArrayPool arrays() {
     return arrays;
   }
 
-  Target target(long id) {
-    return targets.get(id);
-  }
+  /**
+   * What the connections share with the link: its settings, buffers, registrations and counters.
+   * A class of its own, so that the connections know this much of the link and no more.
+   */
+  private final class Shared implements LinkReceiver.Host, LinkSender.Host {
 
-  /** A fresh challenge for an inbound handshake. */
-  byte[] nonce() {
-    byte[] nonce = new byte[TensorLinkFormat.SECRET_BYTES];
-    random.nextBytes(nonce);
-    return nonce;
-  }
+    @Override
+    public TensorLinkSettings settings() {
+      return settings;
+    }
 
-  void received() {
-    framesReceived.increment();
-  }
+    @Override
+    public ChunkArrayPool arrays() {
+      return arrays;
+    }
 
-  void dropped() {
-    framesDropped.increment();
-  }
+    @Override
+    public LinkReceiver.Target target(long id) {
+      return targets.get(id);
+    }
 
-  void refused() {
-    handshakesRefused.increment();
-  }
+    /** A fresh challenge for an inbound handshake. */
+    @Override
+    public byte[] nonce() {
+      byte[] nonce = new byte[TensorLinkFormat.SECRET_BYTES];
+      random.nextBytes(nonce);
+      return nonce;
+    }
 
-  void ended(LinkReceiver receiver) {
-    receivers.remove(receiver);
-  }
+    @Override
+    public void received() {
+      framesReceived.increment();
+    }
 
-  void ended(LinkSender sender) {
-    senders.remove(sender);
-  }
+    @Override
+    public void dropped() {
+      framesDropped.increment();
+    }
 
-  boolean isClosed() {
-    return closed;
+    @Override
+    public void refused() {
+      handshakesRefused.increment();
+    }
+
+    @Override
+    public void ended(LinkReceiver receiver) {
+      receivers.remove(receiver);
+    }
+
+    @Override
+    public void ended(LinkSender sender) {
+      senders.remove(sender);
+    }
+
+    @Override
+    public boolean isClosed() {
+      return closed;
+    }
   }
 }

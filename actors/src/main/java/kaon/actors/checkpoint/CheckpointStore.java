@@ -420,4 +420,13 @@ public final class CheckpointStore {
       throw new IllegalStateException("SHA-256 is required by every JVM", e);
     }
   }
+
+  /** The innermost message of {@code error}: what a job's health and the logs should say of a failed write. */
+  public static String rootMessage(Throwable error) {
+    Throwable t = error;
+    while (t.getCause() != null && t.getCause() != t) {
+      t = t.getCause();
+    }
+    return t.getMessage() == null ? t.toString() : t.getMessage();
+  }
 }

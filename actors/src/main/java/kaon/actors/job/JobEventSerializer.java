@@ -20,7 +20,7 @@ import org.apache.pekko.actor.ExtendedActorSystem;
 import org.apache.pekko.serialization.SerializerWithStringManifest;
 
 /**
- * The journal format of {@link JobCoordinator.Event}s: the protobuf messages of {@code
+ * The journal format of {@link JobEvent}s: the protobuf messages of {@code
  * kaon/v1/events.proto}, one short manifest per event type. Protobuf, not Kryo, because journal
  * bytes must decode after the classes change; field numbers never change and a golden-bytes test
  * checks that old bytes keep decoding. Manifests are part of the format too: never rename one.
@@ -48,21 +48,21 @@ public final class JobEventSerializer extends SerializerWithStringManifest {
 
   @Override
   public String manifest(Object o) {
-    if (o instanceof JobCoordinator.JobSubmitted) {
+    if (o instanceof JobEvent.JobSubmitted) {
       return SUBMITTED;
-    } else if (o instanceof JobCoordinator.GenerationStarted) {
+    } else if (o instanceof JobEvent.GenerationStarted) {
       return GENERATION;
-    } else if (o instanceof JobCoordinator.EpochCompleted) {
+    } else if (o instanceof JobEvent.EpochCompleted) {
       return EPOCH;
-    } else if (o instanceof JobCoordinator.CheckpointCommitted) {
+    } else if (o instanceof JobEvent.CheckpointCommitted) {
       return CHECKPOINT;
-    } else if (o instanceof JobCoordinator.JobSucceeded) {
+    } else if (o instanceof JobEvent.JobSucceeded) {
       return SUCCEEDED;
-    } else if (o instanceof JobCoordinator.JobFailed) {
+    } else if (o instanceof JobEvent.JobFailed) {
       return FAILED;
-    } else if (o instanceof JobCoordinator.JobCancelled) {
+    } else if (o instanceof JobEvent.JobCancelled) {
       return CANCELLED;
-    } else if (o instanceof JobCoordinator.JobScaled) {
+    } else if (o instanceof JobEvent.JobScaled) {
       return SCALED;
     }
     throw new IllegalArgumentException("not a job event: " + o.getClass().getName());
@@ -74,30 +74,30 @@ public final class JobEventSerializer extends SerializerWithStringManifest {
   }
 
   private static MessageLite toProto(Object o) {
-    if (o instanceof JobCoordinator.JobSubmitted e) {
+    if (o instanceof JobEvent.JobSubmitted e) {
       return JobSubmitted.newBuilder().setSpec(spec(e.spec())).setAtMillis(e.atMillis()).build();
-    } else if (o instanceof JobCoordinator.GenerationStarted e) {
+    } else if (o instanceof JobEvent.GenerationStarted e) {
       return GenerationStarted.newBuilder().setGeneration(e.generation()).setWorldSize(e.worldSize())
-          .setResumeStep(e.resumeStep()).setReason(e.reason()).setStateSource(e.stateSource())
+          .setResumeStep(e.resumeStep()).setReason(e.reason()).setStateSource(e.stateSource().toString())
           .addAllMembers(e.members()).setAtMillis(e.atMillis()).build();
-    } else if (o instanceof JobCoordinator.EpochCompleted e) {
+    } else if (o instanceof JobEvent.EpochCompleted e) {
       EpochMetrics m = e.metrics();
       return EpochCompleted.newBuilder().setStepsDone(e.stepsDone()).setMetrics(kaon.protocol.v1.EpochMetrics.newBuilder()
           .setEpoch(m.epoch()).setMeanLoss(m.meanLoss()).setTrainAccuracy(m.trainAccuracy())
           .setTestAccuracy(m.testAccuracy()).setSamplesPerSecond(m.samplesPerSecond())
           .setTrainSeconds(m.trainSeconds()).setWorldSize(m.worldSize())
           .setSamples(m.samples()).setEachSampleOnce(m.eachSampleOnce())).build();
-    } else if (o instanceof JobCoordinator.CheckpointCommitted e) {
+    } else if (o instanceof JobEvent.CheckpointCommitted e) {
       CheckpointInfo c = e.checkpoint();
       return CheckpointCommitted.newBuilder().setCheckpointId(c.id()).setStep(c.step()).setEpoch(c.epoch())
           .setBytes(c.bytes()).setSha256(c.sha256()).build();
-    } else if (o instanceof JobCoordinator.JobSucceeded e) {
+    } else if (o instanceof JobEvent.JobSucceeded e) {
       return JobSucceeded.newBuilder().setTestAccuracy(e.testAccuracy()).setDigest(e.digest()).build();
-    } else if (o instanceof JobCoordinator.JobFailed e) {
+    } else if (o instanceof JobEvent.JobFailed e) {
       return JobFailed.newBuilder().setReason(e.reason()).build();
-    } else if (o instanceof JobCoordinator.JobCancelled) {
+    } else if (o instanceof JobEvent.JobCancelled) {
       return JobCancelled.getDefaultInstance();
-    } else if (o instanceof JobCoordinator.JobScaled e) {
+    } else if (o instanceof JobEvent.JobScaled e) {
       return kaon.protocol.v1.JobScaled.newBuilder().setMinWorkers(e.minWorkers()).setMaxWorkers(e.maxWorkers()).build();
     }
     throw new IllegalArgumentException("not a job event: " + o.getClass().getName());
@@ -109,37 +109,37 @@ public final class JobEventSerializer extends SerializerWithStringManifest {
       return switch (manifest) {
         case SUBMITTED -> {
           JobSubmitted p = JobSubmitted.parseFrom(bytes);
-          yield new JobCoordinator.JobSubmitted(spec(p.getSpec()), p.getAtMillis());
+          yield new JobEvent.JobSubmitted(spec(p.getSpec()), p.getAtMillis());
         }
         case GENERATION -> {
           GenerationStarted p = GenerationStarted.parseFrom(bytes);
-          yield new JobCoordinator.GenerationStarted(p.getGeneration(), p.getWorldSize(), p.getResumeStep(),
-              p.getReason(), p.getStateSource().isEmpty() ? "init" : p.getStateSource(),
-              p.getMembersCount() > 0 ? List.copyOf(p.getMembersList()) : JobCoordinator.GenerationStarted.ranks(p.getWorldSize()),
+          yield new JobEvent.GenerationStarted(p.getGeneration(), p.getWorldSize(), p.getResumeStep(),
+              p.getReason(), StateSource.parse(p.getStateSource()),
+              p.getMembersCount() > 0 ? List.copyOf(p.getMembersList()) : JobEvent.GenerationStarted.ranks(p.getWorldSize()),
               p.getAtMillis());
         }
         case EPOCH -> {
           EpochCompleted p = EpochCompleted.parseFrom(bytes);
           kaon.protocol.v1.EpochMetrics m = p.getMetrics();
-          yield new JobCoordinator.EpochCompleted(new EpochMetrics(m.getEpoch(), m.getMeanLoss(), m.getTrainAccuracy(),
+          yield new JobEvent.EpochCompleted(new EpochMetrics(m.getEpoch(), m.getMeanLoss(), m.getTrainAccuracy(),
               m.getTestAccuracy(), m.getSamplesPerSecond(), m.getTrainSeconds(), m.getWorldSize(), p.getStepsDone(),
               m.getSamples(), m.getEachSampleOnce()),
               p.getStepsDone());
         }
         case CHECKPOINT -> {
           CheckpointCommitted p = CheckpointCommitted.parseFrom(bytes);
-          yield new JobCoordinator.CheckpointCommitted(
+          yield new JobEvent.CheckpointCommitted(
               new CheckpointInfo(p.getCheckpointId(), p.getStep(), p.getEpoch(), p.getBytes(), p.getSha256()));
         }
         case SUCCEEDED -> {
           JobSucceeded p = JobSucceeded.parseFrom(bytes);
-          yield new JobCoordinator.JobSucceeded(p.getTestAccuracy(), p.getDigest());
+          yield new JobEvent.JobSucceeded(p.getTestAccuracy(), p.getDigest());
         }
-        case FAILED -> new JobCoordinator.JobFailed(JobFailed.parseFrom(bytes).getReason());
-        case CANCELLED -> new JobCoordinator.JobCancelled();
+        case FAILED -> new JobEvent.JobFailed(JobFailed.parseFrom(bytes).getReason());
+        case CANCELLED -> new JobEvent.JobCancelled();
         case SCALED -> {
           kaon.protocol.v1.JobScaled p = kaon.protocol.v1.JobScaled.parseFrom(bytes);
-          yield new JobCoordinator.JobScaled(p.getMinWorkers(), p.getMaxWorkers());
+          yield new JobEvent.JobScaled(p.getMinWorkers(), p.getMaxWorkers());
         }
         default -> throw new NotSerializableException("unknown job event manifest '" + manifest + "'");
       };

@@ -1,34 +1,21 @@
 package kaon.actors.job;
 
-import com.datastax.oss.driver.api.core.CqlSession;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Optional;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionStage;
 import java.util.function.BiFunction;
 import kaon.actors.worker.WorkerReport;
 import kaon.actors.lease.CassandraLease;
-import org.apache.pekko.Done;
 import org.apache.pekko.actor.typed.ActorRef;
-import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.ChildFailed;
 import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.Terminated;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
-import org.apache.pekko.actor.typed.javadsl.Adapter;
 import org.apache.pekko.actor.typed.javadsl.BehaviorBuilder;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.StashBuffer;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
-import org.apache.pekko.event.Logging;
-import org.apache.pekko.event.LoggingAdapter;
-import org.apache.pekko.pattern.StatusReply;
-import org.apache.pekko.persistence.cassandra.KeyspaceAndTableStatements;
-import org.apache.pekko.persistence.cassandra.PluginSettings;
-import org.apache.pekko.stream.connectors.cassandra.javadsl.CassandraSessionRegistry;
-import scala.jdk.javaapi.FutureConverters;
 
 /**
  * The job's sharded entity: it runs the event-sourced {@link JobCoordinator} as its child and
@@ -54,23 +41,20 @@ import scala.jdk.javaapi.FutureConverters;
  */
 final class JobHost {
 
-  /** The coordinator's status, after every change; what the host answers with while it is down. */
-  record CoordinatorStatus(JobStatus status) implements JobCoordinator.Command {}
-
   /** The answer of a journal probe; {@code error} is null when the journal answered. */
-  record JournalChecked(Throwable error) implements JobCoordinator.Command {}
+  record JournalChecked(Throwable error) implements JobCoordinator.HostCommand {}
 
   /** Time to probe the journal again. */
-  enum CheckJournal implements JobCoordinator.Command { INSTANCE }
+  enum CheckJournal implements JobCoordinator.HostCommand { INSTANCE }
 
   /** Time to try to take the job's lease (again). */
-  enum TakeLease implements JobCoordinator.Command { INSTANCE }
+  enum TakeLease implements JobCoordinator.HostCommand { INSTANCE }
 
   /** Whether the lease is this host's now ({@code error}: Cassandra did not answer). */
-  record LeaseTaken(boolean ours, Throwable error) implements JobCoordinator.Command {}
+  record LeaseTaken(boolean ours, Throwable error) implements JobCoordinator.HostCommand {}
 
   /** Another owner took the job's lease (from the lease's callback, on another thread). */
-  record LeaseLost(String reason) implements JobCoordinator.Command {}
+  record LeaseLost(String reason) implements JobCoordinator.HostCommand {}
 
   /**
    * Sharding's stop message for this entity (passivation, hand-off, shutdown). An ordinary
@@ -78,10 +62,10 @@ final class JobHost {
    * answers to status requests it is waiting for: a coordinator that passivates (an unknown or
    * ended job) answers the requests it held during its recovery after it asked to be passivated.
    */
-  enum Stop implements JobCoordinator.Command { INSTANCE }
+  enum Stop implements JobCoordinator.HostCommand { INSTANCE }
 
   /** The coordinator's answer to a status request the host passed on, or why there was none. */
-  record StatusAnswered(ActorRef<JobStatus> replyTo, JobStatus status, Throwable error) implements JobCoordinator.Command {}
+  record StatusAnswered(ActorRef<JobStatus> replyTo, JobStatus status, Throwable error) implements JobCoordinator.HostCommand {}
 
   /**
    * How long the host waits for the coordinator to answer a status request before it answers
@@ -202,7 +186,7 @@ final class JobHost {
         context.spawn(coordinator.apply(context.getSelf(), reports), "coordinator-" + (++incarnation));
     context.watch(child);
     return Behaviors.receive(JobCoordinator.Command.class)
-        .onMessage(CoordinatorStatus.class, noted -> {
+        .onMessage(JobCoordinator.StatusNoted.class, noted -> {
           lastStatus = noted.status();
           return Behaviors.same();
         })
@@ -244,7 +228,7 @@ final class JobHost {
           onStatusAnswered(answered);
           return pendingAnswers == 0 ? Behaviors.stopped() : Behaviors.same();
         })
-        .onMessage(CoordinatorStatus.class, noted -> {
+        .onMessage(JobCoordinator.StatusNoted.class, noted -> {
           lastStatus = noted.status();
           return Behaviors.same();
         })
@@ -297,7 +281,7 @@ final class JobHost {
         + "); the coordinator starts again when it answers";
     return answering(health)
         .onMessage(CheckJournal.class, check -> {
-          context.pipeToSelf(pingJournal(context.getSystem(), settings.journalSession()),
+          context.pipeToSelf(JournalProbe.ping(context.getSystem(), settings.journalSession()),
               (ok, error) -> new JournalChecked(error));
           return Behaviors.same();
         })
@@ -334,7 +318,7 @@ final class JobHost {
   private BehaviorBuilder<JobCoordinator.Command> answering(String health) {
     return Behaviors.receive(JobCoordinator.Command.class)
         .onMessage(Stop.class, stop -> pendingAnswers == 0 ? Behaviors.stopped() : stopping())
-        .onMessage(CoordinatorStatus.class, noted -> {
+        .onMessage(JobCoordinator.StatusNoted.class, noted -> {
           lastStatus = noted.status();
           return Behaviors.same();
         })
@@ -350,7 +334,7 @@ final class JobHost {
         .onMessage(JobCoordinator.Watch.class, watch -> {
           // Not subscribed: watchers subscribe again from time to time, and will reach the
           // coordinator once it runs.
-          watch.watcher().tell(new JobCoordinator.StatusChanged(degraded(health)));
+          watch.watcher().tell(new JobUpdate.StatusChanged(degraded(health)));
           return Behaviors.same();
         })
         .onMessage(JobCoordinator.Submit.class, submit -> refuse(submit.replyTo(), health))
@@ -362,41 +346,8 @@ final class JobHost {
     return lastStatus.withHealth(lastStatus.health().isEmpty() ? health : health + "; " + lastStatus.health());
   }
 
-  private Behavior<JobCoordinator.Command> refuse(ActorRef<StatusReply<JobStatus>> replyTo, String health) {
-    replyTo.tell(StatusReply.error("job " + jobId + ": " + health + "; retry"));
+  private Behavior<JobCoordinator.Command> refuse(ActorRef<OwnerReply> replyTo, String health) {
+    replyTo.tell(new OwnerReply.Refused(OwnerReply.Refusal.UNAVAILABLE, "job " + jobId + ": " + health + "; retry"));
     return Behaviors.same();
-  }
-
-  /**
-   * A trivial query through the journal's own session. The checkpoint store's session is another
-   * connection pool, which may be back from an outage before the journal's is; a write through the
-   * journal's before then fails.
-   *
-   * <p>The registry keeps one session per config path and runs the init of whoever asks first. A
-   * node's readiness probe may ask before the journal plugin has started, so this asks with the
-   * plugin's own init (its keyspaces and tables, as far as its autocreate settings say): which
-   * of the two opens the session then makes no difference.
-   */
-  static CompletionStage<?> pingJournal(ActorSystem<?> system, String journalSession) {
-    try {
-      return CassandraSessionRegistry.get(system)
-          .sessionFor(journalSession, session -> createAsThePluginWould(system, journalSession, session))
-          .selectOne("SELECT release_version FROM system.local");
-    } catch (RuntimeException e) {
-      return CompletableFuture.failedFuture(e);
-    }
-  }
-
-  /**
-   * The journal plugin's own init of its session. Built only when the registry runs it, once per
-   * session: probes come every few hundred milliseconds and must not read the plugin's settings
-   * each time.
-   */
-  private static CompletionStage<Done> createAsThePluginWould(ActorSystem<?> system, String journalSession, CqlSession session) {
-    org.apache.pekko.actor.ActorSystem classic = Adapter.toClassic(system);
-    KeyspaceAndTableStatements statements = new KeyspaceAndTableStatements(classic, journalSession,
-        PluginSettings.apply(classic, classic.settings().config().getConfig(journalSession)));
-    LoggingAdapter log = Logging.getLogger(classic, JobHost.class);
-    return FutureConverters.asJava(statements.executeAllCreateKeyspaceAndTables(session, log, classic.dispatcher()));
   }
 }

@@ -35,14 +35,6 @@ public abstract sealed class Optimizer permits Sgd, Adam {
     this.manager = manager;
   }
 
-  /** The optimizer {@code spec} describes, keeping its state on {@code manager}. */
-  public static Optimizer create(OptimizerSpec spec, NDManager manager) {
-    return switch (spec.kind()) {
-      case SGD -> new Sgd(spec, manager);
-      case ADAM, ADAMW -> new Adam(spec, manager);
-    };
-  }
-
   /**
    * Applies one step to {@code weight} given its averaged {@code gradient}. Temporaries are closed
    * here; {@code gradient} belongs to the caller.

@@ -69,8 +69,8 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   /** What a worker accepts. */
   public sealed interface Command
-      permits Prepare, Begin, Stop, Reattach, AskState, Ack, DeviceAnswer, ReplicaReady, RunEnded, Report,
-          CheckpointReady, CheckpointWriteDone, RetryCheckpoint, ResendOutbox, HoldExpired, ModelReport, Progressed {}
+      permits Prepare, Begin, Stop, Reattach, AskState, Ack, DeviceAnswer, FromRun, CheckpointWriteDone, RetryCheckpoint,
+          ResendOutbox, HoldExpired, ModelReport {}
 
   /**
    * Get ready to train rank {@code rank} of {@code worldSize} in {@code generation}, starting at
@@ -125,45 +125,8 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   private record DeviceAnswer(NodeAgent.DeviceReply reply, String error) implements Command {}
 
-  /**
-   * From the training thread: the replica is built (and the checkpoint loaded); {@code
-   * needsState} when its state must come from another rank at {@link Begin}.
-   */
-  record ReplicaReady(long generation, boolean needsState) implements Command {}
-
-  /**
-   * From the training thread: the generation is over for this rank, with a failure message or
-   * null; {@code retryable} when the job can go on in a new generation (a ring that broke). The
-   * thread keeps the state of step {@code heldStep} ({@code stateBytes} encoded; -1: none) for
-   * the next generation, unless {@code threadEnded}.
-   */
-  record RunEnded(long generation, String failure, boolean retryable, long heldStep, int stateBytes, boolean threadEnded)
-      implements Command {}
-
-  /** From the training thread: a report for the coordinator that must not be lost. */
-  record Report(long generation, ReportBody body) implements Command {}
-
-  /** What {@link Report} carries; the worker adds generation, rank and sequence number. */
-  sealed interface ReportBody {}
-
-  /**
-   * An epoch's sums: the training ones over every rank (they travel with the gradients), the
-   * test ones of this rank's share of the test split.
-   */
-  record EpochSums(int epoch, double lossSum, long correct, long examples, boolean eachSampleOnce, long testCorrect,
-      long testExamples, long trainNanos, long stepsDone) implements ReportBody {}
-
-  /**
-   * The digest of the final parameters; rank 0 adds {@code model}, the parameters file whose
-   * sha256 the digest is, to be stored before the digest goes out (null on other ranks).
-   */
-  record Finished(String digest, byte[] model) implements ReportBody {}
-
-  /** From the training thread of rank 0: how far the generation has come, for the coordinator. */
-  record Progressed(WorkerReport.StepProgress progress) implements Command {}
-
-  /** From the training thread of rank 0: a checkpoint to write. */
-  record CheckpointReady(long generation, CheckpointData data) implements Command {}
+  /** What the worker's training thread tells it (see {@link TrainingRun.Event}). */
+  private record FromRun(TrainingRun.Event event) implements Command {}
 
   private record CheckpointWriteDone(long generation, CheckpointData data, CheckpointInfo info, String error)
       implements Command {}
@@ -288,6 +251,8 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
   /** Rank 0 storing the trained model of the outbox's generation; null when none is. */
   private ActorRef<ModelWriter.Command> modelWriter;
   private final ActorRef<ModelWriter.Report> modelReports;
+  /** Where the training thread's events come in; a thread may tell an adapter. */
+  private final ActorRef<TrainingRun.Event> runEvents;
   private String outboxJobId;
 
   private DeviceWorker(
@@ -310,6 +275,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     this.store = store;
     this.settings = settings;
     this.modelReports = context.messageAdapter(ModelWriter.Report.class, ModelReport::new);
+    this.runEvents = context.messageAdapter(TrainingRun.Event.class, FromRun::new);
   }
 
   @Override
@@ -317,23 +283,32 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     return newReceiveBuilder()
         .onMessage(Prepare.class, this::onPrepare)
         .onMessage(DeviceAnswer.class, this::onDeviceAnswer)
-        .onMessage(ReplicaReady.class, this::onReplicaReady)
+        .onMessage(FromRun.class, from -> onRunEvent(from.event()))
         .onMessage(Begin.class, this::onBegin)
         .onMessage(Stop.class, this::onStop)
         .onMessage(Reattach.class, this::onReattach)
         .onMessage(AskState.class, this::onAskState)
-        .onMessage(Report.class, this::onReport)
         .onMessage(Ack.class, this::onAck)
         .onMessageEquals(ResendOutbox.INSTANCE, this::resendOutbox)
         .onMessageEquals(HoldExpired.INSTANCE, this::onHoldExpired)
-        .onMessage(CheckpointReady.class, this::onCheckpointReady)
         .onMessage(CheckpointWriteDone.class, this::onCheckpointWriteDone)
         .onMessage(RetryCheckpoint.class, this::onRetryCheckpoint)
-        .onMessage(RunEnded.class, this::onRunEnded)
         .onMessage(ModelReport.class, this::onModelReport)
-        .onMessage(Progressed.class, this::onProgressed)
         .onSignal(PostStop.class, signal -> onPostStop())
         .build();
+  }
+
+  private Behavior<Command> onRunEvent(TrainingRun.Event event) {
+    if (event instanceof TrainingRun.ReplicaReady ready) {
+      return onReplicaReady(ready);
+    } else if (event instanceof TrainingRun.RunEnded ended) {
+      return onRunEnded(ended);
+    } else if (event instanceof TrainingRun.Report report) {
+      return onReport(report);
+    } else if (event instanceof TrainingRun.CheckpointReady ready) {
+      return onCheckpointReady(ready);
+    }
+    return onProgressed((TrainingRun.Progressed) event);
   }
 
   // ---------------------------------------------------------------- life of a run
@@ -384,7 +359,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     if (answer.reply() instanceof NodeAgent.DeviceGranted granted) {
       device = granted.slot();
       if (run == null) {
-        run = new TrainingRun(device, catalog, store, settings, getContext().getSystem().scheduler(), getContext().getSelf());
+        run = new TrainingRun(device, catalog, store, settings, getContext().getSystem().scheduler(), runEvents);
         Thread thread = new Thread(run, "kaon-" + entityId);
         thread.setDaemon(true);
         thread.start();
@@ -408,7 +383,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     return this;
   }
 
-  private Behavior<Command> onReplicaReady(ReplicaReady ready) {
+  private Behavior<Command> onReplicaReady(TrainingRun.ReplicaReady ready) {
     if (isCurrent(ready.generation()) && !stopping) {
       coordinator.tell(new WorkerReport.Ready(
           assignment.generation(), assignment.rank(), peer, device.id(), ready.needsState()));
@@ -528,7 +503,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     }
   }
 
-  private Behavior<Command> onRunEnded(RunEnded ended) {
+  private Behavior<Command> onRunEnded(TrainingRun.RunEnded ended) {
     if (!isCurrent(ended.generation())) {
       return this;
     }
@@ -596,11 +571,11 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     timers.cancel(RetryCheckpoint.class);
   }
 
-  private Behavior<Command> onReport(Report report) {
+  private Behavior<Command> onReport(TrainingRun.Report report) {
     if (report.generation() != outboxGeneration) {
       return this;
     }
-    if (report.body() instanceof Finished f && f.model() != null) {
+    if (report.body() instanceof TrainingRun.Finished f && f.model() != null) {
       // The digest waits for the model to be stored (onModelReport).
       modelWriter = getContext().spawn(ModelWriter.create(store, outboxJobId, outboxGeneration, f.digest(), f.model(),
           modelReports), "model-writer-" + outboxGeneration);
@@ -609,17 +584,17 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     long seq = nextSeq++;
     int rank = rankOf();
     WorkerReport message;
-    if (report.body() instanceof EpochSums e) {
+    if (report.body() instanceof TrainingRun.EpochSums e) {
       message = new WorkerReport.EpochReport(outboxGeneration, rank, seq, e.epoch(), e.lossSum(), e.correct(),
           e.examples(), e.eachSampleOnce(), e.testCorrect(), e.testExamples(), e.trainNanos(), e.stepsDone());
     } else {
-      message = new WorkerReport.Finished(outboxGeneration, rank, seq, ((Finished) report.body()).digest());
+      message = new WorkerReport.Finished(outboxGeneration, rank, seq, ((TrainingRun.Finished) report.body()).digest());
     }
     send(seq, message);
     return this;
   }
 
-  private Behavior<Command> onProgressed(Progressed progressed) {
+  private Behavior<Command> onProgressed(TrainingRun.Progressed progressed) {
     if (progressed.progress().generation() == outboxGeneration) {
       coordinator.tell(progressed.progress());
     }
@@ -670,7 +645,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   // ---------------------------------------------------------------- checkpoints (rank 0)
 
-  private Behavior<Command> onCheckpointReady(CheckpointReady ready) {
+  private Behavior<Command> onCheckpointReady(TrainingRun.CheckpointReady ready) {
     if (ready.generation() != outboxGeneration) {
       return this;
     }
@@ -687,7 +662,7 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
     writing = data;
     long generation = outboxGeneration;
     getContext().pipeToSelf(store.write(data), (info, error) -> new CheckpointWriteDone(
-        generation, data, info, error == null ? null : rootMessage(error)));
+        generation, data, info, error == null ? null : CheckpointStore.rootMessage(error)));
   }
 
   private Behavior<Command> onCheckpointWriteDone(CheckpointWriteDone done) {
@@ -745,15 +720,6 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   private static Duration min(Duration a, Duration b) {
     return a.compareTo(b) <= 0 ? a : b;
-  }
-
-  /** The innermost message of {@code error}: what a job's health and the logs should say. */
-  static String rootMessage(Throwable error) {
-    Throwable t = error;
-    while (t.getCause() != null && t.getCause() != t) {
-      t = t.getCause();
-    }
-    return t.getMessage() == null ? t.toString() : t.getMessage();
   }
 
   private void passivate() {

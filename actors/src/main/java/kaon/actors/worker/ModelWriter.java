@@ -88,7 +88,7 @@ final class ModelWriter extends AbstractBehavior<ModelWriter.Command> {
 
   private void write() {
     getContext().pipeToSelf(store.writeModel(jobId, model, digest),
-        (stored, error) -> new WriteDone(error == null ? null : DeviceWorker.rootMessage(error)));
+        (stored, error) -> new WriteDone(error == null ? null : CheckpointStore.rootMessage(error)));
   }
 
   private Behavior<Command> onWriteDone(WriteDone done) {

@@ -18,6 +18,7 @@ import kaon.actors.training.JobSpec;
 import kaon.actors.training.LocalGradientCollector;
 import kaon.actors.training.ModelReplica;
 import kaon.actors.training.Optimizer;
+import kaon.actors.training.Optimizers;
 import kaon.actors.training.TaskCatalog;
 import kaon.actors.training.TaskData;
 import kaon.actors.training.TrainingTask;
@@ -49,6 +50,52 @@ import org.slf4j.LoggerFactory;
 final class TrainingRun implements Runnable {
 
   private static final Logger log = LoggerFactory.getLogger(TrainingRun.class);
+
+  /**
+   * What the thread tells its worker, through an adapter of the worker's: the thread knows the
+   * worker only by this protocol of its own.
+   */
+  sealed interface Event permits ReplicaReady, RunEnded, Report, Progressed, CheckpointReady {}
+
+  /**
+   * The replica is built (and the checkpoint loaded); {@code
+   * needsState} when its state must come from another rank at {@link DeviceWorker.Begin}.
+   */
+  record ReplicaReady(long generation, boolean needsState) implements Event {}
+
+  /**
+   * The generation is over for this rank, with a failure message or
+   * null; {@code retryable} when the job can go on in a new generation (a ring that broke). The
+   * thread keeps the state of step {@code heldStep} ({@code stateBytes} encoded; -1: none) for
+   * the next generation, unless {@code threadEnded}.
+   */
+  record RunEnded(long generation, String failure, boolean retryable, long heldStep, int stateBytes, boolean threadEnded)
+      implements Event {}
+
+  /** A report for the coordinator that must not be lost (the worker sends it through its outbox). */
+  record Report(long generation, ReportBody body) implements Event {}
+
+  /** What {@link Report} carries; the worker adds generation, rank and sequence number. */
+  sealed interface ReportBody {}
+
+  /**
+   * An epoch's sums: the training ones over every rank (they travel with the gradients), the
+   * test ones of this rank's share of the test split.
+   */
+  record EpochSums(int epoch, double lossSum, long correct, long examples, boolean eachSampleOnce, long testCorrect,
+      long testExamples, long trainNanos, long stepsDone) implements ReportBody {}
+
+  /**
+   * The digest of the final parameters; rank 0 adds {@code model}, the parameters file whose
+   * sha256 the digest is, to be stored before the digest goes out (null on other ranks).
+   */
+  record Finished(String digest, byte[] model) implements ReportBody {}
+
+  /** Rank 0's thread: how far the generation has come, for the coordinator. */
+  record Progressed(WorkerReport.StepProgress progress) implements Event {}
+
+  /** Rank 0's thread: a checkpoint to write. */
+  record CheckpointReady(long generation, CheckpointData data) implements Event {}
 
   /**
    * One generation of this rank.
@@ -88,7 +135,7 @@ final class TrainingRun implements Runnable {
   private final CheckpointStore store;
   private final WorkerSettings settings;
   private final Scheduler scheduler;
-  private final ActorRef<DeviceWorker.Command> worker;
+  private final ActorRef<Event> worker;
   private final BlockingQueue<Object> orders = new LinkedBlockingQueue<>();
   /** Generations up to this one are to stop at their next step boundary. */
   private volatile long stopUpTo = -1;
@@ -118,7 +165,7 @@ final class TrainingRun implements Runnable {
       CheckpointStore store,
       WorkerSettings settings,
       Scheduler scheduler,
-      ActorRef<DeviceWorker.Command> worker) {
+      ActorRef<Event> worker) {
     this.slot = slot;
     this.catalog = catalog;
     this.store = store;
@@ -127,7 +174,7 @@ final class TrainingRun implements Runnable {
     this.worker = worker;
   }
 
-  /** Prepares {@code assignment}; the thread answers with {@link DeviceWorker.ReplicaReady}. */
+  /** Prepares {@code assignment}; the thread answers with {@link ReplicaReady}. */
   void assign(Assignment assignment) {
     orders.add(assignment);
   }
@@ -179,7 +226,7 @@ final class TrainingRun implements Runnable {
         return park(a, null, true);
       }
       CheckpointData state = prepare(a);
-      worker.tell(new DeviceWorker.ReplicaReady(a.generation(), state == null));
+      worker.tell(new ReplicaReady(a.generation(), state == null));
       Start start = awaitStart(a.generation());
       if (start == null) {
         return park(a, null, true);
@@ -221,7 +268,7 @@ final class TrainingRun implements Runnable {
     if (!keepThread) {
       // The replica may be half loaded: nothing it holds can be trusted by a later generation.
       dropReplica();
-      worker.tell(new DeviceWorker.RunEnded(a.generation(), failure, retryable, -1, 0, true));
+      worker.tell(new RunEnded(a.generation(), failure, retryable, -1, 0, true));
       return false;
     }
     return park(a, failure, retryable);
@@ -265,7 +312,7 @@ final class TrainingRun implements Runnable {
     }
     if (replica == null) {
       replica = new ModelReplica(task, slot.device(), a.spec().seed());
-      optimizer = Optimizer.create(a.spec().optimizer(), replica.manager());
+      optimizer = Optimizers.create(a.spec().optimizer(), replica.manager());
       moved(null);
     }
   }
@@ -390,7 +437,7 @@ final class TrainingRun implements Runnable {
       held = progress.step();
       bytes = payload.length;
     }
-    worker.tell(new DeviceWorker.RunEnded(a.generation(), failure, retryable, held, bytes, false));
+    worker.tell(new RunEnded(a.generation(), failure, retryable, held, bytes, false));
     return true;
   }
 
@@ -472,14 +519,14 @@ final class TrainingRun implements Runnable {
         if (rankZero && spec.checkpointEverySteps() > 0 && stepsDone % spec.checkpointEverySteps() == 0 && stepsDone < lastStep) {
           // The copy is the only cost here: encoding and writing happen elsewhere. At the end of an
           // epoch the checkpoint keeps the epoch's sums, so a resumed run can still report it.
-          worker.tell(new DeviceWorker.CheckpointReady(a.generation(), new CheckpointData(
+          worker.tell(new CheckpointReady(a.generation(), new CheckpointData(
               a.jobId(), stepsDone, epoch, step + 1, spec.seed(), a.worldSize(), replica.exportParameters(),
               optimizer.exportState(), lossSum, correct, ledger)));
         }
         if (rankZero && System.nanoTime() >= nextProgress) {
           nextProgress = System.nanoTime() + settings.progressInterval().toNanos();
           // Through the worker: it knows where the coordinator is now (it may have moved).
-          worker.tell(new DeviceWorker.Progressed(new WorkerReport.StepProgress(
+          worker.tell(new Progressed(new WorkerReport.StepProgress(
               a.generation(), epoch, step + 1, steps, lossSum / Math.max(1, ledger.samples()))));
         }
       }
@@ -496,11 +543,11 @@ final class TrainingRun implements Runnable {
         log.error("job {} epoch {}: the samples used differ from the epoch's plan: used {}, planned {}", a.jobId(),
             epoch + 1, ledger, SampleLedger.ofPlanned(permutation, stepsOfEpoch, spec.globalBatch()));
       }
-      worker.tell(new DeviceWorker.Report(a.generation(), new DeviceWorker.EpochSums(
+      worker.tell(new Report(a.generation(), new EpochSums(
           epoch, lossSum, correct, ledger.samples(), eachOnce, testCorrect, to - from, trainNanos, stepsDone)));
     }
     if (!rankZero) {
-      worker.tell(new DeviceWorker.Report(a.generation(), new DeviceWorker.Finished(replica.digest(), null)));
+      worker.tell(new Report(a.generation(), new Finished(replica.digest(), null)));
       return;
     }
     // Rank 0 delivers the model: the file DJL writes, stored by its worker before the digest (the
@@ -515,7 +562,7 @@ final class TrainingRun implements Runnable {
             + ": " + e.getMessage());
       }
     }
-    worker.tell(new DeviceWorker.Report(a.generation(), new DeviceWorker.Finished(CheckpointStore.checksum(model), model)));
+    worker.tell(new Report(a.generation(), new Finished(CheckpointStore.checksum(model), model)));
   }
 
   /** The largest magnitude among the first {@code length} of {@code values}. */

@@ -16,7 +16,6 @@ import kaon.protocol.NamedTensor;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
-import org.apache.pekko.pattern.StatusReply;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -73,11 +72,11 @@ class DataParallelEquivalenceTest {
     String jobId = "equivalence-" + workers + "-" + java.util.UUID.randomUUID().toString().substring(0, 8);
     String name = "equivalence/" + jobId + ".params";
     JobSpec spec = new JobSpec("fashion-mnist-mlp", workers, 1, 128, OptimizerSpec.sgd(0.1f, 0f), 42, STEPS, name, 0);
-    var job = ClusterSharding.get(testKit.system()).entityRefFor(JobCoordinator.ENTITY_KEY, jobId);
-    TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
-    TestProbe<StatusReply<JobStatus>> submitted = testKit.createTestProbe();
+    var job = ClusterSharding.get(testKit.system()).entityRefFor(JobEntity.ENTITY_KEY, jobId);
+    TestProbe<JobUpdate> watcher = testKit.createTestProbe();
+    TestProbe<OwnerReply> submitted = testKit.createTestProbe();
     job.tell(new JobCoordinator.Submit(spec, submitted.getRef()));
-    assertTrue(submitted.receiveMessage(Duration.ofSeconds(30)).isSuccess());
+    assertTrue(submitted.receiveMessage(Duration.ofSeconds(30)) instanceof OwnerReply.Accepted);
     job.tell(new JobCoordinator.Watch(watcher.getRef()));
     JobStatus status = awaitEnd(watcher);
     assertEquals(JobStatus.Phase.SUCCEEDED, status.phase(), status.message());
@@ -92,10 +91,10 @@ class DataParallelEquivalenceTest {
     }
   }
 
-  static JobStatus awaitEnd(TestProbe<JobCoordinator.JobUpdate> watcher) {
+  static JobStatus awaitEnd(TestProbe<JobUpdate> watcher) {
     while (true) {
-      JobCoordinator.JobUpdate update = watcher.receiveMessage(JOB_TIMEOUT);
-      if (update instanceof JobCoordinator.StatusChanged changed && changed.status().phase().isTerminal()) {
+      JobUpdate update = watcher.receiveMessage(JOB_TIMEOUT);
+      if (update instanceof JobUpdate.StatusChanged changed && changed.status().phase().isTerminal()) {
         return changed.status();
       }
     }

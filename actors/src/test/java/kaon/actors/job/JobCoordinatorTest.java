@@ -12,7 +12,6 @@ import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
-import org.apache.pekko.pattern.StatusReply;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -61,17 +60,17 @@ class JobCoordinatorTest {
 
   /** A coordinator for job {@code jobId} on the test node, recovering whatever its journal holds. */
   private static ActorRef<JobCoordinator.Command> spawnJob(String jobId) {
-    return testKit.spawn(JobCoordinator.create(jobId, null, node.store, TestNode.JOB_SETTINGS));
+    return testKit.spawn(JobEntity.create(jobId, null, node.store, TestNode.JOB_SETTINGS));
   }
 
   /** Submits {@code spec} to {@code job} and watches it from then on. */
-  private static TestProbe<JobCoordinator.JobUpdate> submitAndWatch(ActorRef<JobCoordinator.Command> job, JobSpec spec) {
+  private static TestProbe<JobUpdate> submitAndWatch(ActorRef<JobCoordinator.Command> job, JobSpec spec) {
     submit(job, spec);
     return watch(job);
   }
 
-  private static TestProbe<JobCoordinator.JobUpdate> watch(ActorRef<JobCoordinator.Command> job) {
-    TestProbe<JobCoordinator.JobUpdate> watcher = testKit.createTestProbe();
+  private static TestProbe<JobUpdate> watch(ActorRef<JobCoordinator.Command> job) {
+    TestProbe<JobUpdate> watcher = testKit.createTestProbe();
     job.tell(new JobCoordinator.Watch(watcher.getRef()));
     return watcher;
   }
@@ -79,7 +78,7 @@ class JobCoordinatorTest {
   /** Runs {@code spec} under a new job id to the end and returns its final status. */
   private static JobStatus runToEnd(String jobId, JobSpec spec) {
     ActorRef<JobCoordinator.Command> job = spawnJob(jobId);
-    TestProbe<JobCoordinator.JobUpdate> watcher = submitAndWatch(job, spec);
+    TestProbe<JobUpdate> watcher = submitAndWatch(job, spec);
     return DataParallelEquivalenceTest.awaitEnd(watcher);
   }
 
@@ -94,9 +93,9 @@ class JobCoordinatorTest {
         .tell(new DeviceWorker.Stop(generation, reason, false));
   }
 
-  private static JobStatus awaitCheckpoint(TestProbe<JobCoordinator.JobUpdate> watcher) {
+  private static JobStatus awaitCheckpoint(TestProbe<JobUpdate> watcher) {
     while (true) {
-      if (watcher.receiveMessage(WAIT) instanceof JobCoordinator.StatusChanged changed
+      if (watcher.receiveMessage(WAIT) instanceof JobUpdate.StatusChanged changed
           && changed.status().latestCheckpoint() != null) {
         return changed.status();
       }
@@ -111,7 +110,7 @@ class JobCoordinatorTest {
     awaitDevicesFree();
 
     ActorRef<JobCoordinator.Command> job = spawnJob(RUN + "resume-1");
-    TestProbe<JobCoordinator.JobUpdate> watcher = submitAndWatch(job, spec);
+    TestProbe<JobUpdate> watcher = submitAndWatch(job, spec);
     JobStatus checkpointed = awaitCheckpoint(watcher);
     // The coordinator and every rank die; only the journal and the checkpoints remain.
     testKit.stop(job);
@@ -120,7 +119,7 @@ class JobCoordinatorTest {
     }
     awaitDevicesFree();
 
-    TestProbe<JobCoordinator.JobUpdate> again = watch(spawnJob(RUN + "resume-1"));
+    TestProbe<JobUpdate> again = watch(spawnJob(RUN + "resume-1"));
     JobStatus end = DataParallelEquivalenceTest.awaitEnd(again);
     assertEquals(JobStatus.Phase.SUCCEEDED, end.phase(), end.message());
     assertEquals(2, end.generation());
@@ -138,7 +137,7 @@ class JobCoordinatorTest {
 
     String jobId = RUN + "memory-1";
     ActorRef<JobCoordinator.Command> job = spawnJob(jobId);
-    TestProbe<JobCoordinator.JobUpdate> watcher = submitAndWatch(job, spec);
+    TestProbe<JobUpdate> watcher = submitAndWatch(job, spec);
     JobStatus running = awaitCheckpoint(watcher);
     // Worker 1 is lost: its thread, replica and device are gone, and nobody tells the job. Rank
     // 0's ring breaks at its deadline; it must carry on from what it holds in memory, and the
@@ -159,13 +158,13 @@ class JobCoordinatorTest {
   void aJobBelowItsMaximumGrowsOntoDevicesAnotherJobGaveBack() {
     // Job A holds one of the node's two devices for a while.
     ActorRef<JobCoordinator.Command> a = spawnJob(RUN + "holder");
-    TestProbe<JobCoordinator.JobUpdate> aWatcher = submitAndWatch(a, spec("fashion-mnist-mlp", 1, 150));
-    while (!(aWatcher.receiveMessage(WAIT) instanceof JobCoordinator.Progress)) {
+    TestProbe<JobUpdate> aWatcher = submitAndWatch(a, spec("fashion-mnist-mlp", 1, 150));
+    while (!(aWatcher.receiveMessage(WAIT) instanceof JobUpdate.Progress)) {
       // until A trains
     }
     // Job B may have 1..2 workers: it starts with the one device left.
     ActorRef<JobCoordinator.Command> b = spawnJob(RUN + "grower");
-    TestProbe<JobCoordinator.JobUpdate> bWatcher = submitAndWatch(b, spec("fashion-mnist-mlp", 2, 0).withBounds(1, 2));
+    TestProbe<JobUpdate> bWatcher = submitAndWatch(b, spec("fashion-mnist-mlp", 2, 0).withBounds(1, 2));
     assertEquals(JobStatus.Phase.SUCCEEDED, DataParallelEquivalenceTest.awaitEnd(aWatcher).phase());
     // A gave its device back; B finds it at its next look and grows.
     JobStatus end = DataParallelEquivalenceTest.awaitEnd(bWatcher);
@@ -216,10 +215,10 @@ class JobCoordinatorTest {
     awaitDevicesFree();
 
     ActorRef<JobCoordinator.Command> job = spawnJob(RUN + "reattach-1");
-    TestProbe<JobCoordinator.JobUpdate> watcher = submitAndWatch(job, spec);
+    TestProbe<JobUpdate> watcher = submitAndWatch(job, spec);
     awaitCheckpoint(watcher);
     testKit.stop(job);
-    TestProbe<JobCoordinator.JobUpdate> again = watch(spawnJob(RUN + "reattach-1"));
+    TestProbe<JobUpdate> again = watch(spawnJob(RUN + "reattach-1"));
     JobStatus end = DataParallelEquivalenceTest.awaitEnd(again);
     assertEquals(JobStatus.Phase.SUCCEEDED, end.phase(), end.message());
     assertEquals(1, end.generation(), "the ranks kept training; no new generation was needed");
@@ -233,11 +232,11 @@ class JobCoordinatorTest {
   }
 
   private static JobStatus submit(ActorRef<JobCoordinator.Command> job, JobSpec spec) {
-    TestProbe<StatusReply<JobStatus>> reply = testKit.createTestProbe();
+    TestProbe<OwnerReply> reply = testKit.createTestProbe();
     job.tell(new JobCoordinator.Submit(spec, reply.getRef()));
-    StatusReply<JobStatus> answer = reply.receiveMessage(WAIT);
-    assertTrue(answer.isSuccess(), () -> "submit refused: " + answer.getError());
-    return answer.getValue();
+    OwnerReply answer = reply.receiveMessage(WAIT);
+    assertTrue(answer instanceof OwnerReply.Accepted, () -> "submit refused: " + answer);
+    return ((OwnerReply.Accepted) answer).status();
   }
 
   private static JobStatus status(ActorRef<JobCoordinator.Command> job) {
@@ -249,7 +248,7 @@ class JobCoordinatorTest {
   @Test
   void finishedJobRecoversFromItsJournalAfterARestart() {
     ActorRef<JobCoordinator.Command> job = spawnJob(RUN + "recover-1");
-    TestProbe<JobCoordinator.JobUpdate> watcher = submitAndWatch(job, spec("fashion-mnist-mlp", 2, 700));
+    TestProbe<JobUpdate> watcher = submitAndWatch(job, spec("fashion-mnist-mlp", 2, 700));
     JobStatus finished = DataParallelEquivalenceTest.awaitEnd(watcher);
     assertEquals(JobStatus.Phase.SUCCEEDED, finished.phase(), finished.message());
     // 700 steps: one full epoch (468) and a partial second one, both reported.
@@ -266,12 +265,12 @@ class JobCoordinatorTest {
   @Test
   void cancellingAFinishedJobIsRefused() {
     ActorRef<JobCoordinator.Command> job = spawnJob(RUN + "cancel-late");
-    TestProbe<JobCoordinator.JobUpdate> watcher = submitAndWatch(job, spec("fashion-mnist-mlp", 1, 5));
+    TestProbe<JobUpdate> watcher = submitAndWatch(job, spec("fashion-mnist-mlp", 1, 5));
     assertEquals(JobStatus.Phase.SUCCEEDED, DataParallelEquivalenceTest.awaitEnd(watcher).phase());
-    TestProbe<StatusReply<JobStatus>> reply = testKit.createTestProbe();
+    TestProbe<OwnerReply> reply = testKit.createTestProbe();
     job.tell(new JobCoordinator.Cancel(reply.getRef()));
-    String error = reply.receiveMessage(WAIT).getError().getMessage();
-    assertTrue(error.contains("already ended: SUCCEEDED"), error);
+    OwnerReply.Refused refused = (OwnerReply.Refused) reply.receiveMessage(WAIT);
+    assertEquals(OwnerReply.Refusal.ENDED, refused.refusal());
   }
 
   @Test
@@ -282,19 +281,20 @@ class JobCoordinatorTest {
     JobStatus second = submit(job, spec);
     assertEquals(first.jobId(), second.jobId());
     assertEquals(1, second.generation());
-    TestProbe<StatusReply<JobStatus>> reply = testKit.createTestProbe();
+    TestProbe<OwnerReply> reply = testKit.createTestProbe();
     job.tell(new JobCoordinator.Submit(spec("fashion-mnist-mlp", 2, 5), reply.getRef()));
-    assertTrue(reply.receiveMessage(WAIT).getError().getMessage().contains("another spec"));
+    assertEquals(OwnerReply.Refusal.CONFLICT, ((OwnerReply.Refused) reply.receiveMessage(WAIT)).refusal());
   }
 
   @Test
   void anEventOverOneMebibyteIsRefusedBeforeItIsPersisted() {
     ActorRef<JobCoordinator.Command> job = spawnJob(RUN + "oversize");
     JobSpec huge = new JobSpec("fashion-mnist-mlp", 1, 1, 128, OptimizerSpec.sgd(0.1f, 0f), 7, 5, "/tmp/" + "x".repeat(1_100_000), 0);
-    TestProbe<StatusReply<JobStatus>> reply = testKit.createTestProbe();
+    TestProbe<OwnerReply> reply = testKit.createTestProbe();
     job.tell(new JobCoordinator.Submit(huge, reply.getRef()));
-    String error = reply.receiveMessage(WAIT).getError().getMessage();
-    assertTrue(error.contains("too large") && error.contains("1048576"), error);
+    OwnerReply.Refused refused = (OwnerReply.Refused) reply.receiveMessage(WAIT);
+    assertEquals(OwnerReply.Refusal.INVALID_ARGUMENT, refused.refusal());
+    assertTrue(refused.message().contains("too large") && refused.message().contains("1048576"), refused.message());
     // Nothing was persisted: the job does not exist, and the entity is alive to say so.
     assertEquals(JobStatus.Phase.UNKNOWN, status(job).phase());
   }
@@ -302,7 +302,7 @@ class JobCoordinatorTest {
   @Test
   void anUnknownTaskFailsTheJobWithAClearReason() {
     ActorRef<JobCoordinator.Command> job = spawnJob(RUN + "unknown-task");
-    TestProbe<JobCoordinator.JobUpdate> watcher = submitAndWatch(job, spec("no-such-task", 1, 5));
+    TestProbe<JobUpdate> watcher = submitAndWatch(job, spec("no-such-task", 1, 5));
     JobStatus failed = DataParallelEquivalenceTest.awaitEnd(watcher);
     assertEquals(JobStatus.Phase.FAILED, failed.phase());
     assertTrue(failed.message().contains("unknown task 'no-such-task'"), failed.message());
@@ -311,30 +311,30 @@ class JobCoordinatorTest {
   @Test
   void aJobNeedingMoreDevicesThanTheClusterHasWaitsAndSaysWhy() {
     ActorRef<JobCoordinator.Command> job = spawnJob(RUN + "too-big");
-    TestProbe<JobCoordinator.JobUpdate> watcher = submitAndWatch(job, spec("fashion-mnist-mlp", 3, 5));
+    TestProbe<JobUpdate> watcher = submitAndWatch(job, spec("fashion-mnist-mlp", 3, 5));
     // Rank 2 gets no device; the job re-forms with what there is, which is below its minimum.
     JobStatus waiting = null;
     while (waiting == null) {
-      if (watcher.receiveMessage(WAIT) instanceof JobCoordinator.StatusChanged changed
+      if (watcher.receiveMessage(WAIT) instanceof JobUpdate.StatusChanged changed
           && changed.status().health().contains("waiting for devices: 2 available, needs at least 3")) {
         waiting = changed.status();
       }
     }
     assertTrue(waiting.phase() == JobStatus.Phase.STARTING || waiting.phase() == JobStatus.Phase.RUNNING, waiting.toString());
-    TestProbe<StatusReply<JobStatus>> cancelled = testKit.createTestProbe();
+    TestProbe<OwnerReply> cancelled = testKit.createTestProbe();
     job.tell(new JobCoordinator.Cancel(cancelled.getRef()));
-    assertEquals(JobStatus.Phase.CANCELLED, cancelled.receiveMessage(WAIT).getValue().phase());
+    assertEquals(JobStatus.Phase.CANCELLED, ((OwnerReply.Accepted) cancelled.receiveMessage(WAIT)).status().phase());
   }
 
   @Test
   void aSubmissionIsTheSameWhateverStartSizeTheFreeDevicesGaveIt() {
     JobSpec first = new JobSpec("fashion-mnist-mlp", 2, 1, 3, 4, 128, OptimizerSpec.sgd(0.1f, 0.9f), 11, 0, "", 100);
     JobSpec retriedWithNoDeviceFree = new JobSpec("fashion-mnist-mlp", 1, 1, 3, 4, 128, OptimizerSpec.sgd(0.1f, 0.9f), 11, 0, "", 100);
-    assertTrue(JobCoordinator.sameSubmission(retriedWithNoDeviceFree, first));
-    assertTrue(JobCoordinator.sameSubmission(first, first));
+    assertTrue(OwnerCommands.sameSubmission(retriedWithNoDeviceFree, first));
+    assertTrue(OwnerCommands.sameSubmission(first, first));
     JobSpec otherBounds = first.withBounds(2, 3);
-    assertTrue(!JobCoordinator.sameSubmission(otherBounds, first));
+    assertTrue(!OwnerCommands.sameSubmission(otherBounds, first));
     JobSpec otherEpochs = new JobSpec("fashion-mnist-mlp", 2, 1, 3, 5, 128, OptimizerSpec.sgd(0.1f, 0.9f), 11, 0, "", 100);
-    assertTrue(!JobCoordinator.sameSubmission(otherEpochs, first));
+    assertTrue(!OwnerCommands.sameSubmission(otherEpochs, first));
   }
 }

@@ -28,17 +28,17 @@ class JobEventSerializerTest {
   /** Each event with the manifest and bytes it was first stored with. */
   private static Map<Object, String[]> golden() {
     Map<Object, String[]> g = new LinkedHashMap<>();
-    g.put(new JobCoordinator.JobSubmitted(SPEC, 1_764_000_000_000L), new String[] {"JS", GOLDEN_SUBMITTED});
+    g.put(new JobEvent.JobSubmitted(SPEC, 1_764_000_000_000L), new String[] {"JS", GOLDEN_SUBMITTED});
     // Written before workers had member ids and times: its members read as ranks 0..1, its time as 0.
-    g.put(new JobCoordinator.GenerationStarted(3, 2, 400, "coordinator recovered", "checkpoint:step-400-abcd", List.of(0, 1), 0),
+    g.put(new JobEvent.GenerationStarted(3, 2, 400, "coordinator recovered", new StateSource.Checkpoint("step-400-abcd"), List.of(0, 1), 0),
         new String[] {"GS", GOLDEN_GENERATION});
-    g.put(new JobCoordinator.EpochCompleted(new EpochMetrics(1, 0.5893, 0.7925, 0.8123, 41234.5, 1.45, 2, 468, 0, false), 468),
+    g.put(new JobEvent.EpochCompleted(new EpochMetrics(1, 0.5893, 0.7925, 0.8123, 41234.5, 1.45, 2, 468, 0, false), 468),
         new String[] {"EC", GOLDEN_EPOCH});
-    g.put(new JobCoordinator.CheckpointCommitted(new CheckpointInfo("step-400-abcd", 400, 0, 1_312_345, "ab".repeat(32))),
+    g.put(new JobEvent.CheckpointCommitted(new CheckpointInfo("step-400-abcd", 400, 0, 1_312_345, "ab".repeat(32))),
         new String[] {"CC", GOLDEN_CHECKPOINT});
-    g.put(new JobCoordinator.JobSucceeded(0.8695, "cd".repeat(32)), new String[] {"OK", GOLDEN_SUCCEEDED});
-    g.put(new JobCoordinator.JobFailed("rank 1 failed: all-reduce missed its deadline"), new String[] {"JF", GOLDEN_FAILED});
-    g.put(new JobCoordinator.JobCancelled(), new String[] {"JC", ""});
+    g.put(new JobEvent.JobSucceeded(0.8695, "cd".repeat(32)), new String[] {"OK", GOLDEN_SUCCEEDED});
+    g.put(new JobEvent.JobFailed("rank 1 failed: all-reduce missed its deadline"), new String[] {"JF", GOLDEN_FAILED});
+    g.put(new JobEvent.JobCancelled(), new String[] {"JC", ""});
     return g;
   }
 
@@ -59,20 +59,20 @@ class JobEventSerializerTest {
       assertEquals(e.getValue()[0], manifest);
       assertEquals(e.getKey(), serializer.fromBinary(serializer.toBinary(e.getKey()), manifest));
     }
-    JobCoordinator.EpochCompleted ledgered =
-        new JobCoordinator.EpochCompleted(new EpochMetrics(2, 0.41, 0.85, 0.84, 40000, 1.5, 3, 936, 59_904, true), 936);
+    JobEvent.EpochCompleted ledgered =
+        new JobEvent.EpochCompleted(new EpochMetrics(2, 0.41, 0.85, 0.84, 40000, 1.5, 3, 936, 59_904, true), 936);
     assertEquals(ledgered, serializer.fromBinary(serializer.toBinary(ledgered), serializer.manifest(ledgered)));
-    JobCoordinator.GenerationStarted members = new JobCoordinator.GenerationStarted(
-        5, 3, 1234, "rank 1 failed: all-reduce missed its deadline", "memory:job-1-worker-2", List.of(2, 0, 3), 1_764_000_123_456L);
+    JobEvent.GenerationStarted members = new JobEvent.GenerationStarted(
+        5, 3, 1234, "rank 1 failed: all-reduce missed its deadline", new StateSource.Memory("job-1-worker-2"), List.of(2, 0, 3), 1_764_000_123_456L);
     assertEquals(members, serializer.fromBinary(serializer.toBinary(members), serializer.manifest(members)));
-    JobCoordinator.JobScaled scaled = new JobCoordinator.JobScaled(1, 3);
+    JobEvent.JobScaled scaled = new JobEvent.JobScaled(1, 3);
     assertEquals(scaled, serializer.fromBinary(serializer.toBinary(scaled), serializer.manifest(scaled)));
   }
 
   @Test
   void specsWrittenBeforeWorkerBoundsReadAsFixedSize() throws NotSerializableException {
     // GOLDEN_SUBMITTED predates min/max workers: both read as its worker count.
-    JobCoordinator.JobSubmitted old = (JobCoordinator.JobSubmitted)
+    JobEvent.JobSubmitted old = (JobEvent.JobSubmitted)
         serializer.fromBinary(HexFormat.of().parseHex(GOLDEN_SUBMITTED), "JS");
     assertEquals(2, old.spec().minWorkers());
     assertEquals(2, old.spec().maxWorkers());

@@ -1,6 +1,7 @@
 package kaon.actors.job;
 
 import java.nio.file.Path;
+import com.typesafe.config.ConfigFactory;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -22,8 +23,11 @@ final class TestNode {
 
   final ActorRef<NodeAgent.Command> nodeAgent;
   final CheckpointStore store;
-  static final JobSettings JOB_SETTINGS = new JobSettings(Duration.ofSeconds(3), Duration.ofMillis(200), Duration.ofSeconds(2),
-      "pekko.persistence.cassandra", Duration.ofSeconds(1));
+  /** The defaults, with shorter waits (a re-attach, a wait for devices) and a look for devices every second; no lease. */
+  static final JobSettings JOB_SETTINGS = JobSettings.fromConfig(ConfigFactory.parseString(
+          "reattach-timeout = 3 s, census-timeout = 3 s, device-wait-interval = 3 s, persist-retry-min = 200 ms, "
+              + "grow-look-interval = 1 s, fencing = off")
+      .withFallback(ConfigFactory.defaultReference().getConfig("kaon.job")), "pekko.persistence.cassandra.journal");
 
   /** A node whose jobs write no model file (none of them names one). */
   TestNode(ActorTestKit testKit, int devices) {
@@ -48,6 +52,6 @@ final class TestNode {
         new AllReduceSettings(16_384, Duration.ofSeconds(60), Duration.ofSeconds(5), 20), Duration.ofMillis(50), 1000, null, 1e4,
         modelDir);
     DeviceWorker.init(testKit.system(), nodeAgent, TaskCatalog.load(TestNode.class.getClassLoader()), store, settings);
-    JobCoordinator.init(testKit.system(), store, JOB_SETTINGS);
+    JobEntity.init(testKit.system(), store, JOB_SETTINGS);
   }
 }

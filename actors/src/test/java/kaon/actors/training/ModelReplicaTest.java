@@ -65,7 +65,7 @@ class ModelReplicaTest {
   void oneEpochOfSgdLearnsFashionMnist() {
     FashionMnistMlpTask task = new FashionMnistMlpTask();
     try (ModelReplica replica = new ModelReplica(task, Device.cpu(), 42)) {
-      Optimizer sgd = Optimizer.create(OptimizerSpec.sgd(0.1f, 0f), replica.manager());
+      Optimizer sgd = Optimizers.create(OptimizerSpec.sgd(0.1f, 0f), replica.manager());
       EpochSampler sampler = new EpochSampler(42, data.train().count(), 128);
       int[] permutation = sampler.permutation(0);
       float[] flat = new float[replica.size()];
@@ -123,8 +123,8 @@ class ModelReplicaTest {
     for (OptimizerSpec spec : List.of(OptimizerSpec.sgd(0.1f, 0.9f), OptimizerSpec.adam(0.001f))) {
       try (ModelReplica a = new ModelReplica(task, Device.cpu(), 1);
           ModelReplica b = new ModelReplica(task, Device.cpu(), 2)) {
-        Optimizer optA = Optimizer.create(spec, a.manager());
-        Optimizer optB = Optimizer.create(spec, b.manager());
+        Optimizer optA = Optimizers.create(spec, a.manager());
+        Optimizer optB = Optimizers.create(spec, b.manager());
         float[] flat = new float[a.size()];
         int[] batch = new int[32];
         for (int step = 0; step < 4; step++) {

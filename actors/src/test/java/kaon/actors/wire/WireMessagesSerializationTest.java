@@ -10,6 +10,8 @@ import kaon.actors.checkpoint.CheckpointInfo;
 import kaon.actors.job.EpochMetrics;
 import kaon.actors.job.JobCoordinator;
 import kaon.actors.job.JobStatus;
+import kaon.actors.job.JobUpdate;
+import kaon.actors.job.OwnerReply;
 import kaon.actors.training.JobSpec;
 import kaon.actors.training.OptimizerSpec;
 import kaon.actors.worker.DeviceWorker;
@@ -69,14 +71,16 @@ class WireMessagesSerializationTest {
         new WorkerReport.CheckpointHealth(3, 0, "checkpoint writes failing"),
         new WorkerReport.Reattached(3, 1),
         new WorkerReport.NotRunning(3, 2),
-        new JobCoordinator.Submit(spec, testKit.<org.apache.pekko.pattern.StatusReply<JobStatus>>createTestProbe().getRef()),
+        new JobCoordinator.Submit(spec, testKit.<OwnerReply>createTestProbe().getRef()),
         new JobCoordinator.GetStatus(testKit.<JobStatus>createTestProbe().getRef()),
-        new JobCoordinator.Watch(testKit.<JobCoordinator.JobUpdate>createTestProbe().getRef()),
-        new JobCoordinator.Cancel(testKit.<org.apache.pekko.pattern.StatusReply<JobStatus>>createTestProbe().getRef()),
-        new JobCoordinator.Scale(1, 3, testKit.<org.apache.pekko.pattern.StatusReply<JobStatus>>createTestProbe().getRef()),
-        new JobCoordinator.Progress(2, 100, 468, 0.51),
-        new JobCoordinator.EpochFinished(new EpochMetrics(1, 0.5, 0.8, 0.81, 40000, 1.5, 2, 468, 59_904, true)),
-        new JobCoordinator.StatusChanged(status(spec)),
+        new JobCoordinator.Watch(testKit.<JobUpdate>createTestProbe().getRef()),
+        new JobCoordinator.Cancel(testKit.<OwnerReply>createTestProbe().getRef()),
+        new JobCoordinator.Scale(1, 3, testKit.<OwnerReply>createTestProbe().getRef()),
+        new JobUpdate.Progress(2, 100, 468, 0.51),
+        new JobUpdate.EpochFinished(new EpochMetrics(1, 0.5, 0.8, 0.81, 40000, 1.5, 2, 468, 59_904, true)),
+        new JobUpdate.StatusChanged(status(spec)),
+        new OwnerReply.Accepted(status(spec)),
+        new OwnerReply.Refused(OwnerReply.Refusal.ENDED, "job job-1 already ended: SUCCEEDED"),
         status(spec));
     for (Object message : kryo) {
       assertEquals(message, roundTrip(message, KryoSerializer.class));

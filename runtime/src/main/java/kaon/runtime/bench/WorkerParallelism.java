@@ -9,6 +9,7 @@ import kaon.actors.data.LabeledImages;
 import kaon.actors.training.LocalGradientCollector;
 import kaon.actors.training.ModelReplica;
 import kaon.actors.training.Optimizer;
+import kaon.actors.training.Optimizers;
 import kaon.actors.training.OptimizerSpec;
 import kaon.actors.training.TaskCatalog;
 import kaon.actors.training.TrainingTask;
@@ -61,7 +62,7 @@ public final class WorkerParallelism {
       Thread t = new Thread(() -> {
         LocalGradientCollector.prepareThread(1);
         try (ModelReplica replica = new ModelReplica(task, Device.cpu(), 42)) {
-          Optimizer sgd = Optimizer.create(OptimizerSpec.sgd(0.1f, 0f), replica.manager());
+          Optimizer sgd = Optimizers.create(OptimizerSpec.sgd(0.1f, 0f), replica.manager());
           float[] flat = new float[replica.size()];
           int[] batch = new int[64];
           start.await();

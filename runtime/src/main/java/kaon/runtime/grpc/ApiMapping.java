@@ -3,7 +3,7 @@ package kaon.runtime.grpc;
 import java.util.Locale;
 import kaon.actors.checkpoint.CheckpointInfo;
 import kaon.actors.job.EpochMetrics;
-import kaon.actors.job.JobCoordinator;
+import kaon.actors.job.JobUpdate;
 import kaon.actors.training.JobSpec;
 import kaon.actors.job.JobStatus;
 import kaon.protocol.v1.CheckpointRef;
@@ -84,14 +84,14 @@ final class ApiMapping {
         .build();
   }
 
-  static JobEvent event(JobCoordinator.JobUpdate update) {
-    if (update instanceof JobCoordinator.StatusChanged s) {
+  static JobEvent event(JobUpdate update) {
+    if (update instanceof JobUpdate.StatusChanged s) {
       return JobEvent.newBuilder().setStatus(job(s.status())).build();
-    } else if (update instanceof JobCoordinator.Progress p) {
+    } else if (update instanceof JobUpdate.Progress p) {
       return JobEvent.newBuilder().setProgress(Progress.newBuilder()
           .setEpoch(p.epoch()).setStep(p.step()).setStepsPerEpoch(p.stepsPerEpoch()).setMeanLoss(p.meanLoss())).build();
     }
-    return JobEvent.newBuilder().setEpoch(epoch(((JobCoordinator.EpochFinished) update).metrics())).build();
+    return JobEvent.newBuilder().setEpoch(epoch(((JobUpdate.EpochFinished) update).metrics())).build();
   }
 
   static JobPhase phase(JobStatus.Phase p) {

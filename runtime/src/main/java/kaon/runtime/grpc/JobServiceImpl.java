@@ -17,6 +17,9 @@ import java.util.function.Supplier;
 import kaon.actors.checkpoint.CheckpointDamagedException;
 import kaon.actors.checkpoint.CheckpointStore;
 import kaon.actors.job.JobCoordinator;
+import kaon.actors.job.JobEntity;
+import kaon.actors.job.JobUpdate;
+import kaon.actors.job.OwnerReply;
 import kaon.actors.training.JobSpec;
 import kaon.actors.job.JobStatus;
 import kaon.actors.training.TaskCatalog;
@@ -41,7 +44,6 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
 import org.apache.pekko.grpc.GrpcServiceException;
 import org.apache.pekko.grpc.javadsl.Metadata;
-import org.apache.pekko.pattern.StatusReply;
 import org.apache.pekko.persistence.cassandra.query.javadsl.CassandraReadJournal;
 import org.apache.pekko.persistence.query.PersistenceQuery;
 import org.apache.pekko.stream.OverflowStrategy;
@@ -97,7 +99,7 @@ public final class JobServiceImpl implements JobServicePowerApi {
     return freeDevices.get()
         .thenCompose(free -> {
           JobSpec spec = specs.resolve(in.getSpec(), free);
-          return job(jobId).<StatusReply<JobStatus>>ask(replyTo -> new JobCoordinator.Submit(spec, replyTo), timeout);
+          return job(jobId).<OwnerReply>ask(replyTo -> new JobCoordinator.Submit(spec, replyTo), timeout);
         })
         .thenApply(reply -> ApiMapping.job(unwrap(reply)))
         .exceptionally(JobServiceImpl::fail);
@@ -122,7 +124,7 @@ public final class JobServiceImpl implements JobServicePowerApi {
   @Override
   public CompletionStage<ListJobsResponse> listJobs(ListJobsRequest in, Metadata metadata) {
     token.check(metadata);
-    String prefix = JobCoordinator.ENTITY_KEY.name() + "|";
+    String prefix = JobEntity.ENTITY_KEY.name() + "|";
     CassandraReadJournal journal = PersistenceQuery.get(Adapter.toClassic(system))
         .getReadJournalFor(CassandraReadJournal.class, CassandraReadJournal.Identifier());
     return journal.currentPersistenceIds()
@@ -143,18 +145,18 @@ public final class JobServiceImpl implements JobServicePowerApi {
     String id = jobId(in.getJobId());
     EntityRef<JobCoordinator.Command> job = job(id);
     // Progress may be dropped for a slow client; the newest updates are the ones worth keeping.
-    Source<JobCoordinator.JobUpdate, ActorRef<JobCoordinator.JobUpdate>> updates =
+    Source<JobUpdate, ActorRef<JobUpdate>> updates =
         ActorSource.actorRef(u -> false, u -> Optional.empty(), 1024, OverflowStrategy.dropHead());
     return updates
         .map(update -> {
-          if (update instanceof JobCoordinator.StatusChanged s && s.status().phase() == JobStatus.Phase.UNKNOWN) {
+          if (update instanceof JobUpdate.StatusChanged s && s.status().phase() == JobStatus.Phase.UNKNOWN) {
             throw s.status().health().isEmpty()
                 ? notFound(id)
                 : new GrpcServiceException(Status.UNAVAILABLE.withDescription("job " + id + ": " + s.status().health()));
           }
           return update;
         })
-        .takeWhile(u -> !(u instanceof JobCoordinator.StatusChanged s && s.status().phase().isTerminal()), true)
+        .takeWhile(u -> !(u instanceof JobUpdate.StatusChanged s && s.status().phase().isTerminal()), true)
         .map(ApiMapping::event)
         .watchTermination((watcher, done) -> {
           job.tell(new JobCoordinator.Watch(watcher));
@@ -170,7 +172,7 @@ public final class JobServiceImpl implements JobServicePowerApi {
   public CompletionStage<Job> cancelJob(CancelJobRequest in, Metadata metadata) {
     token.check(metadata);
     String id = jobId(in.getJobId());
-    return job(id).<StatusReply<JobStatus>>ask(JobCoordinator.Cancel::new, timeout)
+    return job(id).<OwnerReply>ask(JobCoordinator.Cancel::new, timeout)
         .thenApply(reply -> ApiMapping.job(unwrap(reply)))
         .exceptionally(JobServiceImpl::fail);
   }
@@ -185,7 +187,7 @@ public final class JobServiceImpl implements JobServicePowerApi {
     if (in.getMaxWorkers() < in.getMinWorkers()) {
       throw SpecResolver.invalid("max_workers", "must be at least min_workers (" + in.getMinWorkers() + "), was " + in.getMaxWorkers());
     }
-    return job(id).<StatusReply<JobStatus>>ask(
+    return job(id).<OwnerReply>ask(
             replyTo -> new JobCoordinator.Scale(in.getMinWorkers(), in.getMaxWorkers(), replyTo), timeout)
         .thenApply(reply -> ApiMapping.job(unwrap(reply)))
         .exceptionally(JobServiceImpl::fail);
@@ -234,7 +236,7 @@ public final class JobServiceImpl implements JobServicePowerApi {
   }
 
   private EntityRef<JobCoordinator.Command> job(String id) {
-    return sharding.entityRefFor(JobCoordinator.ENTITY_KEY, id);
+    return sharding.entityRefFor(JobEntity.ENTITY_KEY, id);
   }
 
   private static String jobId(String id) {
@@ -263,29 +265,19 @@ public final class JobServiceImpl implements JobServicePowerApi {
     }
   }
 
-  private static JobStatus unwrap(StatusReply<JobStatus> reply) {
-    if (reply.isSuccess()) {
-      return reply.getValue();
+  private static JobStatus unwrap(OwnerReply reply) {
+    if (reply instanceof OwnerReply.Accepted accepted) {
+      return accepted.status();
     }
-    throw refusal(reply.getError().getMessage());
-  }
-
-  /** The coordinator's refusals, as gRPC statuses (its messages say which case they are). */
-  private static GrpcServiceException refusal(String message) {
-    Status status;
-    if (message.contains("does not exist")) {
-      status = Status.NOT_FOUND;
-    } else if (message.contains("already ended")) {
-      status = Status.FAILED_PRECONDITION;
-    } else if (message.contains("already exists with another spec")) {
-      status = Status.ALREADY_EXISTS;
-    } else if (message.contains("being unloaded") || message.endsWith("; retry")
-        || message.contains("held by another coordinator")) {
-      status = Status.UNAVAILABLE;
-    } else {
-      status = Status.INVALID_ARGUMENT;
-    }
-    return new GrpcServiceException(status.withDescription(message));
+    OwnerReply.Refused refused = (OwnerReply.Refused) reply;
+    Status status = switch (refused.refusal()) {
+      case NOT_FOUND -> Status.NOT_FOUND;
+      case ENDED -> Status.FAILED_PRECONDITION;
+      case CONFLICT -> Status.ALREADY_EXISTS;
+      case INVALID_ARGUMENT -> Status.INVALID_ARGUMENT;
+      case UNAVAILABLE -> Status.UNAVAILABLE;
+    };
+    throw new GrpcServiceException(status.withDescription(refused.message()));
   }
 
   private static GrpcServiceException notFound(String id) {

@@ -9,7 +9,8 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import kaon.actors.checkpoint.CheckpointStore;
-import kaon.actors.job.JobCoordinator;
+import kaon.actors.job.JobEntity;
+import kaon.actors.job.JournalProbe;
 import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Extension;
@@ -81,7 +82,7 @@ public final class NodeHealth implements Extension {
       return CompletableFuture.completedFuture(Readiness.problems(
           new Readiness.Facts(status, "not started yet", "not started yet", null, false, false)));
     }
-    CompletableFuture<String> journal = problemOf(() -> JobCoordinator.pingJournal(system, p.journalSession()));
+    CompletableFuture<String> journal = problemOf(() -> JournalProbe.ping(system, p.journalSession()));
     CompletableFuture<String> checkpoints = problemOf(() -> p.store().ping());
     String dataDir = dataDirProblem(p);
     return journal.thenCombine(checkpoints, (j, c) ->

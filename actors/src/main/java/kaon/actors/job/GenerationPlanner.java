@@ -1,0 +1,127 @@
+package kaon.actors.job;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import kaon.actors.checkpoint.CheckpointInfo;
+
+/**
+ * Who forms a job's next generation and where its state comes from: a pure function of what the
+ * survey found, in the way torchft keeps its quorum computation a function of values.
+ *
+ * <p>The rules, each with its own test in {@code GenerationPlannerTest}:
+ * <ul>
+ *   <li>the generation has as many ranks as there are devices for the job (free ones and those its
+ *       own workers hold), at most its maximum; below its minimum it waits for devices;
+ *   <li>its state is the newest any member holds in memory; only when no member holds any does it
+ *       come from the newest checkpoint that can be read, else from the initial parameters;
+ *   <li>members are the current workers that still own a device, those holding the newest state
+ *       first (so that a smaller generation keeps them), then new member ids; a member that owns a
+ *       device but did not answer in time is slow, not gone: it stays and receives the state;
+ *   <li>the rank that sends the state is the first that holds it.
+ * </ul>
+ */
+final class GenerationPlanner {
+
+  private GenerationPlanner() {}
+
+  /**
+   * What the survey of the current generation found.
+   *
+   * @param members the current generation's members, in rank order
+   * @param nextMember the lowest member id never used
+   * @param available devices this job can have (0 when the census failed)
+   * @param owningDevice members that own a device now
+   * @param held per member that answered in time, the step it holds (-1: none) and its size
+   */
+  record Survey(List<Integer> members, int nextMember, int available, Set<Integer> owningDevice,
+      Map<Integer, Held> held) {
+
+    Survey {
+      members = List.copyOf(members);
+      owningDevice = Set.copyOf(owningDevice);
+      held = Map.copyOf(held);
+    }
+
+    /**
+     * The newest step a member that still owns a device holds, or -1. (The state goes with the
+     * device: one that gave its device back since it answered holds nothing any more.)
+     */
+    long newestHeldStep() {
+      return held.entrySet().stream().filter(e -> owningDevice.contains(e.getKey()))
+          .mapToLong(e -> e.getValue().step()).max().orElse(-1);
+    }
+
+    /** Whether the state must come from a checkpoint (no member holds any past step 0). */
+    boolean needsCheckpoint() {
+      return newestHeldStep() <= 0;
+    }
+  }
+
+  /** The state a member holds: step {@code step} (-1: none), {@code bytes} encoded. */
+  record Held(long step, int bytes) {}
+
+  /** What to do. */
+  sealed interface Plan {}
+
+  /** Too few devices: wait for more, and say why. */
+  record Wait(String reason) implements Plan {}
+
+  /**
+   * Form a generation of {@code members} (in rank order) resuming at {@code resumeStep} from
+   * {@code source}; {@code sourceRank} sends its {@code sourceBytes} of state to the others when
+   * the state comes from memory (else -1).
+   */
+  record Form(List<Integer> members, long resumeStep, StateSource source, int sourceRank, int sourceBytes)
+      implements Plan {}
+
+  /**
+   * The plan for a job with bounds {@code minWorkers..maxWorkers} after {@code survey}; {@code
+   * checkpoint} is the newest readable one, asked for only when {@link Survey#needsCheckpoint}.
+   * Workers are named by {@code entityIdOf} (their member id to their entity id).
+   */
+  static Plan plan(Survey survey, int minWorkers, int maxWorkers, Optional<CheckpointInfo> checkpoint,
+      java.util.function.IntFunction<String> entityIdOf) {
+    int size = Math.min(maxWorkers, survey.available());
+    if (size < minWorkers) {
+      return new Wait("waiting for devices: " + survey.available() + " available, needs at least " + minWorkers);
+    }
+    long newest = survey.newestHeldStep();
+    boolean fromMembers = newest > 0;
+    List<Integer> members = members(survey, newest, size);
+    if (!fromMembers) {
+      return new Form(members, checkpoint.map(CheckpointInfo::step).orElse(0L),
+          checkpoint.<StateSource>map(c -> new StateSource.Checkpoint(c.id())).orElse(StateSource.INIT), -1, 0);
+    }
+    for (int rank = 0; rank < members.size(); rank++) {
+      Held h = survey.held().get(members.get(rank));
+      if (h != null && h.step() == newest) {
+        return new Form(members, newest, new StateSource.Memory(entityIdOf.apply(members.get(rank))), rank, h.bytes());
+      }
+    }
+    throw new IllegalStateException("no member of " + members + " holds step " + newest);
+  }
+
+  private static List<Integer> members(Survey survey, long newestStep, int size) {
+    List<Integer> holding = new ArrayList<>();
+    List<Integer> others = new ArrayList<>();
+    for (int id : survey.members()) {
+      if (!survey.owningDevice().contains(id)) {
+        continue; // gone with its node, or it gave its device back
+      }
+      Held h = survey.held().get(id);
+      (h != null && h.step() == newestStep && newestStep > 0 ? holding : others).add(id);
+    }
+    List<Integer> members = new ArrayList<>(holding);
+    members.addAll(others);
+    while (members.size() > size) {
+      members.remove(members.size() - 1);
+    }
+    for (int next = survey.nextMember(); members.size() < size; next++) {
+      members.add(next);
+    }
+    return List.copyOf(members);
+  }
+}

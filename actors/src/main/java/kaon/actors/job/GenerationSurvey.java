@@ -1,0 +1,185 @@
+package kaon.actors.job;
+
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+import kaon.actors.checkpoint.CheckpointDamagedException;
+import kaon.actors.checkpoint.CheckpointInfo;
+import kaon.actors.worker.DeviceCensus;
+import kaon.actors.worker.DeviceWorker;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+
+/**
+ * One survey before a job forms its next generation: a short-lived child of the coordinator whose
+ * life is the survey. It stops the current members at a step boundary (they keep their state and
+ * devices), asks each which step's state it holds, takes a device census, and when no member holds
+ * state, finds the newest committed checkpoint that can be read (a damaged one is skipped for the
+ * one before it). It tells the coordinator what it {@link Found} and stops.
+ *
+ * <p>Every wait is bounded: a member has {@code state-answer-timeout} to answer (the Stop just sent
+ * aborts its all-reduce, so a live member answers within a step; one that stays silent is on a
+ * node that is gone or going), the census {@code census-timeout}, and a checkpoint read the
+ * store's request timeout.
+ */
+final class GenerationSurvey {
+
+  sealed interface Command permits StateHeld, Counted, Chosen {}
+
+  private record StateHeld(int member, DeviceWorker.HeldState held) implements Command {}
+
+  private record Counted(List<DeviceCensus.NodeDevices> nodes) implements Command {}
+
+  private record Chosen(Optional<CheckpointInfo> checkpoint, String skipped, Throwable error) implements Command {}
+
+  /**
+   * What the survey after generation {@code afterGeneration} found. {@code checkpoint} is the
+   * newest readable one when the state must come from a checkpoint, {@code skipped} says which
+   * were damaged, and {@code storeError} is set when the store could not be read at all.
+   */
+  record Found(long afterGeneration, String reason, GenerationPlanner.Survey survey, Optional<CheckpointInfo> checkpoint,
+      String skipped, String storeError) {}
+
+  /** What to survey: the generation that ends, its members, and the job's bounds and checkpoints. */
+  record Request(String jobId, long afterGeneration, String reason, List<Integer> members, int nextMember,
+      int minWorkers, List<CheckpointInfo> checkpointsNewestFirst) {}
+
+  private final ActorContext<Command> context;
+  private final Request request;
+  private final JobCheckpoints checkpoints;
+  private final ActorRef<Found> replyTo;
+  private final Map<Integer, GenerationPlanner.Held> held = new TreeMap<>();
+  private int answers;
+  private List<DeviceCensus.NodeDevices> nodes;
+  private boolean counted;
+  private GenerationPlanner.Survey survey;
+
+  static Behavior<Command> create(Request request, JobWorkers workers, JobCheckpoints checkpoints, JobSettings settings,
+      ActorRef<Found> replyTo) {
+    return Behaviors.setup(context -> new GenerationSurvey(context, request, checkpoints, replyTo).start(workers, settings));
+  }
+
+  private GenerationSurvey(ActorContext<Command> context, Request request, JobCheckpoints checkpoints, ActorRef<Found> replyTo) {
+    this.context = context;
+    this.request = request;
+    this.checkpoints = checkpoints;
+    this.replyTo = replyTo;
+  }
+
+  private Behavior<Command> start(JobWorkers workers, JobSettings settings) {
+    long generation = request.afterGeneration();
+    for (int member : request.members()) {
+      workers.member(member).tell(new DeviceWorker.Stop(generation, "new generation: " + request.reason(), true));
+      context.ask(DeviceWorker.HeldState.class, workers.member(member), settings.stateAnswerTimeout(),
+          replyTo -> new DeviceWorker.AskState(generation, replyTo), (h, error) -> new StateHeld(member, h));
+    }
+    context.pipeToSelf(workers.census(), (found, error) -> {
+      if (error != null) {
+        // Counted as no devices: the job waits for devices and surveys again shortly.
+        context.getLog().warn("job {}: device census failed: {}", request.jobId(), error.getMessage());
+      }
+      return new Counted(error == null ? found : null);
+    });
+    return Behaviors.receive(Command.class)
+        .onMessage(StateHeld.class, this::onStateHeld)
+        .onMessage(Counted.class, this::onCounted)
+        .onMessage(Chosen.class, this::onChosen)
+        .build();
+  }
+
+  private Behavior<Command> onStateHeld(StateHeld answer) {
+    answers++;
+    if (answer.held() != null) {
+      held.put(answer.member(), new GenerationPlanner.Held(answer.held().step(), answer.held().bytes()));
+    }
+    return surveyedYet();
+  }
+
+  private Behavior<Command> onCounted(Counted census) {
+    counted = true;
+    nodes = census.nodes();
+    return surveyedYet();
+  }
+
+  private Behavior<Command> surveyedYet() {
+    if (!counted || answers < request.members().size()) {
+      return Behaviors.same();
+    }
+    survey = survey();
+    if (survey.needsCheckpoint() && survey.available() >= request.minWorkers()
+        && !request.checkpointsNewestFirst().isEmpty()) {
+      context.pipeToSelf(choose(request.checkpointsNewestFirst(), 0, ""), (chosen, error) -> chosen != null
+          ? chosen
+          : new Chosen(Optional.empty(), "", error instanceof CompletionException c && c.getCause() != null ? c.getCause() : error));
+      return Behaviors.same();
+    }
+    return found(survey, Optional.empty(), "", null);
+  }
+
+  private Behavior<Command> onChosen(Chosen chosen) {
+    return found(survey, chosen.checkpoint(), chosen.skipped(),
+        chosen.error() == null ? null : String.valueOf(chosen.error().getMessage()));
+  }
+
+  private Behavior<Command> found(GenerationPlanner.Survey survey, Optional<CheckpointInfo> checkpoint, String skipped,
+      String storeError) {
+    replyTo.tell(new Found(request.afterGeneration(), request.reason(), survey, checkpoint, skipped, storeError));
+    return Behaviors.stopped();
+  }
+
+  /**
+   * Devices a generation of job {@code jobId} can have, from a census ({@code nodes}; none when it
+   * failed): the free ones and those its own workers hold, which they keep between generations.
+   */
+  static int availableTo(String jobId, List<DeviceCensus.NodeDevices> nodes) {
+    String prefix = DeviceWorker.entityIdPrefix(jobId);
+    return nodes == null ? 0 : nodes.stream().mapToInt(n -> n.available(owner -> owner.startsWith(prefix))).sum();
+  }
+
+  /** What was found, as values: devices this job can have, which members own one, what each holds. */
+  private GenerationPlanner.Survey survey() {
+    int available = availableTo(request.jobId(), nodes);
+    Set<String> owners = new HashSet<>();
+    if (nodes != null) {
+      nodes.forEach(node -> owners.addAll(node.owners()));
+    }
+    Set<Integer> owning = new HashSet<>();
+    for (int member : request.members()) {
+      if (owners.contains(DeviceWorker.entityId(request.jobId(), member))) {
+        owning.add(member);
+      }
+    }
+    List<String> states = new ArrayList<>();
+    held.forEach((id, h) -> states.add("worker-" + id + (h.step() < 0 ? " none" : " step " + h.step())));
+    context.getLog().info("job {}: {} devices available to it on {} nodes; states held: {}", request.jobId(), available,
+        nodes == null ? 0 : nodes.size(), states.isEmpty() ? "none" : String.join(", ", states));
+    return new GenerationPlanner.Survey(request.members(), request.nextMember(), available, owning, held);
+  }
+
+  /** The first of {@code candidates} from {@code index} on that reads back whole. */
+  private CompletionStage<Chosen> choose(List<CheckpointInfo> candidates, int index, String skipped) {
+    if (index >= candidates.size()) {
+      return CompletableFuture.completedFuture(new Chosen(Optional.empty(), skipped, null));
+    }
+    CheckpointInfo candidate = candidates.get(index);
+    return checkpoints.verify(candidate)
+        .thenApply(data -> new Chosen(Optional.of(candidate), skipped, null))
+        .exceptionallyCompose(error -> {
+          Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+          if (cause instanceof CheckpointDamagedException) {
+            return choose(candidates, index + 1, skipped + cause.getMessage() + "; ");
+          }
+          return CompletableFuture.failedFuture(cause);
+        });
+  }
+}
+

@@ -1,0 +1,313 @@
+package kaon.actors.job;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.function.Consumer;
+import kaon.actors.worker.DeviceWorker;
+import kaon.actors.worker.WorkerReport;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.persistence.typed.javadsl.EffectFactories;
+import org.apache.pekko.persistence.typed.javadsl.ReplyEffect;
+
+/**
+ * The coordinator's part that forms, launches and re-forms a job's generations. What it does with
+ * the current generation is one {@link Activity} at a time, and each procedure is a child actor
+ * whose life is that activity: a {@link GenerationSurvey} while re-forming, a {@link
+ * GenerationLaunch} while launching, a {@link GrowthWatch} while a generation is below the job's
+ * maximum. The decisions are pure: {@link GenerationPlanner} chooses members and state source,
+ * {@link FailurePolicy} what a rank's failure leads to, {@link GrowthPolicy} when to grow.
+ *
+ * <p>Runs on the coordinator's thread, inside its command handlers; nothing here outlives the
+ * coordinator (after a restart, the journal says which generation is current, and a re-attach
+ * finds out whether it still trains).
+ */
+final class Generations {
+
+  /** What the coordinator gives this part. */
+  interface Port {
+    /** Persists {@code event} once the journal answers (the journal gate), then runs {@code after}. */
+    ReplyEffect<JobEvent, JobState> persistWhenReachable(JobEvent event, Consumer<JobState> after);
+
+    /** Surveys again for a generation after {@code afterGeneration} in {@code delay}. */
+    void reformAfter(Duration delay, long afterGeneration, String reason);
+
+    void publishStatus(JobState state);
+
+    /** A generation starts: reports and results of the previous one no longer count. */
+    void generationStarting();
+  }
+
+  /** Where the children answer: adapters into the coordinator's protocol. */
+  record Replies(ActorRef<GenerationSurvey.Found> surveys, ActorRef<GenerationLaunch.Outcome> launches,
+      ActorRef<GrowthWatch.Grow> growth, ActorRef<WorkerReport> reports) {}
+
+  /** What is being done with the current generation. */
+  sealed interface Activity {}
+
+  /** Nothing: the job is not submitted, has ended, or another coordinator runs it. */
+  record Idle() implements Activity {}
+
+  /** Getting the generation going. */
+  record Launching(ActorRef<GenerationLaunch.Command> launch) implements Activity {}
+
+  /** Every rank trains. */
+  record Training() implements Activity {}
+
+  /** Forming the next generation: a survey, a backoff, a wait for devices, or its event waiting for the journal. */
+  record Reforming() implements Activity {}
+
+  private final ActorContext<?> context;
+  private final String jobId;
+  private final JobWorkers workers;
+  private final JobCheckpoints checkpoints;
+  private final JobSettings settings;
+  private final JobHealth health;
+  private final Replies replies;
+  private final Port port;
+  private final EffectFactories<JobEvent, JobState> effect;
+  private final FailurePolicy failures;
+  private final GrowthPolicy growth;
+  private Activity activity = new Idle();
+  private int failuresWithoutProgress;
+  /** Delay before reading checkpoints again after the store failed; null after a success. */
+  private Duration readRetry;
+  private ActorRef<GrowthWatch.Command> growthWatch;
+
+  Generations(ActorContext<?> context, String jobId, JobWorkers workers, JobCheckpoints checkpoints, JobSettings settings,
+      JobHealth health, Replies replies, Port port, EffectFactories<JobEvent, JobState> effect) {
+    this.context = context;
+    this.jobId = jobId;
+    this.workers = workers;
+    this.checkpoints = checkpoints;
+    this.settings = settings;
+    this.health = health;
+    this.replies = replies;
+    this.port = port;
+    this.effect = effect;
+    this.failures = new FailurePolicy(settings.failuresBeforeGiveUp());
+    this.growth = GrowthPolicy.of(settings);
+  }
+
+  Activity activity() {
+    return activity;
+  }
+
+  /** Prepares the generation the journal just recorded; its state comes as {@code source} says. */
+  void prepare(JobState.Active state, long resumeStep, StateSource source, int sourceRank, int sourceBytes) {
+    launch(state, GenerationLaunch::prepare, resumeStep, source, sourceRank, sourceBytes);
+  }
+
+  /** After recovery: asks the ranks of the current generation whether they still train it. */
+  void reattach(JobState.Active state) {
+    launch(state, GenerationLaunch::reattach, state.course().stepsDone(), state.course().stateSource(), -1, 0);
+  }
+
+  /**
+   * Starts forming the next generation after {@code afterGeneration}: the survey stops the current
+   * members at a step boundary (they keep their state) and finds what there is to form from.
+   */
+  ReplyEffect<JobEvent, JobState> reform(JobState.Active state, long afterGeneration, String reason) {
+    if (activity instanceof Reforming || state.course().generation() != afterGeneration) {
+      return effect.noReply();
+    }
+    stopChildren();
+    activity = new Reforming();
+    return survey(state, afterGeneration, reason);
+  }
+
+  /** Surveys (again) for the generation after {@code afterGeneration}, if the job still re-forms from it. */
+  ReplyEffect<JobEvent, JobState> survey(JobState.Active state, long afterGeneration, String reason) {
+    JobState.Course course = state.course();
+    if (course.generation() == afterGeneration && activity instanceof Reforming) {
+      context.spawnAnonymous(GenerationSurvey.create(new GenerationSurvey.Request(jobId, afterGeneration, reason,
+          course.members(), course.nextMember(), course.minWorkers(), course.newestCheckpoints(checkpoints.keepLast())),
+          workers, checkpoints, settings, replies.surveys()));
+    }
+    return effect.noReply();
+  }
+
+  /** The survey's findings: wait, retry the store, or record the generation the planner chose. */
+  ReplyEffect<JobEvent, JobState> onSurveyed(JobState.Active state, GenerationSurvey.Found found) {
+    JobState.Course course = state.course();
+    if (course.generation() != found.afterGeneration() || !(activity instanceof Reforming)) {
+      return effect.noReply();
+    }
+    if (found.storeError() != null) {
+      // The store is unreachable, which says nothing about the checkpoints: try again, less
+      // often the longer it lasts.
+      readRetry = readRetry == null ? settings.persistRetryMin() : min(readRetry.multipliedBy(2), settings.checkpointReadRetryMax());
+      context.getLog().warn("job {}: cannot read checkpoints ({}); retrying in {} ms", jobId, found.storeError(),
+          readRetry.toMillis());
+      setHealth(state, JobHealth.Problem.CHECKPOINT_READS,
+          "cannot read checkpoints (" + found.storeError() + "); retrying every " + readRetry.toMillis() + " ms");
+      port.reformAfter(readRetry, found.afterGeneration(), found.reason());
+      return effect.noReply();
+    }
+    readRetry = null;
+    health.clear(JobHealth.Problem.CHECKPOINT_READS);
+    GenerationPlanner.Plan plan = GenerationPlanner.plan(found.survey(), course.minWorkers(), course.maxWorkers(),
+        found.checkpoint(), member -> DeviceWorker.entityId(jobId, member));
+    if (plan instanceof GenerationPlanner.Wait wait) {
+      // Below its minimum the job waits for devices, says so, and looks again shortly. The
+      // members keep their state meanwhile (for as long as they hold their devices).
+      setHealth(state, JobHealth.Problem.WAITING_FOR_DEVICES, wait.reason());
+      port.reformAfter(settings.deviceWaitInterval(), found.afterGeneration(), found.reason());
+      return effect.noReply();
+    }
+    health.clear(JobHealth.Problem.WAITING_FOR_DEVICES);
+    GenerationPlanner.Form form = (GenerationPlanner.Form) plan;
+    String reason = JobEvent.shortened(found.reason()
+        + (found.skipped().isEmpty() ? "" : "; skipped damaged checkpoints: " + found.skipped()));
+    context.getLog().info("job {}: generation {} of {} ranks resumes at step {} from {} (workers {}; {})", jobId,
+        course.generation() + 1, form.members().size(), form.resumeStep(), form.source(), form.members(), reason);
+    List<Integer> before = course.members();
+    // Still re-forming until the generation is recorded: nothing else may start one meanwhile.
+    return port.persistWhenReachable(new JobEvent.GenerationStarted(course.generation() + 1, form.members().size(),
+        form.resumeStep(), reason, form.source(), form.members(), System.currentTimeMillis()), s -> {
+          long generation = ((JobState.Active) s).course().generation();
+          // Workers the job no longer has give their devices (and their state) back.
+          before.stream().filter(id -> !form.members().contains(id)).forEach(id ->
+              workers.member(id).tell(new DeviceWorker.Stop(generation, "not in generation " + generation, false)));
+          prepare((JobState.Active) s, form.resumeStep(), form.source(), form.sourceRank(), form.sourceBytes());
+          port.publishStatus(s);
+        });
+  }
+
+  /** How a launch child is made: a prepare, or a re-attach after recovery. */
+  private interface LaunchKind {
+    Behavior<GenerationLaunch.Command> create(GenerationLaunch.Generation generation, JobWorkers workers, JobSettings settings,
+        ActorRef<GenerationLaunch.Outcome> replyTo);
+  }
+
+  private void launch(JobState.Active state, LaunchKind kind, long resumeStep, StateSource source, int sourceRank,
+      int sourceBytes) {
+    JobState.Course course = state.course();
+    stopChildren();
+    port.generationStarting();
+    GenerationLaunch.Generation generation = new GenerationLaunch.Generation(jobId, course.spec(), course.generation(),
+        course.members(), resumeStep, source instanceof StateSource.Checkpoint c ? c.id() : "",
+        source instanceof StateSource.Memory, sourceRank, sourceBytes, replies.reports());
+    activity = new Launching(context.spawnAnonymous(kind.create(generation, workers, settings, replies.launches())));
+    watchGrowth(course);
+  }
+
+  private void watchGrowth(JobState.Course course) {
+    if (course.worldSize() < course.maxWorkers()) {
+      growthWatch = context.spawnAnonymous(GrowthWatch.create(jobId, course.generation(), course.worldSize(),
+          course.maxWorkers(), workers, growth, replies.growth()));
+    }
+  }
+
+  /** The launch ended: the generation trains, or the job forms another one. */
+  ReplyEffect<JobEvent, JobState> onLaunched(JobState.Active state, GenerationLaunch.Outcome outcome) {
+    long generation = state.course().generation();
+    if (outcome.generation() != generation || !(activity instanceof Launching)) {
+      return effect.noReply();
+    }
+    activity = new Training();
+    return outcome instanceof GenerationLaunch.NotLaunched not ? reform(state, generation, not.reason()) : effect.noReply();
+  }
+
+  /** A rank's answer to the launch in progress, if any. */
+  void toLaunch(WorkerReport report) {
+    if (activity instanceof Launching launching) {
+      launching.launch().tell(new GenerationLaunch.Report(report));
+    }
+  }
+
+  /** The growth watch found devices: the job grows if it trains that generation. */
+  ReplyEffect<JobEvent, JobState> onMayGrow(JobState.Active state, GrowthWatch.Grow grow) {
+    return grow.generation() == state.course().generation() && activity instanceof Training
+        ? reform(state, grow.generation(), grow.reason())
+        : effect.noReply();
+  }
+
+  /** A node joined: the growth watch, if any, looks at it. */
+  void nodeJoined(String address) {
+    if (growthWatch != null) {
+      growthWatch.tell(new GrowthWatch.NodeUp(address));
+    }
+  }
+
+  /** The bounds grew while the generation trains at its size: devices may be free for it. */
+  void boundsChanged(JobState.Active state) {
+    if (activity instanceof Training) {
+      if (growthWatch != null) {
+        context.stop(growthWatch);
+        growthWatch = null;
+      }
+      watchGrowth(state.course());
+    }
+  }
+
+  /** A rank failed: re-form now or after a backoff, or give up (see {@link FailurePolicy}). */
+  ReplyEffect<JobEvent, JobState> onRankFailed(JobState.Active state, WorkerReport.Failed failed, boolean ending) {
+    if (ending || failed.retryable() && activity instanceof Reforming) {
+      // The job is ending, or another rank of this generation already led to a new one.
+      return effect.noReply();
+    }
+    String reason = JobEvent.shortened("rank " + failed.rank() + " failed: " + failed.reason());
+    if (failed.noDevice()) {
+      // Devices went away between the census and the placement (a node being removed).
+      setHealth(state, JobHealth.Problem.WAITING_FOR_DEVICES, "waiting for devices: " + failed.reason());
+    }
+    FailurePolicy.Verdict verdict = failures.decide(reason, failed.retryable(), failed.noDevice(), failuresWithoutProgress);
+    failuresWithoutProgress = verdict.failuresWithoutProgress();
+    if (verdict instanceof FailurePolicy.ReformNow) {
+      context.getLog().warn("job {} generation {}: {}; forming a new generation", jobId, failed.generation(), reason);
+      return reform(state, state.course().generation(), reason);
+    } else if (verdict instanceof FailurePolicy.ReformAfter after) {
+      context.getLog().warn("job {} generation {}: {}; forming a new generation in {} s", jobId, failed.generation(), reason,
+          after.backoff().toSeconds());
+      stopChildren();
+      activity = new Reforming();
+      stopWorkers(state, reason, true);
+      port.reformAfter(after.backoff(), state.course().generation(), reason);
+      return effect.noReply();
+    }
+    String why = ((FailurePolicy.GiveUp) verdict).reason();
+    context.getLog().error("job {} generation {}: {}", jobId, failed.generation(), why);
+    return port.persistWhenReachable(new JobEvent.JobFailed(why), s -> {}); // ended once recorded
+  }
+
+  /** An epoch or a checkpoint was recorded: failures since are no longer "in a row". */
+  void progressed() {
+    failuresWithoutProgress = 0;
+  }
+
+  /** Nothing more to do for the job here (it ended, or another coordinator runs it). */
+  void idle() {
+    stopChildren();
+    activity = new Idle();
+  }
+
+  /** Stops the current members; {@code keepDevices} while the job re-forms, so the next generation finds them. */
+  void stopWorkers(JobState state, String reason, boolean keepDevices) {
+    JobState.Course course = JobState.courseOf(state);
+    if (course != null) {
+      course.members().forEach(id -> workers.member(id).tell(new DeviceWorker.Stop(course.generation(), reason, keepDevices)));
+    }
+  }
+
+  private void stopChildren() {
+    if (activity instanceof Launching launching) {
+      context.stop(launching.launch());
+    }
+    if (growthWatch != null) {
+      context.stop(growthWatch);
+      growthWatch = null;
+    }
+  }
+
+  private void setHealth(JobState state, JobHealth.Problem problem, String words) {
+    if (health.set(problem, words)) {
+      port.publishStatus(state);
+    }
+  }
+
+  private static Duration min(Duration a, Duration b) {
+    return a.compareTo(b) <= 0 ? a : b;
+  }
+}

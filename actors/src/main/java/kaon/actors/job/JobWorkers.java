@@ -1,0 +1,50 @@
+package kaon.actors.job;
+
+import java.util.List;
+import java.util.concurrent.CompletionStage;
+import kaon.actors.worker.DeviceCensus;
+import kaon.actors.worker.DeviceWorker;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.cluster.ClusterEvent;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Subscribe;
+import org.apache.pekko.actor.typed.RecipientRef;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
+
+/**
+ * How a job's coordinator reaches its workers and counts the cluster's devices: through sharding
+ * and the node agents in a cluster, through test probes in a test of the coordinator alone.
+ */
+interface JobWorkers {
+
+  /** Worker {@code member} of the job. */
+  RecipientRef<DeviceWorker.Command> member(int member);
+
+  /** The cluster's devices and their owners, each node asked within {@code JobSettings#censusTimeout}. */
+  CompletionStage<List<DeviceCensus.NodeDevices>> census();
+
+  /** Tells {@code subscriber} of each node that joins the cluster from now on. */
+  void onNodeUp(ActorRef<ClusterEvent.MemberUp> subscriber);
+
+  /** The workers of job {@code jobId} as sharded entities, and a census of every node's agent. */
+  static JobWorkers sharded(ActorSystem<?> system, String jobId, JobSettings settings) {
+    ClusterSharding sharding = ClusterSharding.get(system);
+    return new JobWorkers() {
+      @Override
+      public RecipientRef<DeviceWorker.Command> member(int member) {
+        return sharding.entityRefFor(DeviceWorker.ENTITY_KEY, DeviceWorker.entityId(jobId, member));
+      }
+
+      @Override
+      public CompletionStage<List<DeviceCensus.NodeDevices>> census() {
+        return DeviceCensus.take(system, settings.censusTimeout());
+      }
+
+      @Override
+      public void onNodeUp(ActorRef<ClusterEvent.MemberUp> subscriber) {
+        Cluster.get(system).subscriptions().tell(Subscribe.create(subscriber, ClusterEvent.MemberUp.class));
+      }
+    };
+  }
+}
