@@ -10,7 +10,6 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Pattern;
 import kaon.protocol.v1.ClusterServiceClient;
 import kaon.protocol.v1.Job;
 import kaon.protocol.v1.JobEvent;
@@ -49,9 +48,6 @@ class BelowMinimumTest {
             "--roles", "worker");
         KaonProcess quorum = KaonProcess.start("below-min-quorum", env, "node", "--seed", "127.0.0.1:" + seedPort,
             "--roles", "gateway", "--api-port", Integer.toString(KaonProcess.freePort()))) {
-      for (KaonProcess p : List.of(a, b, quorum)) {
-        p.awaitLine(Pattern.compile("kaon node up"), WAIT);
-      }
       String bearer = "Bearer " + token;
       GrpcClientSettings settings = GrpcClientSettings.connectToServiceAt("127.0.0.1", apiPort, client).withTls(false);
       ClusterServiceClient cluster = ClusterServiceClient.create(settings, client);

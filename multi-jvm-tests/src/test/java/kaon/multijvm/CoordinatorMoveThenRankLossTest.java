@@ -11,7 +11,6 @@ import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Pattern;
 import kaon.protocol.v1.ClusterServiceClient;
 import kaon.protocol.v1.GetJobRequest;
 import kaon.protocol.v1.Job;
@@ -61,9 +60,6 @@ class CoordinatorMoveThenRankLossTest {
             "--devices", "2", "--seed", seed);
         KaonProcess oneDevice = KaonProcess.start("moved-coordinator-w1", env, "node", "--roles", "worker",
             "--devices", "1", "--seed", seed)) {
-      for (KaonProcess p : List.of(a, b, twoDevices, oneDevice)) {
-        p.awaitLine(Pattern.compile("kaon node up"), WAIT);
-      }
       ClusterServiceClient cluster = ClusterServiceClient.create(
           GrpcClientSettings.connectToServiceAt("127.0.0.1", apiA, client).withTls(false), client);
       KaonProcess.awaitMembersUp(cluster, bearer, 4, WAIT);

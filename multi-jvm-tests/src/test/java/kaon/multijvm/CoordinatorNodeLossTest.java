@@ -9,7 +9,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Pattern;
 import kaon.protocol.v1.ClusterServiceClient;
 import kaon.protocol.v1.Generation;
 import kaon.protocol.v1.Job;
@@ -54,9 +53,6 @@ class CoordinatorNodeLossTest {
         KaonProcess c = KaonProcess.start("coordinator-loss-c", env, "node", "--devices", "1", "--seed", "127.0.0.1:" + seedPort,
             "--port", Integer.toString(portC), "--roles", "worker,coordinator")) {
       List<KaonProcess> nodes = List.of(a, b, c);
-      for (KaonProcess p : nodes) {
-        p.awaitLine(Pattern.compile("kaon node up"), WAIT);
-      }
       String bearer = "Bearer " + token;
       ClusterServiceClient clusterA = ClusterServiceClient.create(
           GrpcClientSettings.connectToServiceAt("127.0.0.1", apiA, client).withTls(false), client);

@@ -2,9 +2,14 @@ package kaon.multijvm;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import com.typesafe.config.ConfigFactory;
 import java.time.Duration;
 import java.util.Map;
-import java.util.regex.Pattern;
+import java.util.UUID;
+import kaon.protocol.v1.ClusterServiceClient;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.grpc.GrpcClientSettings;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -18,28 +23,37 @@ class DownedNodeExitTest {
 
   @Test
   void aNodeTheClusterDownedExitsWithCodeFour() throws Exception {
-    Map<String, String> env = KaonProcess.isolated(Map.of());
+    String token = UUID.randomUUID().toString();
+    String bearer = "Bearer " + token;
+    Map<String, String> env = KaonProcess.isolated(Map.of("KAON_TOKEN", token));
     // Of two nodes, keep-majority keeps the one with the lower address: the seed must be it.
     int first = KaonProcess.freePort();
     int second = KaonProcess.freePort();
     int seedPort = Math.min(first, second);
     int otherPort = Math.max(first, second);
+    int api = KaonProcess.freePort();
+    ActorSystem<Void> client = ActorSystem.create(Behaviors.empty(), "test-client",
+        ConfigFactory.parseString("pekko.actor.provider = local").withFallback(ConfigFactory.load()));
     try (KaonProcess seed = KaonProcess.start("downed-seed", env, "node", "--devices", "1", "--port", Integer.toString(seedPort),
-            "--api-port", "0", "--seed", "127.0.0.1:" + seedPort);
+            "--api-port", Integer.toString(api), "--seed", "127.0.0.1:" + seedPort);
         KaonProcess other = KaonProcess.start("downed-other", env, "node", "--devices", "1", "--port", Integer.toString(otherPort),
             "--api-port", "0", "--seed", "127.0.0.1:" + seedPort)) {
-      seed.awaitLine(Pattern.compile("kaon node up"), WAIT);
-      other.awaitLine(Pattern.compile("kaon node up"), WAIT);
-      seed.awaitLine(Pattern.compile("Leader is moving node \\[pekko://kaon@127.0.0.1:" + otherPort + "\\] to \\[Up\\]"), WAIT);
+      ClusterServiceClient cluster = ClusterServiceClient.create(
+          GrpcClientSettings.connectToServiceAt("127.0.0.1", api, client).withTls(false), client);
+      KaonProcess.awaitMembersUp(cluster, bearer, 2, WAIT);
       other.hang();
       try {
         // Unreachable after ~3 s, downed after stable-after (4 s) more; then removed.
-        seed.awaitLine(Pattern.compile("Leader is removing unreachable node \\[pekko://kaon@127.0.0.1:" + otherPort), WAIT);
+        KaonProcess.awaitMembers(cluster, bearer,
+            members -> members.stream().noneMatch(m -> m.getAddress().endsWith(":" + otherPort)),
+            "the hung node removed from the members", WAIT);
       } finally {
         other.resume();
       }
       assertEquals(4, other.awaitExit(WAIT), "exit code of the downed node");
       seed.stop();
+    } finally {
+      client.terminate();
     }
   }
 }

@@ -11,7 +11,7 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
-import java.util.regex.Pattern;
+import kaon.protocol.v1.ClusterServiceClient;
 import kaon.protocol.v1.GetJobRequest;
 import kaon.protocol.v1.Job;
 import kaon.protocol.v1.JobEvent;
@@ -46,9 +46,10 @@ class JournalOutageTest {
     ActorSystem<Void> client = ActorSystem.create(Behaviors.empty(), "test-client",
         ConfigFactory.parseString("pekko.actor.provider = local").withFallback(ConfigFactory.load()));
     try (KaonProcess node = KaonProcess.start("journal-outage", env, "node", "--devices", "2", "--api-port", Integer.toString(api))) {
-      node.awaitLine(Pattern.compile("kaon node up"), WAIT);
-      JobServiceClient jobs = JobServiceClient.create(GrpcClientSettings.connectToServiceAt("127.0.0.1", api, client)
-          .withTls(false).withDeadline(Duration.ofSeconds(5)), client);
+      GrpcClientSettings settings = GrpcClientSettings.connectToServiceAt("127.0.0.1", api, client)
+          .withTls(false).withDeadline(Duration.ofSeconds(5));
+      KaonProcess.awaitMembersUp(ClusterServiceClient.create(settings, client), bearer, 1, WAIT);
+      JobServiceClient jobs = JobServiceClient.create(settings, client);
       KaonProcess.submit(jobs, bearer, jobId, JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(1)
           .setMaxWorkers(2).setEpochs(EPOCHS).setCheckpointEverySteps(50));
       KaonProcess.awaitCheckpoint(jobs, bearer, jobId, WAIT);

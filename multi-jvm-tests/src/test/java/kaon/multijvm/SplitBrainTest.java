@@ -18,9 +18,9 @@ import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Pattern;
 import kaon.protocol.v1.JobEvent;
 import kaon.protocol.v1.JobPhase;
+import kaon.protocol.v1.ClusterServiceClient;
 import kaon.protocol.v1.JobServiceClient;
 import kaon.protocol.v1.JobSpecification;
 import org.apache.pekko.actor.typed.ActorSystem;
@@ -54,9 +54,11 @@ class SplitBrainTest {
     // No --seed: each node is a cluster of its own.
     try (KaonProcess a = KaonProcess.start("split-brain-a", env, "node", "--devices", "2", "--api-port", Integer.toString(apiA));
         KaonProcess b = KaonProcess.start("split-brain-b", env, "node", "--devices", "2", "--api-port", Integer.toString(apiB))) {
-      a.awaitLine(Pattern.compile("kaon node up"), WAIT);
-      b.awaitLine(Pattern.compile("kaon node up"), WAIT);
       String bearer = "Bearer " + token;
+      for (int api : List.of(apiA, apiB)) {
+        KaonProcess.awaitMembersUp(ClusterServiceClient.create(
+            GrpcClientSettings.connectToServiceAt("127.0.0.1", api, client).withTls(false), client), bearer, 1, WAIT);
+      }
       JobServiceClient jobsA = JobServiceClient.create(
           GrpcClientSettings.connectToServiceAt("127.0.0.1", apiA, client).withTls(false), client);
       // A short deadline: a gateway whose cluster cannot take the job's lease holds the request

@@ -54,8 +54,6 @@ class TwoNodeTrainingTest {
             "--api-port", Integer.toString(apiPort));
         KaonProcess b = KaonProcess.start("two-nodes-" + transport + "-b", env, "node", "--devices", "1",
             "--seed", "127.0.0.1:" + seedPort, "--roles", "worker")) {
-      a.awaitLine(Pattern.compile("kaon node up"), WAIT);
-      b.awaitLine(Pattern.compile("kaon node up"), WAIT);
       GrpcClientSettings settings = GrpcClientSettings.connectToServiceAt("127.0.0.1", apiPort, client).withTls(false);
       ClusterServiceClient cluster = ClusterServiceClient.create(settings, client);
       JobServiceClient jobs = JobServiceClient.create(settings, client);

@@ -9,7 +9,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Pattern;
 import kaon.protocol.v1.ClusterServiceClient;
 import kaon.protocol.v1.Generation;
 import kaon.protocol.v1.Job;
@@ -61,9 +60,6 @@ class WorkerNodeLossTest {
             "--roles", "worker");
         KaonProcess c = KaonProcess.start(name + "-c", env, "node", "--devices", "1", "--seed", "127.0.0.1:" + seedPort,
             "--port", Integer.toString(portC), "--roles", "worker")) {
-      for (KaonProcess p : List.of(a, b, c)) {
-        p.awaitLine(Pattern.compile("kaon node up"), WAIT);
-      }
       GrpcClientSettings settings = GrpcClientSettings.connectToServiceAt("127.0.0.1", apiPort, client).withTls(false);
       ClusterServiceClient cluster = ClusterServiceClient.create(settings, client);
       JobServiceClient jobs = JobServiceClient.create(settings, client);

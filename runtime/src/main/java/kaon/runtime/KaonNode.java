@@ -11,6 +11,7 @@ import kaon.actors.job.JobEntity;
 import kaon.actors.job.JournalProbe;
 import kaon.actors.training.TaskCatalog;
 import kaon.actors.worker.DeviceSlot;
+import kaon.actors.worker.WorkerEntity;
 import kaon.actors.worker.DeviceWorker;
 import kaon.actors.worker.NodeAgent;
 import kaon.runtime.grpc.BearerToken;
@@ -124,7 +125,7 @@ public final class KaonNode {
       boolean gateway = grpc.enabled() && cluster.selfMember().hasRole(GATEWAY_ROLE);
       NodeHealth health = NodeHealth.get(system);
       health.started(store, settings.job().journalSession(), stateDir(withCassandra), settings.worker().dataDir(),
-          cluster.selfMember().hasRole(DeviceWorker.ROLE), gateway);
+          cluster.selfMember().hasRole(WorkerEntity.ROLE), gateway);
       int port = -1;
       if (gateway) {
         ServerBinding binding = GrpcServer.start(system, grpc, token, catalog, store).toCompletableFuture()
@@ -165,14 +166,14 @@ public final class KaonNode {
       ActorSystem<?> system, KaonSettings settings, List<DeviceSlot> devices, TaskCatalog catalog) {
     // Only a worker node offers its devices: a census counting a gateway's or a coordinator's
     // cores would size generations for ranks that can never be placed there.
-    boolean worker = org.apache.pekko.cluster.typed.Cluster.get(system).selfMember().hasRole(DeviceWorker.ROLE);
+    boolean worker = org.apache.pekko.cluster.typed.Cluster.get(system).selfMember().hasRole(WorkerEntity.ROLE);
     ActorRef<NodeAgent.Command> nodeAgent = system.systemActorOf(NodeAgent.create(worker ? devices : List.of()),
         "node-agent", org.apache.pekko.actor.typed.Props.empty());
     if (worker) {
       system.receptionist().tell(Receptionist.register(NodeAgent.SERVICE_KEY, nodeAgent));
     }
     CheckpointStore store = CheckpointStore.create(system, settings.checkpoint());
-    DeviceWorker.init(system, nodeAgent, catalog, store, settings.worker());
+    WorkerEntity.init(system, nodeAgent, catalog, store, settings.worker());
     JobEntity.init(system, store, settings.job());
     return store;
   }

@@ -43,7 +43,10 @@ public record KaonSettings(
         worker.getInt("eval-batch"),
         dataDir.isBlank() ? null : Path.of(dataDir),
         worker.getDouble("gradient-spike-factor"),
-        modelDir(worker.getString("model-dir")));
+        modelDir(worker.getString("model-dir")),
+        worker.getDuration("device-ask-timeout"),
+        worker.getDuration("hold-device"),
+        worker.getDuration("report-resend-interval"));
     int slots = node.getInt("cpu-slots");
     int threads = node.getInt("threads-per-slot");
     if (slots < 0) {

@@ -13,6 +13,7 @@ import java.util.concurrent.CompletionStage;
 import kaon.actors.checkpoint.CheckpointDamagedException;
 import kaon.actors.checkpoint.CheckpointInfo;
 import kaon.actors.worker.DeviceCensus;
+import kaon.actors.worker.WorkerEntity;
 import kaon.actors.worker.DeviceWorker;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -141,7 +142,7 @@ final class GenerationSurvey {
    * failed): the free ones and those its own workers hold, which they keep between generations.
    */
   static int availableTo(String jobId, List<DeviceCensus.NodeDevices> nodes) {
-    String prefix = DeviceWorker.entityIdPrefix(jobId);
+    String prefix = WorkerEntity.entityIdPrefix(jobId);
     return nodes == null ? 0 : nodes.stream().mapToInt(n -> n.available(owner -> owner.startsWith(prefix))).sum();
   }
 
@@ -154,7 +155,7 @@ final class GenerationSurvey {
     }
     Set<Integer> owning = new HashSet<>();
     for (int member : request.members()) {
-      if (owners.contains(DeviceWorker.entityId(request.jobId(), member))) {
+      if (owners.contains(WorkerEntity.entityId(request.jobId(), member))) {
         owning.add(member);
       }
     }

@@ -4,6 +4,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.function.Consumer;
 import kaon.actors.worker.DeviceWorker;
+import kaon.actors.worker.WorkerEntity;
 import kaon.actors.worker.WorkerReport;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
@@ -148,7 +149,7 @@ final class Generations {
     readRetry = null;
     health.clear(JobHealth.Problem.CHECKPOINT_READS);
     GenerationPlanner.Plan plan = GenerationPlanner.plan(found.survey(), course.minWorkers(), course.maxWorkers(),
-        found.checkpoint(), member -> DeviceWorker.entityId(jobId, member));
+        found.checkpoint(), member -> WorkerEntity.entityId(jobId, member));
     if (plan instanceof GenerationPlanner.Wait wait) {
       // Below its minimum the job waits for devices, says so, and looks again shortly. The
       // members keep their state meanwhile (for as long as they hold their devices).

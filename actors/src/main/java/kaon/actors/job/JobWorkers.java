@@ -3,6 +3,7 @@ package kaon.actors.job;
 import java.util.List;
 import java.util.concurrent.CompletionStage;
 import kaon.actors.worker.DeviceCensus;
+import kaon.actors.worker.WorkerEntity;
 import kaon.actors.worker.DeviceWorker;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
@@ -33,7 +34,7 @@ interface JobWorkers {
     return new JobWorkers() {
       @Override
       public RecipientRef<DeviceWorker.Command> member(int member) {
-        return sharding.entityRefFor(DeviceWorker.ENTITY_KEY, DeviceWorker.entityId(jobId, member));
+        return sharding.entityRefFor(WorkerEntity.ENTITY_KEY, WorkerEntity.entityId(jobId, member));
       }
 
       @Override

@@ -1,32 +1,22 @@
 package kaon.actors.worker;
 
-import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
-import java.util.TreeMap;
 import kaon.actors.allreduce.AllReducePeer;
-import kaon.actors.checkpoint.CheckpointData;
 import kaon.actors.checkpoint.CheckpointStore;
-import kaon.actors.checkpoint.CheckpointInfo;
 import kaon.actors.training.JobSpec;
-import kaon.actors.training.TaskCatalog;
 import kaon.protocol.KryoWireMessage;
 import kaon.protocol.RingMessage;
 import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.actor.typed.ActorRef;
-import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.PostStop;
-import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
-import org.apache.pekko.actor.typed.javadsl.Adapter;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.BehaviorBuilder;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
-import org.apache.pekko.actor.typed.javadsl.Receive;
 import org.apache.pekko.actor.typed.javadsl.StashBuffer;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
-import org.apache.pekko.cluster.sharding.typed.ClusterShardingSettings;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
-import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
-import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
 
 /**
  * One worker of one job: owns a device of its node while the job wants it, and runs the job's
@@ -36,41 +26,31 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
  * <p>Protocol with the job's coordinator, which hears from the worker only through {@link
  * WorkerReport}s: {@link Prepare} (take a device, get the replica ready from the members' memory,
  * a checkpoint or the initial parameters, start an {@link AllReducePeer} for the generation) is
- * answered with {@link WorkerReport.Ready}; {@link Begin} brings the ring, has the state sent to the ranks that lack it, and starts the steps;
- * {@link Stop} ends the generation at the next step boundary; {@link AskState} asks which step's
- * state this worker holds once stopped; {@link Reattach} asks whether this rank still trains a
- * generation. A Prepare of a newer generation stops the current one first. Messages of an older
- * generation are ignored.
+ * answered with {@link WorkerReport.Ready}; {@link Begin} brings the ring, has the state sent to
+ * the ranks that lack it, and starts the steps; {@link Stop} ends the generation at the next step
+ * boundary; {@link AskState} asks which step's state this worker holds once stopped; {@link
+ * Reattach} asks whether this rank still trains a generation. A Prepare of a newer generation
+ * stops the current one first; messages of an older generation are ignored.
  *
- * <p>Between generations the device and the training thread stay with the worker, and the thread
- * keeps the replica as the last completed step left it: a worker that survives the loss of
- * another carries on from memory. A {@link Stop} without {@code keepDevice}, or {@link
- * #HOLD_DEVICE} without a new generation, gives both up.
- *
- * <p>Reports that the coordinator persists (epoch reports, checkpoints written, the final
- * digest) go through an outbox and are resent until acknowledged: the coordinator may be
- * restarting (Cassandra down) when they are first sent. Rank 0's final digest goes out only once
- * a {@link ModelWriter} has stored the trained model: a job that succeeded has a model to
- * download. Rank 0 also writes checkpoints, off the training thread, one at a time; while a write
- * is in flight only the newest waiting checkpoint is kept, and failed writes are retried with
- * backoff while training goes on.
+ * <p>The worker is in one state at a time, each a behavior of its own: {@link #idle}, {@link
+ * #acquiring} a device, {@link #preparing} the replica, {@link #training}, {@link #stopping}.
+ * Between generations the device and its thread stay with the worker ({@link HeldDevice}), with
+ * the replica as the last completed step left it: a worker that survives the loss of another
+ * carries on from memory. A {@link Stop} without {@code keepDevice}, or {@code
+ * kaon.worker.hold-device} without a new generation, gives both up. Reports go through its {@link
+ * Outbox}, which resends what the coordinator persists until it is acknowledged, and whose
+ * children write rank 0's checkpoints and trained model.
  *
  * <p>Nothing survives a crash of the node: the device is released (the {@link NodeAgent} watches
  * its owners), the peer dies with its parent, and the coordinator forms a new generation from the
  * other members.
  */
-public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
-
-  /** Nodes with this role run workers (and own devices). */
-  public static final String ROLE = "worker";
-
-  /** Sharding key of worker entities; ids come from {@link #entityId}. */
-  public static final EntityTypeKey<Command> ENTITY_KEY = EntityTypeKey.create(Command.class, "Worker");
+public final class DeviceWorker {
 
   /** What a worker accepts. */
   public sealed interface Command
-      permits Prepare, Begin, Stop, Reattach, AskState, Ack, DeviceAnswer, FromRun, CheckpointWriteDone, RetryCheckpoint,
-          ResendOutbox, HoldExpired, ModelReport {}
+      permits Prepare, Begin, Stop, Reattach, AskState, Ack, DeviceAnswer, FromRun, CheckpointOutcome, ResendOutbox,
+          HoldExpired, ModelReport {}
 
   /**
    * Get ready to train rank {@code rank} of {@code worldSize} in {@code generation}, starting at
@@ -78,16 +58,8 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
    * members' memory when {@code fromMembers} (this worker's own state if it holds that step,
    * otherwise the state a source rank sends at {@link Begin}), else from the initial parameters.
    */
-  public record Prepare(
-      String jobId,
-      JobSpec spec,
-      long generation,
-      int rank,
-      int worldSize,
-      ActorRef<WorkerReport> coordinator,
-      String resumeFrom,
-      long resumeStep,
-      boolean fromMembers)
+  public record Prepare(String jobId, JobSpec spec, long generation, int rank, int worldSize,
+      ActorRef<WorkerReport> coordinator, String resumeFrom, long resumeStep, boolean fromMembers)
       implements Command, KryoWireMessage {}
 
   /**
@@ -112,8 +84,8 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   /**
    * Stop training {@code generation} (and any older one). {@code keepDevice}: the job is forming
-   * a new generation that this rank may be part of, so the device stays with it for a while (see
-   * {@link #HOLD_DEVICE}) instead of going back to the node's free pool.
+   * a new generation that this rank may be part of, so the device stays with it for a while
+   * ({@code kaon.worker.hold-device}) instead of going back to the node's free pool.
    */
   public record Stop(long generation, String reason, boolean keepDevice) implements Command, KryoWireMessage {}
 
@@ -125,13 +97,10 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   private record DeviceAnswer(NodeAgent.DeviceReply reply, String error) implements Command {}
 
-  /** What the worker's training thread tells it (see {@link TrainingRun.Event}). */
-  private record FromRun(TrainingRun.Event event) implements Command {}
+  /** What the worker's training thread tells it (see {@link RunEvent}). */
+  private record FromRun(RunEvent event) implements Command {}
 
-  private record CheckpointWriteDone(long generation, CheckpointData data, CheckpointInfo info, String error)
-      implements Command {}
-
-  private record RetryCheckpoint(long generation) implements Command {}
+  private record CheckpointOutcome(CheckpointWriter.Outcome outcome) implements Command {}
 
   private enum ResendOutbox implements Command { INSTANCE }
 
@@ -139,606 +108,338 @@ public final class DeviceWorker extends AbstractBehavior<DeviceWorker.Command> {
 
   private record ModelReport(ModelWriter.Report report) implements Command {}
 
-  /**
-   * The entity id of worker {@code member} of job {@code jobId}. Member ids are stable: a worker
-   * keeps its id (and its state) through generations while its rank may change.
-   */
-  public static String entityId(String jobId, int member) {
-    return entityIdPrefix(jobId) + member;
+  /** Worker {@code entityId}; {@code shard} stops it when it passivates. */
+  static Behavior<Command> create(String entityId, ActorRef<ClusterSharding.ShardCommand> shard,
+      ActorRef<NodeAgent.Command> nodeAgent, RunThread.Factory threads, CheckpointStore store, WorkerSettings settings) {
+    return Behaviors.withStash(16, stash -> Behaviors.setup(context -> Behaviors.withTimers(timers ->
+        new DeviceWorker(context, stash, timers, entityId, shard, nodeAgent, threads, store, settings).idle())));
   }
 
-  /** What the entity ids of job {@code jobId}'s workers start with (device owners in a census). */
-  public static String entityIdPrefix(String jobId) {
-    return jobId + "-worker-";
-  }
-
-  /** Registers worker entities with sharding on this node. */
-  public static void init(
-      ActorSystem<?> system,
-      ActorRef<NodeAgent.Command> nodeAgent,
-      TaskCatalog catalog,
-      CheckpointStore store,
-      WorkerSettings settings) {
-    ClusterSharding.get(system).init(Entity.of(ENTITY_KEY,
-            entity -> create(entity.getEntityId(), entity.getShard(), nodeAgent, catalog, store, settings))
-        // A training worker gets no message for as long as its thread trains (the thread talks to
-        // its peer and coordinator directly); idle-time passivation would stop it mid-job. It
-        // passivates itself once its run has ended.
-        .withSettings(workerShardingSettings(system))
-        // One shard per worker, so that each is placed on its own by the device-aware strategy.
-        .withMessageExtractor(new OneShardPerEntity<>())
-        .withAllocationStrategy(new DeviceAwareAllocation(Adapter.toClassic(system)))
-        .withRole(ROLE));
-  }
-
-  private static ClusterShardingSettings workerShardingSettings(ActorSystem<?> system) {
-    ClusterShardingSettings settings = ClusterShardingSettings.create(system).withNoPassivationStrategy();
-    // DeviceAwareAllocation moves only workers left without a device; looking every 2 s instead of
-    // 10 lets a job that re-forms find them on a node with a free device at its next attempt.
-    return settings.withTuningParameters(settings.tuningParameters().withRebalanceInterval(REBALANCE_INTERVAL));
-  }
-
-  private static final Duration REBALANCE_INTERVAL = Duration.ofSeconds(2);
-
-  /** The worker entity {@code entityId}. */
-  public static Behavior<Command> create(
-      String entityId,
-      ActorRef<ClusterSharding.ShardCommand> shard,
-      ActorRef<NodeAgent.Command> nodeAgent,
-      TaskCatalog catalog,
-      CheckpointStore store,
-      WorkerSettings settings) {
-    return Behaviors.withStash(16, stash -> Behaviors.setup(context -> Behaviors.withTimers(
-        timers -> new DeviceWorker(context, stash, timers, entityId, shard, nodeAgent, catalog, store, settings))));
-  }
-
-  private static final Duration DEVICE_ASK_TIMEOUT = Duration.ofSeconds(10);
-  /**
-   * How long a device stays with a rank between generations. Released at the end of a run and
-   * taken again by the next Prepare, it could be granted meanwhile to another rank placed on this
-   * node (a rank whose node died), and one of the two would find no device; while a job re-forms,
-   * its ranks keep what they had. A job that drops this rank lets it go with a plain Stop.
-   */
-  static final Duration HOLD_DEVICE = Duration.ofSeconds(60);
-  /** How often unacknowledged reports are sent again. */
-  private static final Duration RESEND_INTERVAL = Duration.ofSeconds(3);
-
+  private final ActorContext<Command> context;
   private final StashBuffer<Command> stash;
   private final TimerScheduler<Command> timers;
   private final String entityId;
   private final ActorRef<ClusterSharding.ShardCommand> shard;
   private final ActorRef<NodeAgent.Command> nodeAgent;
-  private final TaskCatalog catalog;
-  private final CheckpointStore store;
   private final WorkerSettings settings;
-
-  /** The generation being prepared or trained, or null when idle. */
-  private Prepare assignment;
-  private DeviceSlot device;
+  /** What this worker says to the coordinator about the generation of its newest Prepare. */
+  private final Outbox outbox;
+  /** The device this worker holds, its thread and state. */
+  private final HeldDevice device;
+  /** The thread and the peer of the generation being prepared, trained or stopped (else null). */
+  private RunThread run;
   private ActorRef<RingMessage> peer;
-  /** The current generation's ring has begun its steps (a Begin came). */
-  private boolean begun;
-  /** The training thread; it lives as long as the device is held, and keeps the replica's state. */
-  private TrainingRun run;
-  /** The step whose state the thread holds while no generation runs (-1: none), and its size. */
-  private long heldStep = -1;
-  private int heldBytes;
-  /** Asks for the held state that wait for the current run to stop. */
-  private final List<ActorRef<HeldState>> stateAsks = new java.util.ArrayList<>();
-  private boolean stopping;
-  /** The run being stopped keeps its device for the next generation. */
-  private boolean keepDevice;
   /** Newest generation whose run ended here; its messages are late and ignored. */
   private long finishedGeneration;
-  /** Reports sent but not yet acknowledged, by sequence number (of {@link #outboxGeneration}). */
-  private final TreeMap<Long, WorkerReport> outbox = new TreeMap<>();
-  private long outboxGeneration;
-  private int outboxRank;
-  /**
-   * Where every message for the job goes: the coordinator of the newest Prepare, moved by a
-   * {@link Reattach} when the job's entity has started again elsewhere (its node died). Prepare's
-   * own reference would then be dead, and a failure sent to it would leave the job waiting.
-   */
-  private ActorRef<WorkerReport> coordinator;
-  private long nextSeq;
-  /** How the run of the outbox's generation failed here, or null: said again to a recovered coordinator. */
-  private WorkerReport.Failed failureReport;
-  /** Checkpoint writing (rank 0): the one being written, the newest waiting, the retry delay. */
-  private CheckpointData writing;
-  private CheckpointData waiting;
-  private Duration retryDelay;
-  private boolean checkpointProblem;
-  /** Rank 0 storing the trained model of the outbox's generation; null when none is. */
-  private ActorRef<ModelWriter.Command> modelWriter;
-  private final ActorRef<ModelWriter.Report> modelReports;
-  /** Where the training thread's events come in; a thread may tell an adapter. */
-  private final ActorRef<TrainingRun.Event> runEvents;
-  private String outboxJobId;
+  /** Asks for the held state that wait for the current run to stop: only then is its step final. */
+  private final List<ActorRef<HeldState>> stateAsks = new ArrayList<>();
 
-  private DeviceWorker(
-      ActorContext<Command> context,
-      StashBuffer<Command> stash,
-      TimerScheduler<Command> timers,
-      String entityId,
-      ActorRef<ClusterSharding.ShardCommand> shard,
-      ActorRef<NodeAgent.Command> nodeAgent,
-      TaskCatalog catalog,
-      CheckpointStore store,
-      WorkerSettings settings) {
-    super(context);
+  private DeviceWorker(ActorContext<Command> context, StashBuffer<Command> stash, TimerScheduler<Command> timers,
+      String entityId, ActorRef<ClusterSharding.ShardCommand> shard, ActorRef<NodeAgent.Command> nodeAgent,
+      RunThread.Factory threads, CheckpointStore store, WorkerSettings settings) {
+    this.context = context;
     this.stash = stash;
     this.timers = timers;
     this.entityId = entityId;
     this.shard = shard;
     this.nodeAgent = nodeAgent;
-    this.catalog = catalog;
-    this.store = store;
     this.settings = settings;
-    this.modelReports = context.messageAdapter(ModelWriter.Report.class, ModelReport::new);
-    this.runEvents = context.messageAdapter(TrainingRun.Event.class, FromRun::new);
+    this.outbox = new Outbox(context, store, context.messageAdapter(ModelWriter.Report.class, ModelReport::new),
+        context.messageAdapter(CheckpointWriter.Outcome.class, CheckpointOutcome::new));
+    this.device = new HeldDevice(entityId, nodeAgent, threads, context.messageAdapter(RunEvent.class, FromRun::new));
   }
 
-  @Override
-  public Receive<Command> createReceive() {
-    return newReceiveBuilder()
-        .onMessage(Prepare.class, this::onPrepare)
-        .onMessage(DeviceAnswer.class, this::onDeviceAnswer)
-        .onMessage(FromRun.class, from -> onRunEvent(from.event()))
-        .onMessage(Begin.class, this::onBegin)
-        .onMessage(Stop.class, this::onStop)
-        .onMessage(Reattach.class, this::onReattach)
-        .onMessage(AskState.class, this::onAskState)
-        .onMessage(Ack.class, this::onAck)
-        .onMessageEquals(ResendOutbox.INSTANCE, this::resendOutbox)
-        .onMessageEquals(HoldExpired.INSTANCE, this::onHoldExpired)
-        .onMessage(CheckpointWriteDone.class, this::onCheckpointWriteDone)
-        .onMessage(RetryCheckpoint.class, this::onRetryCheckpoint)
-        .onMessage(ModelReport.class, this::onModelReport)
-        .onSignal(PostStop.class, signal -> onPostStop())
+  // ---------------------------------------------------------------- states
+
+  /** No generation: the worker may hold a device, and the state of its last run, for the next one. */
+  private Behavior<Command> idle() {
+    return common()
+        .onMessage(Prepare.class, this::start)
+        .onMessage(Stop.class, stop -> {
+          if (!stop.keepDevice()) {
+            releaseDevice();
+            passivateUnlessPending();
+          } else if (device.held()) {
+            // The job is still forming its next generation (it may wait below its minimum).
+            timers.startSingleTimer(HoldExpired.INSTANCE, settings.holdDevice());
+          }
+          return Behaviors.same();
+        })
+        .onMessage(HoldExpired.class, expired -> {
+          if (device.held()) {
+            context.getLog().info("{}: no new generation came within {} s; giving device {} back", entityId,
+                settings.holdDevice().toSeconds(), device.id());
+            releaseDevice();
+            passivateUnlessPending();
+          }
+          return Behaviors.same();
+        })
+        .onMessage(AskState.class, ask -> {
+          ask.replyTo().tell(new HeldState(entityId, device.heldStep(), device.heldBytes()));
+          if (!device.held()) {
+            passivateUnlessPending(); // started by this very question: nothing to keep it here
+          }
+          return Behaviors.same();
+        })
+        .onMessage(Reattach.class, reattach -> reattached(reattach, false, true))
+        .onMessage(Command.class, other -> Behaviors.same())
+        .onSignal(PostStop.class, signal -> released())
         .build();
   }
 
-  private Behavior<Command> onRunEvent(TrainingRun.Event event) {
-    if (event instanceof TrainingRun.ReplicaReady ready) {
-      return onReplicaReady(ready);
-    } else if (event instanceof TrainingRun.RunEnded ended) {
-      return onRunEnded(ended);
-    } else if (event instanceof TrainingRun.Report report) {
-      return onReport(report);
-    } else if (event instanceof TrainingRun.CheckpointReady ready) {
-      return onCheckpointReady(ready);
-    }
-    return onProgressed((TrainingRun.Progressed) event);
-  }
-
-  // ---------------------------------------------------------------- life of a run
-
-  private Behavior<Command> onPrepare(Prepare prepare) {
+  private Behavior<Command> start(Prepare prepare) {
     if (prepare.generation() <= finishedGeneration) {
-      return this;
+      return Behaviors.same();
     }
-    if (assignment != null) {
-      if (prepare.generation() <= assignment.generation()) {
-        return this;
-      }
-      // A newer generation: end the current run first, then prepare (see onRunEnded).
-      stash.stash(prepare);
-      stopCurrent("superseded by generation " + prepare.generation(), true);
-      return this;
-    }
-    assignment = prepare;
-    begun = false;
-    stopping = false;
-    keepDevice = false;
-    startOutbox(prepare);
-    if (device != null) {
+    outbox.start(prepare.jobId(), prepare.generation(), prepare.rank(), prepare.coordinator());
+    if (device.held()) {
       // Held since the previous generation: no need to ask the node agent again.
       timers.cancel(HoldExpired.INSTANCE);
-      return onDeviceAnswer(new DeviceAnswer(new NodeAgent.DeviceGranted(device), null));
+      return prepareReplica(prepare);
     }
-    getContext().ask(
-        NodeAgent.DeviceReply.class,
-        nodeAgent,
-        DEVICE_ASK_TIMEOUT,
-        replyTo -> new NodeAgent.AcquireDevice(entityId, getContext().getSelf(), replyTo),
+    context.ask(NodeAgent.DeviceReply.class, nodeAgent, settings.deviceAskTimeout(),
+        replyTo -> new NodeAgent.AcquireDevice(entityId, context.getSelf(), replyTo),
         (reply, error) -> new DeviceAnswer(reply, error == null ? null : error.getMessage()));
-    return this;
+    return acquiring(prepare);
   }
 
-  private Behavior<Command> onDeviceAnswer(DeviceAnswer answer) {
-    if (assignment == null || stopping) {
-      // Stopped while the device was being granted: give it back at once (unless the job
-      // re-forms and this rank may be in the next generation).
-      if (answer.reply() instanceof NodeAgent.DeviceGranted granted && keepDevice) {
-        device = granted.slot();
-      } else {
-        releaseDevice();
-      }
-      return finishStopping();
-    }
-    if (answer.reply() instanceof NodeAgent.DeviceGranted granted) {
-      device = granted.slot();
-      if (run == null) {
-        run = new TrainingRun(device, catalog, store, settings, getContext().getSystem().scheduler(), runEvents);
-        Thread thread = new Thread(run, "kaon-" + entityId);
-        thread.setDaemon(true);
-        thread.start();
-      }
-      Prepare a = assignment;
-      peer = getContext().spawn(
-          AllReducePeer.create(a.jobId(), a.generation(), a.rank(), a.worldSize(), settings.allReduce()),
-          "allreduce-" + a.generation());
-      heldStep = -1;
-      run.assign(new TrainingRun.Assignment(a.jobId(), a.spec(), a.generation(), a.rank(), a.worldSize(),
-          peer, a.resumeFrom(), a.resumeStep(), a.fromMembers()));
-      return this;
-    }
-    String reason = answer.reply() instanceof NodeAgent.NoFreeDevice none
-        ? none.reason()
-        : "no answer from the node agent: " + answer.error();
-    failureReport = new WorkerReport.Failed(
-        assignment.generation(), assignment.rank(), "no device for rank " + assignment.rank() + ": " + reason, true, true);
-    coordinator.tell(failureReport);
-    assignment = null;
-    return this;
+  /** Waiting for the node agent to grant a device for {@code a}. */
+  private Behavior<Command> acquiring(Prepare a) {
+    return active(a)
+        .onMessage(DeviceAnswer.class, answer -> {
+          if (answer.reply() instanceof NodeAgent.DeviceGranted granted) {
+            device.granted(granted.slot());
+            return prepareReplica(a);
+          }
+          String reason = answer.reply() instanceof NodeAgent.NoFreeDevice none ? none.reason()
+              : "no answer from the node agent: " + answer.error();
+          outbox.failed(new WorkerReport.Failed(a.generation(), a.rank(), "no device for rank " + a.rank() + ": " + reason,
+              true, true));
+          return idleAgain();
+        })
+        .onMessage(Stop.class, stop -> stop.generation() >= a.generation(), stop -> stopping(a, stop.keepDevice()))
+        .onMessage(Reattach.class, reattach -> reattached(reattach, false, false))
+        .onMessage(Command.class, other -> Behaviors.same())
+        .onSignal(PostStop.class, signal -> released())
+        .build();
   }
 
-  private Behavior<Command> onReplicaReady(TrainingRun.ReplicaReady ready) {
-    if (isCurrent(ready.generation()) && !stopping) {
-      coordinator.tell(new WorkerReport.Ready(
-          assignment.generation(), assignment.rank(), peer, device.id(), ready.needsState()));
-    }
-    return this;
+  /** With the device: the thread readies the replica for {@code a}, and its peer starts. */
+  private Behavior<Command> prepareReplica(Prepare a) {
+    peer = context.spawn(AllReducePeer.create(a.jobId(), a.generation(), a.rank(), a.worldSize(), settings.allReduce()),
+        "allreduce-" + a.generation());
+    run = device.assign(new RunThread.Assignment(a.jobId(), a.spec(), a.generation(), a.rank(), a.worldSize(), peer,
+        a.resumeFrom(), a.resumeStep(), a.fromMembers()));
+    return preparing(a);
   }
 
-  private Behavior<Command> onBegin(Begin begin) {
-    if (isCurrent(begin.generation()) && peer != null && !stopping) {
-      begun = true;
-      peer.tell(new AllReducePeer.Connect(begin.ring()));
-      run.begin(new TrainingRun.Start(begin.generation(), begin.syncSource(), begin.syncBytes()));
-    }
-    return this;
+  /** The replica of {@code a} is being readied (then the coordinator hears it is), until the ring begins. */
+  private Behavior<Command> preparing(Prepare a) {
+    return running(a)
+        .onMessage(FromRun.class, from -> from.event() instanceof RunEvent.ReplicaReady ready
+            && ready.generation() == a.generation(), from -> {
+          outbox.tell(new WorkerReport.Ready(a.generation(), a.rank(), peer, device.id(),
+              ((RunEvent.ReplicaReady) from.event()).needsState()));
+          return Behaviors.same();
+        })
+        .onMessage(Begin.class, begin -> begin.generation() == a.generation(), begin -> {
+          peer.tell(new AllReducePeer.Connect(begin.ring()));
+          run.begin(new RunThread.Start(begin.generation(), begin.syncSource(), begin.syncBytes()));
+          return training(a);
+        })
+        .onMessage(Reattach.class, reattach -> reattached(reattach, false, false))
+        .onMessage(Command.class, other -> Behaviors.same())
+        .onSignal(PostStop.class, signal -> stoppedWhileRunning(a))
+        .build();
   }
 
-  private Behavior<Command> onStop(Stop stop) {
-    if (assignment == null) {
-      if (!stop.keepDevice()) {
-        releaseDevice();
-        if (!reportsPending()) {
-          passivate();
-        }
-      } else if (device != null) {
-        // The job is still forming its next generation (it may wait below its minimum for a
-        // while): the device and the state stay with this worker for as long as it is asked to.
-        timers.startSingleTimer(HoldExpired.INSTANCE, HOLD_DEVICE);
-      }
-    } else if (stop.generation() >= assignment.generation()) {
-      stopCurrent(stop.reason(), stop.keepDevice());
-    }
-    return this;
+  /** The ring of {@code a} trains: only the thread's end, or a Stop, ends it. */
+  private Behavior<Command> training(Prepare a) {
+    return running(a)
+        .onMessage(Reattach.class, reattach -> reattached(reattach, reattach.generation() == a.generation(), false))
+        .onMessage(Command.class, other -> Behaviors.same())
+        .onSignal(PostStop.class, signal -> stoppedWhileRunning(a))
+        .build();
   }
 
-  private Behavior<Command> onHoldExpired() {
-    if (assignment == null && device != null) {
-      getContext().getLog().info("{}: no new generation came within {} s; giving device {} back",
-          entityId, HOLD_DEVICE.toSeconds(), device.id());
+  /** Stopping {@code a} at a step boundary; the device stays with the worker if {@code keepDevice}. */
+  private Behavior<Command> stopping(Prepare a, boolean keepDevice) {
+    return active(a)
+        .onMessage(DeviceAnswer.class, answer -> {
+          // Stopped while the device was being granted: give it back at once, unless the job
+          // re-forms and this rank may be in the next generation.
+          if (answer.reply() instanceof NodeAgent.DeviceGranted granted && keepDevice) {
+            device.granted(granted.slot());
+          } else {
+            releaseDevice();
+          }
+          return stopped(a);
+        })
+        .onMessage(FromRun.class, from -> ends(from, a), from -> runEnded(a, ended(from), true, keepDevice))
+        .onMessage(Stop.class, stop -> stop.generation() >= a.generation(), stop -> stopping(a, stop.keepDevice()))
+        .onMessage(Reattach.class, reattach -> reattached(reattach, false, false))
+        .onMessage(Command.class, other -> Behaviors.same())
+        .onSignal(PostStop.class, signal -> released())
+        .build();
+  }
+
+  /** What every state does: report through the outbox. */
+  private BehaviorBuilder<Command> common() {
+    return Behaviors.receive(Command.class)
+        .onMessage(FromRun.class, from -> !(from.event() instanceof RunEvent.ReplicaReady
+            || from.event() instanceof RunEvent.RunEnded), from -> toOutbox(() -> outbox.fromRun(from.event())))
+        .onMessage(ModelReport.class, model -> toOutbox(() -> outbox.modelReport(model.report())))
+        .onMessage(CheckpointOutcome.class, outcome -> toOutbox(() -> outbox.checkpointOutcome(outcome.outcome())))
+        .onMessage(Ack.class, ack -> toOutbox(() -> outbox.acknowledged(ack.generation(), ack.seq())))
+        .onMessage(ResendOutbox.class, resend -> toOutbox(outbox::resend));
+  }
+
+  /** What every state with a generation does: a newer Prepare stops it first and waits. */
+  private BehaviorBuilder<Command> active(Prepare a) {
+    return common()
+        .onMessage(Prepare.class, prepare -> prepare.generation() > a.generation(), prepare -> {
+          stash.stash(prepare);
+          return stop(a, "superseded by generation " + prepare.generation(), true);
+        })
+        .onMessage(AskState.class, ask -> {
+          if (ask.generation() >= a.generation()) {
+            stateAsks.add(ask.replyTo()); // answered once the run has stopped (a Stop came first)
+          } else {
+            ask.replyTo().tell(new HeldState(entityId, device.heldStep(), device.heldBytes()));
+          }
+          return Behaviors.same();
+        });
+  }
+
+  /** Whether the thread says the run of {@code a} ended. */
+  private static boolean ends(FromRun from, Prepare a) {
+    return from.event() instanceof RunEvent.RunEnded ended && ended.generation() == a.generation();
+  }
+
+  private static RunEvent.RunEnded ended(FromRun from) {
+    return (RunEvent.RunEnded) from.event();
+  }
+
+  /** What the states with a peer and a running thread share. */
+  private BehaviorBuilder<Command> running(Prepare a) {
+    return active(a)
+        .onMessage(Stop.class, stop -> stop.generation() >= a.generation(), stop -> stop(a, stop.reason(), stop.keepDevice()))
+        .onMessage(FromRun.class, from -> ends(from, a), from -> runEnded(a, ended(from), false, false));
+  }
+
+  private Behavior<Command> stop(Prepare a, String reason, boolean keep) {
+    if (peer != null) {
+      context.getLog().info("{}: stopping generation {} ({})", entityId, a.generation(), reason);
+      // A step waiting for its all-reduce ends now rather than at the round's deadline.
+      peer.tell(new AllReducePeer.Abort("generation " + a.generation() + " stopped: " + reason));
+      run.requestStop(a.generation());
+    }
+    return stopping(a, keep);
+  }
+
+  /** The thread ended its run of {@code a}: it keeps the state, with the device, unless told not to. */
+  private Behavior<Command> runEnded(Prepare a, RunEvent.RunEnded ended, boolean wasStopping, boolean keepDevice) {
+    finishedGeneration = Math.max(finishedGeneration, a.generation());
+    if (ended.failure() != null && !wasStopping) {
+      outbox.failed(new WorkerReport.Failed(a.generation(), a.rank(), ended.failure(), ended.retryable()));
+    }
+    context.stop(peer);
+    peer = null;
+    device.runEnded(ended);
+    run = null;
+    if (wasStopping && !keepDevice || ended.failure() != null && !ended.retryable()) {
       releaseDevice();
-      if (!reportsPending()) {
+    } else {
+      // Kept with the state: a run that finished too, as the job may still re-form (a rank failed).
+      timers.startSingleTimer(HoldExpired.INSTANCE, settings.holdDevice());
+    }
+    return wasStopping ? stopped(a) : idleAgain();
+  }
+
+  /** The run of {@code a} was stopped: a worker that gave its device back leaves memory. */
+  private Behavior<Command> stopped(Prepare a) {
+    finishedGeneration = Math.max(finishedGeneration, a.generation());
+    if (stash.isEmpty() && !device.held()) {
+      passivate();
+    }
+    return idleAgain();
+  }
+
+  /** No generation any more: the state is final, and a newer generation waiting is prepared. */
+  private Behavior<Command> idleAgain() {
+    stateAsks.forEach(ask -> ask.tell(new HeldState(entityId, device.heldStep(), device.heldBytes())));
+    stateAsks.clear();
+    return stash.isEmpty() ? idle() : stash.unstashAll(idle());
+  }
+
+  /**
+   * The coordinator recovered and asks whether this rank still trains. Only a rank whose ring has
+   * begun does ({@code training}): one still getting ready waits for a Begin that the recovered
+   * coordinator will never send. A run that is over still counts while its last reports are
+   * unacknowledged, and a failure is said again so that the job re-forms for its reason. Whatever
+   * the rank still has to say goes to where the job's entity is now (elsewhere, if its node died).
+   */
+  private Behavior<Command> reattached(Reattach reattach, boolean training, boolean idle) {
+    int rank = outbox.rank();
+    boolean ours = reattach.generation() == outbox.generation();
+    if (ours) {
+      outbox.redirect(reattach.coordinator());
+    }
+    if (training || ours && (outbox.pending() || outbox.failure() != null)) {
+      reattach.coordinator().tell(new WorkerReport.Reattached(reattach.generation(), rank));
+      outbox.resend();
+      if (!training && outbox.failure() != null) {
+        outbox.tell(outbox.failure());
+      }
+    } else {
+      reattach.coordinator().tell(new WorkerReport.NotRunning(reattach.generation(), rank));
+      if (idle && !device.held()) {
         passivate();
       }
     }
-    return this;
+    return Behaviors.same();
+  }
+
+  /** Does {@code what} to the outbox, then resends every few seconds while anything is unacknowledged. */
+  private Behavior<Command> toOutbox(Runnable what) {
+    what.run();
+    if (!outbox.unacknowledged()) {
+      timers.cancel(ResendOutbox.INSTANCE);
+    } else if (!timers.isTimerActive(ResendOutbox.INSTANCE)) {
+      timers.startTimerWithFixedDelay(ResendOutbox.INSTANCE, settings.reportResendInterval());
+    }
+    return Behaviors.same();
   }
 
   private void releaseDevice() {
     timers.cancel(HoldExpired.INSTANCE);
-    if (run != null) {
-      // The state goes with the device: a worker without one cannot train it.
-      run.release();
-      run = null;
-    }
-    heldStep = -1;
-    heldBytes = 0;
-    nodeAgent.tell(new NodeAgent.ReleaseDevice(entityId));
-    device = null;
+    device.release();
+    run = null;
   }
 
-  private Behavior<Command> onAskState(AskState ask) {
-    if (assignment != null && ask.generation() >= assignment.generation()) {
-      // Answered once the run has stopped (the coordinator sent Stop first): only then is the
-      // step final.
-      stateAsks.add(ask.replyTo());
-    } else {
-      ask.replyTo().tell(new HeldState(entityId, heldStep, heldBytes));
-      if (assignment == null && device == null && !reportsPending()) {
-        // Started by this very question (the worker had left memory): nothing to keep it here.
-        passivate();
-      }
+  private void passivateUnlessPending() {
+    if (!outbox.pending()) {
+      passivate(); // a worker with reports unacknowledged stays until they are
     }
-    return this;
-  }
-
-  private Behavior<Command> onReattach(Reattach reattach) {
-    // Only a rank whose ring has begun trains: one still getting ready waits for a Begin that the
-    // recovered coordinator will never send (it does not know who was ready), so it says it does
-    // not run, and the coordinator forms the generation again.
-    boolean training = isCurrent(reattach.generation()) && peer != null && begun && !stopping;
-    int rank = rankOf();
-    if (reattach.generation() == outboxGeneration) {
-      // The job's entity started again (elsewhere, if its node died): whatever this rank still
-      // has to say about the generation, a failure included, goes to where it is now. (The
-      // current generation, if any, is the outbox's: a Prepare starts both.)
-      coordinator = reattach.coordinator();
-    }
-    if (training) {
-      // The coordinator restarted: it may have lost what it had not persisted yet.
-      reattach.coordinator().tell(new WorkerReport.Reattached(reattach.generation(), rank));
-      resendOutbox();
-    } else if (reattach.generation() == outboxGeneration && (reportsPending() || failureReport != null)) {
-      // The run is over but its last reports are not acknowledged (or rank 0's not sent) yet:
-      // they still count. A failure may have gone to the coordinator that is gone: it is said
-      // again, so that the job re-forms for the reason it has to, not after a silent wait.
-      reattach.coordinator().tell(new WorkerReport.Reattached(reattach.generation(), rank));
-      resendOutbox();
-      if (failureReport != null) {
-        coordinator.tell(failureReport);
-      }
-    } else {
-      reattach.coordinator().tell(new WorkerReport.NotRunning(reattach.generation(), rank));
-      if (assignment == null && device == null) {
-        passivate();
-      }
-    }
-    return this;
-  }
-
-  private void stopCurrent(String reason, boolean keep) {
-    stopping = true;
-    keepDevice = keep;
-    if (peer != null) {
-      getContext().getLog().info("{}: stopping generation {} ({})", entityId, assignment.generation(), reason);
-      // A step waiting for its all-reduce ends now rather than at the round's deadline.
-      peer.tell(new AllReducePeer.Abort("generation " + assignment.generation() + " stopped: " + reason));
-      run.requestStop(assignment.generation());
-    }
-  }
-
-  private Behavior<Command> onRunEnded(TrainingRun.RunEnded ended) {
-    if (!isCurrent(ended.generation())) {
-      return this;
-    }
-    if (ended.failure() != null && !stopping) {
-      failureReport = new WorkerReport.Failed(
-          assignment.generation(), assignment.rank(), ended.failure(), ended.retryable());
-      coordinator.tell(failureReport);
-    }
-    getContext().stop(peer);
-    peer = null;
-    if (ended.threadEnded()) {
-      run = null;
-    }
-    heldStep = ended.heldStep();
-    heldBytes = ended.stateBytes();
-    if (stopping && !keepDevice || ended.failure() != null && !ended.retryable()) {
-      releaseDevice();
-    } else {
-      // Kept for the next generation, with the state: a run that finished keeps both until the
-      // coordinator's Stop too, since the job may still re-form (a rank that failed at the very end).
-      timers.startSingleTimer(HoldExpired.INSTANCE, HOLD_DEVICE);
-    }
-    stateAsks.forEach(ask -> ask.tell(new HeldState(entityId, heldStep, heldBytes)));
-    stateAsks.clear();
-    finishedGeneration = Math.max(finishedGeneration, assignment.generation());
-    return finishStopping();
-  }
-
-  /**
-   * Idle again: prepare a newer generation if one is waiting. A stopped worker leaves memory; one
-   * that finished its run waits for the coordinator's {@link Stop} (and its acknowledgements).
-   */
-  private Behavior<Command> finishStopping() {
-    boolean stopped = stopping && device == null;
-    assignment = null;
-    begun = false;
-    stopping = false;
-    keepDevice = false;
-    if (!stash.isEmpty()) {
-      return stash.unstashAll(this);
-    }
-    if (stopped) {
-      passivate();
-    }
-    return this;
-  }
-
-  // ---------------------------------------------------------------- reports through the outbox
-
-  private void startOutbox(Prepare prepare) {
-    outbox.clear();
-    if (modelWriter != null) {
-      getContext().stop(modelWriter);
-      modelWriter = null;
-    }
-    outboxJobId = prepare.jobId();
-    outboxGeneration = prepare.generation();
-    outboxRank = prepare.rank();
-    coordinator = prepare.coordinator();
-    nextSeq = 0;
-    failureReport = null;
-    writing = null;
-    waiting = null;
-    checkpointProblem = false;
-    timers.cancel(RetryCheckpoint.class);
-  }
-
-  private Behavior<Command> onReport(TrainingRun.Report report) {
-    if (report.generation() != outboxGeneration) {
-      return this;
-    }
-    if (report.body() instanceof TrainingRun.Finished f && f.model() != null) {
-      // The digest waits for the model to be stored (onModelReport).
-      modelWriter = getContext().spawn(ModelWriter.create(store, outboxJobId, outboxGeneration, f.digest(), f.model(),
-          modelReports), "model-writer-" + outboxGeneration);
-      return this;
-    }
-    long seq = nextSeq++;
-    int rank = rankOf();
-    WorkerReport message;
-    if (report.body() instanceof TrainingRun.EpochSums e) {
-      message = new WorkerReport.EpochReport(outboxGeneration, rank, seq, e.epoch(), e.lossSum(), e.correct(),
-          e.examples(), e.eachSampleOnce(), e.testCorrect(), e.testExamples(), e.trainNanos(), e.stepsDone());
-    } else {
-      message = new WorkerReport.Finished(outboxGeneration, rank, seq, ((TrainingRun.Finished) report.body()).digest());
-    }
-    send(seq, message);
-    return this;
-  }
-
-  private Behavior<Command> onProgressed(TrainingRun.Progressed progressed) {
-    if (progressed.progress().generation() == outboxGeneration) {
-      coordinator.tell(progressed.progress());
-    }
-    return this;
-  }
-
-  private Behavior<Command> onModelReport(ModelReport model) {
-    if (model.report() instanceof ModelWriter.Failing failing && failing.generation() == outboxGeneration) {
-      coordinator.tell(new WorkerReport.CheckpointHealth(outboxGeneration, rankOf(), failing.problem()));
-    } else if (model.report() instanceof ModelWriter.Stored stored && stored.generation() == outboxGeneration) {
-      modelWriter = null;
-      if (stored.recovered()) {
-        coordinator.tell(new WorkerReport.CheckpointHealth(outboxGeneration, rankOf(), ""));
-      }
-      send(nextSeq, new WorkerReport.Finished(outboxGeneration, rankOf(), nextSeq, stored.digest()));
-      nextSeq++;
-    }
-    return this;
-  }
-
-  /** Reports the coordinator has not acknowledged yet, or rank 0's digest waiting for its model. */
-  private boolean reportsPending() {
-    return !outbox.isEmpty() || modelWriter != null;
-  }
-
-  private void send(long seq, WorkerReport message) {
-    outbox.put(seq, message);
-    coordinator.tell(message);
-    if (!timers.isTimerActive(ResendOutbox.INSTANCE)) {
-      timers.startTimerWithFixedDelay(ResendOutbox.INSTANCE, RESEND_INTERVAL);
-    }
-  }
-
-  private Behavior<Command> onAck(Ack ack) {
-    if (ack.generation() == outboxGeneration) {
-      outbox.remove(ack.seq());
-      if (outbox.isEmpty()) {
-        timers.cancel(ResendOutbox.INSTANCE);
-      }
-    }
-    return this;
-  }
-
-  private Behavior<Command> resendOutbox() {
-    outbox.values().forEach(coordinator::tell);
-    return this;
-  }
-
-  // ---------------------------------------------------------------- checkpoints (rank 0)
-
-  private Behavior<Command> onCheckpointReady(TrainingRun.CheckpointReady ready) {
-    if (ready.generation() != outboxGeneration) {
-      return this;
-    }
-    if (writing != null) {
-      // One write at a time; a newer checkpoint makes an older waiting one pointless.
-      waiting = ready.data();
-    } else {
-      write(ready.data());
-    }
-    return this;
-  }
-
-  private void write(CheckpointData data) {
-    writing = data;
-    long generation = outboxGeneration;
-    getContext().pipeToSelf(store.write(data), (info, error) -> new CheckpointWriteDone(
-        generation, data, info, error == null ? null : CheckpointStore.rootMessage(error)));
-  }
-
-  private Behavior<Command> onCheckpointWriteDone(CheckpointWriteDone done) {
-    if (done.generation() != outboxGeneration) {
-      return this;
-    }
-    if (done.error() == null) {
-      writing = null;
-      retryDelay = null;
-      if (checkpointProblem) {
-        checkpointProblem = false;
-        coordinator.tell(new WorkerReport.CheckpointHealth(outboxGeneration, rankOf(), ""));
-      }
-      send(nextSeq, new WorkerReport.CheckpointWritten(outboxGeneration, rankOf(), nextSeq, done.info()));
-      nextSeq++;
-      if (waiting != null) {
-        CheckpointData next = waiting;
-        waiting = null;
-        write(next);
-      }
-      return this;
-    }
-    retryDelay = retryDelay == null ? store.settings().retryMin() : min(retryDelay.multipliedBy(2), store.settings().retryMax());
-    getContext().getLog().warn("{}: checkpoint at step {} not written ({}); retrying in {} ms",
-        entityId, done.data().step(), done.error(), retryDelay.toMillis());
-    if (!checkpointProblem) {
-      checkpointProblem = true;
-      coordinator.tell(new WorkerReport.CheckpointHealth(outboxGeneration, rankOf(),
-          "checkpoint writes failing since " + java.time.Instant.now() + " (" + done.error() + "); retrying with backoff"));
-    }
-    timers.startSingleTimer(RetryCheckpoint.class, new RetryCheckpoint(outboxGeneration), retryDelay);
-    return this;
-  }
-
-  private Behavior<Command> onRetryCheckpoint(RetryCheckpoint retry) {
-    if (retry.generation() == outboxGeneration && writing != null) {
-      // Retry the newest state we have: a waiting checkpoint supersedes the failed one.
-      CheckpointData next = waiting != null ? waiting : writing;
-      waiting = null;
-      write(next);
-    }
-    return this;
-  }
-
-  // ---------------------------------------------------------------- helpers
-
-  private boolean isCurrent(long generation) {
-    return assignment != null && generation == assignment.generation();
-  }
-
-  /** The rank this worker has in the generation of its outbox (ranks change between generations). */
-  private int rankOf() {
-    return outboxRank;
-  }
-
-  private static Duration min(Duration a, Duration b) {
-    return a.compareTo(b) <= 0 ? a : b;
   }
 
   private void passivate() {
-    shard.tell(new ClusterSharding.Passivate<>(getContext().getSelf()));
+    shard.tell(new ClusterSharding.Passivate<>(context.getSelf()));
   }
 
-  private Behavior<Command> onPostStop() {
-    if (run != null) {
-      run.release();
+  private Behavior<Command> released() {
+    device.stopThread();
+    return Behaviors.same();
+  }
+
+  /**
+   * Stopped from outside while running {@code a} and the node stays up (a shard moved): the job
+   * must not wait for a rank that is gone. On shutdown the job is meant to resume later, not fail.
+   */
+  private Behavior<Command> stoppedWhileRunning(Prepare a) {
+    if (CoordinatedShutdown.get(context.getSystem()).getShutdownReason().isEmpty()) {
+      outbox.tell(new WorkerReport.Failed(a.generation(), a.rank(), "worker " + entityId + " stopped while training", true));
     }
-    if (peer != null) {
-      boolean shuttingDown = CoordinatedShutdown.get(getContext().getSystem()).getShutdownReason().isPresent();
-      if (!stopping && !shuttingDown) {
-        // Stopped from outside while the node stays up (a shard moved): the job must not wait
-        // for a rank that is gone. On shutdown the job is meant to resume later, not to fail.
-        coordinator.tell(new WorkerReport.Failed(
-            assignment.generation(), assignment.rank(), "worker " + entityId + " stopped while training", true));
-      }
-    }
-    return this;
+    return released();
   }
 }

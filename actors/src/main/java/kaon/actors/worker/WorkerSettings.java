@@ -16,6 +16,9 @@ import kaon.actors.allreduce.AllReduceSettings;
  *     peak ends the generation as diverged; 0 turns the check off
  * @param modelDir the directory a job's {@code model_output} name is resolved under on this node
  *     ({@link ModelFile})
+ * @param deviceAskTimeout how long a worker waits for its node agent to grant a device
+ * @param holdDevice how long a worker keeps its device and state between generations
+ * @param reportResendInterval how often a worker sends unacknowledged reports again
  */
 public record WorkerSettings(
     AllReduceSettings allReduce,
@@ -23,12 +26,18 @@ public record WorkerSettings(
     int evalBatch,
     Path dataDir,
     double gradientSpikeFactor,
-    Path modelDir) {
+    Path modelDir,
+    Duration deviceAskTimeout,
+    Duration holdDevice,
+    Duration reportResendInterval) {
 
   public WorkerSettings {
     Objects.requireNonNull(allReduce, "allReduce");
     Objects.requireNonNull(progressInterval, "progressInterval");
     Objects.requireNonNull(modelDir, "modelDir");
+    Objects.requireNonNull(deviceAskTimeout, "deviceAskTimeout");
+    Objects.requireNonNull(holdDevice, "holdDevice");
+    Objects.requireNonNull(reportResendInterval, "reportResendInterval");
     if (evalBatch <= 0) {
       throw new IllegalArgumentException("evalBatch must be positive, was " + evalBatch);
     }

@@ -13,6 +13,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import kaon.actors.checkpoint.CheckpointDamagedException;
 import kaon.actors.checkpoint.CheckpointInfo;
 import kaon.actors.worker.DeviceCensus;
+import kaon.actors.worker.WorkerEntity;
 import kaon.actors.worker.DeviceSlot;
 import kaon.actors.worker.DeviceWorker;
 import kaon.actors.worker.NodeAgent;
@@ -95,7 +96,7 @@ final class CoordinatorFixture {
       @Override
       public CompletionStage<List<DeviceCensus.NodeDevices>> census() {
         List<NodeAgent.DeviceOwnership> devices = new ArrayList<>();
-        owning.forEach(m -> devices.add(new NodeAgent.DeviceOwnership(slot(devices.size()), DeviceWorker.entityId(jobId, m))));
+        owning.forEach(m -> devices.add(new NodeAgent.DeviceOwnership(slot(devices.size()), WorkerEntity.entityId(jobId, m))));
         for (int i = 0; i < freeDevices; i++) {
           devices.add(new NodeAgent.DeviceOwnership(slot(devices.size()), ""));
         }

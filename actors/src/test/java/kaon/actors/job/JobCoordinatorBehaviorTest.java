@@ -14,6 +14,7 @@ import kaon.actors.checkpoint.CheckpointInfo;
 import kaon.actors.training.JobSpec;
 import kaon.actors.training.OptimizerSpec;
 import kaon.actors.worker.DeviceWorker;
+import kaon.actors.worker.WorkerEntity;
 import kaon.actors.worker.WorkerReport;
 import kaon.protocol.RingMessage;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
@@ -157,7 +158,7 @@ class JobCoordinatorBehaviorTest {
     // Member 1 is gone with its node: it does not answer.
     JobEvent.GenerationStarted second = job.persisted(JobEvent.GenerationStarted.class);
     assertEquals(new JobEvent.GenerationStarted(2, 2, 300, "rank 1 failed: all-reduce missed its deadline",
-        new StateSource.Memory(DeviceWorker.entityId(job.jobId, 0)), List.of(0, 2), second.atMillis()), second);
+        new StateSource.Memory(WorkerEntity.entityId(job.jobId, 0)), List.of(0, 2), second.atMillis()), second);
     DeviceWorker.Prepare survivor = next(job.member(0), DeviceWorker.Prepare.class);
     assertTrue(survivor.fromMembers());
     assertEquals("", survivor.resumeFrom(), "nothing is read from the checkpoint store");

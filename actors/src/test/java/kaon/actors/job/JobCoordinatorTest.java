@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.time.Duration;
 import kaon.actors.training.OptimizerSpec;
 import kaon.actors.worker.DeviceWorker;
+import kaon.actors.worker.WorkerEntity;
 import kaon.actors.worker.NodeAgent;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
@@ -89,7 +90,7 @@ class JobCoordinatorTest {
    */
   private static void loseWorker(String jobId, int member, long generation, String reason) {
     ClusterSharding.get(testKit.system())
-        .entityRefFor(DeviceWorker.ENTITY_KEY, DeviceWorker.entityId(jobId, member))
+        .entityRefFor(WorkerEntity.ENTITY_KEY, WorkerEntity.entityId(jobId, member))
         .tell(new DeviceWorker.Stop(generation, reason, false));
   }
 
@@ -146,7 +147,7 @@ class JobCoordinatorTest {
     JobStatus end = DataParallelEquivalenceTest.awaitEnd(watcher);
     assertEquals(JobStatus.Phase.SUCCEEDED, end.phase(), end.message());
     assertEquals(2, end.generation());
-    assertEquals("memory:" + DeviceWorker.entityId(jobId, 0), end.stateSource());
+    assertEquals("memory:" + WorkerEntity.entityId(jobId, 0), end.stateSource());
     assertEquals(1200, end.stepsDone());
     // Same world size, same state: the same parameters as a run that lost nothing.
     assertEquals(reference.digest(), end.digest(), "parameters differ from an uninterrupted run");

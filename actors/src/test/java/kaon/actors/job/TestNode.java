@@ -10,6 +10,7 @@ import kaon.actors.checkpoint.CheckpointSettings;
 import kaon.actors.checkpoint.CheckpointStore;
 import kaon.actors.training.TaskCatalog;
 import kaon.actors.worker.DeviceSlot;
+import kaon.actors.worker.WorkerEntity;
 import kaon.actors.worker.DeviceWorker;
 import kaon.actors.worker.NodeAgent;
 import kaon.actors.worker.WorkerSettings;
@@ -50,8 +51,8 @@ final class TestNode {
         "kaon_test", true, 1, 64 * 1024, 4, 3, Duration.ofMillis(200), Duration.ofSeconds(2)));
     WorkerSettings settings = new WorkerSettings(
         new AllReduceSettings(16_384, Duration.ofSeconds(60), Duration.ofSeconds(5), 20), Duration.ofMillis(50), 1000, null, 1e4,
-        modelDir);
-    DeviceWorker.init(testKit.system(), nodeAgent, TaskCatalog.load(TestNode.class.getClassLoader()), store, settings);
+        modelDir, Duration.ofSeconds(10), Duration.ofSeconds(60), Duration.ofSeconds(3));
+    WorkerEntity.init(testKit.system(), nodeAgent, TaskCatalog.load(TestNode.class.getClassLoader()), store, settings);
     JobEntity.init(testKit.system(), store, JOB_SETTINGS);
   }
 }
