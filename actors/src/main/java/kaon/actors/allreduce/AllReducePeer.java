@@ -1,21 +1,16 @@
 package kaon.actors.allreduce;
 
 import java.time.Duration;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.TreeMap;
 import kaon.protocol.InboundChunk;
-import kaon.protocol.KryoWireMessage;
 import kaon.protocol.LentBuffer;
 import kaon.protocol.RingMessage;
 import kaon.protocol.TensorChunk;
 import kaon.protocol.TensorChunkView;
-import kaon.protocol.TensorLinkFormat;
-import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.PostStop;
@@ -47,30 +42,18 @@ import org.apache.pekko.pattern.StatusReply;
  * named, and every later one too, since a ring with a missing member cannot complete. Nothing
  * survives a crash: a new generation gets new peers.
  *
- * <p>Inside one JVM the chunks are plain object references, never serialized. Across JVMs they
- * go over Artery with their own ByteBuffer serializer, or, with {@code kaon.allreduce.transport =
- * link}, over a {@link TensorLink}: on {@link Connect} the peer asks its right neighbour for its
- * link endpoint ({@link LinkEndpointRequest}) and opens a connection to it; until that is up, or
- * if it cannot be, chunks keep going over Artery, so none is lost on the way. The right
- * neighbour's link hands the chunks to it with a local {@code tell}: fencing, early chunks and
- * deadlines do not depend on the transport. A broken link is noticed like a dead peer, by the
- * round deadline. On stop the peer closes its link and leaves its node's link registry, which
- * closes the connection its left neighbour opened.
- *
- * <p>Across JVMs nothing is copied for sending: the link's writer, or Artery's serializer (a
- * {@link TensorChunkView} of a {@link LentBuffer}), reads each chunk out of the buffer itself.
- * That is safe during a round, since the ring rewrites a region only after the right neighbour
- * has had it, but not after it, so a round's reply waits until every chunk was written (at most
- * {@code min-round-timeout}; then the link is closed, or the buffer withdrawn from Artery). Arrays
- * of chunks received over the link go back to the link's readers once added in; chunks received
- * over Artery are read in place ({@link kaon.protocol.FramedTensorChunk}).
+ * <p>How chunks reach the right neighbour (plain references in one JVM, Artery, or a {@link
+ * TensorLink}) is the {@link RingEdge}'s; fencing, early chunks and deadlines do not depend on
+ * it. Across JVMs nothing is copied for sending, so a round's reply is a {@link HeldReply} until
+ * every chunk was written. Arrays of chunks received over the link go back to the link's readers
+ * once added in; chunks received over Artery are read in place ({@link
+ * kaon.protocol.FramedTensorChunk}).
  */
 public final class AllReducePeer extends AbstractBehavior<RingMessage> {
 
   /** Local commands. {@link TensorChunk}s from the left neighbour are the other input. */
   public sealed interface Command extends RingMessage
-      permits Connect, Reduce, Abort, GetStats, LinkEndpointRequest, RoundTimedOut, EndpointAnswer, LinkChanged,
-          LentWritten, DrainTimedOut {}
+      permits Connect, Reduce, Abort, GetStats, RoundTimedOut {}
 
   /** The ring in rank order (including this peer). Must come before the first {@link Reduce}. */
   public record Connect(List<ActorRef<RingMessage>> ring) implements Command {}
@@ -95,63 +78,6 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   public record GetStats(ActorRef<Stats> replyTo) implements Command {}
 
   /**
-   * Asks this peer where its node's tensor link listens for it. Sent by the left neighbour, from
-   * another node; the answer registers this peer with its link.
-   */
-  public record LinkEndpointRequest(ActorRef<LinkEndpoint> replyTo) implements Command, KryoWireMessage {}
-
-  /**
-   * Where to open a tensor link to a peer, or why chunks must stay on Artery.
-   *
-   * @param host the link's listening host
-   * @param port the link's listening port
-   * @param target the peer's id in that link, named in the handshake
-   * @param key what the connection proves it holds ({@link TensorLinkFormat}); secret, so it
-   *     travels only in this message, over Artery (mutual TLS on VMs), and is never logged
-   * @param unavailable null if the other fields are valid, else why there is no link
-   */
-  public record LinkEndpoint(String host, int port, long target, byte[] key, String unavailable)
-      implements KryoWireMessage {
-
-    /** Compares the key by content, which a record would compare by reference. */
-    @Override
-    public boolean equals(Object other) {
-      return other instanceof LinkEndpoint that
-          && port == that.port
-          && target == that.target
-          && Objects.equals(host, that.host)
-          && Arrays.equals(key, that.key)
-          && Objects.equals(unavailable, that.unavailable);
-    }
-
-    @Override
-    public int hashCode() {
-      return 31 * Objects.hash(host, port, target, unavailable) + Arrays.hashCode(key);
-    }
-
-    /** Leaves the key out: messages end up in logs and dead-letter reports. */
-    @Override
-    public String toString() {
-      return "LinkEndpoint[host=" + host + ", port=" + port + ", target=" + Long.toHexString(target)
-          + (unavailable == null ? "" : ", unavailable=" + unavailable) + "]";
-    }
-  }
-
-  /** How chunks reach the right neighbour. */
-  public enum Edge {
-    /** No {@link Connect} yet. */
-    UNCONNECTED,
-    /** Same JVM: plain references, no serialization. */
-    IN_JVM,
-    /** Artery, by configuration or because no link could be set up. */
-    ARTERY,
-    /** Artery while a tensor link is being set up. */
-    CONNECTING,
-    /** The tensor link. */
-    LINK
-  }
-
-  /**
    * Counters of this peer, and how its chunks travel.
    *
    * @param rounds completed reductions
@@ -161,18 +87,11 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
    * @param linkChunksSent those of the chunks that went over the tensor link
    * @param edge how chunks reach the right neighbour now
    */
-  public record Stats(long rounds, long staleDropped, long chunksSent, long floatsSent, long linkChunksSent, Edge edge) {}
+  public record Stats(long rounds, long staleDropped, long chunksSent, long floatsSent, long linkChunksSent,
+      RingEdge.Edge edge) {}
 
   private record RoundTimedOut(long step) implements Command {}
 
-  private record EndpointAnswer(LinkEndpoint endpoint, String failure) implements Command {}
-
-  private record LinkChanged(LinkSender.Event event) implements Command {}
-
-  /** Artery wrote the last region lent for the round of {@code step}. */
-  private record LentWritten(long step) implements Command {}
-
-  private record DrainTimedOut(long step) implements Command {}
 
   /** State of the reduction in flight. */
   private static final class Round {
@@ -202,10 +121,9 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   private final AllReduceSettings settings;
   private final TimerScheduler<RingMessage> timers;
 
-  private ActorRef<RingMessage> right;
   private Round current;
-  /** Length of the buffer being reduced; every rank's must be the same. */
-  private int bufferLength;
+  /** Where the chunks of the buffer being reduced go; every rank's buffer has the same length. */
+  private RingSchedule schedule;
   private long lastCompletedStep = -1;
   /** Chunks of steps not started yet, in arrival order per step. */
   private final Map<Long, List<InboundChunk>> early = new TreeMap<>();
@@ -214,29 +132,15 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   /** Smoothed round time, for later deadlines; negative until the first round completed. */
   private double smoothedNanos = -1;
 
-  private Edge edge = Edge.UNCONNECTED;
-  /** The tensor link to the right neighbour, while it is being set up and while it is up. */
-  private LinkSender link;
-  /** Frames for the link that its queue had no room for yet, in sending order. */
-  private final ArrayDeque<LinkSender.Frame> waitingForLink = new ArrayDeque<>();
-  /**
-   * The reply of a round that is complete while the link's writer or Artery's serializer may
-   * still read its buffer: it goes out once both are done with it.
-   */
-  private Runnable replyWhenDrained;
-  /** The completed round's regions that Artery may still have to write, while its reply waits. */
-  private LentBuffer lentOut;
-  /** This peer's id and key in its node's tensor link, once a left neighbour asked; else null. */
-  private TensorLink.Registration linkTarget;
-  /** Where received chunk arrays go back to for the link's readers, once a left neighbour linked. */
-  private ChunkArrayPool recycled;
-  private ActorRef<LinkSender.Event> linkEvents;
+  /** How chunks reach the right neighbour, and this peer's registration for its left one's link. */
+  private final RingEdge edge;
+  /** The reply of the last round, while its buffer may still be read for sending. */
+  private final HeldReply heldReply;
 
   private long rounds;
   private long staleDropped;
   private long chunksSent;
   private long floatsSent;
-  private long linkChunksSent;
 
   /** A peer for rank {@code rank} of {@code worldSize} in {@code generation} of {@code jobId}. */
   public static Behavior<RingMessage> create(
@@ -264,6 +168,9 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     this.rank = rank;
     this.worldSize = worldSize;
     this.settings = settings;
+    this.edge = new RingEdge(context, jobId, generation, rank, worldSize, settings);
+    this.heldReply = new HeldReply(context, timers, edge, settings.minRoundTimeout(),
+        "job " + jobId + " generation " + generation + ": rank " + rank);
   }
 
   @Override
@@ -274,12 +181,29 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
         .onMessage(Reduce.class, this::onReduce)
         .onMessage(Abort.class, this::onAbort)
         .onMessage(RoundTimedOut.class, this::onRoundTimedOut)
-        .onMessage(LentWritten.class, this::onLentWritten)
-        .onMessage(DrainTimedOut.class, this::onDrainTimedOut)
+        .onMessage(HeldReply.LentWritten.class, written -> {
+          heldReply.onLentWritten(written);
+          return this;
+        })
+        .onMessage(HeldReply.DrainTimedOut.class, timeout -> {
+          heldReply.onDrainTimedOut(timeout);
+          return this;
+        })
         .onMessage(GetStats.class, this::onGetStats)
-        .onMessage(LinkEndpointRequest.class, this::onLinkEndpointRequest)
-        .onMessage(EndpointAnswer.class, this::onEndpointAnswer)
-        .onMessage(LinkChanged.class, this::onLinkChanged)
+        .onMessage(RingEdge.LinkEndpointRequest.class, request -> {
+          edge.answer(request);
+          return this;
+        })
+        .onMessage(RingEdge.EndpointAnswer.class, answer -> {
+          edge.onEndpointAnswer(answer);
+          return this;
+        })
+        .onMessage(RingEdge.LinkChanged.class, changed -> {
+          if (edge.onLinkChanged(changed)) {
+            heldReply.recheck();
+          }
+          return this;
+        })
         .onSignal(PostStop.class, signal -> onPostStop())
         .build();
   }
@@ -289,205 +213,23 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
       throw new IllegalArgumentException(
           "ring of " + connect.ring().size() + " peers for world size " + worldSize);
     }
-    if (connect.ring().get((rank + 1) % worldSize).equals(right)) {
+    ActorRef<RingMessage> right = connect.ring().get((rank + 1) % worldSize);
+    if (right.equals(edge.right())) {
       return this; // the same neighbour again: keep the edge as it is
     }
-    if (current != null || replyWhenDrained != null) {
+    if (current != null || heldReply.held()) {
       // The chunks of the running round would go partly to one neighbour and partly to another.
       getContext().getLog().warn("job {} generation {}: rank {} ignored a Connect during the round of step {}",
           jobId, generation, rank, current != null ? current.step : lastCompletedStep);
       return this;
     }
-    right = connect.ring().get((rank + 1) % worldSize);
-    closeLink();
-    if (isInThisJvm(right)) {
-      useEdge(Edge.IN_JVM, "plain references in this JVM");
-    } else if (settings.transport() == AllReduceSettings.Transport.ARTERY) {
-      useEdge(Edge.ARTERY, "Artery (kaon.allreduce.transport = artery)");
-    } else {
-      edge = Edge.CONNECTING;
-      try {
-        getContext().ask(
-            LinkEndpoint.class,
-            right,
-            TensorLink.get(getContext().getSystem()).settings().setupTimeout(),
-            LinkEndpointRequest::new,
-            (endpoint, failure) -> new EndpointAnswer(endpoint, failure == null ? null : failure.toString()));
-      } catch (RuntimeException e) {
-        useEdge(Edge.ARTERY, "Artery, since this node's tensor link cannot start: " + e);
-      }
-    }
+    edge.connect(right);
     return this;
-  }
-
-  private boolean isInThisJvm(ActorRef<RingMessage> peer) {
-    // Refs to local actors carry no host; a ref that came back through serialization carries
-    // this system's own address.
-    Address address = peer.path().address();
-    return !address.hasGlobalScope() || address.equals(getContext().getSystem().address());
-  }
-
-  private void useEdge(Edge newEdge, String how) {
-    edge = newEdge;
-    getContext().getLog().info("job {} generation {}: ring edge rank {} -> rank {} ({}) uses {}",
-        jobId, generation, rank, (rank + 1) % worldSize, right.path().address(), how);
-  }
-
-  private Behavior<RingMessage> onLinkEndpointRequest(LinkEndpointRequest request) {
-    if (settings.transport() != AllReduceSettings.Transport.LINK) {
-      request.replyTo().tell(new LinkEndpoint(null, 0, -1, null,
-          "kaon.allreduce.transport is artery on " + getContext().getSystem().address()));
-      return this;
-    }
-    try {
-      TensorLink tensorLink = TensorLink.get(getContext().getSystem());
-      if (linkTarget == null) {
-        linkTarget = tensorLink.register(getContext().getSelf());
-        recycled = tensorLink.arrays();
-      }
-      request.replyTo().tell(new LinkEndpoint(tensorLink.host(), tensorLink.port(), linkTarget.id(), linkTarget.key(), null));
-    } catch (RuntimeException e) {
-      request.replyTo().tell(new LinkEndpoint(null, 0, -1, null, "the tensor link of "
-          + getContext().getSystem().address() + " cannot start: " + e));
-    }
-    return this;
-  }
-
-  private Behavior<RingMessage> onEndpointAnswer(EndpointAnswer answer) {
-    if (edge != Edge.CONNECTING || link != null) {
-      return this;
-    }
-    LinkEndpoint endpoint = answer.endpoint();
-    if (endpoint == null || endpoint.unavailable() != null) {
-      useEdge(Edge.ARTERY, "Artery, since no tensor link could be set up: "
-          + (endpoint == null ? answer.failure() : endpoint.unavailable()));
-      return this;
-    }
-    if (linkEvents == null) {
-      linkEvents = getContext().messageAdapter(LinkSender.Event.class, LinkChanged::new);
-    }
-    try {
-      link = TensorLink.get(getContext().getSystem()).connect(
-          endpoint.host(), endpoint.port(),
-          new TensorLinkFormat.Handshake(endpoint.target(), jobId, generation), endpoint.key(), linkEvents);
-    } catch (RuntimeException e) {
-      useEdge(Edge.ARTERY, "Artery, since no tensor link could be set up: " + e);
-    }
-    return this;
-  }
-
-  private Behavior<RingMessage> onLinkChanged(LinkChanged changed) {
-    LinkSender.Event event = changed.event();
-    if (event.sender() != link) {
-      return this; // a sender this peer closed already
-    }
-    if (event instanceof LinkSender.Up) {
-      useEdge(Edge.LINK, "a tensor link to " + link.address());
-    } else if (event instanceof LinkSender.Writable) {
-      offerWaiting();
-      replyIfDrained();
-    } else if (event instanceof LinkSender.Drained) {
-      replyIfDrained();
-    } else if (event instanceof LinkSender.Down down) {
-      link = null;
-      String how = "Artery from now on, since the tensor link to " + down.sender().address() + " is down: " + down.reason();
-      if (edge == Edge.LINK) {
-        edge = Edge.ARTERY;
-        getContext().getLog().warn("job {} generation {}: ring edge rank {} -> rank {} uses {}",
-            jobId, generation, rank, (rank + 1) % worldSize, how);
-      } else {
-        useEdge(Edge.ARTERY, how);
-      }
-      // These were never given to the link, so Artery carries them without any risk of a
-      // duplicate; their regions are unchanged, since the neighbour has not seen them yet.
-      while (!waitingForLink.isEmpty()) {
-        LinkSender.Frame frame = waitingForLink.poll();
-        right.tell(new TensorChunk(jobId, generation, frame.step(), frame.round(), frame.chunk(), frame.offset(),
-            Arrays.copyOfRange(frame.buffer(), frame.offset(), frame.offset() + frame.length())));
-      }
-      // The writer has stopped, so the link reads the buffer no more.
-      replyIfDrained();
-    }
-    return this;
-  }
-
-  private void offerWaiting() {
-    while (!waitingForLink.isEmpty() && link.offer(waitingForLink.peek())) {
-      waitingForLink.poll();
-      linkChunksSent++;
-    }
-  }
-
-  private void replyIfDrained() {
-    if (replyWhenDrained != null && isDrained()) {
-      sendPendingReply();
-    }
-  }
-
-  /**
-   * Whether nothing reads the completed round's buffer any more; if something does, it says so
-   * when done (a {@link LinkSender.Drained} or a {@link LentWritten}).
-   */
-  private boolean isDrained() {
-    boolean linkDone = link == null || (waitingForLink.isEmpty() && !link.awaitDrained());
-    if (lentOut == null) {
-      return linkDone;
-    }
-    long step = lastCompletedStep;
-    ActorRef<RingMessage> self = getContext().getSelf();
-    return lentOut.whenWritten(() -> self.tell(new LentWritten(step))) && linkDone;
-  }
-
-  private void sendPendingReply() {
-    timers.cancel(DrainTimedOut.class);
-    lentOut = null;
-    Runnable reply = replyWhenDrained;
-    replyWhenDrained = null;
-    reply.run();
-  }
-
-  private Behavior<RingMessage> onLentWritten(LentWritten written) {
-    if (written.step() == lastCompletedStep) {
-      replyIfDrained();
-    }
-    return this;
-  }
-
-  private Behavior<RingMessage> onDrainTimedOut(DrainTimedOut timeout) {
-    if (replyWhenDrained != null && lentOut != null && lentOut.unwritten() > 0) {
-      // Artery has not serialized them in all this time: its connection is gone or stuck. The
-      // neighbour, short of these chunks, misses its own deadline; the sums here are complete.
-      getContext().getLog().warn("job {} generation {}: rank {} withdraws {} chunks of step {} that Artery did not write in {} ms",
-          jobId, generation, rank, lentOut.unwritten(), timeout.step(), settings.minRoundTimeout().toMillis());
-      lentOut.withdraw();
-      lentOut = null;
-      replyIfDrained();
-    }
-    if (replyWhenDrained != null && link != null) {
-      // The neighbour stopped reading and the writer is stuck in a blocked write. Closing the
-      // socket ends it; its Down then releases the reply (the sums here are complete) and the
-      // neighbour, short of chunks, misses its own deadline.
-      getContext().getLog().warn("job {} generation {}: rank {} closes its tensor link to {}: step {} still not written after {} ms",
-          jobId, generation, rank, link.address(), timeout.step(), settings.minRoundTimeout().toMillis());
-      link.shutDown();
-    }
-    return this;
-  }
-
-  private void closeLink() {
-    if (link != null) {
-      link.close();
-      link = null;
-    }
-    waitingForLink.clear();
   }
 
   private Behavior<RingMessage> onPostStop() {
-    closeLink();
+    edge.close();
     withdrawLent();
-    if (linkTarget != null) {
-      TensorLink.get(getContext().getSystem()).unregister(linkTarget.id());
-    }
     return this;
   }
 
@@ -498,8 +240,8 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
       return this;
     }
     Duration deadline = nextDeadline();
-    bufferLength = reduce.buffer().length;
-    current = new Round(reduce.step(), reduce.buffer(), reduce.replyTo(), expectedChunks(), deadline);
+    schedule = new RingSchedule(worldSize, reduce.buffer().length, settings.chunkFloats());
+    current = new Round(reduce.step(), reduce.buffer(), reduce.replyTo(), schedule.expectedChunks(rank), deadline);
     if (current.expected == 0) {
       complete();
       return this;
@@ -523,13 +265,13 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     if (brokenBecause != null) {
       return brokenBecause;
     }
-    if (right == null && worldSize > 1) {
+    if (edge.right() == null && worldSize > 1) {
       return "all-reduce peer of rank " + rank + " is not connected to its ring yet";
     }
     if (current != null) {
       return "all-reduce of step " + current.step + " is still running; step " + reduce.step() + " must wait";
     }
-    if (replyWhenDrained != null) {
+    if (heldReply.held()) {
       return "all-reduce of step " + lastCompletedStep + " is still being written to the tensor link; step "
           + reduce.step() + " must wait";
     }
@@ -568,24 +310,24 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   /** Adds or copies one chunk from the left neighbour and passes it on. */
   private void accept(InboundChunk chunk) {
     int round = chunk.round();
-    int lastRound = 2 * (worldSize - 1) - 1;
-    int segment = Math.floorMod(rank - round - 1, worldSize);
-    int start = segmentStart(segment) + chunk.chunk() * settings.chunkFloats();
-    int length = Math.min(settings.chunkFloats(), segmentStart(segment + 1) - start);
+    int lastRound = schedule.lastRound();
+    int segment = schedule.receivedSegment(rank, round);
+    int start = schedule.chunkStart(segment, chunk.chunk());
+    int length = schedule.chunkLength(segment, chunk.chunk());
     if (round > lastRound || chunk.offset() != start || chunk.length() != length || length <= 0) {
       fail("protocol violation from rank " + Math.floorMod(rank - 1, worldSize) + ": chunk "
           + chunk.chunk() + " of round " + round + " at offset " + chunk.offset() + " with "
           + chunk.length() + " floats, expected offset " + start + " and " + length + " floats");
       return;
     }
-    if (round < worldSize - 1) {
+    if (schedule.adds(round)) {
       chunk.addTo(current.buffer, start);
     } else {
       chunk.copyTo(current.buffer, start);
     }
-    if (recycled != null && chunk instanceof TensorChunk owned) {
+    if (chunk instanceof TensorChunk owned) {
       // This peer owns every array it receives (a sender hands it over), and is done with it.
-      recycled.give(owned.data());
+      edge.recycle(owned.data());
     }
     if (round < lastRound) {
       send(round + 1, chunk.chunk(), start, length);
@@ -596,34 +338,29 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   }
 
   private void sendSegment(int segment, int round) {
-    int start = segmentStart(segment);
-    int end = segmentStart(segment + 1);
+    int start = schedule.segmentStart(segment);
+    int end = schedule.segmentStart(segment + 1);
     for (int c = 0, offset = start; offset < end; c++, offset += settings.chunkFloats()) {
       send(round, c, offset, Math.min(settings.chunkFloats(), end - offset));
     }
   }
 
   private void send(int round, int chunk, int offset, int length) {
-    if (edge == Edge.LINK) {
+    if (edge.edge() == RingEdge.Edge.LINK) {
       // No copy: the link's writer reads the region itself (see LinkSender for why that is safe).
-      LinkSender.Frame frame = new LinkSender.Frame(current.step, round, chunk, offset, length, current.buffer);
-      if (waitingForLink.isEmpty() && link.offer(frame)) {
-        linkChunksSent++;
-      } else {
-        waitingForLink.add(frame);
-      }
-    } else if (edge == Edge.IN_JVM) {
+      edge.offer(new LinkSender.Frame(current.step, round, chunk, offset, length, current.buffer));
+    } else if (edge.edge() == RingEdge.Edge.IN_JVM) {
       // A copy: the neighbour reads it later on another thread, while this rank goes on writing
       // into its buffer, and it may be more than a round behind.
       float[] data = Arrays.copyOfRange(current.buffer, offset, offset + length);
-      right.tell(new TensorChunk(jobId, generation, current.step, round, chunk, offset, data));
+      edge.right().tell(new TensorChunk(jobId, generation, current.step, round, chunk, offset, data));
     } else {
       // Artery: its serializer reads the region itself (see LentBuffer for why that is safe).
       if (current.lent == null) {
         current.lent = new LentBuffer(current.buffer);
       }
       current.lent.lend();
-      right.tell(new TensorChunkView(jobId, generation, current.step, round, chunk, offset, length, current.lent));
+      edge.right().tell(new TensorChunkView(jobId, generation, current.step, round, chunk, offset, length, current.lent));
     }
     chunksSent++;
     floatsSent += length;
@@ -637,17 +374,9 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     lastCompletedStep = current.step;
     ActorRef<StatusReply<Reduced>> replyTo = current.replyTo;
     Reduced reduced = new Reduced(current.step, current.buffer, nanos);
-    lentOut = current.lent;
+    LentBuffer lent = current.lent;
     current = null;
-    // The caller may write into the buffer as soon as it has it, while the link's writer or
-    // Artery's serializer may still be reading chunks out of it. The timer keeps a stuck writer
-    // from holding it forever.
-    replyWhenDrained = () -> replyTo.tell(StatusReply.success(reduced));
-    if (isDrained()) {
-      sendPendingReply();
-    } else {
-      timers.startSingleTimer(DrainTimedOut.class, new DrainTimedOut(reduced.step()), settings.minRoundTimeout());
-    }
+    heldReply.hold(reduced.step(), () -> replyTo.tell(StatusReply.success(reduced)), lent);
   }
 
   /** Regions lent to Artery will not be written now: the buffer goes back to its owner. */
@@ -655,9 +384,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     if (current != null && current.lent != null) {
       current.lent.withdraw();
     }
-    if (lentOut != null) {
-      lentOut.withdraw();
-    }
+    heldReply.withdraw();
   }
 
   private Behavior<RingMessage> onRoundTimedOut(RoundTimedOut timeout) {
@@ -697,7 +424,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   }
 
   private Behavior<RingMessage> onGetStats(GetStats get) {
-    get.replyTo().tell(new Stats(rounds, staleDropped, chunksSent, floatsSent, linkChunksSent, edge));
+    get.replyTo().tell(new Stats(rounds, staleDropped, chunksSent, floatsSent, edge.linkChunksSent(), edge.edge()));
     return this;
   }
 
@@ -707,24 +434,5 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     }
     Duration scaled = Duration.ofNanos((long) (smoothedNanos * settings.timeoutFactor()));
     return scaled.compareTo(settings.minRoundTimeout()) > 0 ? scaled : settings.minRoundTimeout();
-  }
-
-  /** Chunks this rank receives in one reduction: every round brings one whole segment. */
-  private int expectedChunks() {
-    int total = 0;
-    for (int round = 0; round < 2 * (worldSize - 1); round++) {
-      total += chunksIn(Math.floorMod(rank - round - 1, worldSize));
-    }
-    return total;
-  }
-
-  private int chunksIn(int segment) {
-    int length = segmentStart(segment + 1) - segmentStart(segment);
-    return (length + settings.chunkFloats() - 1) / settings.chunkFloats();
-  }
-
-  /** Segments split the buffer as evenly as possible; segment {@code W} is the end. */
-  private int segmentStart(int segment) {
-    return (int) ((long) bufferLength * segment / worldSize);
   }
 }

@@ -28,6 +28,13 @@ public record CheckpointSettings(
   /** Cassandra refuses mutations over half a commit-log segment; 1 MiB stays far below. */
   public static final int MAX_CHUNK_BYTES = 1 << 20;
 
+  /**
+   * Most committed checkpoints a job may keep: a job's journal remembers the newest this many (a
+   * constant of its format, so that the same journal always rebuilds the same job), and a job
+   * can fall back only to a checkpoint its journal remembers.
+   */
+  public static final int MAX_KEEP_LAST = 32;
+
   public CheckpointSettings {
     if (!keyspace.matches("[a-z][a-z0-9_]{0,47}")) {
       throw new IllegalArgumentException("kaon.checkpoint.keyspace is not a valid keyspace name: " + keyspace);
@@ -37,6 +44,10 @@ public record CheckpointSettings(
     }
     if (writeParallelism <= 0 || keepLast <= 0 || replicationFactor <= 0) {
       throw new IllegalArgumentException("kaon.checkpoint write-parallelism, keep-last and replication-factor must be positive");
+    }
+    if (keepLast > MAX_KEEP_LAST) {
+      throw new IllegalArgumentException("kaon.checkpoint.keep-last must be at most " + MAX_KEEP_LAST
+          + " (what a job's journal remembers), was " + keepLast);
     }
   }
 }

@@ -3,6 +3,7 @@ package kaon.actors.job;
 import java.util.ArrayList;
 import java.util.List;
 import kaon.actors.checkpoint.CheckpointInfo;
+import kaon.actors.checkpoint.CheckpointSettings;
 import kaon.actors.training.JobSpec;
 
 /**
@@ -18,7 +19,7 @@ sealed interface JobState permits JobState.Unsubmitted, JobState.Active, JobStat
    * a setting: the checkpoint store keeps {@code kaon.checkpoint.keep-last} of them (at most this
    * many), and the coordinator chooses among those.
    */
-  int CHECKPOINTS_REMEMBERED = 32;
+  int CHECKPOINTS_REMEMBERED = CheckpointSettings.MAX_KEEP_LAST;
 
   /** Generations the history keeps: the newest ones, enough to see how the job got here. */
   int HISTORY = 100;

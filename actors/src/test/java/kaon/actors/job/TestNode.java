@@ -11,7 +11,6 @@ import kaon.actors.checkpoint.CheckpointStore;
 import kaon.actors.training.TaskCatalog;
 import kaon.actors.worker.DeviceSlot;
 import kaon.actors.worker.WorkerEntity;
-import kaon.actors.worker.DeviceWorker;
 import kaon.actors.worker.NodeAgent;
 import kaon.actors.worker.WorkerSettings;
 import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 
 import java.util.ArrayList;
 import java.util.List;
-import kaon.actors.allreduce.AllReducePeer;
+import kaon.actors.allreduce.RingEdge;
 import kaon.actors.checkpoint.CheckpointInfo;
 import kaon.actors.job.EpochMetrics;
 import kaon.actors.job.JobCoordinator;
@@ -91,11 +91,11 @@ class WireMessagesSerializationTest {
 
   @Test
   void tensorLinkSetUpMessagesRoundTrip() {
-    ActorRef<AllReducePeer.LinkEndpoint> replyTo = testKit.createTestProbe(AllReducePeer.LinkEndpoint.class).getRef();
+    ActorRef<RingEdge.LinkEndpoint> replyTo = testKit.createTestProbe(RingEdge.LinkEndpoint.class).getRef();
     List<Object> kryo = List.of(
-        new AllReducePeer.LinkEndpointRequest(replyTo),
-        new AllReducePeer.LinkEndpoint("10.0.0.7", 45555, 3, new byte[] {1, 2, 3, -128, 127}, null),
-        new AllReducePeer.LinkEndpoint(null, 0, -1, null, "kaon.allreduce.transport is artery on pekko://kaon@10.0.0.8:25520"));
+        new RingEdge.LinkEndpointRequest(replyTo),
+        new RingEdge.LinkEndpoint("10.0.0.7", 45555, 3, new byte[] {1, 2, 3, -128, 127}, null),
+        new RingEdge.LinkEndpoint(null, 0, -1, null, "kaon.allreduce.transport is artery on pekko://kaon@10.0.0.8:25520"));
     for (Object message : kryo) {
       assertEquals(message, roundTrip(message, KryoSerializer.class));
     }

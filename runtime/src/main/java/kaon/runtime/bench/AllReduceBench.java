@@ -24,6 +24,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import kaon.actors.allreduce.AllReducePeer;
+import kaon.actors.allreduce.RingEdge;
 import kaon.actors.allreduce.AllReduceSettings;
 import kaon.actors.allreduce.AllReduceSettings.Transport;
 import kaon.protocol.RingMessage;
@@ -294,7 +295,7 @@ public final class AllReduceBench {
   /** Warm-up, timed reductions and a checked one on {@code peer}; both ranks call it in step. */
   private static Result run(ActorSystem<Void> system, ActorRef<RingMessage> peer, int rank, Size size, Transport transport)
       throws Exception {
-    awaitEdge(system, peer, transport == Transport.LINK ? AllReducePeer.Edge.LINK : AllReducePeer.Edge.ARTERY);
+    awaitEdge(system, peer, transport == Transport.LINK ? RingEdge.Edge.LINK : RingEdge.Edge.ARTERY);
     float[] buffer = new float[size.floats()];
     long step = 0;
     for (int i = 0; i < size.warmup(); i++) {
@@ -331,17 +332,17 @@ public final class AllReduceBench {
   }
 
   /** Waits until the peer's chunks take the transport being measured, not a fallback. */
-  private static void awaitEdge(ActorSystem<Void> system, ActorRef<RingMessage> peer, AllReducePeer.Edge wanted)
+  private static void awaitEdge(ActorSystem<Void> system, ActorRef<RingMessage> peer, RingEdge.Edge wanted)
       throws Exception {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-    AllReducePeer.Edge edge;
+    RingEdge.Edge edge;
     do {
       edge = AskPattern.<RingMessage, AllReducePeer.Stats>ask(
           peer, AllReducePeer.GetStats::new, ROUND_TIMEOUT, system.scheduler()).toCompletableFuture().get().edge();
-      if (edge == AllReducePeer.Edge.CONNECTING || edge == AllReducePeer.Edge.UNCONNECTED) {
+      if (edge == RingEdge.Edge.CONNECTING || edge == RingEdge.Edge.UNCONNECTED) {
         Thread.sleep(10); // a poll, but it must not take a core from the other rank's set-up
       }
-    } while ((edge == AllReducePeer.Edge.CONNECTING || edge == AllReducePeer.Edge.UNCONNECTED) && System.nanoTime() < deadline);
+    } while ((edge == RingEdge.Edge.CONNECTING || edge == RingEdge.Edge.UNCONNECTED) && System.nanoTime() < deadline);
     if (edge != wanted) {
       // Measured anyway: the table shows the share of chunks that went over the link.
       System.err.println("warning: " + peer.path().name() + " uses " + edge + ", not " + wanted);
