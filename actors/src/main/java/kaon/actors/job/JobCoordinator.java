@@ -255,7 +255,16 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
 
   private ReplyEffect<JobEvent, JobState> probe() {
     if (gate.startProbe()) {
-      context.pipeToSelf(effects.confirmLease().thenCompose(x -> effects.pingJournal()), (ok, error) -> new JournalProbed(error));
+      long last = lastSequenceNumber(context);
+      context.pipeToSelf(effects.confirmLease().thenCompose(x -> effects.pingJournal())
+          .thenCompose(x -> effects.eventDurable(last))
+          .thenApply(durable -> {
+            if (!durable) {
+              throw new JobEffects.LostEventException("the journal lost event " + last
+                  + " (Cassandra came back without a write it had acknowledged)");
+            }
+            return durable;
+          }), (ok, error) -> new JournalProbed(error));
     }
     return Effect().noReply();
   }
@@ -271,6 +280,13 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
       timers.cancelAll();
       setHealth(state, JobHealth.Problem.JOURNAL, error.getMessage());
       return Effect().noReply();
+    }
+    if (error instanceof JobEffects.LostEventException) {
+      // Written after the gap, events could never be read back. This coordinator stops; its host
+      // starts it again, it recovers from what the journal holds, and the workers resend what
+      // they have not had acknowledged. (What was acknowledged and then lost stays lost.)
+      context.getLog().warn("job {}: {}; recovering from the journal", jobId, error.getMessage());
+      return Effect().stop().thenNoReply();
     }
     if (error != null) {
       JournalGate.Retry retry = gate.failed(error.getMessage(), System.currentTimeMillis());

@@ -28,12 +28,27 @@ interface JobEffects {
   /** Completes once a trivial query went through the journal's own session. */
   CompletionStage<?> pingJournal();
 
+  /**
+   * Whether the journal still holds this job's event {@code sequenceNr} (true for 0, before any).
+   * Cassandra acknowledges a write before its commit log reaches the disk, and a node killed
+   * meanwhile can come back without it: a coordinator that goes on writing after it would leave a
+   * gap that no recovery gets past.
+   */
+  CompletionStage<Boolean> eventDurable(long sequenceNr);
+
   /** The cluster address of the node the coordinator runs on. */
   String nodeAddress();
 
   /** Another coordinator holds the job's lease. */
   final class LeaseLostException extends RuntimeException {
     LeaseLostException(String message) {
+      super(message, null, false, false);
+    }
+  }
+
+  /** The journal lost an event this coordinator wrote: it must recover from what the journal holds. */
+  final class LostEventException extends RuntimeException {
+    LostEventException(String message) {
       super(message, null, false, false);
     }
   }

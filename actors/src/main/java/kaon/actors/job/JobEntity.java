@@ -1,5 +1,6 @@
 package kaon.actors.job;
 
+import com.typesafe.config.Config;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
@@ -70,6 +71,9 @@ public final class JobEntity {
 
   private static JobEffects effects(ActorSystem<?> system, String jobId, ActorRef<JobCoordinator.Command> host,
       ActorRef<ClusterSharding.ShardCommand> shard, Optional<CassandraLease> lease, JobSettings settings) {
+    Config journal = system.settings().config().getConfig(settings.journalSession() + ".journal");
+    String table = journal.getString("keyspace") + "." + journal.getString("table");
+    long partitionSize = journal.getLong("target-partition-size");
     return new JobEffects() {
       @Override
       public boolean passivate() {
@@ -102,6 +106,12 @@ public final class JobEntity {
       @Override
       public CompletionStage<?> pingJournal() {
         return JournalProbe.ping(system, settings.journalSession());
+      }
+
+      @Override
+      public CompletionStage<Boolean> eventDurable(long sequenceNr) {
+        return JournalProbe.eventExists(system, settings.journalSession(), table, JobCoordinator.ENTITY_TYPE + "|" + jobId,
+            sequenceNr, partitionSize);
       }
 
       @Override

@@ -39,6 +39,26 @@ public final class JournalProbe {
   }
 
   /**
+   * Whether the journal's table {@code table} ({@code keyspace.messages}) holds event {@code
+   * sequenceNr} of {@code persistenceId}, whose partitions have {@code partitionSize} events.
+   */
+  public static CompletionStage<Boolean> eventExists(ActorSystem<?> system, String journalSession, String table,
+      String persistenceId, long sequenceNr, long partitionSize) {
+    if (sequenceNr <= 0) {
+      return CompletableFuture.completedFuture(true);
+    }
+    try {
+      return CassandraSessionRegistry.get(system)
+          .sessionFor(journalSession, session -> createAsThePluginWould(system, journalSession, session))
+          .selectOne("SELECT sequence_nr FROM " + table + " WHERE persistence_id = ? AND partition_nr = ? AND sequence_nr = ?",
+              persistenceId, (sequenceNr - 1) / partitionSize, sequenceNr)
+          .thenApply(java.util.Optional::isPresent);
+    } catch (RuntimeException e) {
+      return CompletableFuture.failedFuture(e);
+    }
+  }
+
+  /**
    * The journal plugin's own init of its session. Built only when the registry runs it, once per
    * session: probes come every few hundred milliseconds and must not read the plugin's settings
    * each time.

@@ -65,6 +65,8 @@ final class CoordinatorFixture {
   /** Members that own a device (their entity ids are the owners in the census). */
   final Set<Integer> owning = ConcurrentHashMap.newKeySet();
   volatile boolean journalUp = true;
+  /** Whether the journal still holds every event written (false: Cassandra lost acknowledged writes). */
+  volatile boolean durable = true;
   final Set<String> damagedCheckpoints = ConcurrentHashMap.newKeySet();
   final AtomicInteger passivations = new AtomicInteger();
   final EventSourcedBehaviorTestKit<JobCoordinator.Command, JobEvent, JobState> kit;
@@ -155,6 +157,11 @@ final class CoordinatorFixture {
       public CompletionStage<?> pingJournal() {
         return journalUp ? CompletableFuture.completedFuture(null)
             : CompletableFuture.failedFuture(new IllegalStateException("Cassandra is down"));
+      }
+
+      @Override
+      public CompletionStage<Boolean> eventDurable(long sequenceNr) {
+        return CompletableFuture.completedFuture(durable);
       }
 
       @Override

@@ -134,6 +134,16 @@ class JobCoordinatorBehaviorTest {
   }
 
   @Test
+  void nothingIsWrittenPastAnEventTheJournalLost() {
+    CoordinatorFixture job = training();
+    job.durable = false; // Cassandra came back without the last event it had acknowledged
+    job.report(epoch(1, 0, 0, 0));
+    job.report(epoch(1, 1, 0, 0));
+    job.persistsNothingFor(Duration.ofMillis(500));
+    job.member(0).expectNoMessage(Duration.ofMillis(100)); // no ack: the workers keep their reports
+  }
+
+  @Test
   void ownerCommandsAreRefusedWhileTheJournalIsUnreachable() {
     CoordinatorFixture job = training();
     job.journalUp = false;
