@@ -161,7 +161,10 @@ final class CoordinatorFixture {
 
       @Override
       public CompletionStage<Boolean> eventDurable(long sequenceNr) {
-        return CompletableFuture.completedFuture(durable);
+        // A lost event stops the coordinator: answered a little later, so that the command that
+        // led to the probe has been answered by then (the test kit asks for the state after it).
+        return durable ? CompletableFuture.completedFuture(true)
+            : CompletableFuture.supplyAsync(() -> false, CompletableFuture.delayedExecutor(300, java.util.concurrent.TimeUnit.MILLISECONDS));
       }
 
       @Override
