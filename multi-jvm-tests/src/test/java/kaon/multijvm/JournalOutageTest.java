@@ -27,8 +27,10 @@ import org.junit.jupiter.api.Test;
 /**
  * Cassandra stops in the middle of a journal write: it is frozen (SIGSTOP) while the coordinator
  * writes an event, then killed, so the write never gets an answer. The job must keep answering
- * {@code GetJob} throughout, saying its journal is unavailable; once Cassandra is back its events
- * are recorded, its health clears within seconds, and it completes with each sample once.
+ * {@code GetJob} throughout, saying its journal is unavailable, and keep training: the same
+ * generation throughout, every epoch reported, those that ended during the outage too. Once
+ * Cassandra is back its events are recorded, a checkpoint is committed again, its health clears
+ * within seconds, and it completes with each sample once.
  */
 class JournalOutageTest {
 
@@ -53,6 +55,7 @@ class JournalOutageTest {
       KaonProcess.submit(jobs, bearer, jobId, JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(1)
           .setMaxWorkers(2).setEpochs(EPOCHS).setCheckpointEverySteps(50));
       KaonProcess.awaitCheckpoint(jobs, bearer, jobId, WAIT);
+      long checkpointBefore = getJob(jobs, bearer, jobId).getLatestCheckpoint().getStep();
 
       List<String> healthSeen = new ArrayList<>();
       Cassandra.freeze();
@@ -86,6 +89,9 @@ class JournalOutageTest {
         healthy = getJob(jobs, bearer, jobId);
       }
       double recovered = (System.nanoTime() - back) / 1e9;
+      // The checkpoints that failed while Cassandra was down are retried, and one is committed.
+      Job checkpointed = KaonProcess.awaitJob(jobs, bearer, jobId,
+          j -> j.getLatestCheckpoint().getStep() > checkpointBefore, "a checkpoint after step " + checkpointBefore, WAIT);
 
       JobServiceClient watching = JobServiceClient.create(
           GrpcClientSettings.connectToServiceAt("127.0.0.1", api, client).withTls(false), client);
@@ -93,8 +99,19 @@ class JournalOutageTest {
       JobEvent last = events.get(events.size() - 1);
       assertEquals(JobPhase.SUCCEEDED, last.getStatus().getPhase(), last.toString());
       KaonProcess.assertEachSampleUsedOnce(last, EPOCHS);
+      Job ended = last.getStatus();
+      // Training was never restarted: the outage touched the journal and the store, not the ranks.
+      assertEquals(1, ended.getGenerationsCount(), "training was restarted: " + ended.getGenerationsList());
+      // Every epoch is reported, those that ended while the journal was away too, and the job's
+      // accuracy is its last epoch's.
+      assertEquals(EPOCHS, ended.getEpochsCount(), ended.getEpochsList().toString());
+      for (int e = 0; e < EPOCHS; e++) {
+        assertEquals(e + 1, ended.getEpochs(e).getEpoch(), ended.getEpochsList().toString());
+      }
+      assertEquals(ended.getEpochs(EPOCHS - 1).getTestAccuracy(), ended.getTestAccuracy(), 0.0, ended.toString());
       System.out.printf("journal outage in the middle of a write: GetJob answered %d times during %d s; healthy %.1f s after"
-          + " Cassandra answered again%n", healthSeen.size(), OUTAGE.toSeconds(), recovered);
+          + " Cassandra answered again; checkpoint of step %d before, %d after%n", healthSeen.size(), OUTAGE.toSeconds(), recovered,
+          checkpointBefore, checkpointed.getLatestCheckpoint().getStep());
       assertTrue(recovered <= 10, "healthy only " + recovered + " s after Cassandra answered again");
       jobs.close();
       watching.close();
