@@ -88,33 +88,6 @@ final class KaonProcess implements AutoCloseable {
     }
   }
 
-  /**
-   * Waits until a line matches {@code pattern} and returns its match.
-   *
-   * @throws AssertionError naming the process and its log if none does within {@code timeout}
-   *     or the process ends first
-   */
-  Matcher awaitLine(Pattern pattern, Duration timeout) throws InterruptedException {
-    long deadline = System.nanoTime() + timeout.toNanos();
-    int seen = 0;
-    synchronized (lines) {
-      while (true) {
-        for (; seen < lines.size(); seen++) {
-          Matcher m = pattern.matcher(lines.get(seen));
-          if (m.find()) {
-            return m;
-          }
-        }
-        long left = deadline - System.nanoTime();
-        if (left <= 0 || (!reader.isAlive() && seen == lines.size())) {
-          throw new AssertionError(name + ": no line matched /" + pattern + "/ "
-              + (left <= 0 ? "within " + timeout : "before the process ended") + "; see " + LOGS.resolve(name + ".log"));
-        }
-        lines.wait(Math.max(1, TimeUnit.NANOSECONDS.toMillis(left)));
-      }
-    }
-  }
-
   /** Keyspaces handed out by {@link #isolated}; dropped when this JVM exits. */
   private static final java.util.Set<String> KEYSPACES = java.util.concurrent.ConcurrentHashMap.newKeySet();
 

@@ -55,8 +55,18 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   public sealed interface Command extends RingMessage
       permits Connect, Reduce, Abort, GetStats, RoundTimedOut {}
 
-  /** The ring in rank order (including this peer). Must come before the first {@link Reduce}. */
-  public record Connect(List<ActorRef<RingMessage>> ring) implements Command {}
+  /**
+   * The ring in rank order (including this peer). Must come before the first {@link Reduce}.
+   * {@code edges} (may be null) hears how this rank's chunks reach its right neighbour, each time
+   * that changes (a tensor link that comes up, or goes down).
+   */
+  public record Connect(List<ActorRef<RingMessage>> ring, ActorRef<RingEdge.EdgeChanged> edges) implements Command {
+
+    /** A ring whose edges nobody follows. */
+    public Connect(List<ActorRef<RingMessage>> ring) {
+      this(ring, null);
+    }
+  }
 
   /**
    * Sums {@code buffer} with every other rank's buffer of the same step, in place. The caller
@@ -223,7 +233,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
           jobId, generation, rank, current != null ? current.step : lastCompletedStep);
       return this;
     }
-    edge.connect(right);
+    edge.connect(right, connect.edges());
     return this;
   }
 

@@ -82,6 +82,12 @@ public final class RingEdge {
     LINK
   }
 
+  /**
+   * Rank {@code rank} of {@code generation} sends its chunks to its right neighbour over {@code
+   * edge} from now on; {@code how} says why in words (the setting, or why a link fell back to Artery).
+   */
+  public record EdgeChanged(long generation, int rank, Edge edge, String how) {}
+
   /** The right neighbour's endpoint, or why there is none. */
   record EndpointAnswer(LinkEndpoint endpoint, String failure) implements RingMessage {}
 
@@ -96,6 +102,8 @@ public final class RingEdge {
   private final AllReduceSettings settings;
   private ActorRef<RingMessage> right;
   private Edge edge = Edge.UNCONNECTED;
+  /** Who hears of every change of {@link #edge} (the peer's worker, which reports it); may be null. */
+  private ActorRef<EdgeChanged> listener;
   /** The tensor link to the right neighbour, while it is being set up and while it is up. */
   private LinkSender link;
   /** Frames for the link that its queue had no room for yet, in sending order. */
@@ -129,16 +137,20 @@ public final class RingEdge {
     return linkChunksSent;
   }
 
-  /** Chunks go to {@code newRight} from now on, over the transport it can be reached by. */
-  void connect(ActorRef<RingMessage> newRight) {
+  /**
+   * Chunks go to {@code newRight} from now on, over the transport it can be reached by; {@code
+   * newListener} (may be null) hears of each change of that transport.
+   */
+  void connect(ActorRef<RingMessage> newRight, ActorRef<EdgeChanged> newListener) {
     right = newRight;
+    listener = newListener;
     closeLink();
     if (isInThisJvm(right)) {
       use(Edge.IN_JVM, "plain references in this JVM");
     } else if (settings.transport() == AllReduceSettings.Transport.ARTERY) {
       use(Edge.ARTERY, "Artery (kaon.allreduce.transport = artery)");
     } else {
-      edge = Edge.CONNECTING;
+      changed(Edge.CONNECTING, "Artery while a tensor link is set up");
       try {
         context.ask(LinkEndpoint.class, right, TensorLink.get(context.getSystem()).settings().setupTimeout(),
             LinkEndpointRequest::new,
@@ -157,9 +169,16 @@ public final class RingEdge {
   }
 
   private void use(Edge newEdge, String how) {
-    edge = newEdge;
+    changed(newEdge, how);
     context.getLog().info("job {} generation {}: ring edge rank {} -> rank {} ({}) uses {}",
         jobId, generation, rank, (rank + 1) % worldSize, right.path().address(), how);
+  }
+
+  private void changed(Edge newEdge, String how) {
+    edge = newEdge;
+    if (listener != null) {
+      listener.tell(new EdgeChanged(generation, rank, newEdge, how));
+    }
   }
 
   /** The left neighbour asks where this node's link listens for this peer: registers it there. */
@@ -221,7 +240,7 @@ public final class RingEdge {
       link = null;
       String how = "Artery from now on, since the tensor link to " + down.sender().address() + " is down: " + down.reason();
       if (edge == Edge.LINK) {
-        edge = Edge.ARTERY;
+        changed(Edge.ARTERY, how);
         context.getLog().warn("job {} generation {}: ring edge rank {} -> rank {} uses {}",
             jobId, generation, rank, (rank + 1) % worldSize, how);
       } else {

@@ -110,6 +110,8 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
   private final JobWorkers workers;
   private final JobEffects effects;
   private final JobHealth health = new JobHealth();
+  /** Where the current generation's ranks run, as they said. */
+  private final RankPlacements placements = new RankPlacements();
   private final JournalGate gate;
   private final Set<ActorRef<JobUpdate>> watchers = new HashSet<>();
   private final Ports ports = new Ports();
@@ -237,6 +239,8 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
       generations.toLaunch(report);
     } else if (report instanceof WorkerReport.Failed failed) {
       return generations.onRankFailed(state, failed, gate.endWaiting());
+    } else if (report instanceof WorkerReport.Placed placed) {
+      placements.placed(placed);
     } else if (report instanceof WorkerReport.StepProgress p) {
       publish(new JobUpdate.Progress(p.epoch() + 1, p.step(), p.stepsPerEpoch(), p.meanLoss()));
     } else if (report instanceof WorkerReport.EpochReport epoch) {
@@ -331,7 +335,9 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
   }
 
   private JobStatus status(JobState state) {
-    return state.toStatus(jobId, health.line(), effects.nodeAddress());
+    JobStatus status = state.toStatus(jobId, health.line(), effects.nodeAddress());
+    JobState.Course course = JobState.courseOf(state);
+    return course == null ? status : status.withRanks(placements.of(course.generation(), course.members()));
   }
 
   private void publishStatus(JobState state) {

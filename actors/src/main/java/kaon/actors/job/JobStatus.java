@@ -28,6 +28,8 @@ import java.util.List;
  * @param generations the job's generations, oldest first (the newest 100): how it got here
  * @param coordinatorNode cluster address of the node whose coordinator answered, that is where the
  *     job's coordinator runs now; empty when no coordinator answered
+ * @param ranks where the current generation's ranks run and how their chunks travel, in rank
+ *     order, as far as they said (see {@link RankPlacement}); empty when not known
  */
 public record JobStatus(
     String jobId,
@@ -46,17 +48,24 @@ public record JobStatus(
     int minWorkers,
     int maxWorkers,
     List<GenerationInfo> generations,
-    String coordinatorNode) implements kaon.protocol.KryoWireMessage {
+    String coordinatorNode,
+    List<RankPlacement> ranks) implements kaon.protocol.KryoWireMessage {
 
   /** What is known of a job whose journal has not been read: nothing but its id. */
   public static JobStatus unknown(String jobId) {
-    return new JobStatus(jobId, Phase.UNKNOWN, null, 0, List.of(), 0, "", null, "", Double.NaN, "", "", 0, 0, 0, List.of(), "");
+    return new JobStatus(jobId, Phase.UNKNOWN, null, 0, List.of(), 0, "", null, "", Double.NaN, "", "", 0, 0, 0, List.of(), "", List.of());
   }
 
   /** The same status with another health line. */
   public JobStatus withHealth(String otherHealth) {
     return new JobStatus(jobId, phase, spec, generation, epochs, stepsDone, stateSource, latestCheckpoint, otherHealth,
-        testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, generations, coordinatorNode);
+        testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, generations, coordinatorNode, ranks);
+  }
+
+  /** The same status with the current generation's ranks placed. */
+  public JobStatus withRanks(List<RankPlacement> placed) {
+    return new JobStatus(jobId, phase, spec, generation, epochs, stepsDone, stateSource, latestCheckpoint, health,
+        testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, generations, coordinatorNode, List.copyOf(placed));
   }
 
   /** Phases of a job. The last three are terminal. */

@@ -2,7 +2,9 @@ package kaon.actors.worker;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import kaon.actors.allreduce.AllReducePeer;
+import kaon.actors.allreduce.RingEdge;
 import kaon.actors.checkpoint.CheckpointStore;
 import kaon.actors.training.JobSpec;
 import kaon.protocol.KryoWireMessage;
@@ -50,7 +52,7 @@ public final class DeviceWorker {
   /** What a worker accepts. */
   public sealed interface Command
       permits Prepare, Begin, Stop, Reattach, AskState, Ack, DeviceAnswer, FromRun, CheckpointOutcome, ResendOutbox,
-          HoldExpired, ModelReport {}
+          HoldExpired, ModelReport, EdgeNews {}
 
   /**
    * Get ready to train rank {@code rank} of {@code worldSize} in {@code generation}, starting at
@@ -108,6 +110,9 @@ public final class DeviceWorker {
 
   private record ModelReport(ModelWriter.Report report) implements Command {}
 
+  /** How the peer's chunks reach the next rank changed. */
+  private record EdgeNews(RingEdge.EdgeChanged changed) implements Command {}
+
   /** Worker {@code entityId}; {@code shard} stops it when it passivates. */
   static Behavior<Command> create(String entityId, ActorRef<ClusterSharding.ShardCommand> shard,
       ActorRef<NodeAgent.Command> nodeAgent, RunThread.Factory threads, CheckpointStore store, WorkerSettings settings) {
@@ -129,6 +134,9 @@ public final class DeviceWorker {
   /** The thread and the peer of the generation being prepared, trained or stopped (else null). */
   private RunThread run;
   private ActorRef<RingMessage> peer;
+  /** The peer's ring edge as it last said (null before its ring), for the placement reports. */
+  private RingEdge.EdgeChanged edge;
+  private final ActorRef<RingEdge.EdgeChanged> edgeNews;
   /** Newest generation whose run ended here; its messages are late and ignored. */
   private long finishedGeneration;
   /** Asks for the held state that wait for the current run to stop: only then is its step final. */
@@ -147,6 +155,7 @@ public final class DeviceWorker {
     this.outbox = new Outbox(context, store, context.messageAdapter(ModelWriter.Report.class, ModelReport::new),
         context.messageAdapter(CheckpointWriter.Outcome.class, CheckpointOutcome::new));
     this.device = new HeldDevice(entityId, nodeAgent, threads, context.messageAdapter(RunEvent.class, FromRun::new));
+    this.edgeNews = context.messageAdapter(RingEdge.EdgeChanged.class, EdgeNews::new);
   }
 
   // ---------------------------------------------------------------- states
@@ -228,6 +237,7 @@ public final class DeviceWorker {
   private Behavior<Command> prepareReplica(Prepare a) {
     peer = context.spawn(AllReducePeer.create(a.jobId(), a.generation(), a.rank(), a.worldSize(), settings.allReduce()),
         "allreduce-" + a.generation());
+    edge = null;
     run = device.assign(new RunThread.Assignment(a.jobId(), a.spec(), a.generation(), a.rank(), a.worldSize(), peer,
         a.resumeFrom(), a.resumeStep(), a.fromMembers()));
     return preparing(a);
@@ -240,10 +250,11 @@ public final class DeviceWorker {
             && ready.generation() == a.generation(), from -> {
           outbox.tell(new WorkerReport.Ready(a.generation(), a.rank(), peer, device.id(),
               ((RunEvent.ReplicaReady) from.event()).needsState()));
+          outbox.tell(placed(a.generation(), a.rank()));
           return Behaviors.same();
         })
         .onMessage(Begin.class, begin -> begin.generation() == a.generation(), begin -> {
-          peer.tell(new AllReducePeer.Connect(begin.ring()));
+          peer.tell(new AllReducePeer.Connect(begin.ring(), edgeNews));
           run.begin(new RunThread.Start(begin.generation(), begin.syncSource(), begin.syncBytes()));
           return training(a);
         })
@@ -291,7 +302,21 @@ public final class DeviceWorker {
         .onMessage(ModelReport.class, model -> toOutbox(() -> outbox.modelReport(model.report())))
         .onMessage(CheckpointOutcome.class, outcome -> toOutbox(() -> outbox.checkpointOutcome(outcome.outcome())))
         .onMessage(Ack.class, ack -> toOutbox(() -> outbox.acknowledged(ack.generation(), ack.seq())))
-        .onMessage(ResendOutbox.class, resend -> toOutbox(outbox::resend));
+        .onMessage(ResendOutbox.class, resend -> toOutbox(outbox::resend))
+        .onMessage(EdgeNews.class, news -> {
+          if (peer != null && news.changed().generation() == outbox.generation()) {
+            edge = news.changed();
+            outbox.tell(placed(edge.generation(), edge.rank()));
+          }
+          return Behaviors.same();
+        });
+  }
+
+  /** Where rank {@code rank} of {@code generation} runs, and its ring edge as far as known. */
+  private WorkerReport.Placed placed(long generation, int rank) {
+    return new WorkerReport.Placed(generation, rank, context.getSystem().address().toString(), device.id(),
+        edge == null ? "" : edge.edge().name().toLowerCase(Locale.ROOT).replace('_', '-'),
+        edge == null ? "" : edge.how());
   }
 
   /** What every state with a generation does: a newer Prepare stops it first and waits. */
@@ -387,6 +412,9 @@ public final class DeviceWorker {
     }
     if (training || ours && (outbox.pending() || outbox.failure() != null)) {
       reattach.coordinator().tell(new WorkerReport.Reattached(reattach.generation(), rank));
+      if (training && peer != null) {
+        reattach.coordinator().tell(placed(reattach.generation(), rank));
+      }
       outbox.resend();
       if (!training && outbox.failure() != null) {
         outbox.tell(outbox.failure());

@@ -28,6 +28,19 @@ public sealed interface WorkerReport extends KryoWireMessage {
       implements WorkerReport {}
 
   /**
+   * Where a rank runs and how its chunks reach the next rank: said when it is ready, each time its
+   * ring edge changes, and to a coordinator that re-attaches; never persisted.
+   *
+   * @param node the cluster address of the rank's node
+   * @param device the device it trains on
+   * @param edge how its chunks reach rank {@code rank + 1}: {@code in-jvm}, {@code artery}, {@code
+   *     connecting} (Artery while a tensor link is set up) or {@code link}; empty before the ring
+   * @param how why that edge, in words (the setting, or why a link fell back to Artery)
+   */
+  record Placed(long generation, int rank, String node, String device, String edge, String how)
+      implements WorkerReport {}
+
+  /**
    * A rank cannot go on. {@code retryable}: the job can go on without it in a new generation (a
    * missed all-reduce deadline, a lost node, no device); otherwise the job fails (unknown task,
    * missing data, a bug). {@code noDevice}: the rank was placed on a node whose devices were all

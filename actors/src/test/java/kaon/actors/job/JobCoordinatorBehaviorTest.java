@@ -334,7 +334,7 @@ class JobCoordinatorBehaviorTest {
   private static JobStatus withIdAndNode(JobStatus s, String jobId, String node) {
     return new JobStatus(jobId, s.phase(), s.spec(), s.generation(), s.epochs(), s.stepsDone(), s.stateSource(),
         s.latestCheckpoint(), s.health(), s.testAccuracy(), s.digest(), s.message(), s.worldSize(), s.minWorkers(),
-        s.maxWorkers(), s.generations(), node);
+        s.maxWorkers(), s.generations(), node, s.ranks());
   }
 
   private static OwnerReply.Refusal refusal(OwnerReply reply) {

@@ -71,6 +71,7 @@ class WireMessagesSerializationTest {
         new WorkerReport.CheckpointHealth(3, 0, "checkpoint writes failing"),
         new WorkerReport.Reattached(3, 1),
         new WorkerReport.NotRunning(3, 2),
+        new WorkerReport.Placed(3, 1, "pekko://kaon@10.0.0.7:25520", "cpu:1", "link", "a tensor link to 10.0.0.8:7355"),
         new JobCoordinator.Submit(spec, testKit.<OwnerReply>createTestProbe().getRef()),
         new JobCoordinator.GetStatus(testKit.<JobStatus>createTestProbe().getRef()),
         new JobCoordinator.Watch(testKit.<JobUpdate>createTestProbe().getRef()),
@@ -110,7 +111,11 @@ class WireMessagesSerializationTest {
             new kaon.actors.job.GenerationInfo(2, 2, 900, "rank 2 failed: all-reduce missed its deadline",
                 "memory:job-1-worker-0", List.of(0, 1), 1_764_000_060_000L),
             new kaon.actors.job.GenerationInfo(3, 3, 936, "growing from 2 to 3 ranks: devices joined",
-                "memory:job-1-worker-0", List.of(0, 1, 3), 1_764_000_090_000L)), "pekko://kaon@10.0.0.7:25520");
+                "memory:job-1-worker-0", List.of(0, 1, 3), 1_764_000_090_000L)), "pekko://kaon@10.0.0.7:25520",
+        List.of(new kaon.actors.job.RankPlacement(0, 0, "pekko://kaon@10.0.0.7:25520", "cpu:0", "in-jvm", "plain references in this JVM"),
+            new kaon.actors.job.RankPlacement(1, 1, "pekko://kaon@10.0.0.7:25520", "cpu:1", "artery",
+                "Artery, since no tensor link could be set up: refused"),
+            new kaon.actors.job.RankPlacement(2, 3, "pekko://kaon@10.0.0.8:25520", "cpu:0", "", "")));
   }
 
   private static Object roundTrip(Object message, Class<? extends Serializer> expected) {

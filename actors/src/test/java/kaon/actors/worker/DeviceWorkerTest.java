@@ -124,6 +124,7 @@ class DeviceWorkerTest {
       thread.next(RunThread.Assignment.class);
       thread.tell(new RunEvent.ReplicaReady(generation, false));
       coordinator.expectMessageClass(WorkerReport.Ready.class, WAIT);
+      coordinator.expectMessageClass(WorkerReport.Placed.class, WAIT);
       worker.tell(new DeviceWorker.Begin(generation, List.of(peer.getRef()), -1, 0));
       thread.next(RunThread.Start.class);
     }
@@ -153,6 +154,27 @@ class DeviceWorkerTest {
     WorkerReport.Ready ready = f.coordinator.expectMessageClass(WorkerReport.Ready.class, WAIT);
     assertEquals("cpu:0", ready.device());
     assertTrue(ready.needsState());
+  }
+
+  @Test
+  void aRankSaysWhereItRunsWhenReadyAndHowItsChunksTravelOnceItsRingIsConnected() throws InterruptedException {
+    Fixture f = new Fixture(1);
+    String node = testKit.system().address().toString();
+    // A ring of one: its peer's right neighbour is a reference in this JVM.
+    f.worker.tell(new DeviceWorker.Prepare("job", SPEC, 1, 0, 1, f.coordinator.getRef(), "", 0, false));
+    f.thread.next(RunThread.Assignment.class);
+    f.thread.tell(new RunEvent.ReplicaReady(1, false));
+    f.coordinator.expectMessageClass(WorkerReport.Ready.class, WAIT);
+    assertEquals(new WorkerReport.Placed(1, 0, node, "cpu:0", "", ""),
+        f.coordinator.expectMessageClass(WorkerReport.Placed.class, WAIT), "ready: no ring yet");
+    f.worker.tell(new DeviceWorker.Begin(1, List.of(f.peer.getRef()), -1, 0));
+    WorkerReport.Placed connected = f.coordinator.expectMessageClass(WorkerReport.Placed.class, WAIT);
+    assertEquals(new WorkerReport.Placed(1, 0, node, "cpu:0", "in-jvm", "plain references in this JVM"), connected);
+    // A coordinator that recovers hears it again.
+    TestProbe<WorkerReport> recovered = testKit.createTestProbe();
+    f.worker.tell(new DeviceWorker.Reattach(1, recovered.getRef()));
+    assertEquals(new WorkerReport.Reattached(1, 0), recovered.receiveMessage(WAIT));
+    assertEquals(connected, recovered.receiveMessage(WAIT));
   }
 
   @Test
@@ -261,6 +283,7 @@ class DeviceWorkerTest {
     trained.training(1);
     trained.worker.tell(new DeviceWorker.Reattach(1, recovered.getRef()));
     assertEquals(new WorkerReport.Reattached(1, 0), recovered.receiveMessage(WAIT));
+    recovered.expectMessageClass(WorkerReport.Placed.class, WAIT);
   }
 
   @Test

@@ -44,6 +44,13 @@ final class ApiMapping {
         .setStateSource(g.stateSource())
         .addAllWorkers(g.members())
         .setAtMillis(g.atMillis())));
+    s.ranks().forEach(r -> b.addRanks(kaon.protocol.v1.RankPlacement.newBuilder()
+        .setRank(r.rank())
+        .setWorker(r.worker())
+        .setNode(r.node())
+        .setDevice(r.device())
+        .setEdge(r.edge())
+        .setEdgeReason(r.how())));
     CheckpointInfo c = s.latestCheckpoint();
     if (c != null) {
       b.setLatestCheckpoint(CheckpointRef.newBuilder().setId(c.id()).setStep(c.step()).setEpoch(c.epoch()).setBytes(c.bytes()));

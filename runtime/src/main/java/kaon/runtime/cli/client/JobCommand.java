@@ -88,6 +88,13 @@ final class JobCommand implements Callable<Integer> {
         out.println("    " + generationLine(g));
       }
     }
+    if (job.getRanksCount() > 0) {
+      // Where the current generation runs: a rank per line, with how its chunks travel.
+      out.println("  ranks:");
+      for (kaon.protocol.v1.RankPlacement rank : job.getRanksList()) {
+        out.println("    " + rankLine(rank));
+      }
+    }
     for (EpochResult epoch : job.getEpochsList()) {
       out.println(JobEventPrinter.epochLine(epoch));
     }
@@ -103,6 +110,13 @@ final class JobCommand implements Callable<Integer> {
             .truncatedTo(java.time.temporal.ChronoUnit.SECONDS)) + " ";
     return String.format(Locale.ROOT, "%d: %s%d ranks from step %d, state from %s (%s)", g.getGeneration(), when,
         g.getWorldSize(), g.getResumeStep(), g.getStateSource(), g.getReason());
+  }
+
+  /** One rank: number, worker, device and node, and its ring edge once known. */
+  static String rankLine(kaon.protocol.v1.RankPlacement r) {
+    return String.format(Locale.ROOT, "%d: worker %d on %s of %s%s", r.getRank(), r.getWorker(), r.getDevice(), r.getNode(),
+        r.getEdge().isEmpty() ? "" : ", chunks to the next rank over " + r.getEdge()
+            + (r.getEdgeReason().isEmpty() ? "" : " (" + r.getEdgeReason() + ")"));
   }
 
   private static void property(PrintWriter out, String name, String value) {

@@ -154,6 +154,9 @@ class ClientCommandsTest {
         "  generations:",
         "    " + JobCommand.generationLine(StubKaonApi.job(JobPhase.SUCCEEDED).getGenerations(0)),
         "    " + JobCommand.generationLine(StubKaonApi.job(JobPhase.SUCCEEDED).getGenerations(1)),
+        "  ranks:",
+        "    0: worker 0 on cpu:0 of pekko://kaon@10.0.0.7:25520, chunks to the next rank over link (a tensor link to 10.0.0.8:7355)",
+        "    1: worker 2 on cpu:0 of pekko://kaon@10.0.0.8:25520",
         JobEventPrinter.epochLine(StubKaonApi.epoch(1)),
         JobEventPrinter.epochLine(StubKaonApi.epoch(2)),
         JobEventPrinter.outcomeLine(StubKaonApi.job(JobPhase.SUCCEEDED))), run.lines());

@@ -73,7 +73,11 @@ final class StubKaonApi implements JobServicePowerApi, ClusterServicePowerApi {
           .setGeneration(2).setStateSource("memory:job-1-worker-0")
           .addGenerations(generation(1, 0, "job submitted", "init", 1_764_000_000_000L))
           .addGenerations(generation(2, 512, "rank 1 failed: all-reduce missed its deadline", "memory:job-1-worker-0",
-              1_764_000_042_000L));
+              1_764_000_042_000L))
+          .addRanks(kaon.protocol.v1.RankPlacement.newBuilder().setRank(0).setWorker(0).setNode("pekko://kaon@10.0.0.7:25520")
+              .setDevice("cpu:0").setEdge("link").setEdgeReason("a tensor link to 10.0.0.8:7355"))
+          .addRanks(kaon.protocol.v1.RankPlacement.newBuilder().setRank(1).setWorker(2).setNode("pekko://kaon@10.0.0.8:25520")
+              .setDevice("cpu:0"));
     }
     return job.build();
   }
