@@ -12,6 +12,12 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.function.Consumer;
 
 /**
@@ -55,21 +61,38 @@ public final class CassandraConnection {
 
   /**
    * Drops {@code keyspaces} from the Cassandra {@code config} names (the embedded node's port when
-   * no contact point is set), for tests and tools that made throwaway keyspaces. Never starts a
-   * node; a failure goes to {@code say}, it is not thrown.
+   * no contact point is set), for tests and tools that made throwaway keyspaces. The drops go out
+   * at once and are waited for at most {@code budget} (a test JVM runs this on its way out, and
+   * Surefire kills a fork that has not exited 30 s after it was told to): one after the other, 30
+   * of them once took longer than that on a loaded 2-core machine. Never starts a node; a failure,
+   * or keyspaces left because the budget ran out, go to {@code say}, they are not thrown.
    */
-  public static void dropKeyspaces(Config config, Collection<String> keyspaces, Consumer<String> say) {
+  public static void dropKeyspaces(Config config, Collection<String> keyspaces, Duration budget, Consumer<String> say) {
     if (keyspaces.isEmpty()) {
       return;
     }
     List<String> points = NodeConfig.contactPoints(config);
     String hostPort = points.isEmpty() ? "127.0.0.1:" + config.getInt("kaon.cassandra.embedded-port") : points.get(0);
+    long deadline = System.nanoTime() + budget.toNanos();
     try (CqlSession session = CqlSession.builder()
         .addContactPoint(address(hostPort))
         .withLocalDatacenter(config.getString("datastax-java-driver.basic.load-balancing-policy.local-datacenter"))
         .build()) {
+      Map<String, CompletableFuture<?>> drops = new TreeMap<>();
       for (String keyspace : keyspaces) {
-        session.execute(SimpleStatement.newInstance("DROP KEYSPACE IF EXISTS " + keyspace).setTimeout(Duration.ofSeconds(30)));
+        drops.put(keyspace, session.executeAsync(SimpleStatement.newInstance("DROP KEYSPACE IF EXISTS " + keyspace)
+            .setTimeout(budget)).toCompletableFuture());
+      }
+      try {
+        CompletableFuture.allOf(drops.values().toArray(CompletableFuture[]::new))
+            .get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+      } catch (ExecutionException | TimeoutException e) {
+        List<String> left = drops.entrySet().stream()
+            .filter(d -> !d.getValue().isDone() || d.getValue().isCompletedExceptionally()).map(Map.Entry::getKey).toList();
+        say.accept("could not drop keyspaces " + left + " from " + hostPort + " within " + budget.toSeconds() + " s: "
+            + (e instanceof TimeoutException ? "no answer" : e.getCause()));
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
       }
     } catch (RuntimeException e) {
       say.accept("could not drop keyspaces " + keyspaces + " from " + hostPort + ": " + e.getMessage());

@@ -19,7 +19,7 @@ public final class TestNodes {
     // Otherwise they stay in the local Cassandra for good. Runs of the suite on one machine piled
     // up ~300 of them (some 1,500 tables), and the local node (512 MB heap) died under them.
     Runtime.getRuntime().addShutdownHook(new Thread(
-        () -> CassandraConnection.dropKeyspaces(ConfigFactory.load(), KEYSPACES, System.err::println), "kaon-test-keyspaces"));
+        () -> CassandraConnection.dropKeyspaces(ConfigFactory.load(), KEYSPACES, java.time.Duration.ofSeconds(20), System.err::println), "kaon-test-keyspaces"));
   }
 
   /**

@@ -161,6 +161,9 @@ final class CoordinatorFixture {
 
       @Override
       public CompletionStage<Boolean> eventDurable(long sequenceNr) {
+        if (!journalUp) {
+          return CompletableFuture.failedFuture(new IllegalStateException("Cassandra is down"));
+        }
         // A lost event stops the coordinator: answered a little later, so that the command that
         // led to the probe has been answered by then (the test kit asks for the state after it).
         return durable ? CompletableFuture.completedFuture(true)
