@@ -85,21 +85,15 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
   /** The host's own messages ({@link JobHost}): the host shares this protocol, being the job's address. */
   non-sealed interface HostCommand extends Command {}
 
+  // The coordinator's own messages: watchers gone, its children's answers, timers, cluster news.
   private record WatcherStopped(ActorRef<JobUpdate> watcher) implements Command {}
-
   private record Surveyed(GenerationSurvey.Found found) implements Command {}
-
   private record LaunchEnded(GenerationLaunch.Outcome outcome) implements Command {}
-
   /** Time to survey again for a generation after {@code afterGeneration}. */
   private record Reform(long afterGeneration, String reason) implements Command {}
-
   private record NodeJoined(String address) implements Command {}
-
   private record MayGrow(GrowthWatch.Grow grow) implements Command {}
-
   private record JournalProbed(Throwable error) implements Command {}
-
   private enum ProbeJournal implements Command { INSTANCE }
 
   private final ActorContext<Command> context;
@@ -337,9 +331,7 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
   }
 
   private JobStatus status(JobState state) {
-    JobStatus status = state.toStatus(jobId, health.line(), effects.nodeAddress());
-    JobState.Course course = JobState.courseOf(state);
-    return course == null ? status : status.withRanks(placements.of(course.generation(), course.members()));
+    return state.toStatus(jobId, health.line(), effects.nodeAddress()).withRanks(placements.of(JobState.courseOf(state)));
   }
 
   private void publishStatus(JobState state) {

@@ -28,6 +28,11 @@ final class RankPlacements {
     byRank.put(placed.rank(), placed);
   }
 
+  /** The ranks of {@code course}'s generation (none before the job was submitted). */
+  List<RankPlacement> of(JobState.Course course) {
+    return course == null ? List.of() : of(course.generation(), course.members());
+  }
+
   /**
    * The ranks of {@code current} in rank order, each with its worker's member id from {@code
    * members} (in rank order); empty when what is known is of another generation.

@@ -2,7 +2,6 @@ package kaon.actors.worker;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import kaon.actors.allreduce.AllReducePeer;
 import kaon.actors.allreduce.RingEdge;
 import kaon.actors.checkpoint.CheckpointStore;
@@ -97,18 +96,14 @@ public final class DeviceWorker {
   /** The coordinator persisted what report {@code seq} of {@code generation} led to. */
   public record Ack(long generation, long seq) implements Command, KryoWireMessage {}
 
+  // The worker's own messages: answers, adapted news of its thread, writers and peer, and timers.
   private record DeviceAnswer(NodeAgent.DeviceReply reply, String error) implements Command {}
-
   /** What the worker's training thread tells it (see {@link RunEvent}). */
   private record FromRun(RunEvent event) implements Command {}
-
   private record CheckpointOutcome(CheckpointWriter.Outcome outcome) implements Command {}
-
-  private enum ResendOutbox implements Command { INSTANCE }
-
-  private enum HoldExpired implements Command { INSTANCE }
-
   private record ModelReport(ModelWriter.Report report) implements Command {}
+  private enum ResendOutbox implements Command { INSTANCE }
+  private enum HoldExpired implements Command { INSTANCE }
 
   /** How the peer's chunks reach the next rank changed. */
   private record EdgeNews(RingEdge.EdgeChanged changed) implements Command {}
@@ -131,12 +126,9 @@ public final class DeviceWorker {
   private final Outbox outbox;
   /** The device this worker holds, its thread and state. */
   private final HeldDevice device;
-  /** The thread and the peer of the generation being prepared, trained or stopped (else null). */
+  /** The thread and the peer of the generation being prepared, trained or stopped (else null, not running). */
   private RunThread run;
-  private ActorRef<RingMessage> peer;
-  /** The peer's ring edge as it last said (null before its ring), for the placement reports. */
-  private RingEdge.EdgeChanged edge;
-  private final ActorRef<RingEdge.EdgeChanged> edgeNews;
+  private final RingPeer peer;
   /** Newest generation whose run ended here; its messages are late and ignored. */
   private long finishedGeneration;
   /** Asks for the held state that wait for the current run to stop: only then is its step final. */
@@ -155,7 +147,7 @@ public final class DeviceWorker {
     this.outbox = new Outbox(context, store, context.messageAdapter(ModelWriter.Report.class, ModelReport::new),
         context.messageAdapter(CheckpointWriter.Outcome.class, CheckpointOutcome::new));
     this.device = new HeldDevice(entityId, nodeAgent, threads, context.messageAdapter(RunEvent.class, FromRun::new));
-    this.edgeNews = context.messageAdapter(RingEdge.EdgeChanged.class, EdgeNews::new);
+    this.peer = new RingPeer(context, settings.allReduce(), context.messageAdapter(RingEdge.EdgeChanged.class, EdgeNews::new));
   }
 
   // ---------------------------------------------------------------- states
@@ -235,10 +227,8 @@ public final class DeviceWorker {
 
   /** With the device: the thread readies the replica for {@code a}, and its peer starts. */
   private Behavior<Command> prepareReplica(Prepare a) {
-    peer = context.spawn(AllReducePeer.create(a.jobId(), a.generation(), a.rank(), a.worldSize(), settings.allReduce()),
-        "allreduce-" + a.generation());
-    edge = null;
-    run = device.assign(new RunThread.Assignment(a.jobId(), a.spec(), a.generation(), a.rank(), a.worldSize(), peer,
+    ActorRef<RingMessage> ringEnd = peer.start(a.jobId(), a.generation(), a.rank(), a.worldSize());
+    run = device.assign(new RunThread.Assignment(a.jobId(), a.spec(), a.generation(), a.rank(), a.worldSize(), ringEnd,
         a.resumeFrom(), a.resumeStep(), a.fromMembers()));
     return preparing(a);
   }
@@ -248,13 +238,13 @@ public final class DeviceWorker {
     return running(a)
         .onMessage(FromRun.class, from -> from.event() instanceof RunEvent.ReplicaReady ready
             && ready.generation() == a.generation(), from -> {
-          outbox.tell(new WorkerReport.Ready(a.generation(), a.rank(), peer, device.id(),
+          outbox.tell(new WorkerReport.Ready(a.generation(), a.rank(), peer.ref(), device.id(),
               ((RunEvent.ReplicaReady) from.event()).needsState()));
-          outbox.tell(placed(a.generation(), a.rank()));
+          outbox.tell(peer.placed(a.generation(), a.rank(), device.id()));
           return Behaviors.same();
         })
         .onMessage(Begin.class, begin -> begin.generation() == a.generation(), begin -> {
-          peer.tell(new AllReducePeer.Connect(begin.ring(), edgeNews));
+          peer.connect(begin.ring());
           run.begin(new RunThread.Start(begin.generation(), begin.syncSource(), begin.syncBytes()));
           return training(a);
         })
@@ -303,20 +293,8 @@ public final class DeviceWorker {
         .onMessage(CheckpointOutcome.class, outcome -> toOutbox(() -> outbox.checkpointOutcome(outcome.outcome())))
         .onMessage(Ack.class, ack -> toOutbox(() -> outbox.acknowledged(ack.generation(), ack.seq())))
         .onMessage(ResendOutbox.class, resend -> toOutbox(outbox::resend))
-        .onMessage(EdgeNews.class, news -> {
-          if (peer != null && news.changed().generation() == outbox.generation()) {
-            edge = news.changed();
-            outbox.tell(placed(edge.generation(), edge.rank()));
-          }
-          return Behaviors.same();
-        });
-  }
-
-  /** Where rank {@code rank} of {@code generation} runs, and its ring edge as far as known. */
-  private WorkerReport.Placed placed(long generation, int rank) {
-    return new WorkerReport.Placed(generation, rank, context.getSystem().address().toString(), device.id(),
-        edge == null ? "" : edge.edge().name().toLowerCase(Locale.ROOT).replace('_', '-'),
-        edge == null ? "" : edge.how());
+        .onMessage(EdgeNews.class, news -> peer.edgeChanged(news.changed(), outbox.generation()),
+            news -> toOutbox(() -> outbox.tell(peer.placed(outbox.generation(), news.changed().rank(), device.id()))));
   }
 
   /** What every state with a generation does: a newer Prepare stops it first and waits. */
@@ -353,10 +331,9 @@ public final class DeviceWorker {
   }
 
   private Behavior<Command> stop(Prepare a, String reason, boolean keep) {
-    if (peer != null) {
+    if (peer.running()) {
       context.getLog().info("{}: stopping generation {} ({})", entityId, a.generation(), reason);
-      // A step waiting for its all-reduce ends now rather than at the round's deadline.
-      peer.tell(new AllReducePeer.Abort("generation " + a.generation() + " stopped: " + reason));
+      peer.abort("generation " + a.generation() + " stopped: " + reason);
       run.requestStop(a.generation());
     }
     return stopping(a, keep);
@@ -368,8 +345,7 @@ public final class DeviceWorker {
     if (ended.failure() != null && !wasStopping) {
       outbox.failed(new WorkerReport.Failed(a.generation(), a.rank(), ended.failure(), ended.retryable()));
     }
-    context.stop(peer);
-    peer = null;
+    peer.stop();
     device.runEnded(ended);
     run = null;
     if (wasStopping && !keepDevice || ended.failure() != null && !ended.retryable()) {
@@ -412,8 +388,8 @@ public final class DeviceWorker {
     }
     if (training || ours && (outbox.pending() || outbox.failure() != null)) {
       reattach.coordinator().tell(new WorkerReport.Reattached(reattach.generation(), rank));
-      if (training && peer != null) {
-        reattach.coordinator().tell(placed(reattach.generation(), rank));
+      if (training && peer.running()) {
+        reattach.coordinator().tell(peer.placed(reattach.generation(), rank, device.id()));
       }
       outbox.resend();
       if (!training && outbox.failure() != null) {
