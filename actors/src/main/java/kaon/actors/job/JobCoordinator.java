@@ -1,8 +1,6 @@
 package kaon.actors.job;
 
 import java.time.Duration;
-import java.util.HashSet;
-import java.util.Set;
 import java.util.concurrent.CompletionException;
 import java.util.function.Consumer;
 import kaon.actors.training.JobSpec;
@@ -22,6 +20,7 @@ import org.apache.pekko.persistence.typed.javadsl.CommandHandlerWithReplyBuilder
 import org.apache.pekko.persistence.typed.javadsl.EventHandler;
 import org.apache.pekko.persistence.typed.javadsl.EventSourcedBehaviorWithEnforcedReplies;
 import org.apache.pekko.persistence.typed.javadsl.ReplyEffect;
+import org.apache.pekko.persistence.typed.javadsl.RetentionCriteria;
 import org.apache.pekko.persistence.typed.javadsl.SignalHandler;
 import org.apache.pekko.serialization.SerializationExtension;
 
@@ -99,15 +98,14 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
   private final ActorContext<Command> context;
   private final TimerScheduler<Command> timers;
   private final String jobId;
-  /** The host's reference: the address watchers use, stable across restarts. */
-  private final ActorRef<Command> self;
   private final JobWorkers workers;
   private final JobEffects effects;
   private final JobHealth health = new JobHealth();
   /** Where the current generation's ranks run, as they said. */
   private final RankPlacements placements = new RankPlacements();
+  private final JobAudience audience;
+  private final RetentionCriteria retention;
   private final JournalGate gate;
-  private final Set<ActorRef<JobUpdate>> watchers = new HashSet<>();
   private final Ports ports = new Ports();
   private final OwnerCommands owner;
   private final Generations generations;
@@ -137,9 +135,11 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
     this.context = context;
     this.timers = timers;
     this.jobId = jobId;
-    this.self = host;
     this.workers = workers;
     this.effects = effects;
+    this.audience = new JobAudience(jobId, status -> host.tell(new StatusNoted(status)), health, placements,
+        effects.nodeAddress());
+    this.retention = RetentionCriteria.snapshotEvery(settings.snapshotEvery(), 2);
     this.gate = new JournalGate(settings.persistRetryMin(), settings.persistRetryMax());
     this.owner = new OwnerCommands(jobId, ports, Effect());
     this.generations = new Generations(context, jobId, workers, checkpoints, settings, health, new Generations.Replies(
@@ -160,13 +160,27 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
     return newEventHandlerBuilder().forAnyState().onAnyEvent(JobState::apply);
   }
 
+  // Snapshots: one every kaon.job.snapshot-every events, so that a coordinator that moves reads the
+  // newest and the events after it, not every event of a long job; and one when the job ends, the
+  // last its recoveries need (decided by the event: Pekko passes the state before it when it
+  // writes several at once). Events are never deleted: the journal is the job's history.
+  @Override
+  public RetentionCriteria retentionCriteria() {
+    return retention;
+  }
+
+  @Override
+  public boolean shouldSnapshot(JobState state, JobEvent event, long sequenceNr) {
+    return event.endsTheJob();
+  }
+
   @Override
   public SignalHandler<JobState> signalHandler() {
     return newSignalHandlerBuilder().onSignal(RecoveryCompleted.instance(), this::onRecovered).build();
   }
 
   private void onRecovered(JobState state) {
-    self.tell(new StatusNoted(status(state)));
+    audience.noteStatus(state);
     if (state instanceof JobState.Active active) {
       context.getLog().info("job {} recovered in generation {}; asking its ranks whether they still train", jobId,
           active.course().generation());
@@ -202,10 +216,10 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
         .onCommand(Scale.class, (state, scale) -> owner.ended(state, scale.replyTo()));
     builder.forAnyState()
         .onCommand(GetStatus.class, (state, get) ->
-            Effect().none().thenRun(s -> ports.unloadIfUnknown(s)).thenReply(get.replyTo(), this::status))
+            Effect().none().thenRun(s -> ports.unloadIfUnknown(s)).thenReply(get.replyTo(), audience::status))
         .onCommand(Watch.class, this::onWatch)
         .onCommand(WatcherStopped.class, (state, stopped) -> {
-          watchers.remove(stopped.watcher());
+          audience.unwatch(stopped.watcher());
           return Effect().noReply();
         })
         .onCommand(JournalProbed.class, this::onJournalProbed)
@@ -216,9 +230,8 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
   }
 
   private ReplyEffect<JobEvent, JobState> onWatch(JobState state, Watch watch) {
-    watchers.add(watch.watcher());
     context.watchWith(watch.watcher(), new WatcherStopped(watch.watcher()));
-    watch.watcher().tell(new JobUpdate.StatusChanged(status(state)));
+    audience.watch(watch.watcher(), state);
     ports.unloadIfUnknown(state);
     return Effect().noReply();
   }
@@ -236,7 +249,7 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
     } else if (report instanceof WorkerReport.Placed placed) {
       placements.placed(placed);
     } else if (report instanceof WorkerReport.StepProgress p) {
-      publish(new JobUpdate.Progress(p.epoch() + 1, p.step(), p.stepsPerEpoch(), p.meanLoss()));
+      audience.publish(new JobUpdate.Progress(p.epoch() + 1, p.step(), p.stepsPerEpoch(), p.meanLoss()));
     } else if (report instanceof WorkerReport.EpochReport epoch) {
       return results.onEpoch(state, epoch);
     } else if (report instanceof WorkerReport.CheckpointWritten written) {
@@ -306,7 +319,7 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
           if (s instanceof JobState.Ended) {
             end(s, "job ended");
           } else if (wasDown || release.events().stream().anyMatch(e -> e instanceof JobEvent.CheckpointCommitted)) {
-            publishStatus(s);
+            audience.publishStatus(s);
           }
         })
         .thenNoReply();
@@ -320,28 +333,14 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
     generations.idle();
     timers.cancelAll();
     generations.stopWorkers(state, reason, false);
-    publishStatus(state);
+    audience.publishStatus(state);
     effects.passivate();
   }
 
   private void setHealth(JobState state, JobHealth.Problem problem, String words) {
     if (health.set(problem, words)) {
-      publishStatus(state);
+      audience.publishStatus(state);
     }
-  }
-
-  private JobStatus status(JobState state) {
-    return state.toStatus(jobId, health.line(), effects.nodeAddress()).withRanks(placements.of(JobState.courseOf(state)));
-  }
-
-  private void publishStatus(JobState state) {
-    JobStatus status = status(state);
-    self.tell(new StatusNoted(status));
-    publish(new JobUpdate.StatusChanged(status));
-  }
-
-  private void publish(JobUpdate update) {
-    watchers.forEach(w -> w.tell(update));
   }
 
   /** What the coordinator's parts may ask of it. */
@@ -371,7 +370,7 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
 
     @Override
     public JobStatus status(JobState state) {
-      return JobCoordinator.this.status(state);
+      return audience.status(state);
     }
 
     @Override
@@ -393,7 +392,7 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
     @Override
     public void submitted(JobState.Active state) {
       generations.prepare(state, 0, StateSource.INIT, -1, 0);
-      publishStatus(state);
+      audience.publishStatus(state);
     }
 
     @Override
@@ -408,7 +407,7 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
       } else {
         generations.boundsChanged(state);
       }
-      publishStatus(state);
+      audience.publishStatus(state);
     }
 
     @Override
@@ -418,7 +417,7 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
 
     @Override
     public void publishStatus(JobState state) {
-      JobCoordinator.this.publishStatus(state);
+      audience.publishStatus(state);
     }
 
     @Override
@@ -438,7 +437,7 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
 
     @Override
     public void publish(JobUpdate update) {
-      JobCoordinator.this.publish(update);
+      audience.publish(update);
     }
 
     @Override

@@ -14,6 +14,11 @@ public sealed interface JobEvent
     permits JobEvent.JobSubmitted, JobEvent.GenerationStarted, JobEvent.EpochCompleted, JobEvent.CheckpointCommitted,
         JobEvent.JobSucceeded, JobEvent.JobFailed, JobEvent.JobCancelled, JobEvent.JobScaled {
 
+  /** Whether this event ends the job (nothing but late results follow it). */
+  default boolean endsTheJob() {
+    return this instanceof JobSucceeded || this instanceof JobFailed || this instanceof JobCancelled;
+  }
+
   /**
    * {@code reason} cut to 4 KiB: reasons go into events, and a pathological one (a long stack of
    * causes) must not push an event over the journal's size limit.

@@ -81,16 +81,9 @@ public final class JobEventSerializer extends SerializerWithStringManifest {
           .setResumeStep(e.resumeStep()).setReason(e.reason()).setStateSource(e.stateSource().toString())
           .addAllMembers(e.members()).setAtMillis(e.atMillis()).build();
     } else if (o instanceof JobEvent.EpochCompleted e) {
-      EpochMetrics m = e.metrics();
-      return EpochCompleted.newBuilder().setStepsDone(e.stepsDone()).setMetrics(kaon.protocol.v1.EpochMetrics.newBuilder()
-          .setEpoch(m.epoch()).setMeanLoss(m.meanLoss()).setTrainAccuracy(m.trainAccuracy())
-          .setTestAccuracy(m.testAccuracy()).setSamplesPerSecond(m.samplesPerSecond())
-          .setTrainSeconds(m.trainSeconds()).setWorldSize(m.worldSize())
-          .setSamples(m.samples()).setEachSampleOnce(m.eachSampleOnce())).build();
+      return epoch(e.metrics(), e.stepsDone());
     } else if (o instanceof JobEvent.CheckpointCommitted e) {
-      CheckpointInfo c = e.checkpoint();
-      return CheckpointCommitted.newBuilder().setCheckpointId(c.id()).setStep(c.step()).setEpoch(c.epoch())
-          .setBytes(c.bytes()).setSha256(c.sha256()).build();
+      return checkpoint(e.checkpoint());
     } else if (o instanceof JobEvent.JobSucceeded e) {
       return JobSucceeded.newBuilder().setTestAccuracy(e.testAccuracy()).setDigest(e.digest()).build();
     } else if (o instanceof JobEvent.JobFailed e) {
@@ -120,17 +113,9 @@ public final class JobEventSerializer extends SerializerWithStringManifest {
         }
         case EPOCH -> {
           EpochCompleted p = EpochCompleted.parseFrom(bytes);
-          kaon.protocol.v1.EpochMetrics m = p.getMetrics();
-          yield new JobEvent.EpochCompleted(new EpochMetrics(m.getEpoch(), m.getMeanLoss(), m.getTrainAccuracy(),
-              m.getTestAccuracy(), m.getSamplesPerSecond(), m.getTrainSeconds(), m.getWorldSize(), p.getStepsDone(),
-              m.getSamples(), m.getEachSampleOnce()),
-              p.getStepsDone());
+          yield new JobEvent.EpochCompleted(epoch(p), p.getStepsDone());
         }
-        case CHECKPOINT -> {
-          CheckpointCommitted p = CheckpointCommitted.parseFrom(bytes);
-          yield new JobEvent.CheckpointCommitted(
-              new CheckpointInfo(p.getCheckpointId(), p.getStep(), p.getEpoch(), p.getBytes(), p.getSha256()));
-        }
+        case CHECKPOINT -> new JobEvent.CheckpointCommitted(checkpoint(CheckpointCommitted.parseFrom(bytes)));
         case SUCCEEDED -> {
           JobSucceeded p = JobSucceeded.parseFrom(bytes);
           yield new JobEvent.JobSucceeded(p.getTestAccuracy(), p.getDigest());
@@ -148,7 +133,32 @@ public final class JobEventSerializer extends SerializerWithStringManifest {
     }
   }
 
-  private static kaon.protocol.v1.JobSpec spec(JobSpec s) {
+  // The parts a snapshot of a job's state shares with its events (see JobStateSerializer).
+
+  static EpochCompleted epoch(EpochMetrics m, long stepsDone) {
+    return EpochCompleted.newBuilder().setStepsDone(stepsDone).setMetrics(kaon.protocol.v1.EpochMetrics.newBuilder()
+        .setEpoch(m.epoch()).setMeanLoss(m.meanLoss()).setTrainAccuracy(m.trainAccuracy())
+        .setTestAccuracy(m.testAccuracy()).setSamplesPerSecond(m.samplesPerSecond())
+        .setTrainSeconds(m.trainSeconds()).setWorldSize(m.worldSize())
+        .setSamples(m.samples()).setEachSampleOnce(m.eachSampleOnce())).build();
+  }
+
+  static EpochMetrics epoch(EpochCompleted p) {
+    kaon.protocol.v1.EpochMetrics m = p.getMetrics();
+    return new EpochMetrics(m.getEpoch(), m.getMeanLoss(), m.getTrainAccuracy(), m.getTestAccuracy(),
+        m.getSamplesPerSecond(), m.getTrainSeconds(), m.getWorldSize(), p.getStepsDone(), m.getSamples(), m.getEachSampleOnce());
+  }
+
+  static CheckpointCommitted checkpoint(CheckpointInfo c) {
+    return CheckpointCommitted.newBuilder().setCheckpointId(c.id()).setStep(c.step()).setEpoch(c.epoch())
+        .setBytes(c.bytes()).setSha256(c.sha256()).build();
+  }
+
+  static CheckpointInfo checkpoint(CheckpointCommitted p) {
+    return new CheckpointInfo(p.getCheckpointId(), p.getStep(), p.getEpoch(), p.getBytes(), p.getSha256());
+  }
+
+  static kaon.protocol.v1.JobSpec spec(JobSpec s) {
     OptimizerSpec o = s.optimizer();
     return kaon.protocol.v1.JobSpec.newBuilder()
         .setTask(s.task()).setWorkers(s.workers()).setEpochs(s.epochs()).setGlobalBatch(s.globalBatch())
@@ -163,7 +173,7 @@ public final class JobEventSerializer extends SerializerWithStringManifest {
         .build();
   }
 
-  private static JobSpec spec(kaon.protocol.v1.JobSpec p) {
+  static JobSpec spec(kaon.protocol.v1.JobSpec p) {
     kaon.protocol.v1.OptimizerSpec o = p.getOptimizer();
     int min = p.getMinWorkers() == 0 ? p.getWorkers() : p.getMinWorkers();
     int max = p.getMaxWorkers() == 0 ? p.getWorkers() : p.getMaxWorkers();

@@ -30,6 +30,7 @@ import java.time.Duration;
  * @param leaseConfigPath config path of the lease each job's entity takes ({@code kaon.job.lease}),
  *     empty for none
  * @param leaseRetryInterval how often a job that could not take its lease tries again
+ * @param snapshotEvery events between snapshots of a job's state
  */
 public record JobSettings(
     Duration reattachTimeout,
@@ -47,12 +48,16 @@ public record JobSettings(
     Duration growAfterJoinInterval,
     int growAfterJoinLooks,
     String leaseConfigPath,
-    Duration leaseRetryInterval) {
+    Duration leaseRetryInterval,
+    int snapshotEvery) {
 
   public JobSettings {
     if (prepareAttempts < 1 || failuresBeforeGiveUp < 1 || growAfterJoinLooks < 0) {
       throw new IllegalArgumentException(
           "kaon.job prepare-attempts and failures-before-give-up must be at least 1, grow-after-join-looks not negative");
+    }
+    if (snapshotEvery < 1) {
+      throw new IllegalArgumentException("kaon.job.snapshot-every must be at least 1, was " + snapshotEvery);
     }
   }
 
@@ -77,7 +82,8 @@ public record JobSettings(
         job.getDuration("grow-after-join-interval"),
         job.getInt("grow-after-join-looks"),
         job.getBoolean("fencing") ? "kaon.job.lease" : "",
-        job.getDuration("lease-retry-interval"));
+        job.getDuration("lease-retry-interval"),
+        job.getInt("snapshot-every"));
   }
 
   /** The session path of journal plugin {@code journalPlugin} ({@code pekko.persistence.journal.plugin}). */

@@ -78,9 +78,9 @@ final class CoordinatorFixture {
     this.reports = testKit.createTestProbe();
     this.kit = EventSourcedBehaviorTestKit.create(testKit.system(),
         JobCoordinator.create(jobId, host.getRef(), reports.getRef(), workers(), checkpoints(), settings, effects()),
-        // Commands include local-only ones (children's answers), and the state is never
-        // serialized (no snapshots): only events go to a journal, and they must round-trip.
-        EventSourcedBehaviorTestKit.enabledSerializationSettings().withVerifyCommands(false).withVerifyState(false));
+        // Commands include local-only ones (children's answers); events and the state (its
+        // snapshots) must round-trip through their serializers after every command.
+        EventSourcedBehaviorTestKit.enabledSerializationSettings().withVerifyCommands(false));
   }
 
   /** Worker {@code member}'s probe. */

@@ -45,7 +45,11 @@ class JobCoordinatorBehaviorTest {
 
   /** A job submitted with {@link #SPEC} whose two ranks trained generation 1 to its Begin. */
   private CoordinatorFixture training() {
-    CoordinatorFixture job = job("");
+    return training("");
+  }
+
+  private CoordinatorFixture training(String settings) {
+    CoordinatorFixture job = job(settings);
     job.owning.addAll(List.of(0, 1));
     job.submit(SPEC);
     job.allReady(1, List.of(0, 1), peer);
@@ -318,6 +322,38 @@ class JobCoordinatorBehaviorTest {
     next(job.member(0), DeviceWorker.AskState.class).replyTo().tell(new DeviceWorker.HeldState("w0", 20, 64));
     next(job.member(1), DeviceWorker.AskState.class).replyTo().tell(new DeviceWorker.HeldState("w1", 20, 64));
     assertEquals("rank 1 no longer trains generation 1", job.persisted(JobEvent.GenerationStarted.class).reason());
+  }
+
+  @Test
+  void aCoordinatorRecoversFromItsNewestSnapshotAndTheEventsAfterItToTheSameJob() {
+    // Submitted, generation 1, epoch 1 and a checkpoint: a snapshot after the second and the fourth.
+    CoordinatorFixture job = training("snapshot-every = 2");
+    job.report(epoch(1, 0, 0, 0));
+    job.report(epoch(1, 1, 0, 0));
+    job.persisted(JobEvent.EpochCompleted.class);
+    job.report(new WorkerReport.CheckpointWritten(1, 0, 1, new CheckpointInfo("step-10", 10, 0, 100, "ab".repeat(32))));
+    job.persisted(JobEvent.CheckpointCommitted.class);
+    JobState before = job.kit.getState();
+    var snapshots = job.kit.snapshotTestKit().orElseThrow();
+    snapshots.expectNextPersistedClass("Job|" + job.jobId, JobState.Active.class);
+    assertEquals(before, snapshots.expectNextPersistedClass("Job|" + job.jobId, JobState.Active.class));
+    job.kit.restart();
+    assertEquals(before, job.kit.getState());
+    assertEquals(1, job.status().epochs().size());
+  }
+
+  @Test
+  void anEndedJobIsSnapshotted() {
+    CoordinatorFixture job = training();
+    job.report(epoch(1, 0, 0, 0));
+    job.report(epoch(1, 1, 0, 0));
+    job.persisted(JobEvent.EpochCompleted.class);
+    job.report(new WorkerReport.Finished(1, 0, 1, "ab"));
+    job.report(new WorkerReport.Finished(1, 1, 1, "ab"));
+    job.persisted(JobEvent.JobSucceeded.class);
+    JobState.Ended ended = job.kit.snapshotTestKit().orElseThrow()
+        .expectNextPersistedClass("Job|" + job.jobId, JobState.Ended.class);
+    assertEquals(JobStatus.Phase.SUCCEEDED, ended.phase());
   }
 
   @Test

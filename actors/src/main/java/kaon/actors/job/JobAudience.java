@@ -1,0 +1,65 @@
+package kaon.actors.job;
+
+import java.util.HashSet;
+import java.util.Set;
+import java.util.function.Consumer;
+import org.apache.pekko.actor.typed.ActorRef;
+
+/**
+ * Who hears about a job from its coordinator, and what they hear: the status, with the
+ * coordinator's view of its health and of where the ranks run; the watchers, who get every update;
+ * and the job's host, which keeps the newest status to answer with while no coordinator runs.
+ * Plain state of one coordinator, used on its thread.
+ */
+final class JobAudience {
+
+  private final String jobId;
+  private final Consumer<JobStatus> host;
+  private final JobHealth health;
+  private final RankPlacements placements;
+  private final String node;
+  private final Set<ActorRef<JobUpdate>> watchers = new HashSet<>();
+
+  /**
+   * The audience of {@code jobId}, whose coordinator runs on {@code node}; {@code host} takes the
+   * status for the job's host.
+   */
+  JobAudience(String jobId, Consumer<JobStatus> host, JobHealth health, RankPlacements placements, String node) {
+    this.jobId = jobId;
+    this.host = host;
+    this.health = health;
+    this.placements = placements;
+    this.node = node;
+  }
+
+  /** The job's status in {@code state}, as the coordinator sees it now. */
+  JobStatus status(JobState state) {
+    return state.toStatus(jobId, health.line(), node).withRanks(placements.of(JobState.courseOf(state)));
+  }
+
+  /** {@code watcher} hears every update from now on, starting with the status in {@code state}. */
+  void watch(ActorRef<JobUpdate> watcher, JobState state) {
+    watchers.add(watcher);
+    watcher.tell(new JobUpdate.StatusChanged(status(state)));
+  }
+
+  void unwatch(ActorRef<JobUpdate> watcher) {
+    watchers.remove(watcher);
+  }
+
+  /** The status changed: the watchers and the host hear it. */
+  void publishStatus(JobState state) {
+    JobStatus status = status(state);
+    host.accept(status);
+    publish(new JobUpdate.StatusChanged(status));
+  }
+
+  /** Tells the host the status without an update for the watchers (after recovery). */
+  void noteStatus(JobState state) {
+    host.accept(status(state));
+  }
+
+  void publish(JobUpdate update) {
+    watchers.forEach(w -> w.tell(update));
+  }
+}
