@@ -146,11 +146,13 @@ resolve_classpath() {
 #     sync marker, so a killed JVM (not only a lost OS) drops up to the sync period of acknowledged
 #     writes. The random-fault soak lost an acknowledged journal event this way, leaving a gap that
 #     the job's recovery could not pass; bench/cassandra-durability shows it.
-#   group (the default): writes wait for the next sync, at most the window, and share it; nothing
-#     acknowledged is lost to a kill, at a few ms more per write (bench/cassandra-durability).
+#   group (the default): writes wait for the next sync (every 2 ms) and share it; nothing
+#     acknowledged is lost to a kill. Measured with bench/cassandra-durability (one write at a time,
+#     SIGKILL after 8 s): periodic 520 writes/s and 29 of 1,611 acknowledged lost; group with a
+#     10 ms window 92/s, with 2 ms 237/s, none lost. A job writes a few events a second.
 commitlog_sync_config() {
   case $commitlog_sync in
-    group) printf 'commitlog_sync: group\ncommitlog_sync_group_window: 10ms' ;;
+    group) printf 'commitlog_sync: group\ncommitlog_sync_group_window: 2ms' ;;
     periodic) printf 'commitlog_sync: periodic\ncommitlog_sync_period: 10000ms' ;;
   esac
 }
