@@ -246,8 +246,8 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
       generations.toLaunch(report);
     } else if (report instanceof WorkerReport.Failed failed) {
       return generations.onRankFailed(state, failed, gate.endWaiting());
-    } else if (report instanceof WorkerReport.Placed placed) {
-      placements.placed(placed);
+    } else if (report instanceof WorkerReport.Placed placed && placements.placed(placed)) {
+      audience.publishStatus(state); // watchers see where the ranks run, and how they talk
     } else if (report instanceof WorkerReport.StepProgress p) {
       audience.publish(new JobUpdate.Progress(p.epoch() + 1, p.step(), p.stepsPerEpoch(), p.meanLoss()));
     } else if (report instanceof WorkerReport.EpochReport epoch) {

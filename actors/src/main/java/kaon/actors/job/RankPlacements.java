@@ -16,16 +16,19 @@ final class RankPlacements {
   private long generation = -1;
   private final Map<Integer, WorkerReport.Placed> byRank = new TreeMap<>();
 
-  /** Records what a rank said: a newer generation replaces what was known, an older one is late. */
-  void placed(WorkerReport.Placed placed) {
+  /**
+   * Records what a rank said: a newer generation replaces what was known, an older one is late.
+   * Whether that changed what is known.
+   */
+  boolean placed(WorkerReport.Placed placed) {
     if (placed.generation() < generation) {
-      return;
+      return false;
     }
     if (placed.generation() > generation) {
       generation = placed.generation();
       byRank.clear();
     }
-    byRank.put(placed.rank(), placed);
+    return !placed.equals(byRank.put(placed.rank(), placed));
   }
 
   /** The ranks of {@code course}'s generation (none before the job was submitted). */

@@ -1,6 +1,8 @@
 package kaon.actors.job;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.List;
 import kaon.actors.worker.WorkerReport;
@@ -23,8 +25,9 @@ class RankPlacementsTest {
   @Test
   void aRanksNewestWordCounts() {
     RankPlacements placements = new RankPlacements();
-    placements.placed(new WorkerReport.Placed(1, 0, A, "cpu:0", "connecting", "while a link is set up"));
-    placements.placed(new WorkerReport.Placed(1, 0, A, "cpu:0", "link", "a tensor link"));
+    assertTrue(placements.placed(new WorkerReport.Placed(1, 0, A, "cpu:0", "connecting", "while a link is set up")));
+    assertTrue(placements.placed(new WorkerReport.Placed(1, 0, A, "cpu:0", "link", "a tensor link")));
+    assertFalse(placements.placed(new WorkerReport.Placed(1, 0, A, "cpu:0", "link", "a tensor link")), "said again");
     assertEquals(List.of(new RankPlacement(0, 0, A, "cpu:0", "link", "a tensor link")), placements.of(1, List.of(0)));
   }
 
@@ -41,7 +44,7 @@ class RankPlacementsTest {
   void aLateReportOfAnOlderGenerationIsIgnored() {
     RankPlacements placements = new RankPlacements();
     placements.placed(new WorkerReport.Placed(3, 0, A, "cpu:0", "", ""));
-    placements.placed(new WorkerReport.Placed(2, 1, B, "cpu:0", "artery", ""));
+    assertFalse(placements.placed(new WorkerReport.Placed(2, 1, B, "cpu:0", "artery", "")));
     assertEquals(List.of(new RankPlacement(0, 0, A, "cpu:0", "", "")), placements.of(3, List.of(0, 1)));
   }
 
