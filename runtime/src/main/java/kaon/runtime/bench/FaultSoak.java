@@ -1,11 +1,8 @@
 package kaon.runtime.bench;
 
-import com.datastax.oss.driver.api.core.CqlSession;
-import com.datastax.oss.driver.api.core.cql.Row;
 import com.typesafe.config.ConfigFactory;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -21,7 +18,6 @@ import java.util.TreeSet;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import kaon.protocol.v1.ClusterServiceClient;
-import kaon.protocol.v1.EpochResult;
 import kaon.protocol.v1.GetJobRequest;
 import kaon.protocol.v1.Job;
 import kaon.protocol.v1.JobPhase;
@@ -29,27 +25,31 @@ import kaon.protocol.v1.JobServiceClient;
 import kaon.protocol.v1.JobSpecification;
 import kaon.protocol.v1.ListMembersRequest;
 import kaon.protocol.v1.SubmitJobRequest;
+import kaon.runtime.chaos.ChaosReport;
+import kaon.runtime.chaos.HistoryChecker;
+import kaon.runtime.chaos.HistoryFile;
+import kaon.runtime.chaos.HistoryRecorder;
+import kaon.runtime.chaos.Invariant;
+import kaon.runtime.chaos.Observation;
+import kaon.runtime.chaos.Verdict;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.grpc.GrpcClientSettings;
 
 /**
  * A random fault schedule against a local cluster of {@code deploy/local/cluster.sh}, as issue 9
- * asks before fault handling is called done: jobs run back to back while, every 8-20 s, a random
- * fault strikes: a node SIGKILLed (any node, the first included) and started again with {@code
- * cluster.sh start}, a node hung (SIGSTOP) for 2-10 s, or Cassandra stopped (SIGTERM or SIGKILL)
- * for 5-25 s. Afterwards it checks, through the API and the journal:
+ * asks before fault handling is called done: a fault-free job first (the baseline each job's
+ * accuracy is held to), then jobs back to back while, every 8-20 s, a random fault strikes: a node
+ * SIGKILLed (any node, the first included) and started again with {@code cluster.sh start}, a node
+ * hung (SIGSTOP) for 2-10 s, or Cassandra stopped (SIGTERM or SIGKILL) for 5-25 s.
  *
- * <ul>
- *   <li>every job succeeded, each epoch trained on each sample once;
- *   <li>no job was ever stuck: its steps advanced or it said why (health) within 5 minutes;
- *   <li>one cluster: every node lists the same members;
- *   <li>never two acting coordinators: in each job's journal the writers follow each other and
- *       never interleave, and the sequence numbers are contiguous.
- * </ul>
+ * <p>Everything it does and sees goes into a history ({@code history.jsonl}, see {@link
+ * HistoryRecorder}) that {@link HistoryChecker} judges afterwards against every {@link Invariant};
+ * {@code report.md} beside it has the verdict, each fault's effect and the resume times. The
+ * report directory is {@code $KAON_SOAK_REPORT}, or {@code soak-report} under the cluster's.
  *
  * <p>Usage (through {@code bench/random-faults}): {@code [minutes] [seed]}; the cluster's
- * directory, ports, token and journal keyspaces come from the environment the script sets.
+ * directory, ports, token and keyspaces come from the environment the script sets.
  */
 public final class FaultSoak {
 
@@ -58,24 +58,20 @@ public final class FaultSoak {
   private final Random random;
   private final int apiBase = Integer.parseInt(System.getenv("KAON_LOCAL_API_PORT"));
   private final String bearer = "Bearer " + System.getenv("KAON_TOKEN");
-  private final String journal = System.getenv("KAON_JOURNAL_KEYSPACE");
+  private final int epochs = Integer.getInteger("soak.epochs", 25);
   private final ActorSystem<Void> client;
   private final List<JobServiceClient> jobs = new ArrayList<>();
   private final List<ClusterServiceClient> clusters = new ArrayList<>();
-  private final Map<String, Progress> submitted = new LinkedHashMap<>();
+  private final Map<String, JobPhase> submitted = new LinkedHashMap<>();
   private final Map<String, Integer> faults = new LinkedHashMap<>();
-  private final List<String> violations = new ArrayList<>();
+  private final List<String> problems = new ArrayList<>();
+  private final Path reportDir;
+  private final HistoryFile history;
+  private final HistoryRecorder recorder;
+  private int faultCount;
+  private Job baseline;
 
-  /** What was last seen of a job, to tell a stuck one. */
-  private static final class Progress {
-    long steps = -1;
-    long generation = -1;
-    long since = System.nanoTime();
-    String health = "";
-    JobPhase phase = JobPhase.JOB_PHASE_UNSPECIFIED;
-  }
-
-  private FaultSoak(long seed) {
+  private FaultSoak(long seed) throws IOException {
     this.random = new Random(seed);
     this.client = ActorSystem.create(Behaviors.empty(), "soak-client",
         ConfigFactory.parseString("pekko.actor.provider = local\npekko.loglevel = WARNING").withFallback(ConfigFactory.load()));
@@ -85,6 +81,14 @@ public final class FaultSoak {
       jobs.add(JobServiceClient.create(settings, client));
       clusters.add(ClusterServiceClient.create(settings, client));
     }
+    String dir = System.getenv("KAON_SOAK_REPORT");
+    reportDir = dir != null ? Path.of(dir) : localDir().resolve("soak-report");
+    Files.createDirectories(reportDir);
+    history = HistoryFile.create(reportDir.resolve("history.jsonl"));
+    int port = Integer.parseInt(System.getenv().getOrDefault("KAON_CASSANDRA_PORT", "9042"));
+    recorder = new HistoryRecorder(history, new HistoryRecorder.Store("127.0.0.1", port,
+        System.getenv().getOrDefault("KAON_CHECKPOINT_KEYSPACE", "kaon"), System.getenv("KAON_JOURNAL_KEYSPACE")),
+        System::currentTimeMillis);
   }
 
   public static void main(String[] args) throws Exception {
@@ -94,15 +98,18 @@ public final class FaultSoak {
     FaultSoak soak = new FaultSoak(seed);
     int code;
     try {
-      code = soak.run(Duration.ofMinutes(minutes));
+      code = soak.run(Duration.ofMinutes(minutes), seed);
     } finally {
+      soak.recorder.close();
+      soak.history.close();
       soak.client.terminate();
     }
     System.exit(code);
   }
 
-  private int run(Duration length) throws Exception {
+  private int run(Duration length, long seed) throws Exception {
     clusterSh("start", "3");
+    runBaseline();
     long end = System.nanoTime() + length.toNanos();
     submitNext();
     while (System.nanoTime() < end) {
@@ -114,85 +121,94 @@ public final class FaultSoak {
     cassandra("start");
     clusterSh("start", "3");
     long grace = System.nanoTime() + Duration.ofMinutes(15).toNanos();
-    while (System.nanoTime() < grace && submitted.values().stream().anyMatch(p -> !ended(p.phase))) {
+    while (System.nanoTime() < grace && submitted.values().stream().anyMatch(p -> !ended(p))) {
       waitWatching(5_000, false);
     }
-    return verdict();
+    return verdict(length, seed);
+  }
+
+  /** The same job with no faults, for the accuracy every soak job is held to. */
+  private void runBaseline() throws Exception {
+    String jobId = submit("soak-baseline-" + UUID.randomUUID().toString().substring(0, 6), false);
+    while (!ended(submitted.get(jobId))) {
+      waitWatching(2_000, false);
+    }
+    baseline = anyNode(c -> c.getJob().addHeader("authorization", bearer)
+        .invoke(GetJobRequest.newBuilder().setJobId(jobId).build()));
+    submitted.remove(jobId);
+    if (baseline == null || baseline.getPhase() != JobPhase.SUCCEEDED) {
+      throw new IllegalStateException("the fault-free baseline job did not succeed: " + baseline);
+    }
+    OUT.printf(Locale.ROOT, "baseline: test accuracy %.4f without faults%n", baseline.getTestAccuracy());
   }
 
   /** Watches the jobs for {@code millis}; {@code more}: submits the next one when the last ended. */
   private void waitWatching(long millis, boolean more) throws Exception {
     long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
+    long lastStorePoll = 0;
     while (System.nanoTime() < until) {
-      for (Map.Entry<String, Progress> e : submitted.entrySet()) {
-        observe(e.getKey(), e.getValue());
+      for (Map.Entry<String, JobPhase> e : submitted.entrySet()) {
+        if (!ended(e.getValue())) {
+          observe(e.getKey());
+        }
       }
-      Progress last = submitted.values().stream().reduce((a, b) -> b).orElseThrow();
-      if (more && ended(last.phase)) {
+      if (System.nanoTime() - lastStorePoll > TimeUnit.SECONDS.toNanos(3)) {
+        recorder.pollStore();
+        lastStorePoll = System.nanoTime();
+      }
+      String last = submitted.keySet().stream().reduce((a, b) -> b).orElseThrow();
+      if (more && ended(submitted.get(last))) {
         submitNext();
       }
       Thread.sleep(1000);
     }
   }
 
-  private void observe(String jobId, Progress p) {
-    if (ended(p.phase)) {
-      return;
-    }
+  private void observe(String jobId) {
     Job job = anyNode(c -> c.getJob().addHeader("authorization", bearer)
         .invoke(GetJobRequest.newBuilder().setJobId(jobId).build()));
     if (job == null) {
-      return; // no node answered now (faults); the stuck check below still runs on the clock
+      return; // no node answered now (faults); the history shows the silence
     }
-    // A new generation says why it formed (its reason is in the job's history): not silent.
-    if (job.getStepsDone() != p.steps || !job.getHealth().equals(p.health) || job.getPhase() != p.phase
-        || job.getGeneration() != p.generation) {
-      p.steps = job.getStepsDone();
-      p.generation = job.getGeneration();
-      p.health = job.getHealth();
-      p.phase = job.getPhase();
-      p.since = System.nanoTime();
-    } else if (System.nanoTime() - p.since > Duration.ofMinutes(5).toNanos()) {
-      violations.add(String.format("job %s stuck: no progress, new generation or new health for 5 min at step %d"
-          + " (%s; health '%s')", jobId, p.steps, p.phase, p.health));
-      p.since = System.nanoTime();
-    }
+    recorder.observe(job);
+    submitted.put(jobId, job.getPhase());
     if (ended(job.getPhase())) {
       OUT.printf("%s job %s %s: %s%n", Instant.now(), jobId, job.getPhase(),
           job.getPhase() == JobPhase.SUCCEEDED ? "test accuracy " + job.getTestAccuracy() + ", "
               + job.getGenerationsCount() + " generations" : job.getMessage());
-      if (job.getPhase() != JobPhase.SUCCEEDED) {
-        violations.add("job " + jobId + " " + job.getPhase() + ": " + job.getMessage());
-      } else {
-        for (EpochResult epoch : job.getEpochsList()) {
-          if (!epoch.getEachSampleOnce()) {
-            violations.add("job " + jobId + " epoch " + epoch.getEpoch() + " did not use each sample once");
-          }
-        }
-        if (job.getEpochsCount() != job.getSpec().getEpochs()) {
-          violations.add("job " + jobId + " recorded " + job.getEpochsCount() + " of " + job.getSpec().getEpochs() + " epochs");
-        }
+      if (baseline != null && !jobId.equals(baseline.getJobId())) {
+        int worldSize = baseline.getGenerationsList().stream().mapToInt(g -> g.getWorldSize()).max().orElse(0);
+        recorder.record(new Observation.Baseline(System.currentTimeMillis(), jobId, baseline.getTestAccuracy(),
+            baseline.getDigest(), worldSize));
       }
     }
   }
 
   private void submitNext() {
-    String jobId = "soak-" + (submitted.size() + 1) + "-" + UUID.randomUUID().toString().substring(0, 6);
+    submit("soak-" + (submitted.size() + 1) + "-" + UUID.randomUUID().toString().substring(0, 6), true);
+  }
+
+  private String submit(String jobId, boolean record) {
     SubmitJobRequest request = SubmitJobRequest.newBuilder().setRequestId(jobId)
         .setSpec(JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(1).setMaxWorkers(3)
-            .setEpochs(Integer.getInteger("soak.epochs", 25)).setCheckpointEverySteps(100))
+            .setEpochs(epochs).setCheckpointEverySteps(100))
         .build();
+    submitted.put(jobId, JobPhase.JOB_PHASE_UNSPECIFIED);
+    // The baseline is not one of the jobs judged (no fault strikes it): only its result goes into the
+    // history, as each judged job's Baseline.
+    if (record) {
+      recorder.record(new Observation.JobSubmitted(System.currentTimeMillis(), jobId, epochs, 0, 1, 3, false, ""));
+    }
     // Idempotent: a submission that reaches a node about to die is simply sent again.
     for (int attempt = 0; attempt < 60; attempt++) {
       if (anyNode(c -> c.submitJob().addHeader("authorization", bearer).invoke(request)) != null) {
         OUT.printf("%s submitted %s%n", Instant.now(), jobId);
-        submitted.put(jobId, new Progress());
-        return;
+        return jobId;
       }
       sleep(2000);
     }
-    violations.add("job " + jobId + " could not be submitted for 2 min");
-    submitted.put(jobId, new Progress());
+    problems.add("job " + jobId + " could not be submitted for 2 min");
+    return jobId;
   }
 
   // ------------------------------------------------------------------ faults
@@ -204,22 +220,24 @@ public final class FaultSoak {
     int kind = random.nextInt(10);
     int node = 1 + random.nextInt(3);
     if (kind < 4) {
-      fault("kill node " + node);
+      int fault = fault("kill", "node " + node, "SIGKILL, started again");
       clusterSh("kill", Integer.toString(node));
       sleep(random.nextInt(6000));
       clusterSh("start", "3");
+      undone(fault);
     } else if (kind < 7) {
       int seconds = 2 + random.nextInt(9);
-      fault("hang node " + node + " " + seconds + " s");
+      int fault = fault("hang", "node " + node, "SIGSTOP for " + seconds + " s");
       String pid = Files.readString(localDir().resolve("node-" + node + ".pid")).trim();
       exec("kill", "-STOP", pid);
       // Asleep, not watching: a call to the hung node would stretch the hang by its deadline.
       sleep(seconds * 1000L);
       exec("kill", "-CONT", pid);
+      undone(fault);
     } else {
       int seconds = 5 + random.nextInt(21);
       boolean kill = random.nextBoolean();
-      fault("cassandra " + (kill ? "killed" : "stopped") + " " + seconds + " s");
+      int fault = fault(kill ? "cassandra-kill" : "cassandra-stop", "cassandra", "for " + seconds + " s");
       if (kill) {
         String pid = Files.readString(cassandraDir().resolve("cassandra.pid")).trim();
         exec("kill", "-KILL", pid);
@@ -228,39 +246,58 @@ public final class FaultSoak {
       }
       sleep(seconds * 1000L);
       cassandra("start");
+      undone(fault);
     }
   }
 
-  private void fault(String what) {
-    OUT.printf("%s fault: %s%n", Instant.now(), what);
-    faults.merge(what.replaceAll(" \\d+( s)?$", "").replaceAll("node \\d", "node"), 1, Integer::sum);
+  private int fault(String kind, String target, String detail) {
+    OUT.printf("%s fault: %s %s, %s%n", Instant.now(), kind, target, detail);
+    faults.merge(kind, 1, Integer::sum);
+    recorder.record(new Observation.FaultStarted(System.currentTimeMillis(), ++faultCount, kind, target, detail));
+    return faultCount;
+  }
+
+  private void undone(int fault) {
+    recorder.record(new Observation.FaultEnded(System.currentTimeMillis(), fault));
   }
 
   // ------------------------------------------------------------------ verdict
 
-  private int verdict() throws Exception {
-    for (Map.Entry<String, Progress> e : submitted.entrySet()) {
-      if (!ended(e.getValue().phase)) {
-        violations.add("job " + e.getKey() + " did not end 15 min after the schedule (" + e.getValue().phase + ", step "
-            + e.getValue().steps + ", health '" + e.getValue().health + "')");
-      }
-    }
-    checkOneCluster();
-    checkJournals();
+  private int verdict(Duration length, long seed) throws Exception {
+    recorder.finish();
+    recorder.record(clusterViews());
+    List<Observation> observed = history.observations();
+    Verdict verdict = new HistoryChecker(HistoryChecker.Rules.standard()).check(observed);
+    String title = String.format(Locale.ROOT, "Random-fault soak: %d min, seed %d, %d faults", length.toMinutes(), seed,
+        faultCount);
+    Files.writeString(reportDir.resolve("report.md"), ChaosReport.markdown(title, observed, verdict));
     OUT.println("faults: " + faults);
     OUT.printf(Locale.ROOT, "jobs: %d submitted, %d succeeded%n", submitted.size(),
-        submitted.values().stream().filter(p -> p.phase == JobPhase.SUCCEEDED).count());
-    if (violations.isEmpty()) {
+        submitted.values().stream().filter(p -> p == JobPhase.SUCCEEDED).count());
+    for (ChaosReport.ResumeTimes r : ChaosReport.resumeTimes(verdict.timings())) {
+      OUT.printf(Locale.ROOT, "time until training went on after %s: p50 %.1f s, p99 %.1f s (%d of %d faults on jobs)%n",
+          r.kind(), r.p50Seconds(), r.p99Seconds(), r.resumed(), r.faults());
+    }
+    OUT.printf(Locale.ROOT, "effective training time: %.1f%% of the wall time%n",
+        100 * ChaosReport.effectiveTrainingRatio(observed, verdict.timings()));
+    for (Verdict.Finding f : verdict.findings()) {
+      OUT.printf("%s %s%n", f.held() ? "held:    " : "VIOLATED:", f.invariant().meaning());
+      if (!f.held()) {
+        f.evidence().forEach(line -> OUT.println("  " + line));
+      }
+    }
+    problems.forEach(p -> OUT.println("PROBLEM: " + p));
+    OUT.println("report: " + reportDir.resolve("report.md") + ", history: " + reportDir.resolve("history.jsonl"));
+    if (verdict.held() && problems.isEmpty()) {
       OUT.println("every invariant held");
       return 0;
     }
-    violations.forEach(v -> OUT.println("VIOLATION: " + v));
     return 1;
   }
 
-  private void checkOneCluster() throws Exception {
+  private Observation.ClusterViews clusterViews() throws Exception {
     long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
-    List<Set<String>> views = new ArrayList<>();
+    List<List<String>> views = new ArrayList<>();
     while (System.nanoTime() < deadline) {
       views.clear();
       for (ClusterServiceClient c : clusters) {
@@ -272,42 +309,14 @@ public final class FaultSoak {
         } catch (Exception e) {
           up.add("unreachable");
         }
-        views.add(up);
+        views.add(List.copyOf(up));
       }
       if (views.stream().allMatch(v -> v.size() == 3 && v.equals(views.get(0)))) {
-        OUT.println("one cluster: " + views.get(0));
-        return;
+        break;
       }
       Thread.sleep(2000);
     }
-    violations.add("the nodes do not agree on one cluster of 3: " + views);
-  }
-
-  /** Writers of each job's journal follow each other (a new one after a failover), never interleave. */
-  private void checkJournals() {
-    int port = Integer.parseInt(System.getenv().getOrDefault("KAON_CASSANDRA_PORT", "9042"));
-    try (CqlSession cql = CqlSession.builder().addContactPoint(new InetSocketAddress("127.0.0.1", port))
-        .withLocalDatacenter("datacenter1").build()) {
-      for (String jobId : submitted.keySet()) {
-        List<String> writers = new ArrayList<>();
-        long expected = 1;
-        for (Row row : cql.execute("SELECT sequence_nr, writer_uuid FROM " + journal
-            + ".messages WHERE persistence_id = ? AND partition_nr = 0", "Job|" + jobId)) {
-          if (row.getLong("sequence_nr") != expected++) {
-            violations.add("job " + jobId + ": journal sequence numbers are not contiguous at " + row.getLong("sequence_nr"));
-            break;
-          }
-          String w = row.getString("writer_uuid");
-          if (writers.isEmpty() || !writers.get(writers.size() - 1).equals(w)) {
-            if (writers.contains(w)) {
-              violations.add("job " + jobId + ": writer " + w + " wrote again after another writer (two coordinators)");
-            }
-            writers.add(w);
-          }
-        }
-        OUT.printf("journal of %s: %d events, %d writers in turn%n", jobId, expected - 1, writers.size());
-      }
-    }
+    return new Observation.ClusterViews(System.currentTimeMillis(), 3, List.copyOf(views));
   }
 
   // ------------------------------------------------------------------ plumbing

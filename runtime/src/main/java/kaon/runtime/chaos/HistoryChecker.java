@@ -145,7 +145,14 @@ public final class HistoryChecker {
       byEpoch.keySet().stream().filter(epoch -> epoch < 1 || epoch > expected.getAsInt()).sorted()
           .forEach(epoch -> bad.add("job " + job.jobId() + " reported epoch " + epoch + ", outside 1.." + expected.getAsInt()));
     } else if (succeeded) {
-      bad.add("job " + job.jobId() + " has max-steps set but never said its steps per epoch: epochs cannot be counted");
+      // Max-steps ended the job inside its first epoch, so an epoch's steps are unknown: the epochs
+      // reported must still run from 1 without a gap.
+      int last = byEpoch.keySet().stream().mapToInt(Integer::intValue).max().orElse(0);
+      for (int epoch = 1; epoch <= Math.max(1, last); epoch++) {
+        if (!byEpoch.containsKey(epoch)) {
+          bad.add("job " + job.jobId() + " succeeded without reporting epoch " + epoch);
+        }
+      }
     }
     facts.add("job " + job.jobId() + ": " + byEpoch.size() + " epochs, each sample once in every one");
   }
@@ -274,11 +281,13 @@ public final class HistoryChecker {
   private static void finalSteps(JobHistory job, List<String> bad) {
     JobEnded end = job.ended().orElse(null);
     OptionalInt perEpoch = job.stepsPerEpoch();
-    if (end == null || !end.phase().equals("SUCCEEDED") || perEpoch.isEmpty()) {
+    long maxSteps = job.submitted().maxSteps();
+    if (end == null || !end.phase().equals("SUCCEEDED") || (perEpoch.isEmpty() && maxSteps <= 0)) {
       return;
     }
-    long all = (long) perEpoch.getAsInt() * job.submitted().epochs();
-    long expected = job.submitted().maxSteps() > 0 ? Math.min(all, job.submitted().maxSteps()) : all;
+    // Without an epoch's steps, max-steps ended the job inside its first epoch.
+    long all = perEpoch.isPresent() ? (long) perEpoch.getAsInt() * job.submitted().epochs() : Long.MAX_VALUE;
+    long expected = maxSteps > 0 ? Math.min(all, maxSteps) : all;
     if (end.stepsDone() != expected) {
       bad.add("job " + job.jobId() + " succeeded after " + end.stepsDone() + " steps, not " + expected);
     }

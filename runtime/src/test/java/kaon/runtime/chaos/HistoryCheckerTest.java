@@ -131,6 +131,25 @@ class HistoryCheckerTest {
     assertEquals(CHECKER.check(clean()), CHECKER.check(shuffled));
   }
 
+  @Test
+  void aJobCutShortInsideItsFirstEpochIsCountedByItsMaxSteps() {
+    // Max-steps 4 ends the job inside epoch 1, so no epoch's step count was ever known.
+    List<Observation> h = List.of(
+        new JobSubmitted(0, "short", 3, 4, 1, 1, false, ""),
+        new GenerationFormed(10, "short", 1, 1, 0, "init", "job submitted", List.of(0)),
+        new StepsSeen(20, "short", 1, 4, 0, 1, null, ""),
+        new EpochReported(30, "short", 1, 4, 512, true, 1, 1.2, 0.6),
+        new JobEnded(40, "short", "SUCCEEDED", "", 4, 0.6, "m"),
+        new Baseline(50, "short", 0.6, "m", 1),
+        new JournalRead(60, "short", List.of(new WriterRun("w", 1, 6)), List.of()),
+        new ClusterViews(60, 1, List.of(List.of("n1"))));
+    Verdict verdict = CHECKER.check(h);
+    assertTrue(verdict.held(), () -> verdict.findings().toString());
+    List<Observation> tooFew = new ArrayList<>(h);
+    tooFew.set(4, new JobEnded(40, "short", "SUCCEEDED", "", 3, 0.6, "m"));
+    caught(tooFew, Invariant.STEP_LINEAGE, "after 3 steps, not 4");
+  }
+
   // ------------------------------------------------------------------ 1
 
   @Test
