@@ -31,6 +31,7 @@ import kaon.runtime.chaos.HistoryFile;
 import kaon.runtime.chaos.HistoryRecorder;
 import kaon.runtime.chaos.Invariant;
 import kaon.runtime.chaos.Observation;
+import kaon.runtime.chaos.TimelineSvg;
 import kaon.runtime.chaos.Verdict;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -194,15 +195,19 @@ public final class FaultSoak {
             .setEpochs(epochs).setCheckpointEverySteps(100))
         .build();
     submitted.put(jobId, JobPhase.JOB_PHASE_UNSPECIFIED);
-    // The baseline is not one of the jobs judged (no fault strikes it): only its result goes into the
-    // history, as each judged job's Baseline.
-    if (record) {
-      recorder.record(new Observation.JobSubmitted(System.currentTimeMillis(), jobId, epochs, 0, 1, 3, false, ""));
-    }
+    long sentAt = System.currentTimeMillis(); // before the job can form its first generation
     // Idempotent: a submission that reaches a node about to die is simply sent again.
     for (int attempt = 0; attempt < 60; attempt++) {
-      if (anyNode(c -> c.submitJob().addHeader("authorization", bearer).invoke(request)) != null) {
+      Job accepted = anyNode(c -> c.submitJob().addHeader("authorization", bearer).invoke(request));
+      if (accepted != null) {
         OUT.printf("%s submitted %s%n", Instant.now(), jobId);
+        // The baseline is not one of the jobs judged (no fault strikes it): only its result goes
+        // into the history, as each judged job's Baseline.
+        if (record) {
+          JobSpecification spec = accepted.getSpec();
+          recorder.record(new Observation.JobSubmitted(sentAt, jobId, spec.getEpochs(),
+              spec.getMaxSteps(), spec.getGlobalBatch(), spec.getMinWorkers(), spec.getMaxWorkers(), false, ""));
+        }
         return jobId;
       }
       sleep(2000);
@@ -271,6 +276,7 @@ public final class FaultSoak {
     String title = String.format(Locale.ROOT, "Random-fault soak: %d min, seed %d, %d faults", length.toMinutes(), seed,
         faultCount);
     Files.writeString(reportDir.resolve("report.md"), ChaosReport.markdown(title, observed, verdict));
+    Files.writeString(reportDir.resolve("timeline.svg"), TimelineSvg.draw(title, observed));
     OUT.println("faults: " + faults);
     OUT.printf(Locale.ROOT, "jobs: %d submitted, %d succeeded%n", submitted.size(),
         submitted.values().stream().filter(p -> p == JobPhase.SUCCEEDED).count());

@@ -92,6 +92,7 @@ public final class ChaosReport {
   public static String markdown(String title, List<Observation> history, Verdict verdict) {
     StringBuilder md = new StringBuilder();
     md.append("# ").append(title).append("\n\n");
+    md.append("![timeline: steps, world size, samples/s and loss, with each fault](timeline.svg)\n\n");
     long broken = verdict.findings().stream().filter(f -> !f.held()).count();
     md.append(broken == 0 ? "**Every invariant held.**" : "**" + broken + " invariant(s) broken.**").append("\n\n");
     md.append("| invariant | held | evidence |\n|---|---|---|\n");

@@ -4,20 +4,14 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.OptionalInt;
-import java.util.Set;
-import kaon.runtime.chaos.Observation.CheckpointCommitted;
 import kaon.runtime.chaos.Observation.CheckpointVerified;
-import kaon.runtime.chaos.Observation.ClusterViews;
 import kaon.runtime.chaos.Observation.EpochReported;
 import kaon.runtime.chaos.Observation.GenerationFormed;
 import kaon.runtime.chaos.Observation.JobEnded;
-import kaon.runtime.chaos.Observation.JournalRead;
-import kaon.runtime.chaos.Observation.RanksPlaced;
 import kaon.runtime.chaos.Observation.StepsSeen;
 import kaon.runtime.chaos.Verdict.Finding;
 
@@ -68,14 +62,14 @@ public final class HistoryChecker {
     for (JobHistory job : jobs) {
       outcome(job, violations.get(Invariant.OUTCOME), facts.get(Invariant.OUTCOME));
       eachSampleOnce(job, violations.get(Invariant.EACH_SAMPLE_ONCE), facts.get(Invariant.EACH_SAMPLE_ONCE));
-      lineage(job, violations.get(Invariant.STEP_LINEAGE), facts.get(Invariant.STEP_LINEAGE));
-      journalWriters(job, violations.get(Invariant.FENCING), facts.get(Invariant.FENCING));
+      StepLineage.check(job, violations.get(Invariant.STEP_LINEAGE), facts.get(Invariant.STEP_LINEAGE));
+      Fencing.journalWriters(job, violations.get(Invariant.FENCING), facts.get(Invariant.FENCING));
       checkpoints(job, violations.get(Invariant.CHECKPOINT_INTEGRITY), facts.get(Invariant.CHECKPOINT_INTEGRITY));
       accuracy(job, violations.get(Invariant.ACCURACY), facts.get(Invariant.ACCURACY));
       stuck(job, violations.get(Invariant.RECOVERY), facts.get(Invariant.RECOVERY));
     }
-    devices(ordered, jobs, violations.get(Invariant.FENCING), facts.get(Invariant.FENCING));
-    cluster(ordered, violations.get(Invariant.FENCING), facts.get(Invariant.FENCING));
+    Fencing.devices(ordered, violations.get(Invariant.FENCING), facts.get(Invariant.FENCING));
+    Fencing.cluster(ordered, violations.get(Invariant.FENCING), facts.get(Invariant.FENCING));
     List<Verdict.FaultTiming> timings = FaultTimings.of(ordered, jobs);
     for (Verdict.FaultTiming t : timings) {
       if (t.effect().startsWith(FaultTimings.NEVER_RESUMED)) {
@@ -174,195 +168,6 @@ public final class HistoryChecker {
     }
     long reached = (maxSteps + perEpoch.getAsInt() - 1) / perEpoch.getAsInt();
     return OptionalInt.of((int) Math.min(job.submitted().epochs(), reached));
-  }
-
-  // ------------------------------------------------------------------ 3: step lineage
-
-  private static void lineage(JobHistory job, List<String> bad, List<String> facts) {
-    String id = job.jobId();
-    GenerationFormed previous = null;
-    for (GenerationFormed g : job.generations()) {
-      String at = "job " + id + " generation " + g.generation();
-      if (previous != null && g.generation() <= previous.generation()) {
-        bad.add(at + " was recorded twice, differently: " + previous + " and " + g);
-        continue;
-      }
-      String source = g.stateSource();
-      if (source.equals("init")) {
-        if (g.resumeStep() != 0) {
-          bad.add(at + " started from scratch but at step " + g.resumeStep());
-        }
-        committedBefore(job, g.atMillis()).ifPresent(c -> bad.add(at + " started from scratch although checkpoint "
-            + c.checkpointId() + " at step " + c.step() + " had been committed"));
-      } else if (source.startsWith("checkpoint:")) {
-        String checkpoint = source.substring("checkpoint:".length());
-        job.checkpoint(checkpoint).ifPresentOrElse(c -> {
-          if (c.step() != g.resumeStep()) {
-            bad.add(at + " resumed at step " + g.resumeStep() + " from checkpoint " + checkpoint + ", which holds step " + c.step());
-          }
-        }, () -> bad.add(at + " resumed from checkpoint " + checkpoint + ", which no commit shows"));
-      } else if (source.startsWith("memory:")) {
-        memoryResume(job, g, previous, source.substring("memory:".length()), at, bad);
-      } else {
-        bad.add(at + " names an unknown state source '" + source + "'");
-      }
-      if (previous == null && !source.equals("init")) {
-        bad.add(at + " is the job's first, yet did not start from scratch (" + source + ")");
-      }
-      previous = g;
-    }
-    if (job.generations().isEmpty() && job.ended().map(e -> e.phase().equals("SUCCEEDED")).orElse(false)) {
-      bad.add("job " + id + " succeeded with no generation recorded");
-    }
-    samplesInOrder(job, bad);
-    finalSteps(job, bad);
-    job.journal().ifPresent(j -> {
-      if (!j.missing().isEmpty()) {
-        bad.add("job " + id + ": its journal lacks events " + j.missing() + " (acknowledged writes lost)");
-      }
-    });
-    facts.add("job " + id + ": " + job.generations().size() + " generations, each resumed where its state came from");
-  }
-
-  private static java.util.Optional<CheckpointCommitted> committedBefore(JobHistory job, long millis) {
-    return job.checkpoints().stream().filter(c -> c.atMillis() < millis).max(Comparator.comparingLong(CheckpointCommitted::step));
-  }
-
-  /**
-   * A generation resumed from a survivor's memory: the survivor was in the previous generation, and
-   * its state is at least as new as what that generation began from and every checkpoint it had
-   * committed (a checkpoint is written from the ranks' state, so they held at least its step).
-   */
-  private static void memoryResume(JobHistory job, GenerationFormed g, GenerationFormed previous, String worker,
-      String at, List<String> bad) {
-    if (previous == null) {
-      return; // reported as a first generation that did not start from scratch
-    }
-    int member;
-    try {
-      member = Integer.parseInt(worker);
-    } catch (NumberFormatException e) {
-      bad.add(at + " resumed from the memory of '" + worker + "', which is no worker id");
-      return;
-    }
-    if (!previous.workers().contains(member)) {
-      bad.add(at + " resumed from worker " + member + "'s memory, but it was not in generation " + previous.generation()
-          + " " + previous.workers());
-    }
-    if (g.resumeStep() < previous.resumeStep()) {
-      bad.add(at + " resumed from memory at step " + g.resumeStep() + ", before generation " + previous.generation()
-          + " began (" + previous.resumeStep() + ")");
-    }
-    committedBefore(job, g.atMillis()).filter(c -> c.step() > g.resumeStep()).ifPresent(c -> bad.add(at
-        + " resumed from memory at step " + g.resumeStep() + ", older than checkpoint " + c.checkpointId()
-        + " at step " + c.step() + " that its ranks had written"));
-  }
-
-  /** Within one generation the step never goes back, nor below where the generation began. */
-  private static void samplesInOrder(JobHistory job, List<String> bad) {
-    Map<Long, Long> begun = new HashMap<>();
-    job.generations().forEach(g -> begun.putIfAbsent(g.generation(), g.resumeStep()));
-    Map<Long, StepsSeen> last = new HashMap<>();
-    for (StepsSeen s : job.steps()) {
-      Long start = begun.get(s.generation());
-      if (start != null && s.step() < start) {
-        bad.add("job " + job.jobId() + " generation " + s.generation() + " was seen at step " + s.step()
-            + ", below its resume step " + start);
-      }
-      StepsSeen before = last.put(s.generation(), s);
-      if (before != null && s.step() < before.step()) {
-        bad.add("job " + job.jobId() + " generation " + s.generation() + " went back from step " + before.step() + " to "
-            + s.step() + " without re-forming");
-      }
-    }
-  }
-
-  /** A job that succeeded trained exactly its steps: every epoch's, or up to max-steps. */
-  private static void finalSteps(JobHistory job, List<String> bad) {
-    JobEnded end = job.ended().orElse(null);
-    OptionalInt perEpoch = job.stepsPerEpoch();
-    long maxSteps = job.submitted().maxSteps();
-    if (end == null || !end.phase().equals("SUCCEEDED") || (perEpoch.isEmpty() && maxSteps <= 0)) {
-      return;
-    }
-    // Without an epoch's steps, max-steps ended the job inside its first epoch.
-    long all = perEpoch.isPresent() ? (long) perEpoch.getAsInt() * job.submitted().epochs() : Long.MAX_VALUE;
-    long expected = maxSteps > 0 ? Math.min(all, maxSteps) : all;
-    if (end.stepsDone() != expected) {
-      bad.add("job " + job.jobId() + " succeeded after " + end.stepsDone() + " steps, not " + expected);
-    }
-  }
-
-  // ------------------------------------------------------------------ 4: fencing
-
-  /** One writer after another: a writer that comes back after another wrote means two coordinators. */
-  private static void journalWriters(JobHistory job, List<String> bad, List<String> facts) {
-    if (job.journal().isEmpty()) {
-      bad.add("job " + job.jobId() + ": its journal was not read, so two writers cannot be ruled out");
-      return;
-    }
-    List<JournalRead.WriterRun> runs = job.journal().get().runs();
-    Set<String> done = new HashSet<>();
-    String current = null;
-    for (JournalRead.WriterRun run : runs) {
-      if (!run.writer().equals(current) && !done.add(run.writer())) {
-        bad.add("job " + job.jobId() + ": writer " + run.writer() + " wrote events " + run.first() + ".." + run.last()
-            + " after another writer had taken over (two coordinators)");
-      }
-      current = run.writer();
-    }
-    facts.add("job " + job.jobId() + ": " + done.size() + " journal writers, each in turn");
-  }
-
-  /**
-   * No device runs two ranks at once, within a job or across jobs. A job's placement counts from
-   * when it was seen until its next generation forms (the old ranks released their devices before
-   * that) or it ends.
-   */
-  private static void devices(List<Observation> ordered, List<JobHistory> jobs, List<String> bad, List<String> facts) {
-    Map<String, RanksPlaced> current = new java.util.LinkedHashMap<>();
-    int samples = 0;
-    for (Observation o : ordered) {
-      if (o instanceof GenerationFormed g) {
-        current.computeIfPresent(g.jobId(), (job, placed) -> placed.generation() < g.generation() ? null : placed);
-      } else if (o instanceof JobEnded e) {
-        current.remove(e.jobId());
-      } else if (o instanceof RanksPlaced r) {
-        samples++;
-        current.put(r.jobId(), r);
-        Map<String, String> owner = new HashMap<>();
-        for (RanksPlaced placed : current.values()) {
-          for (RanksPlaced.Rank rank : placed.ranks()) {
-            if (rank.device().isEmpty()) {
-              continue;
-            }
-            String device = rank.node() + " " + rank.device();
-            String who = "job " + placed.jobId() + " generation " + placed.generation() + " rank " + rank.rank();
-            String other = owner.putIfAbsent(device, who);
-            if (other != null) {
-              bad.add(String.format(Locale.ROOT, "at %d device %s was held by %s and by %s", r.atMillis(), device, other, who));
-            }
-          }
-        }
-      }
-    }
-    facts.add(samples + " placements seen, no device with two ranks");
-  }
-
-  private static void cluster(List<Observation> ordered, List<String> bad, List<String> facts) {
-    List<ClusterViews> views = ordered.stream().filter(ClusterViews.class::isInstance).map(ClusterViews.class::cast).toList();
-    if (views.isEmpty()) {
-      bad.add("the cluster's membership was never read");
-      return;
-    }
-    ClusterViews last = views.get(views.size() - 1);
-    boolean one = !last.views().isEmpty() && last.views().stream()
-        .allMatch(v -> v.size() == last.expectedNodes() && new HashSet<>(v).equals(new HashSet<>(last.views().get(0))));
-    if (one) {
-      facts.add("one cluster of " + last.expectedNodes() + " at the end");
-    } else {
-      bad.add("the nodes do not agree on one cluster of " + last.expectedNodes() + ": " + last.views());
-    }
   }
 
   // ------------------------------------------------------------------ 5: checkpoint integrity

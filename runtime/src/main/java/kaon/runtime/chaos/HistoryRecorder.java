@@ -11,6 +11,7 @@ import java.nio.ByteBuffer;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -176,7 +177,7 @@ public final class HistoryRecorder implements AutoCloseable {
         + store.checkpointKeyspace() + ".checkpoints WHERE job_id = ?", jobId).setConsistencyLevel(ConsistencyLevel.ONE))) {
       String id = row.getString("checkpoint_id");
       if (seen.checkpoints.add(id)) {
-        java.time.Instant created = row.getInstant("created_at");
+        Instant created = row.getInstant("created_at");
         file.record(new CheckpointCommitted(created != null ? created.toEpochMilli() : clock.getAsLong(), jobId, id,
             row.getLong("step"), row.getString("sha256")));
       }

@@ -36,12 +36,12 @@ public sealed interface Observation {
   long atMillis();
 
   /**
-   * A job the run submitted. {@code maxSteps} 0 means the job runs its epochs in full; {@code
-   * expectFailure} is the scenario's: the job is meant to fail (with a message that mentions {@code
-   * failureMentions}).
+   * A job the run submitted, with its spec as the server completed it. {@code maxSteps} 0 means the
+   * job runs its epochs in full; {@code expectFailure} is the scenario's: the job is meant to fail
+   * (with a message that mentions {@code failureMentions}).
    */
-  record JobSubmitted(long atMillis, String jobId, int epochs, long maxSteps, int minWorkers, int maxWorkers,
-      boolean expectFailure, String failureMentions) implements Observation {}
+  record JobSubmitted(long atMillis, String jobId, int epochs, long maxSteps, int globalBatch, int minWorkers,
+      int maxWorkers, boolean expectFailure, String failureMentions) implements Observation {}
 
   /** A fault the tool applied: its number in the run, its kind ("kill", "hang", ...), and what it hit. */
   record FaultStarted(long atMillis, int fault, String kind, String target, String detail) implements Observation {}

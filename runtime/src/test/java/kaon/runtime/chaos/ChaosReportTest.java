@@ -36,7 +36,7 @@ class ChaosReportTest {
   void effectiveTrainingTimeLeavesOutTheOverlappingSpansFaultsCost() {
     // 100 s of wall time; fault 1 costs 10..30 s, fault 2 (noticed) 20..40 s: 30 s lost together.
     // Fault 3 was not noticed (no detection), so its span costs nothing.
-    List<Observation> history = List.of(new JobSubmitted(0, "j", 1, 0, 1, 1, false, ""),
+    List<Observation> history = List.of(new JobSubmitted(0, "j", 1, 0, 128, 1, 1, false, ""),
         new FaultStarted(10_000, 1, "kill", "node 1", ""), new FaultStarted(20_000, 2, "kill", "node 2", ""),
         new FaultStarted(60_000, 3, "hang", "node 3", ""), new JobEnded(100_000, "j", "SUCCEEDED", "", 1, 0.8, "d"));
     List<FaultTiming> timings = List.of(timing(1, "kill", 500, 20_000), timing(2, "kill", 500, 20_000),

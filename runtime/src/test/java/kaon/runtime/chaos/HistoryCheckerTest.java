@@ -40,7 +40,7 @@ class HistoryCheckerTest {
    */
   private static List<Observation> clean() {
     List<Observation> h = new ArrayList<>();
-    h.add(new JobSubmitted(0, J, 2, 0, 2, 2, false, ""));
+    h.add(new JobSubmitted(0, J, 2, 0, 128, 2, 2, false, ""));
     h.add(new GenerationFormed(100, J, 1, 2, 0, "init", "job submitted", List.of(0, 1)));
     h.add(placed(200, 1, "n2"));
     h.add(steps(1000, 1, 3, ""));
@@ -135,7 +135,7 @@ class HistoryCheckerTest {
   void aJobCutShortInsideItsFirstEpochIsCountedByItsMaxSteps() {
     // Max-steps 4 ends the job inside epoch 1, so no epoch's step count was ever known.
     List<Observation> h = List.of(
-        new JobSubmitted(0, "short", 3, 4, 1, 1, false, ""),
+        new JobSubmitted(0, "short", 3, 4, 128, 1, 1, false, ""),
         new GenerationFormed(10, "short", 1, 1, 0, "init", "job submitted", List.of(0)),
         new StepsSeen(20, "short", 1, 4, 0, 1, null, ""),
         new EpochReported(30, "short", 1, 4, 512, true, 1, 1.2, 0.6),
@@ -167,7 +167,7 @@ class HistoryCheckerTest {
 
   @Test
   void aJobMeantToFailThatSucceededBreaksTheOutcome() {
-    caught(replace(clean(), JobSubmitted.class::isInstance, new JobSubmitted(0, J, 2, 0, 2, 2, true, "diverged")),
+    caught(replace(clean(), JobSubmitted.class::isInstance, new JobSubmitted(0, J, 2, 0, 128, 2, 2, true, "diverged")),
         Invariant.OUTCOME, "was to fail");
   }
 
@@ -215,6 +215,31 @@ class HistoryCheckerTest {
   }
 
   @Test
+  void resumingFromMemoryOlderThanACheckpointOfAnAbandonedLineageIsAllowed() {
+    // Generation 2 resumed from c2 although c4 existed (say c4 could not be read): its survivors
+    // may be behind c4, and only the checkpoints generation 2 itself wrote bound them.
+    List<Observation> h = new ArrayList<>(List.of(
+        new JobSubmitted(0, "m", 1, 0, 128, 2, 2, false, ""),
+        new GenerationFormed(100, "m", 1, 2, 0, "init", "job submitted", List.of(0, 1)),
+        new CheckpointCommitted(200, "m", "c2", 2, "s2"),
+        new CheckpointCommitted(300, "m", "c4", 4, "s4"),
+        new GenerationFormed(400, "m", 2, 2, 2, "checkpoint:c2", "rank 1 failed", List.of(0, 1)),
+        new CheckpointVerified(450, "m", "c2", "s2", "s2"),
+        new GenerationFormed(600, "m", 3, 2, 3, "memory:1", "rank 0 failed", List.of(1, 2)),
+        new StepsSeen(700, "m", 3, 10, 10, 2, null, ""),
+        new EpochReported(800, "m", 1, 10, 1280, true, 2, 1.0, 0.8),
+        new JobEnded(900, "m", "SUCCEEDED", "", 10, 0.8, "d"),
+        new Baseline(950, "m", 0.8, "d", 2),
+        new JournalRead(960, "m", List.of(new WriterRun("w", 1, 9)), List.of()),
+        new ClusterViews(960, 1, List.of(List.of("n1")))));
+    Verdict verdict = CHECKER.check(h);
+    assertTrue(verdict.held(), () -> verdict.findings().toString());
+    // But a checkpoint generation 2 wrote at step 5 means its survivors held step 5 at least.
+    h.add(new CheckpointCommitted(500, "m", "c5", 5, "s5"));
+    caught(h, Invariant.STEP_LINEAGE, "older than checkpoint c5 at step 5 that generation 2 had written");
+  }
+
+  @Test
   void startingOverWhileACheckpointExistsIsCaught() {
     caught(replace(clean(), o -> o instanceof GenerationFormed g && g.generation() == 2,
         new GenerationFormed(4000, J, 2, 2, 0, "init", "rank 1 failed", List.of(0, 2))),
@@ -257,7 +282,7 @@ class HistoryCheckerTest {
   @Test
   void aDeviceHeldByTwoJobsIsCaught() {
     // A second job, fine in itself, placed on the device that job-1's generation 2 holds.
-    caught(plus(clean(), new JobSubmitted(4300, "job-2", 1, 2, 1, 1, false, ""),
+    caught(plus(clean(), new JobSubmitted(4300, "job-2", 1, 2, 128, 1, 1, false, ""),
         new GenerationFormed(4350, "job-2", 1, 1, 0, "init", "job submitted", List.of(0)),
         new RanksPlaced(4400, "job-2", 1, List.of(new Rank(0, 0, "n3", "cpu:0"))),
         new StepsSeen(4500, "job-2", 1, 2, 10, 1, 1.0, ""),

@@ -206,6 +206,20 @@ public final class JobSpecFile {
     } else {
       throw new InvalidSpecException(file + ": unknown kind of spec file; name it .yaml, .yml, .conf or .hocon");
     }
+    return of(file, parsed);
+  }
+
+  /**
+   * Reads a spec that is one mapping inside a larger YAML file (a chaos scenario's {@code job:}),
+   * with the same checks and messages as a spec file of its own.
+   *
+   * @throws InvalidSpecException naming the file, line and key of every mistake
+   */
+  public static JobSpecFile read(Path file, MappingNode mapping) throws InvalidSpecException {
+    return of(file, yamlEntries(file, mapping));
+  }
+
+  private static JobSpecFile of(Path file, Parsed parsed) throws InvalidSpecException {
     JobSpecFile spec = new JobSpecFile(Optional.of(file), parsed.firstLine());
     List<String> errors = new ArrayList<>();
     Map<Field, Integer> lines = new EnumMap<>(Field.class);
@@ -320,6 +334,10 @@ public final class JobSpecFile {
     if (!(root instanceof MappingNode mapping)) {
       throw new InvalidSpecException(file + ":" + line(root) + ": expected key: value lines of job settings");
     }
+    return yamlEntries(file, mapping);
+  }
+
+  private static Parsed yamlEntries(Path file, MappingNode mapping) throws InvalidSpecException {
     List<Entry> entries = new ArrayList<>();
     for (NodeTuple tuple : mapping.getValue()) {
       if (!(tuple.getKeyNode() instanceof ScalarNode key)) {

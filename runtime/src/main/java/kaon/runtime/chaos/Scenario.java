@@ -1,0 +1,73 @@
+package kaon.runtime.chaos;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Random;
+import kaon.protocol.v1.JobSpecification;
+
+/**
+ * A chaos scenario as {@link ScenarioFile} reads it: the cluster it needs, the job it submits, what
+ * the job must end as, and the faults to apply on a timeline. Random choices (a range, a fault out
+ * of several, "any" node) are made from the run's seed, so a run can be repeated.
+ */
+public record Scenario(String name, int nodes, JobSpecification job, Expectation expect, Duration timeLimit,
+    List<FaultRule> faults) {
+
+  /** How the job must end: succeed, or fail with a message mentioning {@code failureMentions}. */
+  public record Expectation(boolean succeed, String failureMentions, double accuracyTolerance) {}
+
+  /** A span of time given as one value ({@code 5s}) or a range to draw from ({@code 2-10s}). */
+  public record Span(Duration least, Duration most) {
+
+    /** A value in the span, drawn from {@code random}. */
+    public Duration draw(Random random) {
+      long extra = most.toMillis() - least.toMillis();
+      return least.plusMillis(extra <= 0 ? 0 : (long) (random.nextDouble() * (extra + 1)));
+    }
+  }
+
+  /** When a rule fires. */
+  public sealed interface Trigger {
+
+    /** Once, this long after the job was submitted. */
+    record At(Duration after) implements Trigger {}
+
+    /** Once, when the job has committed its {@code count}-th checkpoint. */
+    record AfterCheckpoint(int count) implements Trigger {}
+
+    /** Again and again, a drawn interval apart, from {@code from} until {@code until} after submission. */
+    record Every(Span interval, Duration from, Duration until) implements Trigger {}
+  }
+
+  /** Which node a process fault hits: a numbered one, one drawn at random, or the job's coordinator's. */
+  public sealed interface Target {
+
+    record Node(int number) implements Target {}
+
+    record Any() implements Target {}
+
+    record Coordinator() implements Target {}
+  }
+
+  /** A fault to apply. */
+  public sealed interface Fault {
+
+    /** SIGKILL a node; start it again after {@code restartAfter} (null: it stays down). */
+    record Kill(Target target, Span restartAfter) implements Fault {}
+
+    /** SIGSTOP a node, and SIGCONT it after {@code duration}. */
+    record Hang(Target target, Span duration) implements Fault {}
+
+    /** SIGTERM a node (a graceful stop); start it again after {@code restartAfter} (null: stays down). */
+    record Stop(Target target, Span restartAfter) implements Fault {}
+
+    /** Start a node that is down. */
+    record Restart(Target target) implements Fault {}
+
+    /** Stop Cassandra (SIGKILL when {@code kill}, else SIGTERM) and start it again after {@code duration}. */
+    record CassandraDown(boolean kill, Span duration) implements Fault {}
+  }
+
+  /** A trigger and the faults it chooses among (one of them, drawn, each time it fires); its line in the file. */
+  public record FaultRule(int line, Trigger trigger, List<Fault> oneOf) {}
+}

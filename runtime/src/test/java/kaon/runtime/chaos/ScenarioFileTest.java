@@ -1,0 +1,158 @@
+package kaon.runtime.chaos;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Random;
+import kaon.runtime.chaos.Scenario.Fault;
+import kaon.runtime.chaos.Scenario.FaultRule;
+import kaon.runtime.chaos.Scenario.Span;
+import kaon.runtime.chaos.Scenario.Target;
+import kaon.runtime.chaos.Scenario.Trigger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ScenarioFileTest {
+
+  @TempDir
+  Path dir;
+
+  private Path write(String text) throws IOException {
+    Path file = dir.resolve("scenario.yaml");
+    Files.writeString(file, text);
+    return file;
+  }
+
+  private List<String> mistakes(String text) throws IOException {
+    Path file = write(text);
+    ScenarioFile.InvalidScenarioException e = assertThrows(ScenarioFile.InvalidScenarioException.class,
+        () -> ScenarioFile.read(file));
+    return e.getMessage().lines().map(line -> line.replace(file + ":", "")).toList();
+  }
+
+  private static final String JOB = """
+      name: kill loop
+      job:
+        task: fashion-mnist-mlp
+        workers: 2
+        epochs: 3
+      """;
+
+  @Test
+  void readsAScenarioWithEachKindOfTrigger() throws Exception {
+    Scenario s = ScenarioFile.read(write(JOB + """
+        time-limit: 20m
+        faults:
+          - at: 30s
+            kill: node 2
+          - after-checkpoint: 2
+            hang: any
+            for: 2-10s
+          - every: 20-40s
+            from: 1m
+            one-of:
+              - stop: coordinator
+                stay-down: true
+              - cassandra-kill: 500ms-2s
+        """));
+    assertEquals("kill loop", s.name());
+    assertEquals(3, s.nodes());
+    assertEquals(2, s.job().getMinWorkers());
+    assertEquals(2, s.job().getMaxWorkers());
+    assertEquals(new Scenario.Expectation(true, "", 0.015), s.expect());
+    Span five = new Span(Duration.ofSeconds(5), Duration.ofSeconds(5));
+    assertEquals(List.of(
+        new FaultRule(8, new Trigger.At(Duration.ofSeconds(30)), List.of(new Fault.Kill(new Target.Node(2), five))),
+        new FaultRule(10, new Trigger.AfterCheckpoint(2),
+            List.of(new Fault.Hang(new Target.Any(), new Span(Duration.ofSeconds(2), Duration.ofSeconds(10))))),
+        new FaultRule(13, new Trigger.Every(new Span(Duration.ofSeconds(20), Duration.ofSeconds(40)), Duration.ofMinutes(1),
+            Duration.ofMinutes(20)), List.of(new Fault.Stop(new Target.Coordinator(), null),
+            new Fault.CassandraDown(true, new Span(Duration.ofMillis(500), Duration.ofSeconds(2)))))),
+        s.faults());
+  }
+
+  @Test
+  void aScenarioThatExpectsFailureSaysWhatTheFailureMentions() throws Exception {
+    Scenario s = ScenarioFile.read(write(JOB + "expect: failed\nfailure-mentions: diverged\nfaults: []\n"));
+    assertEquals(new Scenario.Expectation(false, "diverged", 0.015), s.expect());
+    assertEquals(List.of("6: expect: a scenario that expects failure says which words the failure mentions"
+        + " (failure-mentions)"), mistakes(JOB + "expect: failed\nfaults: []\n"));
+  }
+
+  @Test
+  void everyMistakeIsReportedWithItsLineAndField() throws IOException {
+    List<String> found = mistakes("""
+        name: bad
+        nodes: 0
+        job:
+          task: fashion-mnist-mlp
+          epochz: 3
+        expect: maybe
+        faults:
+          - at: 30 seconds
+            kill: node 4
+          - hang: any
+          - every: 40-20s
+            kill: any
+            for: 3s
+          - at: 1s
+            one-of:
+              - kill: any
+                hang: any
+        """);
+    assertEquals(List.of(
+        "2: nodes: expected a whole number from 1 to 64, got \"0\"",
+        "5: epochz: unknown key; the keys are task, workers, min-workers, max-workers, epochs, global-batch, optimizer,"
+            + " learning-rate, momentum, weight-decay, seed, max-steps, checkpoint-every-steps, model-output",
+        "6: expect: expected succeeded or failed, got \"maybe\"",
+        "8: at: expected a time such as 500ms, 30s, 5m or 1h, got \"30 seconds\"",
+        "9: kill: expected node N (1 to 3), any or coordinator, got \"node 4\"",
+        "10: faults: no trigger; say when: at: 30s, after-checkpoint: 2 or every: 20-40s",
+        "10: hang: say how long the node hangs (for: 5s or for: 2-10s)",
+        "11: every: the range runs backwards: \"40-20s\"",
+        "13: for: only hang: lasts for: a time (Cassandra faults give theirs as their value)",
+        "16: faults: more than one fault (kill, hang); give each its own entry, or use one-of:"), found);
+  }
+
+  @Test
+  void unknownFieldsAndMissingPartsAreNamed() throws IOException {
+    List<String> found = mistakes("""
+        nam: typo
+        faults:
+          - at: 5s
+            kil: node 1
+        """);
+    assertTrue(found.get(0).startsWith("1: nam: unknown field; the fields here are accuracy-tolerance, expect,"), found.get(0));
+    assertTrue(found.contains("4: kil: unknown field; the fields here are after-checkpoint, at, cassandra-kill,"
+        + " cassandra-stop, every, for, from, hang, kill, one-of, restart, restart-after, stay-down, stop, until"),
+        found.toString());
+    assertTrue(found.contains("3: faults: no fault; give one of kill:, hang:, stop:, restart:, cassandra-stop:,"
+        + " cassandra-kill:"), found.toString());
+    assertTrue(found.contains("1: job: missing; give the job to run (task, workers, epochs, ...)"), found.toString());
+    assertTrue(found.contains("1: name: missing; give the scenario a name for its report"), found.toString());
+  }
+
+  @Test
+  void invalidYamlIsNamedAtItsLine() throws IOException {
+    List<String> found = mistakes("name: x\nfaults:\n  - at: [1s\n");
+    assertEquals(1, found.size());
+    assertTrue(found.get(0).matches("[34]: not valid YAML: .*"), found.get(0));
+  }
+
+  @Test
+  void aSpanDrawsWithinItsBoundsAndAFixedOneIsExact() {
+    Span range = new Span(Duration.ofSeconds(2), Duration.ofSeconds(10));
+    Random random = new Random(1);
+    for (int k = 0; k < 1000; k++) {
+      Duration d = range.draw(random);
+      assertTrue(d.compareTo(Duration.ofSeconds(2)) >= 0 && d.compareTo(Duration.ofSeconds(10)) <= 0, d.toString());
+    }
+    assertEquals(Duration.ofSeconds(5), new Span(Duration.ofSeconds(5), Duration.ofSeconds(5)).draw(random));
+  }
+}
