@@ -19,6 +19,9 @@ final class JobAudience {
   private final RankPlacements placements;
   private final String node;
   private final Set<ActorRef<JobUpdate>> watchers = new HashSet<>();
+  // Rank 0's newest progress and its generation: shown only while that generation is current.
+  private JobUpdate.Progress progress;
+  private long progressGeneration = -1;
 
   /**
    * The audience of {@code jobId}, whose coordinator runs on {@code node}; {@code host} takes the
@@ -34,7 +37,19 @@ final class JobAudience {
 
   /** The job's status in {@code state}, as the coordinator sees it now. */
   JobStatus status(JobState state) {
-    return state.toStatus(jobId, health.line(), node).withRanks(placements.of(JobState.courseOf(state)));
+    JobStatus status = state.toStatus(jobId, health.line(), node).withRanks(placements.of(JobState.courseOf(state)));
+    boolean current = progressGeneration == status.generation() && !status.phase().isTerminal();
+    return status.withProgress(current ? progress : null);
+  }
+
+  /**
+   * Rank 0 of {@code generation} said where it is: watchers hear it at once, and the status shows it
+   * until the next generation forms (or the job ends).
+   */
+  void progressed(long generation, JobUpdate.Progress newest) {
+    progress = newest;
+    progressGeneration = generation;
+    publish(newest);
   }
 
   /** {@code watcher} hears every update from now on, starting with the status in {@code state}. */

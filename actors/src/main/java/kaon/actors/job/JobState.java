@@ -56,7 +56,7 @@ sealed interface JobState permits JobState.Unsubmitted, JobState.Active, JobStat
     @Override
     public JobStatus toStatus(String jobId, String health, String coordinatorNode) {
       return new JobStatus(jobId, JobStatus.Phase.UNKNOWN, null, 0, List.of(), 0, "", null, health, Double.NaN, "", "",
-          0, 0, 0, List.of(), coordinatorNode, List.of());
+          0, 0, 0, List.of(), coordinatorNode, List.of(), null);
     }
   }
 
@@ -202,7 +202,8 @@ sealed interface JobState permits JobState.Unsubmitted, JobState.Active, JobStat
     JobStatus toStatus(String jobId, JobStatus.Phase phase, String health, double testAccuracy, String digest,
         String message, String coordinatorNode) {
       return new JobStatus(jobId, phase, spec, generation, epochs, stepsDone, stateSource.toString(), latestCheckpoint(),
-          health, testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, history, coordinatorNode, List.of());
+          health, testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, history, coordinatorNode, List.of(),
+          null);
     }
 
     private static <T> List<T> newest(List<T> all, int n) {

@@ -30,6 +30,9 @@ import java.util.List;
  *     job's coordinator runs now; empty when no coordinator answered
  * @param ranks where the current generation's ranks run and how their chunks travel, in rank
  *     order, as far as they said (see {@link RankPlacement}); empty when not known
+ * @param progress where the current generation is inside its epoch, as rank 0 last said (every
+ *     {@code kaon.worker.progress-interval}); null before it said. Unlike {@code stepsDone}, which
+ *     moves when an epoch is recorded, it is live; like {@code ranks} it is not persisted
  */
 public record JobStatus(
     String jobId,
@@ -49,23 +52,32 @@ public record JobStatus(
     int maxWorkers,
     List<GenerationInfo> generations,
     String coordinatorNode,
-    List<RankPlacement> ranks) implements kaon.protocol.KryoWireMessage {
+    List<RankPlacement> ranks,
+    JobUpdate.Progress progress) implements kaon.protocol.KryoWireMessage {
 
   /** What is known of a job whose journal has not been read: nothing but its id. */
   public static JobStatus unknown(String jobId) {
-    return new JobStatus(jobId, Phase.UNKNOWN, null, 0, List.of(), 0, "", null, "", Double.NaN, "", "", 0, 0, 0, List.of(), "", List.of());
+    return new JobStatus(jobId, Phase.UNKNOWN, null, 0, List.of(), 0, "", null, "", Double.NaN, "", "", 0, 0, 0, List.of(), "",
+        List.of(), null);
   }
 
   /** The same status with another health line. */
   public JobStatus withHealth(String otherHealth) {
     return new JobStatus(jobId, phase, spec, generation, epochs, stepsDone, stateSource, latestCheckpoint, otherHealth,
-        testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, generations, coordinatorNode, ranks);
+        testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, generations, coordinatorNode, ranks, progress);
   }
 
   /** The same status with the current generation's ranks placed. */
   public JobStatus withRanks(List<RankPlacement> placed) {
     return new JobStatus(jobId, phase, spec, generation, epochs, stepsDone, stateSource, latestCheckpoint, health,
-        testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, generations, coordinatorNode, List.copyOf(placed));
+        testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, generations, coordinatorNode, List.copyOf(placed),
+        progress);
+  }
+
+  /** The same status with the current generation's newest progress (null: none yet). */
+  public JobStatus withProgress(JobUpdate.Progress newest) {
+    return new JobStatus(jobId, phase, spec, generation, epochs, stepsDone, stateSource, latestCheckpoint, health,
+        testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, generations, coordinatorNode, ranks, newest);
   }
 
   /** Phases of a job. The last three are terminal. */

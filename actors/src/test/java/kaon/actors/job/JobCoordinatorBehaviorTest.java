@@ -161,6 +161,23 @@ class JobCoordinatorBehaviorTest {
   }
 
   @Test
+  void theStatusShowsRankZerosNewestProgressUntilTheNextGenerationForms() {
+    CoordinatorFixture job = training();
+    assertEquals(null, job.status().progress(), "nothing said yet");
+    job.report(new WorkerReport.StepProgress(1, 0, 120, 468, 0.41));
+    job.report(new WorkerReport.StepProgress(1, 0, 180, 468, 0.39));
+    assertEquals(new JobUpdate.Progress(1, 180, 468, 0.39), job.status().progress());
+    // Progress is not an event: the journal does not grow with it.
+    job.persistsNothingFor(Duration.ofMillis(100));
+    job.owning.remove(1);
+    job.freeDevices = 1;
+    job.report(new WorkerReport.Failed(1, 1, "all-reduce missed its deadline", true));
+    next(job.member(0), DeviceWorker.AskState.class).replyTo().tell(new DeviceWorker.HeldState("w0", 180, 4096));
+    assertEquals(2, job.persisted(JobEvent.GenerationStarted.class).generation());
+    assertEquals(null, job.status().progress(), "generation 1's progress is not generation 2's");
+  }
+
+  @Test
   void aLostRankIsReplacedAndTheSurvivorsStateIsSentToItsReplacement() {
     CoordinatorFixture job = training();
     job.owning.remove(1);
@@ -370,7 +387,7 @@ class JobCoordinatorBehaviorTest {
   private static JobStatus withIdAndNode(JobStatus s, String jobId, String node) {
     return new JobStatus(jobId, s.phase(), s.spec(), s.generation(), s.epochs(), s.stepsDone(), s.stateSource(),
         s.latestCheckpoint(), s.health(), s.testAccuracy(), s.digest(), s.message(), s.worldSize(), s.minWorkers(),
-        s.maxWorkers(), s.generations(), node, s.ranks());
+        s.maxWorkers(), s.generations(), node, s.ranks(), s.progress());
   }
 
   private static OwnerReply.Refusal refusal(OwnerReply reply) {

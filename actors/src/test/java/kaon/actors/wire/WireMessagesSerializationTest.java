@@ -115,7 +115,8 @@ class WireMessagesSerializationTest {
         List.of(new kaon.actors.job.RankPlacement(0, 0, "pekko://kaon@10.0.0.7:25520", "cpu:0", "in-jvm", "plain references in this JVM"),
             new kaon.actors.job.RankPlacement(1, 1, "pekko://kaon@10.0.0.7:25520", "cpu:1", "artery",
                 "Artery, since no tensor link could be set up: refused"),
-            new kaon.actors.job.RankPlacement(2, 3, "pekko://kaon@10.0.0.8:25520", "cpu:0", "", "")));
+            new kaon.actors.job.RankPlacement(2, 3, "pekko://kaon@10.0.0.8:25520", "cpu:0", "", "")),
+        new kaon.actors.job.JobUpdate.Progress(3, 120, 468, 0.41));
   }
 
   private static Object roundTrip(Object message, Class<? extends Serializer> expected) {

@@ -280,25 +280,10 @@ public final class FaultSoak {
     OUT.println("faults: " + faults);
     OUT.printf(Locale.ROOT, "jobs: %d submitted, %d succeeded%n", submitted.size(),
         submitted.values().stream().filter(p -> p == JobPhase.SUCCEEDED).count());
-    for (ChaosReport.ResumeTimes r : ChaosReport.resumeTimes(verdict.timings())) {
-      OUT.printf(Locale.ROOT, "time until training went on after %s: p50 %.1f s, p99 %.1f s (%d of %d faults on jobs)%n",
-          r.kind(), r.p50Seconds(), r.p99Seconds(), r.resumed(), r.faults());
-    }
-    OUT.printf(Locale.ROOT, "effective training time: %.1f%% of the wall time%n",
-        100 * ChaosReport.effectiveTrainingRatio(observed, verdict.timings()));
-    for (Verdict.Finding f : verdict.findings()) {
-      OUT.printf("%s %s%n", f.held() ? "held:    " : "VIOLATED:", f.invariant().meaning());
-      if (!f.held()) {
-        f.evidence().forEach(line -> OUT.println("  " + line));
-      }
-    }
+    ChaosReport.summary(observed, verdict).forEach(OUT::println);
     problems.forEach(p -> OUT.println("PROBLEM: " + p));
     OUT.println("report: " + reportDir.resolve("report.md") + ", history: " + reportDir.resolve("history.jsonl"));
-    if (verdict.held() && problems.isEmpty()) {
-      OUT.println("every invariant held");
-      return 0;
-    }
-    return 1;
+    return verdict.held() && problems.isEmpty() ? 0 : 1;
   }
 
   private Observation.ClusterViews clusterViews() throws Exception {

@@ -88,6 +88,30 @@ public final class ChaosReport {
     return 1.0 - (double) lost / (end - start);
   }
 
+  /**
+   * The verdict in a few lines for a terminal: the resume times per fault kind, the effective
+   * training time, each invariant held or violated (with the violations), and a last line that
+   * says whether every invariant held.
+   */
+  public static List<String> summary(List<Observation> history, Verdict verdict) {
+    List<String> lines = new ArrayList<>();
+    for (ResumeTimes r : resumeTimes(verdict.timings())) {
+      lines.add(String.format(Locale.ROOT, "time until training went on after %s: p50 %.1f s, p99 %.1f s (%d of %d on jobs)",
+          r.kind(), r.p50Seconds(), r.p99Seconds(), r.resumed(), r.faults()));
+    }
+    lines.add(String.format(Locale.ROOT, "effective training time: %.1f%% of the wall time",
+        100 * effectiveTrainingRatio(history, verdict.timings())));
+    for (Finding f : verdict.findings()) {
+      lines.add((f.held() ? "held:     " : "VIOLATED: ") + f.invariant().meaning());
+      if (!f.held()) {
+        f.evidence().forEach(line -> lines.add("  " + line));
+      }
+    }
+    lines.add(verdict.held() ? "every invariant held"
+        : verdict.findings().stream().filter(f -> !f.held()).count() + " invariant(s) violated");
+    return lines;
+  }
+
   /** The report's text. */
   public static String markdown(String title, List<Observation> history, Verdict verdict) {
     StringBuilder md = new StringBuilder();

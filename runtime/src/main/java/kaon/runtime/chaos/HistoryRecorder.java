@@ -24,6 +24,7 @@ import kaon.protocol.v1.EpochResult;
 import kaon.protocol.v1.Generation;
 import kaon.protocol.v1.Job;
 import kaon.protocol.v1.JobPhase;
+import kaon.protocol.v1.Progress;
 import kaon.runtime.chaos.Observation.CheckpointCommitted;
 import kaon.runtime.chaos.Observation.CheckpointVerified;
 import kaon.runtime.chaos.Observation.EpochReported;
@@ -110,16 +111,29 @@ public final class HistoryRecorder implements AutoCloseable {
     for (int k = seen.epochs; k < epochs.size(); k++) {
       EpochResult e = epochs.get(k);
       // The first epoch's end is its step count, unless max-steps cut it short.
-      if (e.getEpoch() == 1 && (seen.maxSteps == 0 || e.getStepsDone() < seen.maxSteps)) {
+      if (seen.stepsPerEpoch == 0 && e.getEpoch() == 1 && (seen.maxSteps == 0 || e.getStepsDone() < seen.maxSteps)) {
         seen.stepsPerEpoch = (int) e.getStepsDone();
       }
       file.record(new EpochReported(now, id, e.getEpoch(), e.getStepsDone(), e.getSamples(), e.getEachSampleOnce(),
           e.getWorldSize(), e.getMeanLoss(), e.getTestAccuracy()));
     }
     seen.epochs = Math.max(seen.epochs, epochs.size());
-    StepsSeen steps = new StepsSeen(now, id, job.getGeneration(), job.getStepsDone(), seen.stepsPerEpoch,
-        job.getWorldSize(), epochs.isEmpty() ? null : epochs.get(epochs.size() - 1).getMeanLoss(), job.getHealth());
     StepsSeen last = seen.lastSteps;
+    // Rank 0's live progress when the job has it; steps_done alone moves only when an epoch is
+    // recorded. Without progress (the coordinator just moved) a sample keeps the step last seen
+    // in the generation rather than go back to the recorded one.
+    long step = job.getStepsDone();
+    Double loss = epochs.isEmpty() ? null : epochs.get(epochs.size() - 1).getMeanLoss();
+    if (job.hasProgress() && job.getProgress().getStepsPerEpoch() > 0) {
+      Progress p = job.getProgress();
+      seen.stepsPerEpoch = p.getStepsPerEpoch();
+      step = (long) (p.getEpoch() - 1) * p.getStepsPerEpoch() + p.getStep();
+      loss = p.getMeanLoss();
+    } else if (last != null && last.generation() == job.getGeneration()) {
+      step = Math.max(step, last.step());
+    }
+    StepsSeen steps = new StepsSeen(now, id, job.getGeneration(), step, seen.stepsPerEpoch, job.getWorldSize(), loss,
+        job.getHealth());
     if (last == null || last.step() != steps.step() || last.generation() != steps.generation()
         || !last.health().equals(steps.health()) || last.stepsPerEpoch() != steps.stepsPerEpoch()
         || now - last.atMillis() >= HEARTBEAT_MILLIS) {

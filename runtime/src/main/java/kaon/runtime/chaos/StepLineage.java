@@ -82,11 +82,16 @@ final class StepLineage {
     if (previous == null) {
       return; // reported as a first generation that did not start from scratch
     }
+    // The source names the worker's entity, "<job>-worker-<member id>" (WorkerEntity.entityId).
+    String prefix = job.jobId() + "-worker-";
     int member;
     try {
-      member = Integer.parseInt(worker);
+      member = worker.startsWith(prefix) ? Integer.parseInt(worker.substring(prefix.length())) : -1;
     } catch (NumberFormatException e) {
-      bad.add(at + " resumed from the memory of '" + worker + "', which is no worker id");
+      member = -1;
+    }
+    if (member < 0) {
+      bad.add(at + " resumed from the memory of '" + worker + "', which is no worker of the job");
       return;
     }
     if (!previous.workers().contains(member)) {

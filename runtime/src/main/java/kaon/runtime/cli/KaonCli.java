@@ -10,7 +10,8 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     versionProvider = BuildVersion.class,
     description = "Elastic, self-healing data-parallel training on a Pekko cluster.",
-    subcommands = {TrainCommand.class, NodeCommand.class, TasksCommand.class, AdminCommand.class, CommandLine.HelpCommand.class},
+    subcommands = {TrainCommand.class, NodeCommand.class, TasksCommand.class, AdminCommand.class, ChaosCommand.class,
+        CommandLine.HelpCommand.class},
     exitCodeListHeading = "%nExit codes:%n",
     exitCodeList = {
       "0:success",

@@ -51,6 +51,9 @@ final class ApiMapping {
         .setDevice(r.device())
         .setEdge(r.edge())
         .setEdgeReason(r.how())));
+    if (s.progress() != null) {
+      b.setProgress(progress(s.progress()));
+    }
     CheckpointInfo c = s.latestCheckpoint();
     if (c != null) {
       b.setLatestCheckpoint(CheckpointRef.newBuilder().setId(c.id()).setStep(c.step()).setEpoch(c.epoch()).setBytes(c.bytes()));
@@ -95,10 +98,14 @@ final class ApiMapping {
     if (update instanceof JobUpdate.StatusChanged s) {
       return JobEvent.newBuilder().setStatus(job(s.status())).build();
     } else if (update instanceof JobUpdate.Progress p) {
-      return JobEvent.newBuilder().setProgress(Progress.newBuilder()
-          .setEpoch(p.epoch()).setStep(p.step()).setStepsPerEpoch(p.stepsPerEpoch()).setMeanLoss(p.meanLoss())).build();
+      return JobEvent.newBuilder().setProgress(progress(p)).build();
     }
     return JobEvent.newBuilder().setEpoch(epoch(((JobUpdate.EpochFinished) update).metrics())).build();
+  }
+
+  private static Progress progress(JobUpdate.Progress p) {
+    return Progress.newBuilder().setEpoch(p.epoch()).setStep(p.step()).setStepsPerEpoch(p.stepsPerEpoch())
+        .setMeanLoss(p.meanLoss()).build();
   }
 
   static JobPhase phase(JobStatus.Phase p) {

@@ -203,14 +203,21 @@ class HistoryCheckerTest {
   @Test
   void resumingFromAMemoryThatWasNotInTheGenerationIsCaught() {
     caught(replace(clean(), o -> o instanceof GenerationFormed g && g.generation() == 2,
-        new GenerationFormed(4000, J, 2, 2, 7, "memory:5", "rank 1 failed", List.of(0, 2))),
+        new GenerationFormed(4000, J, 2, 2, 7, "memory:job-1-worker-5", "rank 1 failed", List.of(0, 2))),
         Invariant.STEP_LINEAGE, "worker 5's memory, but it was not in generation 1");
+  }
+
+  @Test
+  void resumingFromTheMemoryOfAnotherJobsWorkerIsCaught() {
+    caught(replace(clean(), o -> o instanceof GenerationFormed g && g.generation() == 2,
+        new GenerationFormed(4000, J, 2, 2, 7, "memory:job-2-worker-0", "rank 1 failed", List.of(0, 2))),
+        Invariant.STEP_LINEAGE, "resumed from the memory of 'job-2-worker-0', which is no worker of the job");
   }
 
   @Test
   void resumingFromMemoryOlderThanACommittedCheckpointIsCaught() {
     caught(replace(clean(), o -> o instanceof GenerationFormed g && g.generation() == 2,
-        new GenerationFormed(4000, J, 2, 2, 4, "memory:0", "rank 1 failed", List.of(0, 2))),
+        new GenerationFormed(4000, J, 2, 2, 4, "memory:job-1-worker-0", "rank 1 failed", List.of(0, 2))),
         Invariant.STEP_LINEAGE, "older than checkpoint c5 at step 5");
   }
 
@@ -225,7 +232,7 @@ class HistoryCheckerTest {
         new CheckpointCommitted(300, "m", "c4", 4, "s4"),
         new GenerationFormed(400, "m", 2, 2, 2, "checkpoint:c2", "rank 1 failed", List.of(0, 1)),
         new CheckpointVerified(450, "m", "c2", "s2", "s2"),
-        new GenerationFormed(600, "m", 3, 2, 3, "memory:1", "rank 0 failed", List.of(1, 2)),
+        new GenerationFormed(600, "m", 3, 2, 3, "memory:m-worker-1", "rank 0 failed", List.of(1, 2)),
         new StepsSeen(700, "m", 3, 10, 10, 2, null, ""),
         new EpochReported(800, "m", 1, 10, 1280, true, 2, 1.0, 0.8),
         new JobEnded(900, "m", "SUCCEEDED", "", 10, 0.8, "d"),

@@ -1,0 +1,83 @@
+package kaon.runtime.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+class ChaosCommandTest {
+
+  @TempDir
+  Path dir;
+
+  private record Run(int code, String out, String err) {}
+
+  private static Run kaon(String... args) {
+    CommandLine cli = KaonCli.commandLine();
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    cli.setOut(new PrintWriter(out));
+    cli.setErr(new PrintWriter(err));
+    int code = cli.execute(args);
+    return new Run(code, out.toString(), err.toString());
+  }
+
+  /** A one-job, fault-free run, as the recorder writes it; {@code digest} is the job's model. */
+  private Path history(String digest) throws IOException {
+    Path file = dir.resolve("history.jsonl");
+    Files.writeString(file, String.join("\n",
+        "{\"type\":\"job-submitted\",\"atMillis\":0,\"jobId\":\"j\",\"epochs\":1,\"maxSteps\":0,\"globalBatch\":128,"
+            + "\"minWorkers\":1,\"maxWorkers\":1,\"expectFailure\":false,\"failureMentions\":\"\"}",
+        "{\"type\":\"generation\",\"atMillis\":10,\"jobId\":\"j\",\"generation\":1,\"worldSize\":1,\"resumeStep\":0,"
+            + "\"stateSource\":\"init\",\"reason\":\"job submitted\",\"workers\":[0]}",
+        "{\"type\":\"steps\",\"atMillis\":20,\"jobId\":\"j\",\"generation\":1,\"step\":468,\"stepsPerEpoch\":468,"
+            + "\"worldSize\":1,\"meanLoss\":0.6,\"health\":\"\"}",
+        "{\"type\":\"epoch\",\"atMillis\":30,\"jobId\":\"j\",\"epoch\":1,\"stepsDone\":468,\"samples\":59904,"
+            + "\"eachSampleOnce\":true,\"worldSize\":1,\"meanLoss\":0.6,\"testAccuracy\":0.8}",
+        "{\"type\":\"job-ended\",\"atMillis\":40,\"jobId\":\"j\",\"phase\":\"SUCCEEDED\",\"message\":\"\",\"stepsDone\":468,"
+            + "\"testAccuracy\":0.8,\"digest\":\"" + digest + "\"}",
+        "{\"type\":\"baseline\",\"atMillis\":50,\"jobId\":\"j\",\"testAccuracy\":0.8,\"digest\":\"d\",\"worldSize\":1}",
+        "{\"type\":\"journal\",\"atMillis\":60,\"jobId\":\"j\",\"runs\":[{\"writer\":\"w\",\"first\":1,\"last\":7}],"
+            + "\"missing\":[]}",
+        "{\"type\":\"cluster\",\"atMillis\":60,\"expectedNodes\":1,\"views\":[[\"n1\"]]}") + "\n");
+    return file;
+  }
+
+  @Test
+  void aHistoryThatHoldsEveryInvariantExitsZeroWithItsReport() throws IOException {
+    Run run = kaon("chaos", "check", history("d").toString());
+    assertEquals(0, run.code(), run.err());
+    assertTrue(run.out().contains("every invariant held"), run.out());
+    assertTrue(Files.readString(dir.resolve("report.md")).contains("**Every invariant held.**"));
+    assertTrue(Files.readString(dir.resolve("timeline.svg")).startsWith("<svg"));
+  }
+
+  @Test
+  void aViolationExitsOneAndSaysWhat() throws IOException {
+    Run run = kaon("chaos", "check", history("other").toString(), "--report", dir.resolve("out").toString());
+    assertEquals(1, run.code(), run.err());
+    assertTrue(run.out().contains("VIOLATED: accuracy within the tolerance"), run.out());
+    assertTrue(run.out().contains("differs from the fault-free d"), run.out());
+    assertTrue(Files.exists(dir.resolve("out/report.md")));
+  }
+
+  @Test
+  void aMissingOrBrokenHistoryIsNamedWithoutAStackTrace() throws IOException {
+    Run missing = kaon("chaos", "check", dir.resolve("nope.jsonl").toString());
+    assertEquals(3, missing.code());
+    assertEquals("kaon chaos check: " + dir.resolve("nope.jsonl") + ": no such file\n", missing.err());
+    Path broken = dir.resolve("broken.jsonl");
+    Files.writeString(broken, "{\"type\":\"nonsense\"}\n");
+    Run bad = kaon("chaos", "check", broken.toString());
+    assertEquals(3, bad.code());
+    assertTrue(bad.err().startsWith("kaon chaos check: " + broken + ":1: not an observation"), bad.err());
+    assertTrue(!bad.err().contains("\tat "), bad.err());
+  }
+}
