@@ -20,7 +20,7 @@ final class JobAudience {
   private final String node;
   private final Set<ActorRef<JobUpdate>> watchers = new HashSet<>();
   // Rank 0's newest progress and its generation: shown only while that generation is current.
-  private JobUpdate.Progress progress;
+  private JobProgress progress;
   private long progressGeneration = -1;
 
   /**
@@ -46,10 +46,10 @@ final class JobAudience {
    * Rank 0 of {@code generation} said where it is: watchers hear it at once, and the status shows it
    * until the next generation forms (or the job ends).
    */
-  void progressed(long generation, JobUpdate.Progress newest) {
+  void progressed(long generation, JobProgress newest) {
     progress = newest;
     progressGeneration = generation;
-    publish(newest);
+    publish(new JobUpdate.Progress(newest));
   }
 
   /** {@code watcher} hears every update from now on, starting with the status in {@code state}. */

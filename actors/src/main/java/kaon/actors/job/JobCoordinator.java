@@ -249,7 +249,7 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
     } else if (report instanceof WorkerReport.Placed placed && placements.placed(placed)) {
       audience.publishStatus(state); // watchers see where the ranks run, and how they talk
     } else if (report instanceof WorkerReport.StepProgress p) {
-      audience.progressed(p.generation(), new JobUpdate.Progress(p.epoch() + 1, p.step(), p.stepsPerEpoch(), p.meanLoss()));
+      audience.progressed(p.generation(), new JobProgress(p.epoch() + 1, p.step(), p.stepsPerEpoch(), p.meanLoss()));
     } else if (report instanceof WorkerReport.EpochReport epoch) {
       return results.onEpoch(state, epoch);
     } else if (report instanceof WorkerReport.CheckpointWritten written) {

@@ -53,7 +53,7 @@ public record JobStatus(
     List<GenerationInfo> generations,
     String coordinatorNode,
     List<RankPlacement> ranks,
-    JobUpdate.Progress progress) implements kaon.protocol.KryoWireMessage {
+    JobProgress progress) implements kaon.protocol.KryoWireMessage {
 
   /** What is known of a job whose journal has not been read: nothing but its id. */
   public static JobStatus unknown(String jobId) {
@@ -75,7 +75,7 @@ public record JobStatus(
   }
 
   /** The same status with the current generation's newest progress (null: none yet). */
-  public JobStatus withProgress(JobUpdate.Progress newest) {
+  public JobStatus withProgress(JobProgress newest) {
     return new JobStatus(jobId, phase, spec, generation, epochs, stepsDone, stateSource, latestCheckpoint, health,
         testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, generations, coordinatorNode, ranks, newest);
   }

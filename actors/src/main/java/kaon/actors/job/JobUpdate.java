@@ -8,8 +8,8 @@ public sealed interface JobUpdate extends KryoWireMessage {
   /** The job's status after a change of phase, generation, checkpoint or health. */
   record StatusChanged(JobStatus status) implements JobUpdate {}
 
-  /** Training progress inside an epoch (1-based epoch and step). */
-  record Progress(int epoch, int step, int stepsPerEpoch, double meanLoss) implements JobUpdate {}
+  /** Training progress inside an epoch. */
+  record Progress(JobProgress progress) implements JobUpdate {}
 
   /** An epoch finished. */
   record EpochFinished(EpochMetrics metrics) implements JobUpdate {}

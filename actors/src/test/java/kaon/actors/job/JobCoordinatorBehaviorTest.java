@@ -166,7 +166,7 @@ class JobCoordinatorBehaviorTest {
     assertEquals(null, job.status().progress(), "nothing said yet");
     job.report(new WorkerReport.StepProgress(1, 0, 120, 468, 0.41));
     job.report(new WorkerReport.StepProgress(1, 0, 180, 468, 0.39));
-    assertEquals(new JobUpdate.Progress(1, 180, 468, 0.39), job.status().progress());
+    assertEquals(new JobProgress(1, 180, 468, 0.39), job.status().progress());
     // Progress is not an event: the journal does not grow with it.
     job.persistsNothingFor(Duration.ofMillis(100));
     job.owning.remove(1);

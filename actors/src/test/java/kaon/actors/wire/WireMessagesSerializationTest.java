@@ -77,7 +77,7 @@ class WireMessagesSerializationTest {
         new JobCoordinator.Watch(testKit.<JobUpdate>createTestProbe().getRef()),
         new JobCoordinator.Cancel(testKit.<OwnerReply>createTestProbe().getRef()),
         new JobCoordinator.Scale(1, 3, testKit.<OwnerReply>createTestProbe().getRef()),
-        new JobUpdate.Progress(2, 100, 468, 0.51),
+        new JobUpdate.Progress(new kaon.actors.job.JobProgress(2, 100, 468, 0.51)),
         new JobUpdate.EpochFinished(new EpochMetrics(1, 0.5, 0.8, 0.81, 40000, 1.5, 2, 468, 59_904, true)),
         new JobUpdate.StatusChanged(status(spec)),
         new OwnerReply.Accepted(status(spec)),
@@ -116,7 +116,7 @@ class WireMessagesSerializationTest {
             new kaon.actors.job.RankPlacement(1, 1, "pekko://kaon@10.0.0.7:25520", "cpu:1", "artery",
                 "Artery, since no tensor link could be set up: refused"),
             new kaon.actors.job.RankPlacement(2, 3, "pekko://kaon@10.0.0.8:25520", "cpu:0", "", "")),
-        new kaon.actors.job.JobUpdate.Progress(3, 120, 468, 0.41));
+        new kaon.actors.job.JobProgress(3, 120, 468, 0.41));
   }
 
   private static Object roundTrip(Object message, Class<? extends Serializer> expected) {

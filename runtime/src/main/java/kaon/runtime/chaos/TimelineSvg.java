@@ -28,6 +28,8 @@ public final class TimelineSvg {
   private static final int GAP = 45;
   private static final int TOP = 60;
   private static final String[] JOB_COLOURS = {"#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#bcbd22"};
+  // Speed is measured over at least this long: samples a second apart make a jagged curve.
+  private static final long SPEED_WINDOW_MILLIS = 5_000;
 
   private TimelineSvg() {}
 
@@ -54,11 +56,14 @@ public final class TimelineSvg {
       if (o instanceof StepsSeen s && batch.containsKey(s.jobId())) {
         steps.computeIfAbsent(s.jobId(), k -> new ArrayList<>()).add(new Point(t, s.step()));
         world.computeIfAbsent(s.jobId(), k -> new ArrayList<>()).add(new Point(t, s.worldSize()));
-        StepsSeen before = previous.put(s.jobId(), s);
-        if (before != null && before.generation() == s.generation() && s.atMillis() > before.atMillis()) {
+        StepsSeen before = previous.get(s.jobId());
+        if (before == null || before.generation() != s.generation()) {
+          previous.put(s.jobId(), s); // a new generation starts a new window
+        } else if (s.atMillis() - before.atMillis() >= SPEED_WINDOW_MILLIS) {
           double samples = Math.max(0, s.step() - before.step()) * (double) batch.get(s.jobId());
           speed.computeIfAbsent(s.jobId(), k -> new ArrayList<>())
               .add(new Point(t, samples * 1000.0 / (s.atMillis() - before.atMillis())));
+          previous.put(s.jobId(), s);
         }
       } else if (o instanceof EpochReported e && batch.containsKey(e.jobId()) && Double.isFinite(e.meanLoss())) {
         loss.computeIfAbsent(e.jobId(), k -> new ArrayList<>()).add(new Point(t, e.meanLoss()));
@@ -72,11 +77,13 @@ public final class TimelineSvg {
     String[] names = {"steps reached", "world size", "samples/s", "epoch mean loss"};
     List<Map<String, List<Point>>> series = List.of(steps, world, speed, loss);
     for (int p = 0; p < 4; p++) {
-      panel(svg, p, names[p], series.get(p), span);
+      // A world size holds until the next sample; the other values move between samples.
+      panel(svg, p, names[p], series.get(p), span, p == 1);
     }
     faults(svg, ordered, start, span, height);
     generations(svg, ordered, start, span);
-    legend(svg, batch.keySet(), height);
+    legend(svg, batch.keySet(), ordered.stream().filter(FaultStarted.class::isInstance)
+        .map(o -> ((FaultStarted) o).kind()).distinct().toList(), height);
     svg.append("</svg>\n");
     return svg.toString();
   }
@@ -89,7 +96,8 @@ public final class TimelineSvg {
     return LEFT + (WIDTH - LEFT - RIGHT) * seconds / span;
   }
 
-  private static void panel(StringBuilder svg, int panel, String name, Map<String, List<Point>> curves, double span) {
+  private static void panel(StringBuilder svg, int panel, String name, Map<String, List<Point>> curves, double span,
+      boolean stepped) {
     int top = panelTop(panel);
     double highest = curves.values().stream().flatMap(List::stream).mapToDouble(Point::value).max().orElse(1);
     double max = highest <= 0 ? 1 : highest * 1.05;
@@ -112,8 +120,14 @@ public final class TimelineSvg {
     for (Map.Entry<String, List<Point>> curve : curves.entrySet()) {
       String stroke = JOB_COLOURS[colour++ % JOB_COLOURS.length];
       svg.append("<polyline fill=\"none\" stroke=\"").append(stroke).append("\" stroke-width=\"1.5\" points=\"");
+      Point last = null;
       for (Point pt : curve.getValue()) {
-        svg.append(String.format(Locale.ROOT, "%.1f,%.1f ", x(pt.seconds(), span), top + PANEL - PANEL * pt.value() / max));
+        double y = top + PANEL - PANEL * pt.value() / max;
+        if (stepped && last != null) {
+          svg.append(String.format(Locale.ROOT, "%.1f,%.1f ", x(pt.seconds(), span), top + PANEL - PANEL * last.value() / max));
+        }
+        svg.append(String.format(Locale.ROOT, "%.1f,%.1f ", x(pt.seconds(), span), y));
+        last = pt;
       }
       svg.append("\"/>\n");
     }
@@ -156,10 +170,9 @@ public final class TimelineSvg {
     }
   }
 
-  private static void legend(StringBuilder svg, Iterable<String> jobs, int height) {
+  private static void legend(StringBuilder svg, Iterable<String> jobs, List<String> kinds, int height) {
     int x = LEFT;
     int colour = 0;
-    String[] kinds = {"kill", "hang", "stop", "cassandra-kill", "cassandra-stop", "network", "runtime"};
     for (String job : jobs) {
       if (colour >= JOB_COLOURS.length) {
         break; // colours repeat after six jobs; the legend names the first six

@@ -3,9 +3,10 @@ package kaon.runtime.grpc;
 import java.util.Locale;
 import kaon.actors.checkpoint.CheckpointInfo;
 import kaon.actors.job.EpochMetrics;
+import kaon.actors.job.JobProgress;
+import kaon.actors.job.JobStatus;
 import kaon.actors.job.JobUpdate;
 import kaon.actors.training.JobSpec;
-import kaon.actors.job.JobStatus;
 import kaon.protocol.v1.CheckpointRef;
 import kaon.protocol.v1.EpochResult;
 import kaon.protocol.v1.Job;
@@ -98,12 +99,12 @@ final class ApiMapping {
     if (update instanceof JobUpdate.StatusChanged s) {
       return JobEvent.newBuilder().setStatus(job(s.status())).build();
     } else if (update instanceof JobUpdate.Progress p) {
-      return JobEvent.newBuilder().setProgress(progress(p)).build();
+      return JobEvent.newBuilder().setProgress(progress(p.progress())).build();
     }
     return JobEvent.newBuilder().setEpoch(epoch(((JobUpdate.EpochFinished) update).metrics())).build();
   }
 
-  private static Progress progress(JobUpdate.Progress p) {
+  private static Progress progress(JobProgress p) {
     return Progress.newBuilder().setEpoch(p.epoch()).setStep(p.step()).setStepsPerEpoch(p.stepsPerEpoch())
         .setMeanLoss(p.meanLoss()).build();
   }

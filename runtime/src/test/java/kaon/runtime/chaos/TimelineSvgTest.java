@@ -26,9 +26,10 @@ class TimelineSvgTest {
       new StepsSeen(2_000, "j<1>", 1, 30, 0, 2, null, ""),
       new FaultStarted(2_500, 1, "hang", "node 2", "SIGSTOP for 3 s"),
       new FaultEnded(5_500, 1),
-      new GenerationFormed(4_000, "j<1>", 2, 1, 20, "checkpoint:c", "rank 1 failed", List.of(0)),
-      new StepsSeen(6_000, "j<1>", 2, 25, 0, 1, null, ""),
-      new EpochReported(7_000, "j<1>", 1, 40, 5120, true, 1, 0.9, 0.7));
+      new StepsSeen(7_000, "j<1>", 1, 80, 0, 2, null, ""),
+      new GenerationFormed(8_000, "j<1>", 2, 1, 60, "checkpoint:c", "rank 1 failed", List.of(0)),
+      new StepsSeen(9_000, "j<1>", 2, 65, 0, 1, null, ""),
+      new EpochReported(9_500, "j<1>", 1, 90, 11520, true, 1, 0.9, 0.7));
 
   private static Document parse(String svg) throws Exception {
     return DocumentBuilderFactory.newInstance().newDocumentBuilder()
@@ -50,11 +51,23 @@ class TimelineSvgTest {
   }
 
   @Test
-  void samplesPerSecondComeFromStepsWithinAGeneration() throws Exception {
+  void samplesPerSecondAreMeasuredOverFiveSecondsWithinAGeneration() throws Exception {
     Document svg = parse(TimelineSvg.draw("t", HISTORY));
-    // 20 steps of 128 samples in 1 s between the first two samples; none across the re-formation.
+    // Steps 10 to 80 of 128 samples in the 6 s from 1 s to 7 s: one point. The samples a second
+    // apart are not measured alone, and none is measured across the re-formation.
     String speed = svg.getElementsByTagName("polyline").item(2).getAttributes().getNamedItem("points").getNodeValue();
     assertEquals(1, speed.trim().split(" ").length, speed);
+  }
+
+  @Test
+  void theWorldSizeHoldsUntilItsNextSample() throws Exception {
+    Document svg = parse(TimelineSvg.draw("t", HISTORY));
+    String[] points = svg.getElementsByTagName("polyline").item(1).getAttributes().getNamedItem("points").getNodeValue()
+        .trim().split(" ");
+    // Four samples drawn as steps: each after the first adds a corner at the old height.
+    assertEquals(7, points.length);
+    assertEquals(points[5].split(",")[1], points[4].split(",")[1], "the corner keeps world size 2");
+    assertEquals(points[5].split(",")[0], points[6].split(",")[0], "then drops at the sample's time");
   }
 
   @Test
