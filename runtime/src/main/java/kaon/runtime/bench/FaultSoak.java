@@ -16,6 +16,9 @@ import java.util.Random;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import kaon.protocol.v1.ClusterServiceClient;
 import kaon.protocol.v1.GetJobRequest;
@@ -63,7 +66,17 @@ public final class FaultSoak {
   private final ActorSystem<Void> client;
   private final List<JobServiceClient> jobs = new ArrayList<>();
   private final List<ClusterServiceClient> clusters = new ArrayList<>();
-  private final Map<String, JobPhase> submitted = new LinkedHashMap<>();
+  // Jobs by id with their last phase, written by both threads: the run's and the sampler's.
+  private final Map<String, JobPhase> submitted = new ConcurrentHashMap<>();
+  private volatile String latest;
+  // The sampler watches the jobs and the store every second on its own thread, so that nothing is
+  // missed while the run's thread sleeps through a fault (a hang, a restart): a checkpoint lives
+  // only a few seconds before retention deletes it, and one a generation loaded must be read back.
+  private final ScheduledExecutorService sampler = Executors.newSingleThreadScheduledExecutor(r -> {
+    Thread t = new Thread(r, "soak-sampler");
+    t.setDaemon(true);
+    return t;
+  });
   private final Map<String, Integer> faults = new LinkedHashMap<>();
   private final List<String> problems = new ArrayList<>();
   private final Path reportDir;
@@ -110,6 +123,7 @@ public final class FaultSoak {
 
   private int run(Duration length, long seed) throws Exception {
     clusterSh("start", "3");
+    sampler.scheduleWithFixedDelay(this::sample, 1, 1, TimeUnit.SECONDS);
     runBaseline();
     long end = System.nanoTime() + length.toNanos();
     submitNext();
@@ -125,6 +139,8 @@ public final class FaultSoak {
     while (System.nanoTime() < grace && submitted.values().stream().anyMatch(p -> !ended(p))) {
       waitWatching(5_000, false);
     }
+    sampler.shutdown();
+    sampler.awaitTermination(1, TimeUnit.MINUTES);
     return verdict(length, seed);
   }
 
@@ -135,7 +151,7 @@ public final class FaultSoak {
       waitWatching(2_000, false);
     }
     baseline = anyNode(c -> c.getJob().addHeader("authorization", bearer)
-        .invoke(GetJobRequest.newBuilder().setJobId(jobId).build()));
+        .invoke(GetJobRequest.newBuilder().setJobId(jobId).build()), 25);
     submitted.remove(jobId);
     if (baseline == null || baseline.getPhase() != JobPhase.SUCCEEDED) {
       throw new IllegalStateException("the fault-free baseline job did not succeed: " + baseline);
@@ -143,31 +159,36 @@ public final class FaultSoak {
     OUT.printf(Locale.ROOT, "baseline: test accuracy %.4f without faults%n", baseline.getTestAccuracy());
   }
 
-  /** Watches the jobs for {@code millis}; {@code more}: submits the next one when the last ended. */
+  /** Waits {@code millis} while the sampler watches; {@code more}: submits the next job when the last ended. */
   private void waitWatching(long millis, boolean more) throws Exception {
     long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
-    long lastStorePoll = 0;
     while (System.nanoTime() < until) {
+      if (more && ended(submitted.get(latest))) {
+        submitNext();
+      }
+      Thread.sleep(500);
+    }
+  }
+
+  /** One look, on the sampler's thread: every running job through the API, then the store. */
+  private void sample() {
+    try {
       for (Map.Entry<String, JobPhase> e : submitted.entrySet()) {
         if (!ended(e.getValue())) {
           observe(e.getKey());
         }
       }
-      if (System.nanoTime() - lastStorePoll > TimeUnit.SECONDS.toNanos(3)) {
-        recorder.pollStore();
-        lastStorePoll = System.nanoTime();
-      }
-      String last = submitted.keySet().stream().reduce((a, b) -> b).orElseThrow();
-      if (more && ended(submitted.get(last))) {
-        submitNext();
-      }
-      Thread.sleep(1000);
+      recorder.pollStore();
+    } catch (RuntimeException e) {
+      // A look that failed is retried a second later; the history shows the gap.
+      OUT.println("sampler: " + e);
     }
   }
 
   private void observe(String jobId) {
+    // A short wait per node: a hung node must not stall the sampler for long.
     Job job = anyNode(c -> c.getJob().addHeader("authorization", bearer)
-        .invoke(GetJobRequest.newBuilder().setJobId(jobId).build()));
+        .invoke(GetJobRequest.newBuilder().setJobId(jobId).build()), 3);
     if (job == null) {
       return; // no node answered now (faults); the history shows the silence
     }
@@ -195,10 +216,11 @@ public final class FaultSoak {
             .setEpochs(epochs).setCheckpointEverySteps(100))
         .build();
     submitted.put(jobId, JobPhase.JOB_PHASE_UNSPECIFIED);
+    latest = jobId;
     long sentAt = System.currentTimeMillis(); // before the job can form its first generation
     // Idempotent: a submission that reaches a node about to die is simply sent again.
     for (int attempt = 0; attempt < 60; attempt++) {
-      Job accepted = anyNode(c -> c.submitJob().addHeader("authorization", bearer).invoke(request));
+      Job accepted = anyNode(c -> c.submitJob().addHeader("authorization", bearer).invoke(request), 25);
       if (accepted != null) {
         OUT.printf("%s submitted %s%n", Instant.now(), jobId);
         // The baseline is not one of the jobs judged (no fault strikes it): only its result goes
@@ -312,12 +334,14 @@ public final class FaultSoak {
 
   // ------------------------------------------------------------------ plumbing
 
-  private <T> T anyNode(java.util.function.Function<JobServiceClient, java.util.concurrent.CompletionStage<T>> call) {
+  private <T> T anyNode(java.util.function.Function<JobServiceClient, java.util.concurrent.CompletionStage<T>> call,
+      int seconds) {
     List<Integer> order = new ArrayList<>(List.of(0, 1, 2));
-    java.util.Collections.shuffle(order, random);
+    // Not the seeded random: the sampler's thread calls too, and the fault schedule must repeat.
+    java.util.Collections.shuffle(order, java.util.concurrent.ThreadLocalRandom.current());
     for (int k : order) {
       try {
-        return call.apply(jobs.get(k)).toCompletableFuture().get(25, TimeUnit.SECONDS);
+        return call.apply(jobs.get(k)).toCompletableFuture().get(seconds, TimeUnit.SECONDS);
       } catch (Exception e) {
         // that node is down, hung or cannot answer now: try another
       }

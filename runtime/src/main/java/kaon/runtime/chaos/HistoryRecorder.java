@@ -41,7 +41,8 @@ import kaon.runtime.chaos.Observation.StepsSeen;
  * journal. Calls to Cassandra that fail (it may be the fault) are retried on the next look; what
  * could never be read is recorded as such, for the checker to refuse.
  *
- * <p>Not thread-safe: one thread (the run's) calls it.
+ * <p>Its methods are synchronized: a run records faults on its own thread while a sampler
+ * records what it sees on another.
  */
 public final class HistoryRecorder implements AutoCloseable {
 
@@ -83,7 +84,7 @@ public final class HistoryRecorder implements AutoCloseable {
   }
 
   /** Records any observation the run makes itself (submissions, faults, baselines, the cluster). */
-  public void record(Observation o) {
+  public synchronized void record(Observation o) {
     if (o instanceof Observation.JobSubmitted s) {
       jobs.putIfAbsent(s.jobId(), new Seen(s.maxSteps()));
     }
@@ -91,7 +92,7 @@ public final class HistoryRecorder implements AutoCloseable {
   }
 
   /** Records the news in a job's status as {@code GetJob} gave it. */
-  public void observe(Job job) {
+  public synchronized void observe(Job job) {
     Seen seen = jobs.get(job.getJobId());
     if (seen == null || seen.ended) {
       return;
@@ -157,7 +158,7 @@ public final class HistoryRecorder implements AutoCloseable {
    * Reads each job's committed checkpoints and hashes those its generations loaded. A job is read
    * until it ended and nothing is left to verify. Returns false when Cassandra did not answer.
    */
-  public boolean pollStore() {
+  public synchronized boolean pollStore() {
     boolean answered = true;
     for (Map.Entry<String, Seen> e : jobs.entrySet()) {
       Seen seen = e.getValue();
@@ -178,7 +179,7 @@ public final class HistoryRecorder implements AutoCloseable {
    * After the run: verifies what is left (a checkpoint that is gone by now is recorded as unread)
    * and reads every job's journal. Cassandra must answer by then; failures propagate.
    */
-  public void finish() {
+  public synchronized void finish() {
     for (Map.Entry<String, Seen> e : jobs.entrySet()) {
       readCheckpoints(e.getKey(), e.getValue());
       verify(e.getKey(), e.getValue(), true);
@@ -288,7 +289,7 @@ public final class HistoryRecorder implements AutoCloseable {
   }
 
   @Override
-  public void close() {
+  public synchronized void close() {
     if (cql != null) {
       cql.close();
     }
