@@ -312,6 +312,9 @@ public final class FaultSoak {
     long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
     List<List<String>> views = new ArrayList<>();
     while (System.nanoTime() < deadline) {
+      // As a supervisor would: a node the cluster downed after the last hang exited (code 4) and is
+      // started again, as before every fault.
+      clusterSh("start", "3");
       views.clear();
       for (ClusterServiceClient c : clusters) {
         Set<String> up = new TreeSet<>();

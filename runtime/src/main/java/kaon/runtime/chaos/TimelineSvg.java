@@ -76,9 +76,12 @@ public final class TimelineSvg {
     svg.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"24\" font-size=\"16\">%s</text>%n", LEFT, escape(title)));
     String[] names = {"steps reached", "world size", "samples/s", "epoch mean loss"};
     List<Map<String, List<Point>>> series = List.of(steps, world, speed, loss);
+    // A job keeps its colour in every panel, even one it has no curve in.
+    Map<String, String> colours = new LinkedHashMap<>();
+    batch.keySet().forEach(job -> colours.put(job, JOB_COLOURS[colours.size() % JOB_COLOURS.length]));
     for (int p = 0; p < 4; p++) {
       // A world size holds until the next sample; the other values move between samples.
-      panel(svg, p, names[p], series.get(p), span, p == 1);
+      panel(svg, p, names[p], series.get(p), colours, span, p == 1);
     }
     faults(svg, ordered, start, span, height);
     generations(svg, ordered, start, span);
@@ -96,8 +99,8 @@ public final class TimelineSvg {
     return LEFT + (WIDTH - LEFT - RIGHT) * seconds / span;
   }
 
-  private static void panel(StringBuilder svg, int panel, String name, Map<String, List<Point>> curves, double span,
-      boolean stepped) {
+  private static void panel(StringBuilder svg, int panel, String name, Map<String, List<Point>> curves,
+      Map<String, String> colours, double span, boolean stepped) {
     int top = panelTop(panel);
     double highest = curves.values().stream().flatMap(List::stream).mapToDouble(Point::value).max().orElse(1);
     double max = highest <= 0 ? 1 : highest * 1.05;
@@ -116,9 +119,8 @@ public final class TimelineSvg {
       svg.append(String.format(Locale.ROOT, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#666\">%.0f s</text>%n",
           x(seconds, span), top + PANEL + 14, seconds));
     }
-    int colour = 0;
     for (Map.Entry<String, List<Point>> curve : curves.entrySet()) {
-      String stroke = JOB_COLOURS[colour++ % JOB_COLOURS.length];
+      String stroke = colours.get(curve.getKey());
       svg.append("<polyline fill=\"none\" stroke=\"").append(stroke).append("\" stroke-width=\"1.5\" points=\"");
       Point last = null;
       for (Point pt : curve.getValue()) {

@@ -71,6 +71,21 @@ class TimelineSvgTest {
   }
 
   @Test
+  void aJobKeepsItsColourInPanelsItHasNoCurveIn() throws Exception {
+    // Job a has steps but no loss; job b has both: b's loss curve has b's colour, not the first one.
+    Document svg = parse(TimelineSvg.draw("t", List.of(
+        new JobSubmitted(0, "a", 1, 0, 128, 1, 1, false, ""),
+        new JobSubmitted(1, "b", 1, 0, 128, 1, 1, false, ""),
+        new StepsSeen(10, "a", 1, 5, 0, 1, null, ""),
+        new StepsSeen(20, "b", 1, 5, 0, 1, null, ""),
+        new EpochReported(30, "b", 1, 5, 640, true, 1, 0.9, 0.7))));
+    NodeList curves = svg.getElementsByTagName("polyline");
+    String bSteps = curves.item(1).getAttributes().getNamedItem("stroke").getNodeValue();
+    String bLoss = curves.item(curves.getLength() - 1).getAttributes().getNamedItem("stroke").getNodeValue();
+    assertEquals(bSteps, bLoss);
+  }
+
+  @Test
   void anEmptyHistoryStillDraws() throws Exception {
     assertEquals(0, parse(TimelineSvg.draw("nothing", List.of())).getElementsByTagName("polyline").getLength());
   }
