@@ -193,7 +193,7 @@ public final class FaultSoak {
       return; // no node answered now (faults); the history shows the silence
     }
     recorder.observe(job);
-    submitted.put(jobId, job.getPhase());
+    submitted.replace(jobId, job.getPhase()); // not put: the baseline, once removed, stays out
     if (ended(job.getPhase())) {
       OUT.printf("%s job %s %s: %s%n", Instant.now(), jobId, job.getPhase(),
           job.getPhase() == JobPhase.SUCCEEDED ? "test accuracy " + job.getTestAccuracy() + ", "
