@@ -34,7 +34,6 @@ import kaon.runtime.chaos.HistoryFile;
 import kaon.runtime.chaos.HistoryRecorder;
 import kaon.runtime.chaos.Invariant;
 import kaon.runtime.chaos.Observation;
-import kaon.runtime.chaos.TimelineSvg;
 import kaon.runtime.chaos.Verdict;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -297,14 +296,13 @@ public final class FaultSoak {
     Verdict verdict = new HistoryChecker(HistoryChecker.Rules.standard()).check(observed);
     String title = String.format(Locale.ROOT, "Random-fault soak: %d min, seed %d, %d faults", length.toMinutes(), seed,
         faultCount);
-    Files.writeString(reportDir.resolve("report.md"), ChaosReport.markdown(title, observed, verdict));
-    Files.writeString(reportDir.resolve("timeline.svg"), TimelineSvg.draw(title, observed));
+    Path report = ChaosReport.write(reportDir, title, observed, verdict);
     OUT.println("faults: " + faults);
     OUT.printf(Locale.ROOT, "jobs: %d submitted, %d succeeded%n", submitted.size(),
         submitted.values().stream().filter(p -> p == JobPhase.SUCCEEDED).count());
     ChaosReport.summary(observed, verdict).forEach(OUT::println);
     problems.forEach(p -> OUT.println("PROBLEM: " + p));
-    OUT.println("report: " + reportDir.resolve("report.md") + ", history: " + reportDir.resolve("history.jsonl"));
+    OUT.println("report: " + report + ", history: " + reportDir.resolve("history.jsonl"));
     return verdict.held() && problems.isEmpty() ? 0 : 1;
   }
 

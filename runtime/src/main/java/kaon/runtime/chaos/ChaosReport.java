@@ -1,5 +1,8 @@
 package kaon.runtime.chaos;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -110,6 +113,13 @@ public final class ChaosReport {
     lines.add(verdict.held() ? "every invariant held"
         : verdict.findings().stream().filter(f -> !f.held()).count() + " invariant(s) violated");
     return lines;
+  }
+
+  /** Writes the run's {@code report.md} and {@code timeline.svg} into {@code dir}; returns the report's path. */
+  public static Path write(Path dir, String title, List<Observation> history, Verdict verdict) throws IOException {
+    Files.createDirectories(dir);
+    Files.writeString(dir.resolve("timeline.svg"), TimelineSvg.draw(title, history));
+    return Files.writeString(dir.resolve("report.md"), markdown(title, history, verdict));
   }
 
   /** The report's text. */

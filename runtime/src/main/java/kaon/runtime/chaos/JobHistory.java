@@ -43,28 +43,7 @@ record JobHistory(String jobId, JobSubmitted submitted, List<GenerationFormed> g
 
   /** The job an observation is about, or null for run-wide ones (faults, the cluster). */
   static String jobOf(Observation o) {
-    if (o instanceof JobSubmitted s) {
-      return s.jobId();
-    } else if (o instanceof GenerationFormed g) {
-      return g.jobId();
-    } else if (o instanceof StepsSeen s) {
-      return s.jobId();
-    } else if (o instanceof CheckpointCommitted c) {
-      return c.jobId();
-    } else if (o instanceof CheckpointVerified v) {
-      return v.jobId();
-    } else if (o instanceof EpochReported e) {
-      return e.jobId();
-    } else if (o instanceof Observation.RanksPlaced r) {
-      return r.jobId();
-    } else if (o instanceof JournalRead j) {
-      return j.jobId();
-    } else if (o instanceof JobEnded e) {
-      return e.jobId();
-    } else if (o instanceof Baseline b) {
-      return b.jobId();
-    }
-    return null;
+    return o instanceof Observation.OfJob job ? job.jobId() : null;
   }
 
   /** When the job ended, or never (Long.MAX_VALUE). */

@@ -35,13 +35,18 @@ public sealed interface Observation {
   /** When it happened or was seen, in epoch milliseconds. */
   long atMillis();
 
+  /** An observation about one job (the others are about the run: faults, the cluster). */
+  sealed interface OfJob extends Observation {
+    String jobId();
+  }
+
   /**
    * A job the run submitted, with its spec as the server completed it. {@code maxSteps} 0 means the
    * job runs its epochs in full; {@code expectFailure} is the scenario's: the job is meant to fail
    * (with a message that mentions {@code failureMentions}).
    */
   record JobSubmitted(long atMillis, String jobId, int epochs, long maxSteps, int globalBatch, int minWorkers,
-      int maxWorkers, boolean expectFailure, String failureMentions) implements Observation {}
+      int maxWorkers, boolean expectFailure, String failureMentions) implements OfJob {}
 
   /** A fault the tool applied: its number in the run, its kind ("kill", "hang", ...), and what it hit. */
   record FaultStarted(long atMillis, int fault, String kind, String target, String detail) implements Observation {}
@@ -51,7 +56,7 @@ public sealed interface Observation {
 
   /** A generation of a job, as its history in the API tells it ({@code atMillis}: when it formed). */
   record GenerationFormed(long atMillis, String jobId, long generation, int worldSize, long resumeStep,
-      String stateSource, String reason, List<Integer> workers) implements Observation {}
+      String stateSource, String reason, List<Integer> workers) implements OfJob {}
 
   /**
    * A sample of a job's progress: its generation, the step it has reached, the steps of one epoch
@@ -59,25 +64,25 @@ public sealed interface Observation {
    * its health (empty when healthy).
    */
   record StepsSeen(long atMillis, String jobId, long generation, long step, int stepsPerEpoch, int worldSize,
-      Double meanLoss, String health) implements Observation {}
+      Double meanLoss, String health) implements OfJob {}
 
   /** A checkpoint the job committed (its row in the checkpoint table, with the SHA-256 it recorded). */
   record CheckpointCommitted(long atMillis, String jobId, String checkpointId, long step, String sha256)
-      implements Observation {}
+      implements OfJob {}
 
   /**
    * The tool read a checkpoint that a generation loaded back from the store and hashed it: {@code
    * readSha256} is what its stored bytes hash to, empty when they could no longer be read.
    */
   record CheckpointVerified(long atMillis, String jobId, String checkpointId, String committedSha256,
-      String readSha256) implements Observation {}
+      String readSha256) implements OfJob {}
 
   /** An epoch's result as the job reported it. */
   record EpochReported(long atMillis, String jobId, int epoch, long stepsDone, long samples, boolean eachSampleOnce,
-      int worldSize, double meanLoss, double testAccuracy) implements Observation {}
+      int worldSize, double meanLoss, double testAccuracy) implements OfJob {}
 
   /** Where a job's ranks ran, as far as they had said (one sample). */
-  record RanksPlaced(long atMillis, String jobId, long generation, List<Rank> ranks) implements Observation {
+  record RanksPlaced(long atMillis, String jobId, long generation, List<Rank> ranks) implements OfJob {
 
     /** One rank: its worker's member id, its node's address and its device. */
     public record Rank(int rank, int worker, String node, String device) {}
@@ -87,7 +92,7 @@ public sealed interface Observation {
    * A job's journal, read after the run: its writers in sequence-number order, each run of
    * consecutive events by one writer, and the sequence numbers missing between 1 and the last.
    */
-  record JournalRead(long atMillis, String jobId, List<WriterRun> runs, List<Long> missing) implements Observation {
+  record JournalRead(long atMillis, String jobId, List<WriterRun> runs, List<Long> missing) implements OfJob {
 
     /** Events {@code first..last} were all written by {@code writer}. */
     public record WriterRun(String writer, long first, long last) {}
@@ -98,9 +103,9 @@ public sealed interface Observation {
 
   /** A job ended: its phase ("SUCCEEDED", "FAILED", "CANCELLED"), message, steps, accuracy and model digest. */
   record JobEnded(long atMillis, String jobId, String phase, String message, long stepsDone, double testAccuracy,
-      String digest) implements Observation {}
+      String digest) implements OfJob {}
 
   /** The same job run without faults: its accuracy, its model's digest and its (fixed) world size. */
   record Baseline(long atMillis, String jobId, double testAccuracy, String digest, int worldSize)
-      implements Observation {}
+      implements OfJob {}
 }

@@ -2,7 +2,6 @@ package kaon.runtime.cli;
 
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.List;
@@ -11,7 +10,6 @@ import kaon.runtime.chaos.ChaosReport;
 import kaon.runtime.chaos.HistoryChecker;
 import kaon.runtime.chaos.HistoryFile;
 import kaon.runtime.chaos.Observation;
-import kaon.runtime.chaos.TimelineSvg;
 import kaon.runtime.chaos.Verdict;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -58,12 +56,9 @@ final class ChaosCommand {
       }
       Verdict verdict = new HistoryChecker(HistoryChecker.Rules.standard()).check(observed);
       Path dir = report != null ? report : history.toAbsolutePath().getParent();
-      Files.createDirectories(dir);
-      String title = "Chaos run: " + history.getFileName();
-      Files.writeString(dir.resolve("report.md"), ChaosReport.markdown(title, observed, verdict));
-      Files.writeString(dir.resolve("timeline.svg"), TimelineSvg.draw(title, observed));
+      Path written = ChaosReport.write(dir, "Chaos run: " + history.getFileName(), observed, verdict);
       ChaosReport.summary(observed, verdict).forEach(out::println);
-      out.println("report: " + dir.resolve("report.md"));
+      out.println("report: " + written);
       return verdict.held() ? 0 : KaonCli.JOB_FAILED;
     }
   }
