@@ -9,6 +9,8 @@
 #
 #   KAON_CASSANDRA_DIR           data, logs, generated config, cached classpath. Reused across runs.
 #                                Default ${XDG_DATA_HOME:-$HOME/.local/share}/kaon/cassandra
+#   KAON_CASSANDRA_CLASSPATH_FILE  where the resolved classpath is cached, default in the data
+#                                directory; instances made afresh (each chaos run's) share one elsewhere
 #   KAON_CASSANDRA_HOST          address to listen on and to check, default 127.0.0.1
 #   KAON_CASSANDRA_PORT          CQL port, default 9042
 #   KAON_CASSANDRA_STORAGE_PORT  inter-node port, default 7000 (bound even on a single node)
@@ -50,7 +52,7 @@ case $commitlog_sync in
 esac
 
 pidfile=$dir/cassandra.pid
-cpfile=$dir/classpath.txt
+cpfile=${KAON_CASSANDRA_CLASSPATH_FILE:-$dir/classpath.txt}
 out=$dir/logs/cassandra.out
 start_timeout_s=180
 stop_timeout_s=60
@@ -133,6 +135,7 @@ resolve_classpath() {
   command -v mvn >/dev/null || die "mvn is needed once to resolve cassandra-all into ~/.m2"
   echo "cassandra: resolving cassandra-all with $pom (once; ~30 s on a fresh ~/.m2)" >&2
   local tmp=$cpfile.$$
+  mkdir -p "$(dirname "$cpfile")"
   if ! mvn -q -B -f "$pom" dependency:build-classpath -Dmdep.outputFile="$tmp" > "$dir/logs/resolve.log" 2>&1; then
     tail -n 30 "$dir/logs/resolve.log" >&2
     rm -f "$tmp"

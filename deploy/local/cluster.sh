@@ -5,6 +5,7 @@
 #                                       device each; node K serves the API on 127.0.0.1:50050+K
 #                                       (KAON_LOCAL_API_PORT for node 1); every node may host
 #                                       coordinators and train
+#   deploy/local/cluster.sh start N K   start only node K of the N nodes (if it does not run)
 #   deploy/local/cluster.sh stop        stop them (SIGTERM: jobs stay remembered)
 #   deploy/local/cluster.sh kill K      SIGKILL node K, as a crash would
 #   deploy/local/cluster.sh status      which nodes run
@@ -57,6 +58,7 @@ start_node() {
 case "${1:-}" in
   start)
     n="${2:-3}"
+    only="${3:-}"
     "$here/kaon" tasks > /dev/null   # builds on first use, before any node starts
     # Every node lists the same seeds, node 1 first. Pekko lets only the first seed form a new
     # cluster, and only after none of the others answers: a node 1 started again while 2 and 3
@@ -67,6 +69,7 @@ case "${1:-}" in
     # lost and the cluster still be reached.
     api="${KAON_LOCAL_API_PORT:-50051}"
     for k in $(seq 1 "$n"); do
+      [ -z "$only" ] || [ "$only" = "$k" ] || continue
       start_node "$k" "${seeds[@]}" --api-port $((api + k - 1))
     done ;;
   stop)
@@ -89,5 +92,5 @@ case "${1:-}" in
       k=$(basename "$f" .pid); k=${k#node-}
       if alive "$k"; then echo "node $k: running (pid $(pid_of "$k"))"; else echo "node $k: not running"; fi
     done ;;
-  *) sed -n '2,16p' "$0"; exit 2 ;;
+  *) sed -n '2,17p' "$0"; exit 2 ;;
 esac

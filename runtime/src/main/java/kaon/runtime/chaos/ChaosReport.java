@@ -117,18 +117,32 @@ public final class ChaosReport {
 
   /** Writes the run's {@code report.md} and {@code timeline.svg} into {@code dir}; returns the report's path. */
   public static Path write(Path dir, String title, List<Observation> history, Verdict verdict) throws IOException {
+    return write(dir, title, history, verdict, List.of());
+  }
+
+  /**
+   * The same, with the problems of the run itself (a rule that never fired, a fault that could not
+   * be applied): they fail the run as a broken invariant does, and the report says so.
+   */
+  public static Path write(Path dir, String title, List<Observation> history, Verdict verdict, List<String> problems)
+      throws IOException {
     Files.createDirectories(dir);
     Files.writeString(dir.resolve("timeline.svg"), TimelineSvg.draw(title, history));
-    return Files.writeString(dir.resolve("report.md"), markdown(title, history, verdict));
+    return Files.writeString(dir.resolve("report.md"), markdown(title, history, verdict, problems));
   }
 
   /** The report's text. */
-  public static String markdown(String title, List<Observation> history, Verdict verdict) {
+  public static String markdown(String title, List<Observation> history, Verdict verdict, List<String> problems) {
     StringBuilder md = new StringBuilder();
     md.append("# ").append(title).append("\n\n");
     md.append("![timeline: steps, world size, samples/s and loss, with each fault](timeline.svg)\n\n");
     long broken = verdict.findings().stream().filter(f -> !f.held()).count();
     md.append(broken == 0 ? "**Every invariant held.**" : "**" + broken + " invariant(s) broken.**").append("\n\n");
+    if (!problems.isEmpty()) {
+      md.append("**The run itself had problems** (it fails for them):\n\n");
+      problems.forEach(p -> md.append("- ").append(p).append('\n'));
+      md.append('\n');
+    }
     md.append("| invariant | held | evidence |\n|---|---|---|\n");
     for (Finding f : verdict.findings()) {
       md.append("| ").append(f.invariant().name().toLowerCase(Locale.ROOT).replace('_', ' ')).append(": ")

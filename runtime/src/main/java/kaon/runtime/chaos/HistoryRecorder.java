@@ -154,6 +154,12 @@ public final class HistoryRecorder implements AutoCloseable {
     }
   }
 
+  /** How many checkpoints of the job the store has shown committed so far (for after-checkpoint rules). */
+  public synchronized int checkpointsCommitted(String jobId) {
+    Seen seen = jobs.get(jobId);
+    return seen == null ? 0 : seen.checkpoints.size();
+  }
+
   /**
    * Reads each job's committed checkpoints and hashes those its generations loaded. A job is read
    * until it ended and nothing is left to verify. Returns false when Cassandra did not answer.

@@ -8,10 +8,13 @@ import kaon.protocol.v1.JobSpecification;
 /**
  * A chaos scenario as {@link ScenarioFile} reads it: the cluster it needs, the job it submits, what
  * the job must end as, and the faults to apply on a timeline. Random choices (a range, a fault out
- * of several, "any" node) are made from the run's seed, so a run can be repeated.
+ * of several, "any" node) are made from the run's seed, so a run can be repeated. Without {@code
+ * overlap}, a fault on a node waits until the one before it on any node is over (a killed node
+ * started again and up), so that each strikes a whole cluster; with it, faults on different
+ * nodes strike at once (two of three nodes lost together down the third too: it is the minority).
  */
 public record Scenario(String name, int nodes, JobSpecification job, Expectation expect, Duration timeLimit,
-    List<FaultRule> faults) {
+    boolean overlap, List<FaultRule> faults) {
 
   /** How the job must end: succeed, or fail with a message mentioning {@code failureMentions}. */
   public record Expectation(boolean succeed, String failureMentions, double accuracyTolerance) {}

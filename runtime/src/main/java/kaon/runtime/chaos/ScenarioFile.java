@@ -45,6 +45,7 @@ import org.yaml.snakeyaml.nodes.Tag;
  *   checkpoint-every-steps: 100
  * expect: succeeded          # or failed, with failure-mentions: words
  * time-limit: 20m
+ * overlap: false             # true: faults on different nodes may strike at once
  * faults:
  *   - at: 30s
  *     kill: node 2
@@ -113,7 +114,7 @@ public final class ScenarioFile {
 
   private Scenario scenario(MappingNode mapping) {
     Fields top = fields(mapping, Set.of("name", "nodes", "job", "expect", "failure-mentions", "accuracy-tolerance",
-        "time-limit", "faults"));
+        "time-limit", "overlap", "faults"));
     String name = top.text("name", null);
     int nodes = top.whole("nodes", 3, 1, 64);
     JobSpecification job = job(top);
@@ -130,6 +131,7 @@ public final class ScenarioFile {
     }
     double tolerance = top.decimal("accuracy-tolerance", 0.015, 0, 1);
     Duration limit = top.duration("time-limit", Duration.ofMinutes(30));
+    boolean overlap = top.flag("overlap");
     List<FaultRule> rules = new ArrayList<>();
     Optional<Node> faults = top.node("faults");
     if (faults.isEmpty()) {
@@ -145,7 +147,7 @@ public final class ScenarioFile {
       top.error("name", "missing; give the scenario a name for its report");
     }
     return new Scenario(name == null ? "" : name, nodes, job,
-        new Scenario.Expectation(succeed, mentions == null ? "" : mentions, tolerance), limit, List.copyOf(rules));
+        new Scenario.Expectation(succeed, mentions == null ? "" : mentions, tolerance), limit, overlap, List.copyOf(rules));
   }
 
   private JobSpecification job(Fields top) {
@@ -362,12 +364,11 @@ public final class ScenarioFile {
       if (text == null) {
         return otherwise;
       }
-      Matcher m = DURATION.matcher(text.strip());
-      if (!m.matches()) {
+      Optional<Duration> duration = ScenarioFile.duration(text);
+      if (duration.isEmpty()) {
         error(key, "expected a time such as 500ms, 30s, 5m or 1h, got \"" + text + "\"");
-        return otherwise;
       }
-      return of(Long.parseLong(m.group(1)), m.group(2));
+      return duration.orElse(otherwise);
     }
 
     Span span(String key, Span otherwise) {
@@ -380,14 +381,12 @@ public final class ScenarioFile {
         error(key, "expected a time (30s) or a range to draw from (20-40s, 500ms-2s), got \"" + text + "\"");
         return otherwise;
       }
-      Duration most = of(Long.parseLong(m.group(m.group(3) == null ? 1 : 3)), m.group(4));
-      Duration least = m.group(3) == null ? most
-          : of(Long.parseLong(m.group(1)), m.group(2) != null ? m.group(2) : m.group(4));
-      if (least.compareTo(most) > 0) {
+      Optional<Span> span = ScenarioFile.span(text);
+      if (span.isEmpty()) {
         error(key, "the range runs backwards: \"" + text + "\"");
         return otherwise;
       }
-      return new Span(least, most);
+      return span.get();
     }
 
     Optional<Target> target(String key, int nodes) {
@@ -409,6 +408,24 @@ public final class ScenarioFile {
       error(key, "expected node N (1 to " + nodes + "), any or coordinator, got \"" + text + "\"");
       return Optional.empty();
     }
+  }
+
+  /** A time such as {@code 500ms}, {@code 30s}, {@code 5m} or {@code 1h}; empty when it is not one. */
+  public static Optional<Duration> duration(String text) {
+    Matcher m = DURATION.matcher(text.strip());
+    return m.matches() ? Optional.of(of(Long.parseLong(m.group(1)), m.group(2))) : Optional.empty();
+  }
+
+  /** A time ({@code 30s}) or a range to draw from ({@code 20-40s}, {@code 500ms-2s}); empty when it is neither. */
+  public static Optional<Span> span(String text) {
+    Matcher m = SPAN.matcher(text.strip());
+    if (!m.matches()) {
+      return Optional.empty();
+    }
+    Duration most = of(Long.parseLong(m.group(m.group(3) == null ? 1 : 3)), m.group(4));
+    Duration least = m.group(3) == null ? most
+        : of(Long.parseLong(m.group(1)), m.group(2) != null ? m.group(2) : m.group(4));
+    return least.compareTo(most) > 0 ? Optional.empty() : Optional.of(new Span(least, most));
   }
 
   private static Duration of(long amount, String unit) {

@@ -48,7 +48,7 @@ class ChaosReportTest {
   void theReportShowsEachInvariantAndEachFault() {
     Verdict verdict = new Verdict(List.of(new Verdict.Finding(Invariant.OUTCOME, true, List.of("job j succeeded")),
         new Verdict.Finding(Invariant.FENCING, false, List.of("writer a | b"))), List.of(timing(1, "kill", 500, 2500)));
-    String md = ChaosReport.markdown("Run", List.of(), verdict);
+    String md = ChaosReport.markdown("Run", List.of(), verdict, List.of());
     assertTrue(md.contains("**1 invariant(s) broken.**"), md);
     assertTrue(md.contains("| fencing: ") && md.contains("| **NO** | writer a \\| b |"), md);
     assertTrue(md.contains("| 1 | kill | node 1 | j | effect | 0.5 | 2.5 | 0 |"), md);

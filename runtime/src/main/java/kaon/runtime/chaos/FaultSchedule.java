@@ -1,0 +1,95 @@
+package kaon.runtime.chaos;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import kaon.runtime.chaos.Scenario.Fault;
+import kaon.runtime.chaos.Scenario.FaultRule;
+import kaon.runtime.chaos.Scenario.Trigger;
+
+/**
+ * When a scenario's rules fire, as a pure function of the time since the job was submitted and
+ * the checkpoints it committed: {@code at} once at its time, {@code after-checkpoint} once at its
+ * count, {@code every} a drawn interval apart between {@code from} and {@code until}. Each firing
+ * draws one fault of the rule's {@code one-of}. Every draw comes from the one seeded random, in the
+ * order the rules are listed, so that the same seed and the same progress give the same faults.
+ */
+public final class FaultSchedule {
+
+  /** A rule that fired, the fault it drew, and the firing's number for that rule (from 1). */
+  public record Firing(FaultRule rule, Fault fault, int count) {}
+
+  private final Random random;
+  private final List<State> states = new ArrayList<>();
+
+  private static final class State {
+    final FaultRule rule;
+    Duration next; // every: the next firing; null when the rule cannot fire again
+    int fired;
+
+    State(FaultRule rule, Duration next) {
+      this.rule = rule;
+      this.next = next;
+    }
+  }
+
+  public FaultSchedule(List<FaultRule> rules, Random random) {
+    this.random = random;
+    for (FaultRule rule : rules) {
+      Duration next = rule.trigger() instanceof Trigger.Every every ? every.from().plus(every.interval().draw(random))
+          : Duration.ZERO;
+      states.add(new State(rule, next));
+    }
+  }
+
+  /** The rules that fire now, {@code elapsed} after submission with {@code checkpoints} committed. */
+  public List<Firing> due(Duration elapsed, int checkpoints) {
+    List<Firing> due = new ArrayList<>();
+    for (State s : states) {
+      if (s.next == null) {
+        continue;
+      }
+      Trigger trigger = s.rule.trigger();
+      boolean fires;
+      if (trigger instanceof Trigger.At at) {
+        fires = elapsed.compareTo(at.after()) >= 0;
+      } else if (trigger instanceof Trigger.AfterCheckpoint after) {
+        fires = checkpoints >= after.count();
+      } else {
+        Trigger.Every every = (Trigger.Every) trigger;
+        fires = elapsed.compareTo(s.next) >= 0 && elapsed.compareTo(every.until()) <= 0;
+        if (elapsed.compareTo(every.until()) > 0) {
+          s.next = null; // past its window
+        }
+      }
+      if (!fires) {
+        continue;
+      }
+      s.fired++;
+      List<Fault> choices = s.rule.oneOf();
+      due.add(new Firing(s.rule, choices.get(random.nextInt(choices.size())), s.fired));
+      s.next = null;
+      if (trigger instanceof Trigger.Every every) {
+        Duration next = elapsed.plus(every.interval().draw(random));
+        s.next = next.compareTo(every.until()) <= 0 ? next : null;
+      }
+    }
+    return due;
+  }
+
+  /** Whether no rule can fire again (an {@code after-checkpoint} rule waits for its count until then). */
+  public boolean over() {
+    return states.stream().allMatch(s -> s.next == null);
+  }
+
+  /** Whether no time-driven rule can fire again; rules waiting for a checkpoint count may. */
+  public boolean timeOver() {
+    return states.stream().allMatch(s -> s.next == null || s.rule.trigger() instanceof Trigger.AfterCheckpoint);
+  }
+
+  /** The rules that never fired, with their lines, for the report: a fault that never struck tested nothing. */
+  public List<FaultRule> neverFired() {
+    return states.stream().filter(s -> s.fired == 0).map(s -> s.rule).toList();
+  }
+}
