@@ -3,26 +3,21 @@ package kaon.runtime.bench;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import java.io.BufferedReader;
-import java.io.File;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.lang.management.ManagementFactory;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import kaon.actors.allreduce.AllReducePeer;
 import kaon.actors.allreduce.RingEdge;
 import kaon.actors.allreduce.AllReduceSettings;
@@ -79,7 +74,6 @@ public final class AllReduceBench {
   private record Result(Size size, Transport transport, Samples millis, double overLink, long cpuNanos) {}
 
   /** One row of {@code allreduce_gloo.py}'s RESULT line. */
-  private record Gloo(long bytes, double medianSeconds, double busbw) {}
 
   private AllReduceBench() {}
 
@@ -148,10 +142,10 @@ public final class AllReduceBench {
     Config config = benchConfig();
     double loadBefore = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
     Path peers = Path.of(System.getProperty("kaon.peers.dir", "../shared/bench/peers"));
-    boolean gloo = options.gloo() && glooAvailable(peers);
-    List<Map<Long, Gloo>> glooRuns = new ArrayList<>();
+    boolean gloo = options.gloo() && GlooPeer.available(peers);
+    List<Map<Long, GlooPeer.Row>> glooRuns = new ArrayList<>();
     if (gloo) {
-      glooRuns.add(runGloo(peers, options.sizes()));
+      glooRuns.add(GlooPeer.run(peers, options.sizes().stream().map(Size::bytes).toList(), freePort()));
     }
     Map<String, ActorRef<RingMessage>> local = new HashMap<>();
     ActorSystem<Void> system = start(config, options, 0, local);
@@ -195,7 +189,7 @@ public final class AllReduceBench {
       system.getWhenTerminated().toCompletableFuture().get(30, TimeUnit.SECONDS);
     }
     if (gloo) {
-      glooRuns.add(runGloo(peers, options.sizes()));
+      glooRuns.add(GlooPeer.run(peers, options.sizes().stream().map(Size::bytes).toList(), freePort()));
     }
     double loadAfter = ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
     print(options, results, glooRuns, loadBefore, loadAfter,
@@ -349,69 +343,6 @@ public final class AllReduceBench {
     }
   }
 
-  // Gloo.
-
-  private static boolean glooAvailable(Path peers) {
-    if (!Files.isRegularFile(peers.resolve("allreduce_gloo.py"))) {
-      System.err.println("gloo: " + peers.resolve("allreduce_gloo.py") + " not found (set KAON_PEERS_DIR); Kaon only");
-      return false;
-    }
-    try {
-      Process check = new ProcessBuilder("/usr/bin/python3", "-c", "import torch")
-          .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-      if (check.waitFor() == 0) {
-        return true;
-      }
-    } catch (IOException e) {
-      // No Debian python3 at all: same answer.
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-    System.err.println("gloo: /usr/bin/python3 has no torch (apt-get install python3-torch); Kaon only");
-    return false;
-  }
-
-  /** Runs {@code allreduce_gloo.py} for the same byte sizes; its rows by byte count. */
-  private static Map<Long, Gloo> runGloo(Path peers, List<Size> sizes) throws Exception {
-    List<String> command = new ArrayList<>(List.of(
-        "/usr/bin/python3", "allreduce_gloo.py", "--nproc", "2", "--port", String.valueOf(freePort()), "--sizes-mib"));
-    for (Size size : sizes) {
-      // Exact in binary, so the script's int(mib * 2**20) // 4 gives our float count back.
-      command.add(new java.math.BigDecimal(size.bytes()).divide(new java.math.BigDecimal(1 << 20)).toPlainString());
-    }
-    System.err.println("gloo: " + String.join(" ", command));
-    Process gloo = new ProcessBuilder(command).directory(peers.toFile()).redirectErrorStream(true).start();
-    String result = null;
-    try (BufferedReader out = new BufferedReader(new InputStreamReader(gloo.getInputStream(), StandardCharsets.UTF_8))) {
-      for (String line; (line = out.readLine()) != null; ) {
-        if (line.startsWith("RESULT ")) {
-          result = line;
-        } else {
-          System.err.println("  gloo: " + line);
-        }
-      }
-    }
-    if (gloo.waitFor() != 0 || result == null) {
-      throw new IllegalStateException("allreduce_gloo.py failed (exit " + gloo.exitValue() + ")");
-    }
-    Map<Long, Gloo> rows = new LinkedHashMap<>();
-    Matcher row = Pattern.compile("\\{[^{}]*\"size_mib\"[^{}]*}").matcher(result);
-    while (row.find()) {
-      String r = row.group();
-      Gloo g = new Gloo((long) number(r, "bytes"), number(r, "median_s"), number(r, "busbw_GBps"));
-      rows.put(g.bytes(), g);
-    }
-    return rows;
-  }
-
-  private static double number(String json, String key) {
-    Matcher m = Pattern.compile("\"" + key + "\":\\s*([-0-9.eE+]+)").matcher(json);
-    if (!m.find()) {
-      throw new IllegalStateException("no " + key + " in gloo's row " + json);
-    }
-    return Double.parseDouble(m.group(1));
-  }
-
   private static int freePort() throws IOException {
     try (ServerSocket socket = new ServerSocket(0)) {
       return socket.getLocalPort();
@@ -420,7 +351,7 @@ public final class AllReduceBench {
 
   // The table.
 
-  private static void print(Options options, List<Result> results, List<Map<Long, Gloo>> glooRuns,
+  private static void print(Options options, List<Result> results, List<Map<Long, GlooPeer.Row>> glooRuns,
       double loadBefore, double loadAfter, int chunkFloats) {
     System.out.println();
     System.out.printf(Locale.ROOT,
@@ -452,7 +383,7 @@ public final class AllReduceBench {
     if (!glooRuns.isEmpty()) {
       for (int i = 0; i < glooRuns.size(); i++) {
         StringBuilder line = new StringBuilder("gloo run " + (i + 1) + ":");
-        for (Gloo g : glooRuns.get(i).values()) {
+        for (GlooPeer.Row g : glooRuns.get(i).values()) {
           line.append(String.format(Locale.ROOT, "  %,d B %.3f ms %.3f GB/s", g.bytes(), g.medianSeconds() * 1e3, g.busbw()));
         }
         System.out.println(line);

@@ -2,6 +2,7 @@ package kaon.runtime.chaos;
 
 import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
@@ -73,47 +74,19 @@ public final class ChaosRun {
 
   /** Runs the scenario; returns 0 when every invariant held, 1 otherwise. */
   public int run() throws IOException, InterruptedException {
-    java.nio.file.Files.createDirectories(options.reportDir());
+    Files.createDirectories(options.reportDir());
     history = HistoryFile.create(options.reportDir().resolve("history.jsonl"));
     recorder = new HistoryRecorder(history, cluster.store(), System::currentTimeMillis);
     api = new ClusterApi(cluster);
     FaultInjector faults = new FaultInjector(cluster, recorder, random, out, this::coordinatorNode, scenario.overlap());
-    Thread undo = new Thread(faults::undoAll, "chaos-undo");
-    Runtime.getRuntime().addShutdownHook(undo); // an aborted run (Ctrl-C) leaves nothing hung or down
     try {
-      out.printf("%s starting the nodes and Cassandra that do not run (logs: %s)%n", Instant.now(),
-          String.join(", ", cluster.logs()));
+      out.printf("%s starting the nodes and Cassandra that do not run (logs in %s)%n", Instant.now(),
+          Path.of(cluster.logs().get(0)).getParent());
       cluster.startAll();
       sampler.scheduleWithFixedDelay(this::sample, 1, 1, TimeUnit.SECONDS);
       baseline = baseline();
       FaultSchedule schedule = new FaultSchedule(scenario.faults(), random);
-      long start = System.nanoTime();
-      long deadline = start + scenario.timeLimit().toNanos();
-      String current = submit();
-      long supervised = 0;
-      while (true) {
-        Duration elapsed = Duration.ofNanos(System.nanoTime() - start);
-        Optional<Job> job = Optional.ofNullable(seen.get(current));
-        int checkpoints = recorder.checkpointsCommitted(current);
-        for (FaultSchedule.Firing firing : schedule.due(elapsed, checkpoints)) {
-          faults.apply(firing);
-        }
-        if (System.nanoTime() - supervised > TimeUnit.MILLISECONDS.toNanos(SUPERVISE_MILLIS)) {
-          faults.supervise();
-          supervised = System.nanoTime();
-        }
-        if (job.isPresent() && ended(job.get().getPhase())) {
-          if (!options.repeat() || schedule.timeOver()) {
-            break;
-          }
-          current = submit();
-        }
-        if (System.nanoTime() > deadline) {
-          problems.add("the time limit (" + scenario.timeLimit().toMinutes() + " min) passed before the job ended");
-          break;
-        }
-        Thread.sleep(TICK_MILLIS);
-      }
+      play(schedule, faults);
       out.printf("%s run over; undoing the faults still under way%n", Instant.now());
       faults.finish();
       for (Scenario.FaultRule rule : schedule.neverFired()) {
@@ -125,11 +98,43 @@ public final class ChaosRun {
       sampler.awaitTermination(1, TimeUnit.MINUTES);
       return verdict(faults);
     } finally {
-      Runtime.getRuntime().removeShutdownHook(undo);
       sampler.shutdownNow();
       api.close();
       recorder.close();
       history.close();
+    }
+  }
+
+  /**
+   * Submits the job and fires the rules as they come due, every {@value #TICK_MILLIS} ms, until the
+   * job ended (with {@code repeat}: the next one is submitted until no rule can fire on time any
+   * more) or the time limit passed.
+   */
+  private void play(FaultSchedule schedule, FaultInjector faults) throws IOException, InterruptedException {
+    long start = System.nanoTime();
+    long deadline = start + scenario.timeLimit().toNanos();
+    String current = submit();
+    long supervised = 0;
+    while (true) {
+      Duration elapsed = Duration.ofNanos(System.nanoTime() - start);
+      for (FaultSchedule.Firing firing : schedule.due(elapsed, recorder.checkpointsCommitted(current))) {
+        faults.apply(firing);
+      }
+      if (System.nanoTime() - supervised > TimeUnit.MILLISECONDS.toNanos(SUPERVISE_MILLIS)) {
+        faults.supervise();
+        supervised = System.nanoTime();
+      }
+      if (ended(current)) {
+        if (!options.repeat() || schedule.timeOver()) {
+          return;
+        }
+        current = submit();
+      }
+      if (System.nanoTime() > deadline) {
+        problems.add("the time limit (" + scenario.timeLimit().toMinutes() + " min) passed before the job ended");
+        return;
+      }
+      Thread.sleep(TICK_MILLIS);
     }
   }
 

@@ -129,8 +129,8 @@ final class FaultInjector {
     undoAll();
   }
 
-  /** Brings everything back; safe to call at any time, also from a shutdown hook. */
-  void undoAll() {
+  /** Brings everything back: continues every node, starts Cassandra and every node that does not run. */
+  private void undoAll() {
     for (int k = 1; k <= cluster.size(); k++) {
       try {
         cluster.hang(k, false);

@@ -12,6 +12,7 @@ import java.time.Duration;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -92,6 +93,16 @@ final class ChaosCommand {
     }
     List<String> verdicts = new ArrayList<>();
     int code = 0;
+    // An aborted run (Ctrl-C) leaves nothing behind: the nodes run in the background otherwise.
+    ChaosCluster started = cluster;
+    Thread abort = new Thread(() -> {
+      try {
+        started.shutDown();
+      } catch (IOException | InterruptedException e) {
+        err.println("kaon chaos: stopping the cluster: " + e.getMessage());
+      }
+    }, "chaos-abort");
+    Runtime.getRuntime().addShutdownHook(abort);
     try {
       for (Scenario scenario : scenarios) {
         Path dir = scenarios.size() == 1 ? report : report.resolve(slug(scenario.name()));
@@ -109,6 +120,11 @@ final class ChaosCommand {
       Thread.currentThread().interrupt();
       return KaonCli.ENVIRONMENT;
     } finally {
+      try {
+        Runtime.getRuntime().removeShutdownHook(abort);
+      } catch (IllegalStateException shuttingDown) {
+        // aborted: the hook stops the cluster, and this does too; both are idempotent
+      }
       try {
         cluster.shutDown();
       } catch (IOException | InterruptedException e) {
@@ -172,8 +188,8 @@ final class ChaosCommand {
     @Spec CommandSpec command;
 
     @Option(names = "--faults", paramLabel = "KINDS", split = ",", defaultValue = "kill,hang,cassandra",
-        description = "The faults to draw from: kill, stop, hang, cassandra-stop, cassandra-kill, cassandra (both)"
-            + " (default: ${DEFAULT-VALUE}).")
+        description = "The faults to draw from, each kind as likely: kill, stop, hang, cassandra-stop, cassandra-kill,"
+            + " cassandra (either) (default: ${DEFAULT-VALUE}).")
     List<String> kinds;
 
     @Option(names = "--every", paramLabel = "SPAN", defaultValue = "20-40s",
@@ -213,17 +229,19 @@ final class ChaosCommand {
       List<Scenario.Fault> faults = new ArrayList<>();
       for (String kind : kinds) {
         switch (kind.strip()) {
-          case "kill" -> faults.add(new Scenario.Fault.Kill(new Scenario.Target.Any(), restart));
-          case "stop" -> faults.add(new Scenario.Fault.Stop(new Scenario.Target.Any(), restart));
-          case "hang" -> faults.add(new Scenario.Fault.Hang(new Scenario.Target.Any(),
-              new Scenario.Span(Duration.ofSeconds(2), Duration.ofSeconds(10))));
+          // Two entries per kind listed (cassandra: one stop, one kill), so that each is as likely.
+          case "kill" -> faults.addAll(Collections.nCopies(2, new Scenario.Fault.Kill(new Scenario.Target.Any(), restart)));
+          case "stop" -> faults.addAll(Collections.nCopies(2, new Scenario.Fault.Stop(new Scenario.Target.Any(), restart)));
+          case "hang" -> faults.addAll(Collections.nCopies(2, new Scenario.Fault.Hang(new Scenario.Target.Any(),
+              new Scenario.Span(Duration.ofSeconds(2), Duration.ofSeconds(10)))));
           case "cassandra-stop", "cassandra-kill", "cassandra" -> {
             Scenario.Span outage = new Scenario.Span(Duration.ofSeconds(5), Duration.ofSeconds(25));
+            boolean both = kind.strip().equals("cassandra");
             if (!kind.strip().equals("cassandra-kill")) {
-              faults.add(new Scenario.Fault.CassandraDown(false, outage));
+              faults.addAll(Collections.nCopies(both ? 1 : 2, new Scenario.Fault.CassandraDown(false, outage)));
             }
             if (!kind.strip().equals("cassandra-stop")) {
-              faults.add(new Scenario.Fault.CassandraDown(true, outage));
+              faults.addAll(Collections.nCopies(both ? 1 : 2, new Scenario.Fault.CassandraDown(true, outage)));
             }
           }
           case "partition", "loss", "slow", "delay" -> mistakes.add("--faults: " + kind
