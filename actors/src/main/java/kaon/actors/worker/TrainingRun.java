@@ -281,6 +281,13 @@ final class TrainingRun implements Runnable, RunThread {
     boolean source = start.syncSource() == a.rank();
     float[] buffer;
     if (source) {
+      // The coordinator chose this rank from what it said when surveyed; a run that failed since
+      // (a diverged step, a transfer that went wrong) gave that state up. Retryable: the next
+      // generation surveys again. A soak found this as a job failed by a NullPointerException.
+      if (progress == null || progress.step() != a.resumeStep()) {
+        throw new StateTransferException("rank " + a.rank() + " was chosen to send the state of step " + a.resumeStep()
+            + " but holds " + (progress == null ? "none" : "that of step " + progress.step()));
+      }
       encodeState(a);
       if (payload.length != start.syncBytes()) {
         throw new StateTransferException("rank " + a.rank() + " holds " + payload.length + " bytes of state, the generation expected "

@@ -239,7 +239,7 @@ final class FaultInjector {
       int n = started(kill ? "cassandra-kill" : "cassandra-stop", "cassandra", "for " + seconds(length));
       cluster.cassandraDown(kill);
       Thread.sleep(length.toMillis());
-      cluster.cassandraUp();
+      cassandraUp();
       ended(n);
     } catch (IOException e) {
       problem("the Cassandra outage failed: " + e.getMessage());
@@ -247,6 +247,22 @@ final class FaultInjector {
       Thread.currentThread().interrupt();
     } finally {
       release("cassandra");
+    }
+  }
+
+  /** Starts Cassandra again, and again after a pause if it would not start, as a supervisor would. */
+  private void cassandraUp() throws IOException, InterruptedException {
+    for (int attempt = 1; ; attempt++) {
+      try {
+        cluster.cassandraUp();
+        return;
+      } catch (IOException e) {
+        if (attempt == 3) {
+          throw e;
+        }
+        out.printf("%s Cassandra did not start again (%s); trying again in 5 s%n", Instant.now(), e.getMessage());
+        Thread.sleep(5_000);
+      }
     }
   }
 

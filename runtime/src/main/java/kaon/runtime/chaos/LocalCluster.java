@@ -54,9 +54,11 @@ public final class LocalCluster implements ChaosCluster {
     this.dir = dir;
     Files.createDirectories(dir);
     Random random = new SecureRandom();
-    this.clusterBase = freeRange(random, nodes);
-    this.apiBase = freeRange(random, nodes);
-    List<Integer> cassandra = List.of(freeRange(random, 1), freeRange(random, 1), freeRange(random, 1));
+    // One range for all: the cluster's ports, the API's, then Cassandra's three, none shared.
+    int base = freeRange(random, 2 * nodes + 3);
+    this.clusterBase = base;
+    this.apiBase = base + nodes;
+    List<Integer> cassandra = List.of(base + 2 * nodes, base + 2 * nodes + 1, base + 2 * nodes + 2);
     this.cassandraPort = cassandra.get(0);
     byte[] secret = new byte[16];
     random.nextBytes(secret);
@@ -251,15 +253,34 @@ public final class LocalCluster implements ChaosCluster {
     }
   }
 
-  /** The first of {@code count} consecutive ports, from 30000-49999, that no one listens on now. */
+  /**
+   * The first of {@code count} consecutive ports that no one listens on now, below the kernel's
+   * ephemeral range: a port in it can be taken, while Cassandra is down, as the source port of a
+   * node's attempt to reach it, and Cassandra then cannot start again (a soak saw exactly that).
+   */
   private static int freeRange(Random random, int count) throws IOException {
+    int least = 20_000;
+    int most = ephemeralPortsFrom() - 1;
+    if (most - least < 1_000) {
+      throw new IOException("the kernel's ephemeral ports start at " + (most + 1)
+          + "; a chaos run needs ports 20000-" + (least + 1_000) + " outside them (net.ipv4.ip_local_port_range)");
+    }
     for (int attempt = 0; attempt < 100; attempt++) {
-      int base = 30_000 + random.nextInt(20_000 - count);
+      int base = least + random.nextInt(most - least - count);
       if (allFree(base, count)) {
         return base;
       }
     }
-    throw new IOException("found no " + count + " free ports in 30000-49999");
+    throw new IOException("found no " + count + " free ports in " + least + "-" + most);
+  }
+
+  /** The first port the kernel hands out as a source port (32768 unless configured otherwise). */
+  private static int ephemeralPortsFrom() {
+    try {
+      return Integer.parseInt(Files.readString(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).strip().split("\\s+")[0]);
+    } catch (IOException | RuntimeException e) {
+      return 32_768;
+    }
   }
 
   private static boolean allFree(int base, int count) {

@@ -80,4 +80,29 @@ class ChaosCommandTest {
     assertTrue(bad.err().startsWith("kaon chaos check: " + broken + ":1: not an observation"), bad.err());
     assertTrue(!bad.err().contains("\tat "), bad.err());
   }
+
+  @Test
+  void aScenarioWithMistakesIsRefusedBeforeAnythingStartsNamingEachOne() throws IOException {
+    Path good = dir.resolve("good.yaml");
+    Files.writeString(good, "name: g\njob:\n  task: fashion-mnist-mlp\nfaults:\n  - at: 5s\n    kill: any\n");
+    Path bad = dir.resolve("bad.yaml");
+    Files.writeString(bad, "name: b\njob:\n  task: fashion-mnist-mlp\nfaults:\n  - at: soon\n    kill: node 9\n");
+    Run run = kaon("chaos", "run", good.toString(), bad.toString(), "--report", dir.resolve("r").toString());
+    assertEquals(2, run.code(), run.err());
+    assertTrue(run.err().contains(bad + ":5: at: expected a time"), run.err());
+    assertTrue(run.err().contains(bad + ":6: kill: expected node N (1 to 3)"), run.err());
+    assertTrue(!run.err().contains(good.toString()), run.err());
+    assertTrue(!Files.exists(dir.resolve("r")), "nothing ran, nothing was written");
+  }
+
+  @Test
+  void randomFaultsNameEachBadOption() {
+    Run run = kaon("chaos", "random", "--faults", "kill,partition,bogus", "--every", "40-20s", "--for", "ten");
+    assertEquals(2, run.code(), run.err());
+    assertTrue(run.err().contains("--every: expected a time (30s) or a range (20-40s), got \"40-20s\""), run.err());
+    assertTrue(run.err().contains("--for: expected a time such as 10m, got \"ten\""), run.err());
+    assertTrue(run.err().contains("--faults: partition is a network fault"), run.err());
+    assertTrue(run.err().contains("--faults: unknown fault \"bogus\""), run.err());
+    assertTrue(!run.err().contains("Exception"), run.err());
+  }
 }
