@@ -8,21 +8,31 @@ import java.time.Duration;
  * progress (an epoch or a checkpoint recorded resets the count).
  *
  * <p>A retryable failure (a lost node, a missed all-reduce deadline) re-forms the job with whoever
- * is left: the first at once, the following ones after a backoff that doubles from 1 s to 16 s,
- * giving the cluster time to settle (a node being downed, devices changing hands). A retryable
+ * is left: the first at once, the following ones after a backoff that doubles from {@code
+ * backoffMin} to {@code backoffMax} (1 s to 16 s in production), giving the cluster time to settle (a node being downed, devices changing hands). A retryable
  * failure that keeps coming back is not transient: after {@code maxFailuresWithoutProgress} the job
  * fails. Running out of devices is the cluster's doing, not the rank's: it never makes the job
  * give up, and the job waits for devices instead. Anything else (an unknown task, missing data, a
  * bug) fails the job at once.
  *
  * @param maxFailuresWithoutProgress generations in a row that may fail before the job gives up
+ * @param backoffMin the base of the backoff: the n-th re-formation in a row waits backoffMin x 2^(n-1)
+ * @param backoffMax the longest wait
  */
-record FailurePolicy(int maxFailuresWithoutProgress) {
+record FailurePolicy(int maxFailuresWithoutProgress, Duration backoffMin, Duration backoffMax) {
 
   FailurePolicy {
     if (maxFailuresWithoutProgress < 1) {
       throw new IllegalArgumentException("maxFailuresWithoutProgress must be at least 1, was " + maxFailuresWithoutProgress);
     }
+    if (backoffMin.isNegative() || backoffMax.compareTo(backoffMin) < 0) {
+      throw new IllegalArgumentException("re-formation backoff from " + backoffMin + " to " + backoffMax + " runs backwards");
+    }
+  }
+
+  /** Production's backoff: 1 s doubling to 16 s. */
+  FailurePolicy(int maxFailuresWithoutProgress) {
+    this(maxFailuresWithoutProgress, Duration.ofSeconds(1), Duration.ofSeconds(16));
   }
 
   /** The verdict, with the count of failures without progress that it leaves. */
@@ -56,7 +66,7 @@ record FailurePolicy(int maxFailuresWithoutProgress) {
     if (failures == 1) {
       return new ReformNow(failures);
     }
-    Duration backoff = Duration.ofSeconds(1L << Math.min(4, failures - 1));
-    return new ReformAfter(backoff, failures);
+    Duration backoff = backoffMin.multipliedBy(1L << Math.min(20, failures - 1));
+    return new ReformAfter(backoff.compareTo(backoffMax) > 0 ? backoffMax : backoff, failures);
   }
 }

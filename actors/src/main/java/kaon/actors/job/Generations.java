@@ -87,7 +87,7 @@ final class Generations {
     this.replies = replies;
     this.port = port;
     this.effect = effect;
-    this.failures = new FailurePolicy(settings.failuresBeforeGiveUp());
+    this.failures = new FailurePolicy(settings.failuresBeforeGiveUp(), settings.reformBackoffMin(), settings.reformBackoffMax());
     this.growth = GrowthPolicy.of(settings);
   }
 

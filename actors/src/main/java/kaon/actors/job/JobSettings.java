@@ -19,6 +19,9 @@ import java.time.Duration;
  * @param prepareAttempts how many times they are asked again before the job forms without them
  * @param failuresBeforeGiveUp generations in a row that may fail without progress before the job
  *     fails
+ * @param reformBackoffMin the base of the backoff between re-formations in a row: the n-th waits
+ *     reformBackoffMin x 2^(n-1) (the first waits not at all)
+ * @param reformBackoffMax the longest wait between re-formations, which double up to it
  * @param persistRetryMin first delay before probing an unreachable journal again (the write gate,
  *     and the host of a coordinator that stopped)
  * @param persistRetryMax longest delay between such probes
@@ -41,6 +44,8 @@ public record JobSettings(
     Duration prepareResendInterval,
     int prepareAttempts,
     int failuresBeforeGiveUp,
+    Duration reformBackoffMin,
+    Duration reformBackoffMax,
     Duration persistRetryMin,
     Duration persistRetryMax,
     String journalSession,
@@ -75,6 +80,8 @@ public record JobSettings(
         job.getDuration("prepare-resend-interval"),
         job.getInt("prepare-attempts"),
         job.getInt("failures-before-give-up"),
+        job.getDuration("reform-backoff-min"),
+        job.getDuration("reform-backoff-max"),
         job.getDuration("persist-retry-min"),
         job.getDuration("persist-retry-max"),
         sessionOfJournal(journalPlugin),

@@ -85,7 +85,7 @@ public final class ChaosRun {
       cluster.startAll();
       sampler.scheduleWithFixedDelay(this::sample, 1, 1, TimeUnit.SECONDS);
       baseline = baseline();
-      FaultSchedule schedule = new FaultSchedule(scenario.faults(), random);
+      FaultSchedule schedule = new FaultSchedule(scenario.faults(), random, !scenario.overlap());
       play(schedule, faults);
       out.printf("%s run over; undoing the faults still under way%n", Instant.now());
       faults.finish();
@@ -117,8 +117,13 @@ public final class ChaosRun {
     long supervised = 0;
     while (true) {
       Duration elapsed = Duration.ofNanos(System.nanoTime() - start);
-      for (FaultSchedule.Firing firing : schedule.due(elapsed, recorder.checkpointsCommitted(current))) {
-        faults.apply(firing);
+      // Without overlap a fault strikes only once the one before it is over (a killed node up
+      // again, Cassandra answering), and the next interval of its rule starts then.
+      if (scenario.overlap() || faults.idle()) {
+        schedule.faultsOver(elapsed);
+        for (FaultSchedule.Firing firing : schedule.due(elapsed, recorder.checkpointsCommitted(current))) {
+          faults.apply(firing);
+        }
       }
       if (System.nanoTime() - supervised > TimeUnit.MILLISECONDS.toNanos(SUPERVISE_MILLIS)) {
         faults.supervise();

@@ -50,6 +50,7 @@ final class FaultInjector {
   // Guarded by this: what faults hold now, and which nodes a fault keeps down (stay-down).
   private final Set<String> busy = new HashSet<>();
   private final Set<Integer> keptDown = new HashSet<>();
+  private int underWay;
   private final Map<String, Integer> counts = new LinkedHashMap<>();
   private final List<String> problems = new ArrayList<>();
   private int numbered;
@@ -64,12 +65,17 @@ final class FaultInjector {
     this.coordinatorNode = coordinatorNode;
   }
 
+  /** Whether no fault is under way (those applied have all been undone, or were skipped). */
+  synchronized boolean idle() {
+    return underWay == 0;
+  }
+
   /** Applies a firing: its target is chosen now (from the seeded random), the fault runs on its own thread. */
   synchronized void apply(Firing firing) {
     Fault fault = firing.fault();
     if (fault instanceof Fault.CassandraDown down) {
       Duration length = down.duration().draw(random);
-      threads.execute(() -> cassandraOutage(down.kill(), length, firing));
+      run(() -> cassandraOutage(down.kill(), length, firing));
       return;
     }
     Target target = target(fault);
@@ -94,7 +100,21 @@ final class FaultInjector {
       length = f.restartAfter().draw(random);
     }
     Duration drawn = length;
-    threads.execute(() -> onNode(fault, k, drawn, firing));
+    run(() -> onNode(fault, k, drawn, firing));
+  }
+
+  /** Runs a fault on its own thread, counted as under way from now until it is over. */
+  private void run(Runnable fault) {
+    underWay++;
+    threads.execute(() -> {
+      try {
+        fault.run();
+      } finally {
+        synchronized (this) {
+          underWay--;
+        }
+      }
+    });
   }
 
   /** Starts, each on a fault thread, the nodes that exited on their own; called every few seconds. */

@@ -21,11 +21,13 @@ public final class FaultSchedule {
   public record Firing(FaultRule rule, Fault fault, int count) {}
 
   private final Random random;
+  private final boolean gaps;
   private final List<State> states = new ArrayList<>();
 
   private static final class State {
     final FaultRule rule;
     Duration next; // every: the next firing; null when the rule cannot fire again
+    boolean awaitingEnd; // every, with gaps: fired, its next interval starts when the fault is over
     int fired;
 
     State(FaultRule rule, Duration next) {
@@ -34,7 +36,14 @@ public final class FaultSchedule {
     }
   }
 
-  public FaultSchedule(List<FaultRule> rules, Random random) {
+  /**
+   * A schedule of {@code rules}, drawing from {@code random}. With {@code gaps}, an {@code every}
+   * rule's interval is the quiet time between the end of one of its faults and the next (the run
+   * calls {@link #faultsOver}); without, it runs from one firing to the next, and faults that last
+   * longer than the interval pile up.
+   */
+  public FaultSchedule(List<FaultRule> rules, Random random, boolean gaps) {
+    this.gaps = gaps;
     this.random = random;
     for (FaultRule rule : rules) {
       Duration next = rule.trigger() instanceof Trigger.Every every ? every.from().plus(every.interval().draw(random))
@@ -71,21 +80,37 @@ public final class FaultSchedule {
       due.add(new Firing(s.rule, choices.get(random.nextInt(choices.size())), s.fired));
       s.next = null;
       if (trigger instanceof Trigger.Every every) {
-        Duration next = elapsed.plus(every.interval().draw(random));
-        s.next = next.compareTo(every.until()) <= 0 ? next : null;
+        if (gaps) {
+          s.awaitingEnd = true;
+        } else {
+          Duration next = elapsed.plus(every.interval().draw(random));
+          s.next = next.compareTo(every.until()) <= 0 ? next : null;
+        }
       }
     }
     return due;
   }
 
+  /** With gaps: the faults fired so far are over, {@code elapsed} after submission; the waiting rules draw their next. */
+  public void faultsOver(Duration elapsed) {
+    for (State s : states) {
+      if (s.awaitingEnd && s.rule.trigger() instanceof Trigger.Every every) {
+        s.awaitingEnd = false;
+        Duration next = elapsed.plus(every.interval().draw(random));
+        s.next = next.compareTo(every.until()) <= 0 ? next : null;
+      }
+    }
+  }
+
   /** Whether no rule can fire again (an {@code after-checkpoint} rule waits for its count until then). */
   public boolean over() {
-    return states.stream().allMatch(s -> s.next == null);
+    return states.stream().allMatch(s -> s.next == null && !s.awaitingEnd);
   }
 
   /** Whether no time-driven rule can fire again; rules waiting for a checkpoint count may. */
   public boolean timeOver() {
-    return states.stream().allMatch(s -> s.next == null || s.rule.trigger() instanceof Trigger.AfterCheckpoint);
+    return states.stream().allMatch(s -> s.next == null && !s.awaitingEnd
+        || s.rule.trigger() instanceof Trigger.AfterCheckpoint);
   }
 
   /** The rules that never fired, with their lines, for the report: a fault that never struck tested nothing. */

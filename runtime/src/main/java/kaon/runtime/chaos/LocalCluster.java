@@ -277,7 +277,9 @@ public final class LocalCluster implements ChaosCluster {
   /** The first port the kernel hands out as a source port (32768 unless configured otherwise). */
   private static int ephemeralPortsFrom() {
     try {
-      return Integer.parseInt(Files.readString(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).strip().split("\\s+")[0]);
+      // Not Files.readString: it sizes its read by the file's size, and a /proc file's is 0 (it read "3").
+      return Integer.parseInt(Files.readAllLines(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).get(0).strip()
+          .split("\\s+")[0]);
     } catch (IOException | RuntimeException e) {
       return 32_768;
     }

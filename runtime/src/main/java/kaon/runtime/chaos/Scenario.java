@@ -9,9 +9,10 @@ import kaon.protocol.v1.JobSpecification;
  * A chaos scenario as {@link ScenarioFile} reads it: the cluster it needs, the job it submits, what
  * the job must end as, and the faults to apply on a timeline. Random choices (a range, a fault out
  * of several, "any" node) are made from the run's seed, so a run can be repeated. Without {@code
- * overlap}, a fault on a node waits until the one before it on any node is over (a killed node
- * started again and up), so that each strikes a whole cluster; with it, faults on different
- * nodes strike at once (two of three nodes lost together down the third too: it is the minority).
+ * overlap}, a fault waits until the one before it is over (a killed node started again and up,
+ * Cassandra answering), so that each strikes a whole cluster, and an {@code every} interval is the
+ * quiet time between faults; with it, faults on different nodes and Cassandra strike at once (two
+ * of three nodes lost together down the third too: it is the minority).
  */
 public record Scenario(String name, int nodes, JobSpecification job, Expectation expect, Duration timeLimit,
     boolean overlap, List<FaultRule> faults) {

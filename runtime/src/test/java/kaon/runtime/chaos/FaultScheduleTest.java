@@ -43,7 +43,7 @@ class FaultScheduleTest {
 
   @Test
   void atFiresOnceWhenItsTimeCame() {
-    FaultSchedule schedule = new FaultSchedule(List.of(new FaultRule(3, new Trigger.At(s(30)), List.of(KILL))), new Random(1));
+    FaultSchedule schedule = new FaultSchedule(List.of(new FaultRule(3, new Trigger.At(s(30)), List.of(KILL))), new Random(1), false);
     assertEquals(List.of("30s line 3 kill #1"), play(schedule, 100, 0));
     assertTrue(schedule.over());
     assertTrue(schedule.neverFired().isEmpty());
@@ -52,7 +52,7 @@ class FaultScheduleTest {
   @Test
   void afterCheckpointFiresOnceAtItsCountAndWaitsForIt() {
     FaultSchedule schedule = new FaultSchedule(List.of(new FaultRule(5, new Trigger.AfterCheckpoint(4), List.of(HANG))),
-        new Random(1));
+        new Random(1), false);
     assertTrue(schedule.due(s(500), 3).isEmpty(), "three checkpoints are not four, however long it took");
     assertTrue(schedule.timeOver(), "only a checkpoint count can fire it now");
     assertFalse(schedule.over());
@@ -64,7 +64,7 @@ class FaultScheduleTest {
   @Test
   void everyFiresWithinItsWindowAtDrawnIntervals() {
     FaultRule rule = new FaultRule(7, new Trigger.Every(new Span(s(20), s(40)), s(10), s(200)), List.of(KILL));
-    FaultSchedule schedule = new FaultSchedule(List.of(rule), new Random(42));
+    FaultSchedule schedule = new FaultSchedule(List.of(rule), new Random(42), false);
     List<Integer> times = play(schedule, 400, 0).stream().map(f -> Integer.parseInt(f.substring(0, f.indexOf('s')))).toList();
     assertTrue(times.size() >= 4 && times.size() <= 10, times.toString());
     assertTrue(times.get(0) >= 30 && times.get(0) <= 50, "the first after from + an interval: " + times);
@@ -77,13 +77,28 @@ class FaultScheduleTest {
   }
 
   @Test
+  void withGapsTheNextIntervalStartsWhenTheFaultIsOver() {
+    FaultRule rule = new FaultRule(2, new Trigger.Every(new Span(s(20), s(20)), s(0), s(1000)), List.of(OUTAGE));
+    FaultSchedule schedule = new FaultSchedule(List.of(rule), new Random(1), true);
+    assertEquals(1, schedule.due(s(20), 0).size());
+    // The outage (and Cassandra's start) lasts 45 s: nothing fires meanwhile, however long it is.
+    for (int t = 21; t < 65; t++) {
+      assertTrue(schedule.due(s(t), 0).isEmpty(), "fired at " + t + " s while the fault was under way");
+    }
+    assertFalse(schedule.over(), "the rule waits for its fault to be over, it is not done");
+    schedule.faultsOver(s(65));
+    assertTrue(schedule.due(s(84), 0).isEmpty());
+    assertEquals(1, schedule.due(s(85), 0).size(), "20 s of quiet after the fault was over");
+  }
+
+  @Test
   void theSameSeedGivesTheSameFaultsAnotherSeedOthers() {
     List<FaultRule> rules = List.of(
         new FaultRule(1, new Trigger.Every(new Span(s(5), s(15)), s(0), s(300)), List.of(KILL, HANG, OUTAGE)),
         new FaultRule(2, new Trigger.AfterCheckpoint(3), List.of(KILL, OUTAGE)));
-    List<String> first = play(new FaultSchedule(rules, new Random(7)), 300, 1);
-    assertEquals(first, play(new FaultSchedule(rules, new Random(7)), 300, 1));
-    List<String> other = play(new FaultSchedule(rules, new Random(8)), 300, 1);
+    List<String> first = play(new FaultSchedule(rules, new Random(7), false), 300, 1);
+    assertEquals(first, play(new FaultSchedule(rules, new Random(7), false), 300, 1));
+    List<String> other = play(new FaultSchedule(rules, new Random(8), false), 300, 1);
     assertFalse(first.equals(other), "seed 8 drew exactly what seed 7 did: " + first);
     assertTrue(first.stream().anyMatch(f -> f.contains("hang")) && first.stream().anyMatch(f -> f.contains("cassandra")),
         "one-of draws among all its faults: " + first);
@@ -93,7 +108,7 @@ class FaultScheduleTest {
   void aRuleWhoseTriggerNeverCameIsReported() {
     FaultRule late = new FaultRule(9, new Trigger.AfterCheckpoint(50), List.of(KILL));
     FaultRule soon = new FaultRule(4, new Trigger.At(s(1)), List.of(KILL));
-    FaultSchedule schedule = new FaultSchedule(List.of(soon, late), new Random(1));
+    FaultSchedule schedule = new FaultSchedule(List.of(soon, late), new Random(1), false);
     play(schedule, 60, 0);
     assertEquals(List.of(late), schedule.neverFired());
   }
