@@ -23,10 +23,14 @@ final class TestNode {
 
   final ActorRef<NodeAgent.Command> nodeAgent;
   final CheckpointStore store;
-  /** The defaults, with shorter waits (a re-attach, a wait for devices) and a look for devices every second; no lease. */
+  /**
+   * The defaults, with shorter waits (a re-attach, a wait for devices), a look for devices every
+   * second, re-formations 100-400 ms apart (jobs that diverge on purpose re-form five times: 30 s
+   * each at production's 2-16 s); no lease.
+   */
   static final JobSettings JOB_SETTINGS = JobSettings.fromConfig(ConfigFactory.parseString(
           "reattach-timeout = 3 s, census-timeout = 3 s, device-wait-interval = 3 s, persist-retry-min = 200 ms, "
-              + "grow-look-interval = 1 s, fencing = off")
+              + "grow-look-interval = 1 s, fencing = off, reform-backoff-min = 50 ms, reform-backoff-max = 400 ms")
       .withFallback(ConfigFactory.defaultReference().getConfig("kaon.job")), "pekko.persistence.cassandra.journal");
 
   /** A node whose jobs write no model file (none of them names one). */
