@@ -35,9 +35,14 @@ public final class BaselineCache {
 
   /** The user's cache ({@code $XDG_CACHE_HOME/kaon/chaos-baselines}) for this build. */
   public static BaselineCache forThisBuild() {
+    return new BaselineCache(kaonCache().resolve("chaos-baselines"), buildCommit());
+  }
+
+  /** The user's cache directory for Kaon: {@code $XDG_CACHE_HOME/kaon}, else {@code ~/.cache/kaon}. */
+  static Path kaonCache() {
     String cache = System.getenv("XDG_CACHE_HOME");
     Path root = cache != null && !cache.isBlank() ? Path.of(cache) : Path.of(System.getProperty("user.home"), ".cache");
-    return new BaselineCache(root.resolve("kaon").resolve("chaos-baselines"), buildCommit());
+    return root.resolve("kaon");
   }
 
   public Optional<Entry> find(JobSpecification spec) {

@@ -178,8 +178,8 @@ public final class ChaosRun {
   }
 
   private String submit() throws IOException, InterruptedException {
-    String slug = scenario.name().toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9]+", "-").replaceAll("(^-|-$)", "");
-    String jobId = "chaos-" + (slug.isEmpty() ? "" : slug.substring(0, Math.min(24, slug.length())).replaceAll("-$", "") + "-")
+    String slug = scenario.slug();
+    String jobId = "chaos-" + slug.substring(0, Math.min(24, slug.length())).replaceAll("-$", "") + "-"
         + (submitted.size() + 1) + "-" + UUID.randomUUID().toString().substring(0, 6);
     long sentAt = System.currentTimeMillis(); // before the job can form its first generation
     Job accepted = submitRequest(jobId);

@@ -75,9 +75,7 @@ public final class LocalCluster implements ChaosCluster {
     env.put("KAON_CASSANDRA_DIR", dir.resolve("cassandra").toString());
     env.put("KAON_CASSANDRA_PORT", Integer.toString(cassandraPort));
     // Resolved once for all runs, not in each run's fresh directory (it costs ~30 s).
-    String cache = System.getenv("XDG_CACHE_HOME");
-    Path caches = cache != null && !cache.isBlank() ? Path.of(cache) : Path.of(System.getProperty("user.home"), ".cache");
-    env.put("KAON_CASSANDRA_CLASSPATH_FILE", caches.resolve("kaon").resolve("cassandra-classpath.txt").toString());
+    env.put("KAON_CASSANDRA_CLASSPATH_FILE", BaselineCache.kaonCache().resolve("cassandra-classpath.txt").toString());
     env.put("KAON_CASSANDRA_STORAGE_PORT", Integer.toString(cassandra.get(1)));
     env.put("KAON_CASSANDRA_JMX_PORT", Integer.toString(cassandra.get(2)));
     // External to the nodes: a node started during an outage waits for it rather than starting it.

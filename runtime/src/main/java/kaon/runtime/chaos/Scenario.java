@@ -17,6 +17,12 @@ import kaon.protocol.v1.JobSpecification;
 public record Scenario(String name, int nodes, JobSpecification job, Expectation expect, Duration timeLimit,
     boolean overlap, List<FaultRule> faults) {
 
+  /** The name as a file or id part: lower case, runs of anything but letters and digits as one dash. */
+  public String slug() {
+    String slug = name.toLowerCase(java.util.Locale.ROOT).replaceAll("[^a-z0-9]+", "-").replaceAll("(^-|-$)", "");
+    return slug.isEmpty() ? "scenario" : slug;
+  }
+
   /** How the job must end: succeed, or fail with a message mentioning {@code failureMentions}. */
   public record Expectation(boolean succeed, String failureMentions, double accuracyTolerance) {}
 

@@ -105,7 +105,7 @@ final class ChaosCommand {
     Runtime.getRuntime().addShutdownHook(abort);
     try {
       for (Scenario scenario : scenarios) {
-        Path dir = scenarios.size() == 1 ? report : report.resolve(slug(scenario.name()));
+        Path dir = scenarios.size() == 1 ? report : report.resolve(scenario.slug());
         out.printf("chaos run \"%s\": seed %d, report in %s%n", scenario.name(), seed, dir.toAbsolutePath());
         int result = new ChaosRun(scenario, new ChaosRun.Options(seed, dir, repeat, options.freshBaseline), cluster,
             BaselineCache.forThisBuild(), out).run();
@@ -135,12 +135,6 @@ final class ChaosCommand {
       verdicts.forEach(out::println);
     }
     return code;
-  }
-
-  /** A scenario's name as a directory name. */
-  static String slug(String name) {
-    String slug = name.toLowerCase(Locale.ROOT).replaceAll("[^a-z0-9]+", "-").replaceAll("(^-|-$)", "");
-    return slug.isEmpty() ? "scenario" : slug;
   }
 
   @Command(name = "run", mixinStandardHelpOptions = true,
