@@ -15,9 +15,10 @@ import java.util.Objects;
  * makes this view only from a heap buffer; pooled direct buffers (the Aeron transport) get a copy.
  *
  * @param values the values, little-endian floats in the frame
+ * @param damage null, or why the values are not those sent (they failed their {@link ChunkChecksum})
  */
 public record FramedTensorChunk(
-    String jobId, long generation, long step, int round, int chunk, int offset, FloatBuffer values)
+    String jobId, long generation, long step, int round, int chunk, int offset, FloatBuffer values, String damage)
     implements InboundChunk {
 
   /**
@@ -66,6 +67,7 @@ public record FramedTensorChunk(
         + ", round=" + round
         + ", chunk=" + chunk
         + ", offset=" + offset
-        + ", values=" + length() + "]";
+        + ", values=" + length()
+        + (damage == null ? "" : ", damage=" + damage) + "]";
   }
 }

@@ -33,6 +33,13 @@ public sealed interface InboundChunk extends RingMessage permits TensorChunk, Fr
    */
   int length();
 
+  /**
+   * Null when the values are those the sender sent; else why not (they failed their {@link
+   * ChunkChecksum} on the wire). A damaged chunk must not be added: the receiver fails the round.
+   * Chunks between peers of one JVM cross no wire and are never damaged.
+   */
+  String damage();
+
   /** Adds the values to {@code target[at .. at + length())}. */
   void addTo(float[] target, int at);
 

@@ -21,10 +21,17 @@ import java.util.Objects;
  * @param chunk index of this chunk inside its segment
  * @param offset index in the flat buffer of {@code data[0]}
  * @param data the values, owned by the chunk from construction on
+ * @param damage null, or why the values are not those sent (they failed their {@link
+ *     ChunkChecksum} on the way); only a receiver sets it
  */
 public record TensorChunk(
-    String jobId, long generation, long step, int round, int chunk, int offset, float[] data)
+    String jobId, long generation, long step, int round, int chunk, int offset, float[] data, String damage)
     implements InboundChunk {
+
+  /** An intact chunk, as a sender makes it. */
+  public TensorChunk(String jobId, long generation, long step, int round, int chunk, int offset, float[] data) {
+    this(jobId, generation, step, round, chunk, offset, data, null);
+  }
 
   /**
    * Validates the fields.
@@ -79,6 +86,7 @@ public record TensorChunk(
         && chunk == that.chunk
         && offset == that.offset
         && jobId.equals(that.jobId)
+        && Objects.equals(damage, that.damage)
         && Arrays.equals(data, that.data);
   }
 
@@ -97,6 +105,7 @@ public record TensorChunk(
         + ", round=" + round
         + ", chunk=" + chunk
         + ", offset=" + offset
-        + ", data=float[" + data.length + "]]";
+        + ", data=float[" + data.length + "]"
+        + (damage == null ? "" : ", damage=" + damage) + "]";
   }
 }

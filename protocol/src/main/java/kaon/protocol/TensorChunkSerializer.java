@@ -37,7 +37,12 @@ import org.apache.pekko.serialization.SerializerWithStringManifest;
  * int           length, the number of floats
  * int + bytes   jobId as UTF-8, prefixed by its byte count
  * float[length] data
+ * int           CRC32C of data's bytes ({@link ChunkChecksum})
  * </pre>
+ *
+ * <p>A chunk whose data fails its checksum is still read, with its {@code damage} set: the
+ * receiving peer then fails the round with the reason, at once, rather than missing a chunk
+ * until its deadline.
  *
  * <p>Chunks are never persisted. The version byte exists so that peers of different releases refuse
  * each other's chunks with a clear error instead of misreading them.
@@ -49,8 +54,9 @@ public final class TensorChunkSerializer extends SerializerWithStringManifest
   public static final int IDENTIFIER = 7401;
 
   private static final String MANIFEST = "TC";
-  private static final byte VERSION = 1;
+  private static final byte VERSION = 2;
   private static final int HEADER_BYTES = Byte.BYTES + 2 * Long.BYTES + 5 * Integer.BYTES;
+  private static final int TRAILER_BYTES = Integer.BYTES;
 
   /**
    * Creates the serializer; Pekko instantiates it reflectively with this signature.
@@ -73,7 +79,7 @@ public final class TensorChunkSerializer extends SerializerWithStringManifest
 
   private static int serializedSize(int length, int jobIdBytes) {
     int dataBytes = Math.multiplyExact(Float.BYTES, length);
-    return Math.addExact(HEADER_BYTES + jobIdBytes, dataBytes);
+    return Math.addExact(HEADER_BYTES + jobIdBytes + TRAILER_BYTES, dataBytes);
   }
 
   /** Returns {@value #IDENTIFIER}. */
@@ -134,6 +140,7 @@ public final class TensorChunkSerializer extends SerializerWithStringManifest
   private static void write(Object o, byte[] jobId, ByteBuffer buffer) {
     ByteOrder callerOrder = buffer.order();
     buffer.order(ByteOrder.LITTLE_ENDIAN);
+    int dataStart = buffer.position() + HEADER_BYTES + jobId.length;
     try {
       if (o instanceof TensorChunk chunk) {
         float[] data = chunk.data();
@@ -144,6 +151,13 @@ public final class TensorChunkSerializer extends SerializerWithStringManifest
         TensorChunkView view = (TensorChunkView) o;
         view.source().write(view.offset(), view.length(), buffer, length -> writeHeader(
             buffer, view.generation(), view.step(), view.round(), view.chunk(), view.offset(), length, jobId));
+      }
+      int dataEnd = buffer.position();
+      buffer.putInt(ChunkChecksum.of(buffer.duplicate().position(dataStart).limit(dataEnd)));
+      if (o instanceof TensorChunkView view && view.corrupt() && dataEnd > dataStart) {
+        // One bit of one value, after the checksum: what a flaky link would do.
+        int at = dataStart + (dataEnd - dataStart) / 2;
+        buffer.put(at, (byte) (buffer.get(at) ^ 0x08));
       }
     } finally {
       buffer.order(callerOrder);
@@ -247,15 +261,21 @@ public final class TensorChunkSerializer extends SerializerWithStringManifest
     }
     String job = new String(jobId, StandardCharsets.UTF_8);
     int dataBytes = length * Float.BYTES;
+    if (buffer.remaining() < dataBytes + TRAILER_BYTES) {
+      throw corrupt("no checksum after " + length + " floats");
+    }
+    int dataStart = buffer.position();
+    String damage = ChunkChecksum.damage(buffer.getInt(dataStart + dataBytes),
+        ChunkChecksum.of(buffer.duplicate().position(dataStart).limit(dataStart + dataBytes)));
     if (inPlace) {
-      FloatBuffer values = buffer.slice(buffer.position(), dataBytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
-      buffer.position(buffer.position() + dataBytes);
-      return new FramedTensorChunk(job, generation, step, round, chunk, offset, values);
+      FloatBuffer values = buffer.slice(dataStart, dataBytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+      buffer.position(dataStart + dataBytes + TRAILER_BYTES);
+      return new FramedTensorChunk(job, generation, step, round, chunk, offset, values, damage);
     }
     float[] data = new float[length];
     buffer.asFloatBuffer().get(data);
-    buffer.position(buffer.position() + dataBytes);
-    return new TensorChunk(job, generation, step, round, chunk, offset, data);
+    buffer.position(dataStart + dataBytes + TRAILER_BYTES);
+    return new TensorChunk(job, generation, step, round, chunk, offset, data, damage);
   }
 
   private static NotSerializableException corrupt(String detail) {

@@ -20,10 +20,19 @@ import java.util.Objects;
  * @param offset index in the flat buffer of the first value, also where the values are read
  * @param length number of values
  * @param source the buffer the region belongs to
+ * @param corrupt damage the values on the wire, after their checksum (a fault the chaos tooling
+ *     injects, so that receivers show they catch it); false in normal operation
  */
 public record TensorChunkView(
-    String jobId, long generation, long step, int round, int chunk, int offset, int length, LentBuffer source)
+    String jobId, long generation, long step, int round, int chunk, int offset, int length, LentBuffer source,
+    boolean corrupt)
     implements RingMessage {
+
+  /** A view sent intact. */
+  public TensorChunkView(String jobId, long generation, long step, int round, int chunk, int offset, int length,
+      LentBuffer source) {
+    this(jobId, generation, step, round, chunk, offset, length, source, false);
+  }
 
   /** Checks that the fields are present. */
   public TensorChunkView {

@@ -12,6 +12,7 @@ import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
 import java.util.Objects;
 import java.util.function.IntFunction;
+import java.util.zip.CRC32C;
 import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;
 
@@ -34,7 +35,7 @@ import javax.crypto.spec.SecretKeySpec;
  * <pre>
  * handshake, connecting side to listening side:
  *   int           magic 0x4B544C4B ("KTLK")
- *   byte          version (2)
+ *   byte          version (3)
  *   long          target: the receiving peer's id in the listener's registry
  *   long          generation
  *   int + bytes   jobId as UTF-8, prefixed by its byte count
@@ -53,10 +54,12 @@ import javax.crypto.spec.SecretKeySpec;
  *   int           offset
  *   int           length, the number of floats
  *   float[length] data
+ *   int           CRC32C of data's bytes ({@link ChunkChecksum})
  * </pre>
  *
  * <p>The tag byte costs nothing per megabyte and turns a stream that lost its framing into a
- * clear error instead of garbage sums.
+ * clear error instead of garbage sums. Values that fail their checksum are still read into a
+ * chunk, with its {@code damage} set, for the receiving peer to fail the round with the reason.
  */
 public final class TensorLinkFormat {
 
@@ -64,7 +67,7 @@ public final class TensorLinkFormat {
   public static final int MAGIC = 0x4B544C4B;
 
   /** Format version; peers of different versions refuse each other in the handshake. */
-  public static final byte VERSION = 2;
+  public static final byte VERSION = 3;
 
   /** Reply: frames may follow. */
   public static final byte ACCEPTED = 1;
@@ -246,6 +249,7 @@ public final class TensorLinkFormat {
     private final WritableByteChannel channel;
     private final Handshake handshake;
     private final ByteBuffer buffer;
+    private final CRC32C crc = new CRC32C();
 
     /**
      * @param channel where frames go, usually a blocking socket channel
@@ -284,10 +288,21 @@ public final class TensorLinkFormat {
      */
     public void write(long step, int round, int chunk, int offset, float[] source, int from, int length)
         throws IOException {
+      write(step, round, chunk, offset, source, from, length, false);
+    }
+
+    /**
+     * As {@link #write(long, int, int, int, float[], int, int)}; with {@code corrupt}, one bit of
+     * the values is flipped after their checksum was taken (a fault the chaos tooling injects,
+     * so that the receiver shows it catches it).
+     */
+    public void write(long step, int round, int chunk, int offset, float[] source, int from, int length, boolean corrupt)
+        throws IOException {
       if (buffer.remaining() < FRAME_HEADER_BYTES) {
         drain();
       }
       buffer.put(FRAME_TAG).putLong(step).putInt(round).putInt(chunk).putInt(offset).putInt(length);
+      crc.reset();
       int done = 0;
       while (done < length) {
         int room = buffer.remaining() / Float.BYTES;
@@ -297,10 +312,19 @@ public final class TensorLinkFormat {
         }
         int n = Math.min(room, length - done);
         // A view's bulk put is one memory copy, in the buffer's little-endian order.
+        int start = buffer.position();
         buffer.asFloatBuffer().put(source, from + done, n);
-        buffer.position(buffer.position() + n * Float.BYTES);
+        buffer.position(start + n * Float.BYTES);
+        crc.update(buffer.duplicate().position(start).limit(buffer.position()));
+        if (corrupt && done == 0) {
+          buffer.put(start, (byte) (buffer.get(start) ^ 0x08));
+        }
         done += n;
       }
+      if (buffer.remaining() < Integer.BYTES) {
+        drain();
+      }
+      buffer.putInt((int) crc.getValue());
     }
 
     /** Writes out everything encoded so far. */
@@ -325,6 +349,7 @@ public final class TensorLinkFormat {
     private final Handshake handshake;
     private final ByteBuffer buffer;
     private final IntFunction<float[]> arrays;
+    private final CRC32C crc = new CRC32C();
 
     /**
      * A reader that allocates a new array for every chunk.
@@ -383,18 +408,25 @@ public final class TensorLinkFormat {
       if (data.length != length) {
         throw new IllegalStateException("array supplier gave " + data.length + " floats for " + length);
       }
+      crc.reset();
       int done = 0;
       while (done < length) {
         if (buffer.remaining() < Float.BYTES) {
           fill(Float.BYTES, false);
         }
         int n = Math.min(buffer.remaining() / Float.BYTES, length - done);
+        int start = buffer.position();
         buffer.asFloatBuffer().get(data, done, n);
-        buffer.position(buffer.position() + n * Float.BYTES);
+        buffer.position(start + n * Float.BYTES);
+        crc.update(buffer.duplicate().position(start).limit(buffer.position()));
         done += n;
       }
+      if (buffer.remaining() < Integer.BYTES) {
+        fill(Integer.BYTES, false);
+      }
+      String damage = ChunkChecksum.damage(buffer.getInt(), (int) crc.getValue());
       try {
-        return new TensorChunk(handshake.jobId(), handshake.generation(), step, round, chunk, offset, data);
+        return new TensorChunk(handshake.jobId(), handshake.generation(), step, round, chunk, offset, data, damage);
       } catch (IllegalArgumentException e) {
         throw (ProtocolException) new ProtocolException("corrupt tensor link frame: " + e.getMessage()).initCause(e);
       }

@@ -107,13 +107,60 @@ class TensorChunkSerializerTest {
     TensorChunk chunk = chunkOf(3);
     TensorChunkSerializer serializer = serializer(chunk);
     byte[] bytes = serializer.toBinary(chunk);
-    bytes[0] = 2;
+    bytes[0] = 1;
 
     NotSerializableException e =
         assertThrows(
             NotSerializableException.class,
             () -> serializer.fromBinary(bytes, Serializers.manifestFor(serializer, chunk)));
-    assertTrue(e.getMessage().contains("version 2"), e.getMessage());
+    assertTrue(e.getMessage().contains("version 1"), e.getMessage());
+  }
+
+  @ParameterizedTest
+  @ValueSource(booleans = {true, false})
+  void aViewDamagedAfterItsChecksumArrivesMarkedDamaged(boolean heap) throws NotSerializableException {
+    TensorChunk chunk = chunkOf(1000);
+    TensorChunkSerializer serializer = serializer(chunk);
+    LentBuffer lent = new LentBuffer(chunk.data());
+    lent.lend();
+    lent.lend();
+    TensorChunkView intact = new TensorChunkView(chunk.jobId(), chunk.generation(), chunk.step(), chunk.round(),
+        chunk.chunk(), 0, 1000, lent);
+    TensorChunkView damaged = new TensorChunkView(chunk.jobId(), chunk.generation(), chunk.step(), chunk.round(),
+        chunk.chunk(), 0, 1000, lent, true);
+
+    InboundChunk good = readBack(serializer, intact, heap);
+    InboundChunk bad = readBack(serializer, damaged, heap);
+
+    assertEquals(null, good.damage());
+    assertTrue(bad.damage() != null && bad.damage().contains("checksum"), String.valueOf(bad.damage()));
+    float[] values = new float[1000];
+    bad.copyTo(values, 0);
+    assertFalse(Arrays.equals(chunk.data(), values), "one bit of the values differs");
+  }
+
+  @Test
+  void oneFlippedBitAnywhereInTheValuesIsCaught() throws NotSerializableException {
+    TensorChunk chunk = chunkOf(257);
+    TensorChunkSerializer serializer = serializer(chunk);
+    byte[] bytes = serializer.toBinary(chunk);
+    int dataStart = bytes.length - 4 - 257 * Float.BYTES;
+    for (int at = dataStart; at < bytes.length - 4; at += 37) {
+      byte[] flipped = bytes.clone();
+      flipped[at] ^= (byte) (1 << (at % 8));
+      InboundChunk read = (InboundChunk) serializer.fromBinary(flipped, Serializers.manifestFor(serializer, chunk));
+      assertTrue(read.damage() != null, "a bit flipped at byte " + at);
+    }
+    assertEquals(null, ((InboundChunk) serializer.fromBinary(bytes, Serializers.manifestFor(serializer, chunk))).damage());
+  }
+
+  private static InboundChunk readBack(TensorChunkSerializer serializer, TensorChunkView view, boolean heap)
+      throws NotSerializableException {
+    int size = TensorChunkSerializer.serializedSize(new TensorChunk(view.jobId(), 0, 0, 0, 0, 0, new float[view.length()]));
+    ByteBuffer buffer = heap ? ByteBuffer.allocate(size) : ByteBuffer.allocateDirect(size);
+    serializer.toBinary(view, buffer);
+    buffer.flip();
+    return (InboundChunk) serializer.fromBinary(buffer, "TC");
   }
 
   @Test

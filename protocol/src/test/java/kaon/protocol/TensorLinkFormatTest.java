@@ -57,6 +57,30 @@ class TensorLinkFormatTest {
     assertNull(reader.read(), "a clean end between frames");
   }
 
+  @ParameterizedTest(name = "buffers of {0} B")
+  @CsvSource({"64", "4096"})
+  void aFrameDamagedAfterItsChecksumArrivesMarkedDamagedAndTheNextIntact(int bufferBytes) throws IOException {
+    float[] flat = new float[3000];
+    for (int i = 0; i < flat.length; i++) {
+      flat[i] = i * 0.25f;
+    }
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    TensorLinkFormat.FrameWriter writer =
+        new TensorLinkFormat.FrameWriter(Channels.newChannel(bytes), HANDSHAKE, bufferBytes);
+    writer.write(4, 1, 0, 0, flat, 0, flat.length, true);
+    writer.write(4, 1, 1, 0, flat, 0, flat.length, false);
+    writer.flush();
+    TensorLinkFormat.FrameReader reader =
+        new TensorLinkFormat.FrameReader(trickle(bytes.toByteArray(), 999), HANDSHAKE, bufferBytes);
+
+    TensorChunk damaged = reader.read();
+    TensorChunk intact = reader.read();
+
+    assertTrue(damaged.damage() != null && damaged.damage().contains("checksum"), String.valueOf(damaged.damage()));
+    assertNull(intact.damage());
+    assertArrayEquals(flat, intact.data());
+  }
+
   @Test
   void aChunkCutOutOfABiggerBufferAndReadIntoARecycledArray() throws IOException {
     float[] flat = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};

@@ -6,6 +6,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import kaon.actors.chaos.RuntimeFaults;
 import kaon.protocol.InboundChunk;
 import kaon.protocol.LentBuffer;
 import kaon.protocol.RingMessage;
@@ -147,6 +148,9 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   /** The reply of the last round, while its buffer may still be read for sending. */
   private final HeldReply heldReply;
 
+  /** The chaos tooling's chunk faults on this node; off unless enabled. */
+  private final RuntimeFaults faults;
+
   private long rounds;
   private long staleDropped;
   private long chunksSent;
@@ -179,6 +183,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     this.worldSize = worldSize;
     this.settings = settings;
     this.edge = new RingEdge(context, jobId, generation, rank, worldSize, settings);
+    this.faults = RuntimeFaults.get(context.getSystem());
     this.heldReply = new HeldReply(context, timers, edge, settings.minRoundTimeout(),
         "job " + jobId + " generation " + generation + ": rank " + rank);
   }
@@ -299,6 +304,10 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
           chunk.jobId(), chunk.generation(), jobId, generation);
       return this;
     }
+    if (chunk.damage() != null) {
+      damaged(chunk);
+      return this;
+    }
     if (chunk.length() == 0) {
       // Withdrawn by its sender, whose round ended before Artery wrote it (see LentBuffer).
       staleDropped++;
@@ -356,9 +365,25 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   }
 
   private void send(int round, int chunk, int offset, int length) {
+    RuntimeFaults.ChunkAction fault = faults.chunkAction(jobId, rank, edge.edge() != RingEdge.Edge.IN_JVM);
+    if (fault == RuntimeFaults.ChunkAction.DROP) {
+      getContext().getLog().warn("job {} generation {}: rank {} drops chunk {} of round {} of step {} (a runtime fault)",
+          jobId, generation, rank, chunk, round, current.step);
+      return;
+    }
+    if (fault == RuntimeFaults.ChunkAction.DELAY) {
+      // A copy: the region changes before the chunk goes out. Over Artery, whatever the edge.
+      float[] data = Arrays.copyOfRange(current.buffer, offset, offset + length);
+      getContext().scheduleOnce(faults.chunkDelay(jobId, rank), edge.right(),
+          new TensorChunk(jobId, generation, current.step, round, chunk, offset, data));
+      chunksSent++;
+      floatsSent += length;
+      return;
+    }
+    boolean corrupt = fault == RuntimeFaults.ChunkAction.CORRUPT;
     if (edge.edge() == RingEdge.Edge.LINK) {
       // No copy: the link's writer reads the region itself (see LinkSender for why that is safe).
-      edge.offer(new LinkSender.Frame(current.step, round, chunk, offset, length, current.buffer));
+      edge.offer(new LinkSender.Frame(current.step, round, chunk, offset, length, current.buffer, corrupt));
     } else if (edge.edge() == RingEdge.Edge.IN_JVM) {
       // A copy: the neighbour reads it later on another thread, while this rank goes on writing
       // into its buffer, and it may be more than a round behind.
@@ -370,7 +395,8 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
         current.lent = new LentBuffer(current.buffer);
       }
       current.lent.lend();
-      edge.right().tell(new TensorChunkView(jobId, generation, current.step, round, chunk, offset, length, current.lent));
+      edge.right().tell(new TensorChunkView(jobId, generation, current.step, round, chunk, offset, length, current.lent,
+          corrupt));
     }
     chunksSent++;
     floatsSent += length;
@@ -395,6 +421,24 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
       current.lent.withdraw();
     }
     heldReply.withdraw();
+  }
+
+  /**
+   * A chunk of this generation failed its checksum: its values must not reach the sums, and the
+   * ring cannot complete the round without them. The round fails now, naming the edge, rather
+   * than at its deadline; the generation re-forms and the step is done again.
+   */
+  private void damaged(InboundChunk chunk) {
+    String reason = "job " + jobId + " generation " + generation + ": chunk " + chunk.chunk() + " of round " + chunk.round()
+        + " of step " + chunk.step() + " from rank " + Math.floorMod(rank - 1, worldSize) + " to rank " + rank + ": "
+        + chunk.damage();
+    if (current != null) {
+      fail(reason);
+    } else if (brokenBecause == null) {
+      getContext().getLog().error(reason);
+      brokenBecause = reason;
+      early.clear();
+    }
   }
 
   private Behavior<RingMessage> onRoundTimedOut(RoundTimedOut timeout) {

@@ -42,7 +42,13 @@ final class LinkSender implements Runnable {
    * One chunk to send: {@code buffer[offset .. offset + length)}, which is also where it goes in
    * the receiver's buffer.
    */
-  record Frame(long step, int round, int chunk, int offset, int length, float[] buffer) {}
+  record Frame(long step, int round, int chunk, int offset, int length, float[] buffer, boolean corrupt) {
+
+    /** A frame sent intact ({@code corrupt}: the chaos tooling damages it after its checksum). */
+    Frame(long step, int round, int chunk, int offset, int length, float[] buffer) {
+      this(step, round, chunk, offset, length, buffer, false);
+    }
+  }
 
   /** What the sender tells its peer; the peer's own thread acts on it. */
   sealed interface Event permits Up, Down, Writable, Drained {
@@ -237,7 +243,8 @@ final class LinkSender implements Runnable {
       // Frames that are already queued share the buffer's writes; the last partial buffer goes
       // out as soon as the queue is empty, so a lone small chunk is never held back.
       while (frame != null && frame != CLOSE) {
-        writer.write(frame.step(), frame.round(), frame.chunk(), frame.offset(), frame.buffer(), frame.offset(), frame.length());
+        writer.write(frame.step(), frame.round(), frame.chunk(), frame.offset(), frame.buffer(), frame.offset(), frame.length(),
+            frame.corrupt());
         release(frameBytes(frame));
         frame = queue.poll();
       }

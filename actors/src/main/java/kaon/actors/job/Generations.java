@@ -167,11 +167,16 @@ final class Generations {
     // Still re-forming until the generation is recorded: nothing else may start one meanwhile.
     return port.persistWhenReachable(new JobEvent.GenerationStarted(course.generation() + 1, form.members().size(),
         form.resumeStep(), reason, form.source(), form.members(), System.currentTimeMillis()), s -> {
-          long generation = ((JobState.Active) s).course().generation();
+          if (!(s instanceof JobState.Active active)) {
+            // The gate wrote an end held before this generation in the same batch (the ranks had
+            // finished, or the job failed): the end stops the workers; there is nothing to start.
+            return;
+          }
+          long generation = active.course().generation();
           // Workers the job no longer has give their devices (and their state) back.
           before.stream().filter(id -> !form.members().contains(id)).forEach(id ->
               workers.member(id).tell(new DeviceWorker.Stop(generation, "not in generation " + generation, false)));
-          prepare((JobState.Active) s, form.resumeStep(), form.source(), form.sourceRank(), form.sourceBytes());
+          prepare(active, form.resumeStep(), form.source(), form.sourceRank(), form.sourceBytes());
           port.publishStatus(s);
         });
   }

@@ -74,6 +74,9 @@ final class JobHost {
    */
   private static final Duration STATUS_ANSWER = Duration.ofSeconds(1);
 
+  /** How long a journal probe may take: longer than the driver's request timeout (10 s), which fails a query first. */
+  private static final Duration PROBE_TIMEOUT = Duration.ofSeconds(15);
+
   private final ActorContext<JobCoordinator.Command> context;
   private final TimerScheduler<JobCoordinator.Command> timers;
   private final String jobId;
@@ -90,6 +93,8 @@ final class JobHost {
   private long silentSince;
   /** Status requests passed on to the coordinator and not answered yet (each ends within STATUS_ANSWER). */
   private int pendingAnswers;
+  /** What the last failed journal probe said, or null: logged when it changes, not every probe. */
+  private String lastProbeError;
 
   private JobHost(ActorContext<JobCoordinator.Command> context, TimerScheduler<JobCoordinator.Command> timers, String jobId,
       JobSettings settings, Optional<CassandraLease> lease,
@@ -281,12 +286,16 @@ final class JobHost {
         + "); the coordinator starts again when it answers";
     return answering(health)
         .onMessage(CheckJournal.class, check -> {
-          context.pipeToSelf(JournalProbe.ping(context.getSystem(), settings.journalSession()),
+          // Bounded: a probe that never completes (a session whose connect hangs) would leave the
+          // host waiting for good although Cassandra is back.
+          context.pipeToSelf(JournalProbe.ping(context.getSystem(), settings.journalSession())
+                  .toCompletableFuture().orTimeout(PROBE_TIMEOUT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS),
               (ok, error) -> new JournalChecked(error));
           return Behaviors.same();
         })
         .onMessage(JournalChecked.class, checked -> {
           if (checked.error() == null) {
+            lastProbeError = null;
             context.getLog().info("job {}: the journal answers again; starting its coordinator", jobId);
             if (leaseHeld) {
               return running();
@@ -296,6 +305,14 @@ final class JobHost {
           }
           Duration next = delay.multipliedBy(2).compareTo(settings.persistRetryMax()) <= 0
               ? delay.multipliedBy(2) : settings.persistRetryMax();
+          String error = String.valueOf(checked.error() instanceof java.util.concurrent.TimeoutException
+              ? "no answer within " + PROBE_TIMEOUT.toSeconds() + " s" : checked.error().getMessage());
+          if (!error.equals(lastProbeError)) {
+            // Once per kind of failure: probes come every couple of seconds for as long as it lasts.
+            lastProbeError = error;
+            context.getLog().info("job {}: the journal does not answer yet ({}); probing every {} ms at most", jobId,
+                error, settings.persistRetryMax().toMillis());
+          }
           timers.startSingleTimer(CheckJournal.INSTANCE, next);
           return waiting(since, why, next);
         })

@@ -2,6 +2,7 @@ package kaon.actors.worker;
 
 import java.time.Duration;
 import java.time.Instant;
+import kaon.actors.chaos.RuntimeFaults;
 import kaon.actors.checkpoint.CheckpointData;
 import kaon.actors.checkpoint.CheckpointInfo;
 import kaon.actors.checkpoint.CheckpointStore;
@@ -89,6 +90,11 @@ final class CheckpointWriter {
 
   private void write(CheckpointData data) {
     writing = data;
+    String refused = RuntimeFaults.get(context.getSystem()).checkpointWriteFailure(data.jobId());
+    if (refused != null) {
+      context.getSelf().tell(new WriteDone(data, null, refused));
+      return;
+    }
     context.pipeToSelf(store.write(data),
         (info, error) -> new WriteDone(data, info, error == null ? null : CheckpointStore.rootMessage(error)));
   }

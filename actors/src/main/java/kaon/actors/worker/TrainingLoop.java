@@ -9,6 +9,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.LongPredicate;
 import kaon.actors.allreduce.AllReducePeer;
+import kaon.actors.chaos.RuntimeFaults;
 import kaon.actors.checkpoint.CheckpointData;
 import kaon.actors.checkpoint.CheckpointStore;
 import kaon.actors.data.EpochSampler;
@@ -74,6 +75,7 @@ final class TrainingLoop {
   private final TaskData data;
   private final WorkerSettings settings;
   private final Scheduler scheduler;
+  private final RuntimeFaults faults;
   private final ActorRef<RunEvent> worker;
   /** Whether the generation was asked to stop (at the next step boundary). */
   private final LongPredicate stopRequested;
@@ -81,7 +83,8 @@ final class TrainingLoop {
   private final List<StepListener> listeners = new ArrayList<>();
 
   TrainingLoop(Generation g, ModelReplica replica, Optimizer optimizer, TaskData data, WorkerSettings settings,
-      Scheduler scheduler, ActorRef<RunEvent> worker, LongPredicate stopRequested, Moves moves) {
+      Scheduler scheduler, RuntimeFaults faults, ActorRef<RunEvent> worker, LongPredicate stopRequested, Moves moves) {
+    this.faults = faults;
     this.g = g;
     this.replica = replica;
     this.optimizer = optimizer;
@@ -132,7 +135,18 @@ final class TrainingLoop {
           return;
         }
         int[] slice = sampler.slice(permutation, step, g.rank(), g.worldSize());
+        Duration slow = faults.stepDelay(g.jobId(), g.rank());
+        if (!slow.isZero()) {
+          Thread.sleep(slow.toMillis());
+        }
         ModelReplica.StepResult result = replica.computeGradients(train, slice, flat);
+        float poison = faults.poison(g.jobId(), g.rank(), g.generation());
+        if (poison != 0) {
+          // A gradient value, not a sum: the divergence guard must catch it after the reduction.
+          log.warn("job {} generation {}: rank {} poisons its gradient of step {} with {} (a runtime fault)", g.jobId(),
+              g.generation(), g.rank(), stepsDone, poison);
+          flat[0] = poison;
+        }
         flat[tail] = (float) result.lossSum();
         flat[tail + 1] = result.correct();
         SampleLedger.writeSlice(slice, flat, tail + 2);

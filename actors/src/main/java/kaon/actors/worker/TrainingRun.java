@@ -7,6 +7,7 @@ import java.util.concurrent.LinkedBlockingQueue;
 import kaon.actors.checkpoint.CheckpointData;
 import kaon.actors.checkpoint.CheckpointStore;
 import kaon.actors.data.SampleLedger;
+import kaon.actors.chaos.RuntimeFaults;
 import kaon.actors.training.DivergenceGuard;
 import kaon.actors.training.LocalGradientCollector;
 import kaon.actors.training.ModelReplica;
@@ -48,6 +49,8 @@ final class TrainingRun implements Runnable, RunThread {
   private final CheckpointStore store;
   private final WorkerSettings settings;
   private final Scheduler scheduler;
+  /** The chaos tooling's faults on this node (a slow rank, a poisoned gradient); off unless enabled. */
+  private final RuntimeFaults faults;
   private final ActorRef<RunEvent> worker;
   private final BlockingQueue<Object> orders = new LinkedBlockingQueue<>();
   /** Generations up to this one are to stop at their next step boundary. */
@@ -70,7 +73,9 @@ final class TrainingRun implements Runnable, RunThread {
       CheckpointStore store,
       WorkerSettings settings,
       Scheduler scheduler,
+      RuntimeFaults faults,
       ActorRef<RunEvent> worker) {
+    this.faults = faults;
     this.slot = slot;
     this.catalog = catalog;
     this.store = store;
@@ -80,9 +85,10 @@ final class TrainingRun implements Runnable, RunThread {
   }
 
   /** Starts threads of this node's workers, named after their workers, as daemons. */
-  static RunThread.Factory factory(TaskCatalog catalog, CheckpointStore store, WorkerSettings settings, Scheduler scheduler) {
+  static RunThread.Factory factory(TaskCatalog catalog, CheckpointStore store, WorkerSettings settings, Scheduler scheduler,
+      RuntimeFaults faults) {
     return (name, device, events) -> {
-      TrainingRun run = new TrainingRun(device, catalog, store, settings, scheduler, events);
+      TrainingRun run = new TrainingRun(device, catalog, store, settings, scheduler, faults, events);
       Thread thread = new Thread(run, "kaon-" + name);
       thread.setDaemon(true);
       thread.start();
@@ -151,7 +157,7 @@ final class TrainingRun implements Runnable, RunThread {
         state = receiveState(a, start, state);
       }
       new TrainingLoop(new TrainingLoop.Generation(a.jobId(), a.spec(), a.generation(), a.rank(), a.worldSize(), a.peer()),
-          replica, optimizer, data, settings, scheduler, worker, generation -> generation <= stopUpTo, this::moved)
+          replica, optimizer, data, settings, scheduler, faults, worker, generation -> generation <= stopUpTo, this::moved)
           .run(state);
     } catch (TrainingLoop.RingBrokenException e) {
       failure = e.getMessage();

@@ -130,6 +130,24 @@ class AllReducePeerTest {
   }
 
   @Test
+  void aChunkThatFailedItsChecksumFailsTheRoundAtOnceNamingTheEdge() {
+    List<ActorRef<RingMessage>> peers = ring("job-damaged", 1, 2, settings(4, GENEROUS));
+    TestProbe<StatusReply<AllReducePeer.Reduced>> b = testKit.createTestProbe();
+    peers.get(1).tell(new AllReducePeer.Reduce(0, new float[] {10, 20, 30, 40}, b.getRef()));
+    // What the serializer makes of a chunk whose bytes changed on the wire.
+    peers.get(1).tell(new TensorChunk("job-damaged", 1, 0, 0, 0, 0, new float[] {1, 2}, "its values do not match their checksum"));
+
+    StatusReply<AllReducePeer.Reduced> reply = b.receiveMessage(GENEROUS);
+
+    assertTrue(reply.isError());
+    String message = reply.getError().getMessage();
+    assertTrue(message.contains("from rank 0 to rank 1") && message.contains("checksum"), message);
+    // Its values never reached the buffer, and the ring stays broken.
+    peers.get(1).tell(new AllReducePeer.Reduce(1, new float[4], b.getRef()));
+    assertTrue(b.receiveMessage(GENEROUS).isError());
+  }
+
+  @Test
   void refusesAStepThatWasAlreadyReduced() {
     List<ActorRef<RingMessage>> peers = ring("job-again", 1, 1, settings(8, GENEROUS));
     TestProbe<StatusReply<AllReducePeer.Reduced>> probe = testKit.createTestProbe();
