@@ -21,6 +21,12 @@ public interface ChaosCluster {
   /** The API's bearer token. */
   String token();
 
+  /**
+   * The token of the nodes' chaos service, which they serve because the cluster enabled their
+   * runtime faults ({@code kaon.chaos.runtime-faults.enabled}).
+   */
+  String chaosToken();
+
   /** Where the recorder reads checkpoints and journals. */
   HistoryRecorder.Store store();
 

@@ -78,7 +78,8 @@ public final class ChaosRun {
     history = HistoryFile.create(options.reportDir().resolve("history.jsonl"));
     recorder = new HistoryRecorder(history, cluster.store(), System::currentTimeMillis);
     api = new ClusterApi(cluster);
-    FaultInjector faults = new FaultInjector(cluster, recorder, random, out, this::coordinatorNode, scenario.overlap());
+    FaultInjector faults = new FaultInjector(cluster, recorder, random, out, this::coordinatorNode, scenario.overlap(), api,
+        this::currentJob, scenario.job().getMinWorkers());
     try {
       out.printf("%s starting the nodes and Cassandra that do not run (logs in %s)%n", Instant.now(),
           Path.of(cluster.logs().get(0)).getParent());
@@ -247,6 +248,11 @@ public final class ChaosRun {
   }
 
   /** The node the latest job's coordinator runs on now, asked of the cluster (a status seen before may be stale). */
+  /** The job submitted last, as a node tells it now. */
+  private Optional<Job> currentJob() {
+    return submitted.isEmpty() ? Optional.empty() : api.job(submitted.get(submitted.size() - 1), 3);
+  }
+
   private Optional<Integer> coordinatorNode() {
     if (submitted.isEmpty()) {
       return Optional.empty();

@@ -16,6 +16,10 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
+import kaon.actors.chaos.RuntimeFaults;
+import kaon.protocol.v1.Job;
+import kaon.protocol.v1.RuntimeFault;
+import kaon.protocol.v1.RuntimeFaultKind;
 import kaon.runtime.chaos.FaultSchedule.Firing;
 import kaon.runtime.chaos.Scenario.Fault;
 import kaon.runtime.chaos.Scenario.Target;
@@ -42,6 +46,12 @@ final class FaultInjector {
   private final PrintStream out;
   private final Supplier<Optional<Integer>> coordinatorNode;
   private final boolean overlap;
+  /** The nodes' chaos services, for faults inside the runtime; null where there are none. */
+  private final ClusterApi api;
+  /** The job the run trains now, as the API last told it, for faults inside the runtime. */
+  private final Supplier<Optional<Job>> currentJob;
+  /** The ranks a runtime fault on "any" rank draws from: those of the job's smallest world. */
+  private final int minWorkers;
   private final ExecutorService threads = Executors.newCachedThreadPool(r -> {
     Thread t = new Thread(r, "chaos-fault");
     t.setDaemon(true);
@@ -56,8 +66,12 @@ final class FaultInjector {
   private int numbered;
 
   FaultInjector(ChaosCluster cluster, HistoryRecorder recorder, Random random, PrintStream out,
-      Supplier<Optional<Integer>> coordinatorNode, boolean overlap) {
+      Supplier<Optional<Integer>> coordinatorNode, boolean overlap, ClusterApi api, Supplier<Optional<Job>> currentJob,
+      int minWorkers) {
     this.overlap = overlap;
+    this.api = api;
+    this.currentJob = currentJob;
+    this.minWorkers = Math.max(1, minWorkers);
     this.cluster = cluster;
     this.recorder = recorder;
     this.random = random;
@@ -73,6 +87,14 @@ final class FaultInjector {
   /** Applies a firing: its target is chosen now (from the seeded random), the fault runs on its own thread. */
   synchronized void apply(Firing firing) {
     Fault fault = firing.fault();
+    if (fault instanceof Fault.Runtime r) {
+      // Drawn here, on the schedule's thread, so that a seed repeats them.
+      int rank = r.rank() >= 0 ? r.rank() : random.nextInt(minWorkers);
+      Duration armed = r.duration().draw(random);
+      long seed = random.nextLong();
+      run(() -> inRuntime(r, rank, armed, seed, firing));
+      return;
+    }
     if (fault instanceof Fault.CassandraDown down) {
       Duration length = down.duration().draw(random);
       run(() -> cassandraOutage(down.kill(), length, firing));
@@ -140,13 +162,17 @@ final class FaultInjector {
     }
   }
 
-  /** Waits for the faults under way to end, then undoes what is left: hung nodes, Cassandra, downed nodes. */
+  /**
+   * Waits for the faults under way to end, then undoes what is left: runtime faults, hung nodes,
+   * Cassandra, downed nodes.
+   */
   void finish() throws InterruptedException {
     threads.shutdown();
     if (!threads.awaitTermination(10, TimeUnit.MINUTES)) {
       problem("faults were still under way 10 min after the run ended");
     }
     undoAll();
+    api.clearFaults();
   }
 
   /** Brings everything back: continues every node, starts Cassandra and every node that does not run. */
@@ -267,6 +293,67 @@ final class FaultInjector {
       Thread.currentThread().interrupt();
     } finally {
       release("cassandra");
+    }
+  }
+
+  /**
+   * A fault inside the runtime: armed on every node's chaos service for {@code armed} (a poison
+   * until it struck), then counted. One that never struck tested nothing, and says so.
+   */
+  private void inRuntime(Fault.Runtime r, int rank, Duration armed, long seed, Firing firing) {
+    String kind = describe(r);
+    Optional<Job> job = currentJob.get();
+    if (job.isEmpty()) {
+      problem("line " + firing.rule().line() + ": the job was not known when " + kind + " fired; it was not applied");
+      return;
+    }
+    boolean checkpoints = r.kind() == RuntimeFaults.Kind.CHECKPOINT_WRITE;
+    RuntimeFault fault = RuntimeFault.newBuilder()
+        .setKind(RuntimeFaultKind.valueOf(r.kind().name()))
+        .setJobId(job.get().getJobId())
+        .setRank(checkpoints ? -1 : rank)
+        // A poison strikes the generation it was fired in: the rank's copy on another node must not
+        // strike the generation that re-formed after it.
+        .setGeneration(r.kind().once() ? job.get().getGeneration() : -1)
+        .setProbability(r.probability())
+        .setDelayMs(r.delay().toMillis())
+        .setMaxStrikes(r.strikes())
+        .setDurationMs(armed.toMillis())
+        .setSeed(seed)
+        .build();
+    String detail = (r.delay().isZero() ? "" : r.delay().toMillis() + " ms, ")
+        + (r.probability() < 1 ? "probability " + r.probability() + ", " : "")
+        + (r.strikes() > 0 ? "at most " + r.strikes() + " times, " : "")
+        + (r.kind().once() ? "in generation " + fault.getGeneration() + ", " : "")
+        + "armed for up to " + seconds(armed);
+    int n = started(kind, checkpoints ? "checkpoints" : "rank " + rank, detail);
+    Map<Integer, Long> ids = api.arm(fault);
+    if (ids.isEmpty()) {
+      problem("line " + firing.rule().line() + ": no node's chaos service answered; " + kind + " was not applied");
+      ended(n);
+      return;
+    }
+    long limit = r.kind().once() ? 1 : r.strikes();
+    long deadline = System.nanoTime() + armed.toNanos();
+    long strikes = 0;
+    try {
+      while (System.nanoTime() < deadline && (limit == 0 || strikes < limit)) {
+        Thread.sleep(Math.min(1000, Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()))));
+        if (limit > 0) {
+          strikes = api.strikes(ids);
+        }
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    strikes = api.strikes(ids);
+    recorder.record(new Observation.FaultStruck(System.currentTimeMillis(), n, strikes));
+    ended(n);
+    out.printf("%s fault %d: %s struck %d time(s) on %d node(s)%n", Instant.now(), n, kind, strikes, ids.size());
+    if (strikes == 0) {
+      problem("line " + firing.rule().line() + ": " + kind + " on " + (checkpoints ? "checkpoints" : "rank " + rank)
+          + " was armed for " + seconds(armed) + " but never struck (did the rank exist, and did it " + (checkpoints
+          ? "write a checkpoint" : "train") + " meanwhile?)");
     }
   }
 
@@ -401,6 +488,13 @@ final class FaultInjector {
   }
 
   static String describe(Fault fault) {
+    if (fault instanceof Fault.Runtime r) {
+      return switch (r.kind()) {
+        case CHECKPOINT_WRITE -> "checkpoint-write-failure";
+        case SLOW_RANK -> "slow-rank";
+        default -> r.kind().name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
+      };
+    }
     if (fault instanceof Fault.CassandraDown f) {
       return f.kill() ? "cassandra-kill" : "cassandra-stop";
     }

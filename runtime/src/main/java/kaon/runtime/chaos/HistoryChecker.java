@@ -68,6 +68,7 @@ public final class HistoryChecker {
       accuracy(job, violations.get(Invariant.ACCURACY), facts.get(Invariant.ACCURACY));
       stuck(job, violations.get(Invariant.RECOVERY), facts.get(Invariant.RECOVERY));
     }
+    damagedData(ordered, jobs, violations.get(Invariant.CHECKPOINT_INTEGRITY), facts.get(Invariant.CHECKPOINT_INTEGRITY));
     Fencing.devices(ordered, violations.get(Invariant.FENCING), facts.get(Invariant.FENCING));
     Fencing.cluster(ordered, violations.get(Invariant.FENCING), facts.get(Invariant.FENCING));
     List<Verdict.FaultTiming> timings = FaultTimings.of(ordered, jobs);
@@ -205,6 +206,51 @@ public final class HistoryChecker {
     }
     facts.add("job " + job.jobId() + ": " + loaded + " checkpoint loads, each matching its SHA-256; losses finite");
   }
+
+  /**
+   * Each fault that damaged data inside the runtime and struck (a chunk's bits flipped on the
+   * wire, a gradient poisoned) was caught: a generation of the job struck re-formed after it,
+   * citing the chunk's checksum or the divergence guard; or, failing that, the job's model is the
+   * fault-free one bit for bit (the damage fell on values nobody used, say a chunk of a round that
+   * had already failed).
+   */
+  private static void damagedData(List<Observation> ordered, List<JobHistory> jobs, List<String> bad, List<String> facts) {
+    Map<Integer, Long> strikes = new HashMap<>();
+    ordered.stream().filter(Observation.FaultStruck.class::isInstance).map(Observation.FaultStruck.class::cast)
+        .forEach(s -> strikes.merge(s.fault(), s.strikes(), Long::sum));
+    int caught = 0;
+    for (Observation o : ordered) {
+      if (!(o instanceof Observation.FaultStarted f) || !DAMAGE.containsKey(f.kind()) || strikes.getOrDefault(f.fault(), 0L) == 0) {
+        continue;
+      }
+      for (JobHistory job : jobs) {
+        if (!job.runningAt(f.atMillis())) {
+          continue;
+        }
+        List<String> signs = DAMAGE.get(f.kind());
+        boolean cited = job.generations().stream().anyMatch(g -> g.atMillis() >= f.atMillis()
+            && signs.stream().anyMatch(g.reason()::contains));
+        boolean sameModel = job.ended().filter(e -> e.phase().equals("SUCCEEDED")).isPresent() && job.baseline().isPresent()
+            && job.ended().get().digest().equals(job.baseline().get().digest());
+        if (cited || sameModel) {
+          caught++;
+        } else {
+          bad.add("job " + job.jobId() + ": fault " + f.fault() + " (" + f.kind() + " " + f.target() + ") struck "
+              + strikes.get(f.fault()) + " time(s), yet no generation re-formed citing " + String.join(" or ", signs)
+              + " and the model differs from the fault-free one: the damage may have reached the parameters");
+        }
+      }
+    }
+    if (caught > 0) {
+      facts.add(caught + " damaging runtime fault(s) caught before they reached the parameters");
+    }
+  }
+
+  /** What a re-formation cites when each damaging fault kind was caught. */
+  private static final Map<String, List<String>> DAMAGE = Map.of(
+      "chunk-corrupt", List.of("checksum"),
+      "poison-nan", List.of("non-finite", "gradient peak"),
+      "poison-large", List.of("non-finite", "gradient peak"));
 
   // ------------------------------------------------------------------ 6: accuracy
 

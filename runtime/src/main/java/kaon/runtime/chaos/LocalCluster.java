@@ -34,6 +34,7 @@ public final class LocalCluster implements ChaosCluster {
   private final int clusterBase;
   private final int apiBase;
   private final String token;
+  private final String chaosToken;
   private final int cassandraPort;
   private final Map<String, String> env = new LinkedHashMap<>();
   private final List<String> logs = new ArrayList<>();
@@ -63,10 +64,16 @@ public final class LocalCluster implements ChaosCluster {
     byte[] secret = new byte[16];
     random.nextBytes(secret);
     this.token = "chaos-" + HexFormat.of().formatHex(secret);
+    random.nextBytes(secret);
+    this.chaosToken = "chaos-admin-" + HexFormat.of().formatHex(secret);
     env.put("KAON_LOCAL_DIR", dir.resolve("nodes").toString());
     env.put("KAON_LOCAL_PORT", Integer.toString(clusterBase));
     env.put("KAON_LOCAL_API_PORT", Integer.toString(apiBase));
     env.put("KAON_TOKEN", token);
+    // Faults inside the runtime (chunks, a slow rank, a poison, checkpoint writes) through each
+    // node's chaos service, which takes a token of its own.
+    env.put("KAON_CHAOS_RUNTIME_FAULTS", "on");
+    env.put("KAON_CHAOS_TOKEN", chaosToken);
     env.put("KAON_LOG_LEVEL", "INFO");
     // The defaults, whatever the caller's environment says: the Cassandra is the run's alone, and
     // the recorder reads these.
@@ -98,6 +105,11 @@ public final class LocalCluster implements ChaosCluster {
   @Override
   public String token() {
     return token;
+  }
+
+  @Override
+  public String chaosToken() {
+    return chaosToken;
   }
 
   @Override

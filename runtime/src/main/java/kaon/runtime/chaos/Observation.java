@@ -19,6 +19,7 @@ import java.util.List;
     @JsonSubTypes.Type(value = Observation.JobSubmitted.class, name = "job-submitted"),
     @JsonSubTypes.Type(value = Observation.FaultStarted.class, name = "fault-started"),
     @JsonSubTypes.Type(value = Observation.FaultEnded.class, name = "fault-ended"),
+    @JsonSubTypes.Type(value = Observation.FaultStruck.class, name = "fault-struck"),
     @JsonSubTypes.Type(value = Observation.GenerationFormed.class, name = "generation"),
     @JsonSubTypes.Type(value = Observation.StepsSeen.class, name = "steps"),
     @JsonSubTypes.Type(value = Observation.CheckpointCommitted.class, name = "checkpoint"),
@@ -53,6 +54,12 @@ public sealed interface Observation {
 
   /** A fault undone (a hung node continued, Cassandra back, a partition healed); kills have none. */
   record FaultEnded(long atMillis, int fault) implements Observation {}
+
+  /**
+   * How often a fault inside the runtime struck while it was armed (chunks dropped or damaged, a
+   * gradient poisoned), as the nodes' chaos services counted; recorded when it was disarmed.
+   */
+  record FaultStruck(long atMillis, int fault, long strikes) implements Observation {}
 
   /** A generation of a job, as its history in the API tells it ({@code atMillis}: when it formed). */
   record GenerationFormed(long atMillis, String jobId, long generation, int worldSize, long resumeStep,

@@ -3,6 +3,7 @@ package kaon.runtime.chaos;
 import java.time.Duration;
 import java.util.List;
 import java.util.Random;
+import kaon.actors.chaos.RuntimeFaults;
 import kaon.protocol.v1.JobSpecification;
 
 /**
@@ -76,6 +77,19 @@ public record Scenario(String name, int nodes, JobSpecification job, Expectation
 
     /** Stop Cassandra (SIGKILL when {@code kill}, else SIGTERM) and start it again after {@code duration}. */
     record CassandraDown(boolean kill, Span duration) implements Fault {}
+
+    /**
+     * A fault inside the nodes' runtime, armed through their chaos service on every node for
+     * {@code duration} (a poison: until it struck, at most that long).
+     *
+     * @param kind what it does
+     * @param rank the rank it strikes; -1: one drawn from the job's first min-workers ranks
+     * @param probability the share of chunks a chunk fault strikes
+     * @param delay how late a delayed chunk goes, or a slow rank's sleep per step; zero otherwise
+     * @param strikes how many times it strikes at most; 0: no limit
+     */
+    record Runtime(RuntimeFaults.Kind kind, int rank, double probability, Duration delay, long strikes, Span duration)
+        implements Fault {}
   }
 
   /** A trigger and the faults it chooses among (one of them, drawn, each time it fires); its line in the file. */

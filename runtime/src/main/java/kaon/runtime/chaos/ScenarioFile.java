@@ -14,6 +14,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import kaon.actors.chaos.RuntimeFaults;
 import kaon.protocol.v1.JobSpecification;
 import kaon.runtime.chaos.Scenario.Fault;
 import kaon.runtime.chaos.Scenario.FaultRule;
@@ -58,6 +59,10 @@ import org.yaml.snakeyaml.nodes.Tag;
  *     one-of:
  *       - kill: coordinator
  *       - cassandra-stop: 10-20s
+ *   - after-checkpoint: 3       # inside the runtime (the nodes' chaos service):
+ *     chunk-corrupt: rank 1     # chunk-drop, chunk-delay (with delay:), chunk-corrupt,
+ *     strikes: 1                # slow-rank (with delay:), poison-gradient (value: nan or
+ *     for: 30s                  # large), each of rank N or any; checkpoint-write-failure: 20s
  * </pre>
  *
  * <p>Every mistake is reported, each as {@code file:line: field: what is wrong}, before anything
@@ -76,6 +81,17 @@ public final class ScenarioFile {
   private static final Pattern SPAN = Pattern.compile("([0-9]+)(?:(ms|s|m|h)?-([0-9]+))?(ms|s|m|h)");
   private static final Pattern NODE = Pattern.compile("node ([0-9]+)");
   private static final Span DEFAULT_RESTART = new Span(Duration.ofSeconds(5), Duration.ofSeconds(5));
+  private static final Pattern RANK = Pattern.compile("rank ([0-9]+)");
+  /** How long a runtime fault stays armed unless for: says: a poison waits this long to strike. */
+  private static final Span DEFAULT_ARMED = new Span(Duration.ofSeconds(30), Duration.ofSeconds(30));
+  private static final Span DEFAULT_POISON = new Span(Duration.ofMinutes(2), Duration.ofMinutes(2));
+
+  /** The faults a rule may name, each its own field. */
+  private static final List<String> FAULTS = List.of("kill", "hang", "stop", "restart", "cassandra-stop", "cassandra-kill",
+      "chunk-drop", "chunk-delay", "chunk-corrupt", "slow-rank", "poison-gradient", "checkpoint-write-failure");
+  /** What a fault's own fields may add. */
+  private static final List<String> FAULT_OPTIONS = List.of("restart-after", "stay-down", "for", "delay", "probability",
+      "strikes", "value");
 
   private final Path file;
   private final List<String> errors = new ArrayList<>();
@@ -174,8 +190,10 @@ public final class ScenarioFile {
       error(item, "faults", "expected a fault (a trigger such as at: 30s, and a fault such as kill: node 2)");
       return Optional.empty();
     }
-    Fields f = fields(mapping, Set.of("at", "after-checkpoint", "every", "from", "until", "one-of", "kill", "hang",
-        "stop", "restart", "cassandra-stop", "cassandra-kill", "restart-after", "stay-down", "for"));
+    Set<String> known = new java.util.HashSet<>(Set.of("at", "after-checkpoint", "every", "from", "until", "one-of"));
+    known.addAll(FAULTS);
+    known.addAll(FAULT_OPTIONS);
+    Fields f = fields(mapping, known);
     List<Trigger> triggers = new ArrayList<>();
     if (f.has("at")) {
       triggers.add(new Trigger.At(f.duration("at", Duration.ZERO)));
@@ -201,8 +219,9 @@ public final class ScenarioFile {
       if (f.node("one-of").get() instanceof SequenceNode list && !list.getValue().isEmpty()) {
         for (Node choice : list.getValue()) {
           if (choice instanceof MappingNode m) {
-            fault(fields(m, Set.of("kill", "hang", "stop", "restart", "cassandra-stop", "cassandra-kill",
-                "restart-after", "stay-down", "for")), nodes, choice).ifPresent(oneOf::add);
+            Set<String> inner = new java.util.HashSet<>(FAULTS);
+            inner.addAll(FAULT_OPTIONS);
+            fault(fields(m, inner), nodes, choice).ifPresent(oneOf::add);
           } else {
             error(choice, "one-of", "expected a fault such as kill: any");
           }
@@ -210,8 +229,7 @@ public final class ScenarioFile {
       } else {
         f.error("one-of", "expected a list of faults to choose from");
       }
-      for (String key : List.of("kill", "hang", "stop", "restart", "cassandra-stop", "cassandra-kill", "restart-after",
-          "stay-down", "for")) {
+      for (String key : java.util.stream.Stream.concat(FAULTS.stream(), FAULT_OPTIONS.stream()).toList()) {
         if (f.has(key)) {
           f.error(key, "belongs to a fault inside one-of:");
         }
@@ -226,15 +244,23 @@ public final class ScenarioFile {
   }
 
   private Optional<Fault> fault(Fields f, int nodes, Node where) {
-    List<String> kinds = List.of("kill", "hang", "stop", "restart", "cassandra-stop", "cassandra-kill").stream()
-        .filter(f::has).toList();
+    List<String> kinds = FAULTS.stream().filter(f::has).toList();
     if (kinds.size() != 1) {
       error(where, "faults", kinds.isEmpty()
-          ? "no fault; give one of kill:, hang:, stop:, restart:, cassandra-stop:, cassandra-kill:"
+          ? "no fault; give one of " + String.join(":, ", FAULTS) + ":"
           : "more than one fault (" + String.join(", ", kinds) + "); give each its own entry, or use one-of:");
       return Optional.empty();
     }
     String kind = kinds.get(0);
+    boolean runtime = FAULTS.indexOf(kind) >= FAULTS.indexOf("chunk-drop");
+    for (String key : List.of("delay", "probability", "strikes", "value")) {
+      if (f.has(key) && !runtime) {
+        f.error(key, "only faults inside the runtime (chunk-*, slow-rank, poison-gradient) take " + key + ":");
+      }
+    }
+    if (runtime) {
+      return runtimeFault(f, kind);
+    }
     boolean restarts = kind.equals("kill") || kind.equals("stop");
     for (String key : List.of("restart-after", "stay-down")) {
       if (f.has(key) && !restarts) {
@@ -242,7 +268,7 @@ public final class ScenarioFile {
       }
     }
     if (f.has("for") && !kind.equals("hang")) {
-      f.error("for", "only hang: lasts for: a time (Cassandra faults give theirs as their value)");
+      f.error("for", "only hang: and faults inside the runtime last for: a time (Cassandra faults give theirs as their value)");
     }
     boolean stayDown = f.flag("stay-down");
     Span restartAfter = stayDown ? null : f.span("restart-after", DEFAULT_RESTART);
@@ -262,6 +288,60 @@ public final class ScenarioFile {
       }
       default -> Optional.ofNullable(f.span(kind, null)).map(span -> new Fault.CassandraDown(kind.equals("cassandra-kill"), span));
     };
+  }
+
+  /** A fault inside the runtime: its rank (or its time, for checkpoint writes) and its options. */
+  private Optional<Fault> runtimeFault(Fields f, String kind) {
+    for (String key : List.of("restart-after", "stay-down")) {
+      if (f.has(key)) {
+        f.error(key, "only kill: and stop: restart a node");
+      }
+    }
+    RuntimeFaults.Kind which = switch (kind) {
+      case "chunk-drop" -> RuntimeFaults.Kind.CHUNK_DROP;
+      case "chunk-delay" -> RuntimeFaults.Kind.CHUNK_DELAY;
+      case "chunk-corrupt" -> RuntimeFaults.Kind.CHUNK_CORRUPT;
+      case "slow-rank" -> RuntimeFaults.Kind.SLOW_RANK;
+      case "checkpoint-write-failure" -> RuntimeFaults.Kind.CHECKPOINT_WRITE;
+      default -> "large".equals(f.text("value", "nan")) ? RuntimeFaults.Kind.POISON_LARGE : RuntimeFaults.Kind.POISON_NAN;
+    };
+    if (f.has("value") && (!kind.equals("poison-gradient") || !List.of("nan", "large").contains(f.text("value", "")))) {
+      f.error("value", kind.equals("poison-gradient") ? "expected nan or large" : "only poison-gradient: takes a value:");
+    }
+    boolean delayed = which == RuntimeFaults.Kind.CHUNK_DELAY || which == RuntimeFaults.Kind.SLOW_RANK;
+    if (delayed != f.has("delay")) {
+      f.error(delayed ? kind : "delay", delayed ? "say how long (delay: 200ms)" : "only chunk-delay: and slow-rank: take a delay:");
+    }
+    boolean chunks = kind.startsWith("chunk-");
+    if (f.has("probability") && !chunks) {
+      f.error("probability", "only chunk faults strike a share of chunks");
+    }
+    if (f.has("strikes") && which.once()) {
+      f.error("strikes", "a poison strikes once");
+    }
+    Duration delay = f.duration("delay", Duration.ZERO);
+    double probability = f.decimal("probability", 1, 1e-6, 1);
+    long strikes = f.whole("strikes", 0, 1, 1_000_000);
+    if (which == RuntimeFaults.Kind.CHECKPOINT_WRITE) {
+      if (f.has("for")) {
+        f.error("for", "checkpoint-write-failure: gives its time as its value (checkpoint-write-failure: 20s)");
+      }
+      Span span = f.span(kind, null);
+      return span == null ? Optional.empty() : Optional.of(new Fault.Runtime(which, -1, 1, Duration.ZERO, 0, span));
+    }
+    String target = f.text(kind, null);
+    int rank;
+    Matcher m = target == null ? null : RANK.matcher(target.strip());
+    if (target != null && target.strip().equals("any")) {
+      rank = -1;
+    } else if (m != null && m.matches()) {
+      rank = Integer.parseInt(m.group(1));
+    } else {
+      f.error(kind, "expected rank N or any, got \"" + target + "\"");
+      return Optional.empty();
+    }
+    Span armed = f.span("for", which.once() ? DEFAULT_POISON : DEFAULT_ARMED);
+    return armed == null ? Optional.empty() : Optional.of(new Fault.Runtime(which, rank, probability, delay, strikes, armed));
   }
 
   // ------------------------------------------------------------------ fields

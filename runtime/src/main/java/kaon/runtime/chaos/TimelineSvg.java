@@ -191,13 +191,18 @@ public final class TimelineSvg {
     }
   }
 
-  /** A fault kind's colour: process faults red and orange, storage purple, the rest grey-blue. */
+  /**
+   * A fault kind's colour: process faults red and orange, storage purple, damaged data green,
+   * lost or late data blue, the rest grey-blue.
+   */
   static String colour(String kind) {
     return switch (kind) {
       case "kill" -> "#d62728";
       case "hang" -> "#ff7f0e";
       case "stop" -> "#e377c2";
-      case "cassandra-kill", "cassandra-stop" -> "#7b1fa2";
+      case "cassandra-kill", "cassandra-stop", "checkpoint-write-failure" -> "#7b1fa2";
+      case "chunk-corrupt", "poison-nan", "poison-large" -> "#2e7d32";
+      case "chunk-drop", "chunk-delay", "slow-rank" -> "#1565c0";
       default -> "#546e7a";
     };
   }

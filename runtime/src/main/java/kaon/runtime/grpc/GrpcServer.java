@@ -8,6 +8,7 @@ import java.security.PrivateKey;
 import java.security.cert.Certificate;
 import java.security.cert.CertificateFactory;
 import java.security.spec.PKCS8EncodedKeySpec;
+import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
 import java.util.concurrent.CompletionStage;
@@ -17,6 +18,9 @@ import kaon.actors.checkpoint.CheckpointStore;
 import kaon.actors.training.TaskCatalog;
 import kaon.protocol.health.v1.Health;
 import kaon.protocol.health.v1.HealthHandlerFactory;
+import kaon.actors.chaos.RuntimeFaults;
+import kaon.protocol.v1.ChaosService;
+import kaon.protocol.v1.ChaosServicePowerApiHandlerFactory;
 import kaon.protocol.v1.ClusterService;
 import kaon.protocol.v1.ClusterServicePowerApiHandlerFactory;
 import kaon.protocol.v1.JobService;
@@ -51,12 +55,26 @@ public final class GrpcServer {
       ActorSystem<?> system, GrpcSettings settings, BearerToken token, TaskCatalog catalog, CheckpointStore store) {
     ClusterServiceImpl cluster = new ClusterServiceImpl(system, token, settings);
     JobServiceImpl jobs = new JobServiceImpl(system, token, catalog, settings, cluster::freeDevices, store);
-    @SuppressWarnings("unchecked")
-    Function<HttpRequest, CompletionStage<HttpResponse>> handler = ServiceHandler.concatOrNotFound(
+    List<Function<HttpRequest, CompletionStage<HttpResponse>>> services = new ArrayList<>(List.of(
         JobServicePowerApiHandlerFactory.create(jobs, system),
         ClusterServicePowerApiHandlerFactory.create(cluster, system),
-        HealthHandlerFactory.create(new HealthServiceImpl(NodeHealth.get(system)), system),
-        ServerReflection.create(List.of(JobService.description, ClusterService.description, Health.description), system));
+        HealthHandlerFactory.create(new HealthServiceImpl(NodeHealth.get(system)), system)));
+    List<org.apache.pekko.grpc.ServiceDescription> described =
+        new ArrayList<>(List.of(JobService.description, ClusterService.description, Health.description));
+    if (RuntimeFaults.get(system).enabled()) {
+      // Its own token, and no default: a node that accepts faults must not be open to them.
+      if (settings.chaosToken().isEmpty()) {
+        throw new IllegalArgumentException("kaon.chaos.runtime-faults.enabled is on but kaon.chaos.token (KAON_CHAOS_TOKEN) "
+            + "is empty: the chaos service needs a token of its own");
+      }
+      services.add(ChaosServicePowerApiHandlerFactory.create(new ChaosServiceImpl(system, BearerToken.of(settings.chaosToken())),
+          system));
+      described.add(ChaosService.description);
+    }
+    services.add(ServerReflection.create(described, system));
+    @SuppressWarnings("unchecked")
+    Function<HttpRequest, CompletionStage<HttpResponse>> handler =
+        ServiceHandler.concatOrNotFound(services.toArray(new Function[0]));
     ServerBuilder builder = Http.get(system).newServerAt(settings.host(), settings.port());
     if (settings.tls()) {
       builder = builder.enableHttps(ConnectionContext.httpsServer(sslContext(settings)));

@@ -17,6 +17,8 @@ import java.time.Duration;
  * @param tlsPrivateKey PEM PKCS#8 private key
  * @param askTimeout how long a call waits for the job or cluster to answer
  * @param maxSpecBytes largest job spec accepted
+ * @param chaosToken the token of the admin-only {@code ChaosService} ({@code kaon.chaos.token}),
+ *     served only where runtime faults are enabled, and then required
  */
 public record GrpcSettings(
     boolean enabled,
@@ -28,7 +30,8 @@ public record GrpcSettings(
     Path tlsCertificate,
     Path tlsPrivateKey,
     Duration askTimeout,
-    int maxSpecBytes) {
+    int maxSpecBytes,
+    String chaosToken) {
 
   /** Reads {@code kaon.grpc}. */
   public static GrpcSettings fromConfig(Config config) {
@@ -49,7 +52,8 @@ public record GrpcSettings(
         cert.isBlank() ? null : Path.of(cert),
         key.isBlank() ? null : Path.of(key),
         c.getDuration("ask-timeout"),
-        (int) c.getBytes("max-spec-bytes").longValue());
+        (int) c.getBytes("max-spec-bytes").longValue(),
+        config.getString("kaon.chaos.token").trim());
   }
 
   /** {@code $XDG_CONFIG_HOME/kaon/token}, or {@code ~/.config/kaon/token}. */
@@ -61,7 +65,8 @@ public record GrpcSettings(
 
   /** The same settings on another port and with another token (tests, the local launcher). */
   public GrpcSettings with(int newPort, String newToken) {
-    return new GrpcSettings(enabled, host, newPort, newToken, tokenFile, false, tlsCertificate, tlsPrivateKey, askTimeout, maxSpecBytes);
+    return new GrpcSettings(enabled, host, newPort, newToken, tokenFile, false, tlsCertificate, tlsPrivateKey, askTimeout, maxSpecBytes,
+        chaosToken);
   }
 
   /** True when the API speaks TLS. */

@@ -14,6 +14,7 @@ import kaon.runtime.chaos.Observation.ClusterViews;
 import kaon.runtime.chaos.Observation.EpochReported;
 import kaon.runtime.chaos.Observation.FaultEnded;
 import kaon.runtime.chaos.Observation.FaultStarted;
+import kaon.runtime.chaos.Observation.FaultStruck;
 import kaon.runtime.chaos.Observation.GenerationFormed;
 import kaon.runtime.chaos.Observation.JobEnded;
 import kaon.runtime.chaos.Observation.JobSubmitted;
@@ -358,6 +359,39 @@ class HistoryCheckerTest {
     List<Observation> h = replace(clean(), o -> o instanceof GenerationFormed g && g.generation() == 2,
         new GenerationFormed(4000, J, 2, 1, 5, "checkpoint:c5", "rank 1 failed", List.of(0)));
     Verdict verdict = CHECKER.check(replace(h, Baseline.class::isInstance, new Baseline(12000, J, 0.80, "d2", 2)));
+    assertTrue(verdict.held(), () -> verdict.findings().toString());
+  }
+
+  /** The run with its world shrunk to 1 from generation 2 on (another model is allowed then), and {@code more}. */
+  private static List<Observation> shrunk(String reason, Observation... more) {
+    List<Observation> h = replace(clean(), o -> o instanceof GenerationFormed g && g.generation() == 2,
+        new GenerationFormed(4000, J, 2, 1, 5, "checkpoint:c5", reason, List.of(0)));
+    return plus(replace(h, Baseline.class::isInstance, new Baseline(12000, J, 0.80, "d2", 2)), more);
+  }
+
+  @Test
+  void aDamagedChunkThatStruckAndThatNoGenerationCitedIsCaught() {
+    caught(shrunk("rank 1 failed", new FaultStarted(3800, 3, "chunk-corrupt", "rank 0", "at most 1 times"),
+        new FaultStruck(3900, 3, 1), new FaultEnded(3900, 3)), Invariant.CHECKPOINT_INTEGRITY,
+        "may have reached the parameters");
+  }
+
+  @Test
+  void aDamagedChunkOrPoisonCaughtByARe_formationHolds() {
+    Verdict chunk = CHECKER.check(shrunk("rank 1 failed: chunk 0 of round 1 of step 7 from rank 0 to rank 1: its values "
+        + "do not match their checksum", new FaultStarted(3800, 3, "chunk-corrupt", "rank 0", ""),
+        new FaultStruck(3900, 3, 1), new FaultEnded(3900, 3)));
+    assertTrue(chunk.held(), () -> chunk.findings().toString());
+    Verdict poison = CHECKER.check(shrunk("rank 0 failed: step 7 summed to a non-finite value (NaN at index 0)",
+        new FaultStarted(3800, 3, "poison-nan", "rank 0", ""), new FaultStruck(3900, 3, 1), new FaultEnded(3900, 3)));
+    assertTrue(poison.held(), () -> poison.findings().toString());
+    assertTrue(poison.finding(Invariant.CHECKPOINT_INTEGRITY).evidence().stream().anyMatch(l -> l.contains("caught")));
+  }
+
+  @Test
+  void aPoisonThatNeverStruckNeedsNoCatching() {
+    Verdict verdict = CHECKER.check(shrunk("rank 1 failed", new FaultStarted(3800, 3, "poison-large", "rank 0", ""),
+        new FaultStruck(3900, 3, 0), new FaultEnded(3900, 3)));
     assertTrue(verdict.held(), () -> verdict.findings().toString());
   }
 
