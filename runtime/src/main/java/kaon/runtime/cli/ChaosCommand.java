@@ -16,6 +16,7 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import kaon.actors.chaos.RuntimeFaults;
 import kaon.protocol.v1.JobSpecification;
 import kaon.runtime.chaos.BaselineCache;
 import kaon.runtime.chaos.ChaosCluster;
@@ -183,8 +184,12 @@ final class ChaosCommand {
 
     @Option(names = "--faults", paramLabel = "KINDS", split = ",", defaultValue = "kill,hang,cassandra",
         description = "The faults to draw from, each kind as likely: kill, stop, hang, cassandra-stop, cassandra-kill,"
-            + " cassandra (either) (default: ${DEFAULT-VALUE}).")
+            + " cassandra (either); inside the runtime chunk-corrupt, chunk-drop, chunk-delay, slow-rank, poison (NaN or"
+            + " 1e30), checkpoint-write-failure (default: ${DEFAULT-VALUE}).")
     List<String> kinds;
+
+    /** How long a poison waits for its rank's next step. */
+    private static final Scenario.Span POISON_WAIT = new Scenario.Span(Duration.ofMinutes(1), Duration.ofMinutes(1));
 
     @Option(names = "--every", paramLabel = "SPAN", defaultValue = "20-40s",
         description = "Time between faults, drawn from the range (default: ${DEFAULT-VALUE}).")
@@ -238,10 +243,26 @@ final class ChaosCommand {
               faults.addAll(Collections.nCopies(both ? 1 : 2, new Scenario.Fault.CassandraDown(true, outage)));
             }
           }
+          // Inside the runtime: each armed for a few seconds on a rank drawn from the job's first ones.
+          case "chunk-corrupt", "chunk-drop" -> faults.addAll(Collections.nCopies(2, new Scenario.Fault.Runtime(
+              kind.strip().equals("chunk-drop") ? RuntimeFaults.Kind.CHUNK_DROP : RuntimeFaults.Kind.CHUNK_CORRUPT, -1, 1,
+              Duration.ZERO, 1, new Scenario.Span(Duration.ofSeconds(30), Duration.ofSeconds(30)))));
+          case "chunk-delay" -> faults.addAll(Collections.nCopies(2, new Scenario.Fault.Runtime(RuntimeFaults.Kind.CHUNK_DELAY,
+              -1, 0.1, Duration.ofMillis(20), 0, new Scenario.Span(Duration.ofSeconds(2), Duration.ofSeconds(10)))));
+          case "slow-rank" -> faults.addAll(Collections.nCopies(2, new Scenario.Fault.Runtime(RuntimeFaults.Kind.SLOW_RANK,
+              -1, 1, Duration.ofMillis(50), 0, new Scenario.Span(Duration.ofSeconds(2), Duration.ofSeconds(10)))));
+          case "poison" -> {
+            faults.add(new Scenario.Fault.Runtime(RuntimeFaults.Kind.POISON_NAN, -1, 1, Duration.ZERO, 0, POISON_WAIT));
+            faults.add(new Scenario.Fault.Runtime(RuntimeFaults.Kind.POISON_LARGE, -1, 1, Duration.ZERO, 0, POISON_WAIT));
+          }
+          case "checkpoint-write-failure" -> faults.addAll(Collections.nCopies(2, new Scenario.Fault.Runtime(
+              RuntimeFaults.Kind.CHECKPOINT_WRITE, -1, 1, Duration.ZERO, 0,
+              new Scenario.Span(Duration.ofSeconds(2), Duration.ofSeconds(15)))));
           case "partition", "loss", "slow", "delay" -> mistakes.add("--faults: " + kind
               + " is a network fault; those need the namespace VMs, which kaon chaos does not drive yet");
           default -> mistakes.add("--faults: unknown fault \"" + kind + "\"; the faults are kill, stop, hang,"
-              + " cassandra-stop, cassandra-kill and cassandra");
+              + " cassandra-stop, cassandra-kill, cassandra, chunk-corrupt, chunk-drop, chunk-delay, slow-rank, poison"
+              + " and checkpoint-write-failure");
         }
       }
       JobSpecification spec = JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(1)

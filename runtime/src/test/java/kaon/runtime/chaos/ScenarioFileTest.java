@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Random;
+import kaon.actors.chaos.RuntimeFaults;
 import kaon.runtime.chaos.Scenario.Fault;
 import kaon.runtime.chaos.Scenario.FaultRule;
 import kaon.runtime.chaos.Scenario.Span;
@@ -116,7 +117,7 @@ class ScenarioFileTest {
         "10: faults: no trigger; say when: at: 30s, after-checkpoint: 2 or every: 20-40s",
         "10: hang: say how long the node hangs (for: 5s or for: 2-10s)",
         "11: every: the range runs backwards: \"40-20s\"",
-        "13: for: only hang: lasts for: a time (Cassandra faults give theirs as their value)",
+        "13: for: only hang: and faults inside the runtime last for: a time (Cassandra faults give theirs as their value)",
         "16: faults: more than one fault (kill, hang); give each its own entry, or use one-of:"), found);
   }
 
@@ -130,12 +131,72 @@ class ScenarioFileTest {
         """);
     assertTrue(found.get(0).startsWith("1: nam: unknown field; the fields here are accuracy-tolerance, expect,"), found.get(0));
     assertTrue(found.contains("4: kil: unknown field; the fields here are after-checkpoint, at, cassandra-kill,"
-        + " cassandra-stop, every, for, from, hang, kill, one-of, restart, restart-after, stay-down, stop, until"),
-        found.toString());
+        + " cassandra-stop, checkpoint-write-failure, chunk-corrupt, chunk-delay, chunk-drop, delay, every, for, from, hang,"
+        + " kill, one-of, poison-gradient, probability, restart, restart-after, slow-rank, stay-down, stop, strikes, until,"
+        + " value"), found.toString());
     assertTrue(found.contains("3: faults: no fault; give one of kill:, hang:, stop:, restart:, cassandra-stop:,"
-        + " cassandra-kill:"), found.toString());
+        + " cassandra-kill:, chunk-drop:, chunk-delay:, chunk-corrupt:, slow-rank:, poison-gradient:,"
+        + " checkpoint-write-failure:"), found.toString());
     assertTrue(found.contains("1: job: missing; give the job to run (task, workers, epochs, ...)"), found.toString());
     assertTrue(found.contains("1: name: missing; give the scenario a name for its report"), found.toString());
+  }
+
+  @Test
+  void faultsInsideTheRuntimeAreReadAndTheirMistakesNamed() throws Exception {
+    Scenario scenario = ScenarioFile.read(write(JOB + """
+        faults:
+          - after-checkpoint: 2
+            chunk-corrupt: rank 1
+            strikes: 1
+          - at: 20s
+            chunk-delay: any
+            delay: 20ms
+            probability: 0.1
+            for: 5-10s
+          - at: 40s
+            poison-gradient: rank 0
+            value: large
+          - at: 50s
+            checkpoint-write-failure: 5s
+        """));
+    assertEquals(List.of(
+        new Scenario.Fault.Runtime(RuntimeFaults.Kind.CHUNK_CORRUPT, 1, 1, Duration.ZERO, 1,
+            new Scenario.Span(Duration.ofSeconds(30), Duration.ofSeconds(30))),
+        new Scenario.Fault.Runtime(RuntimeFaults.Kind.CHUNK_DELAY, -1, 0.1, Duration.ofMillis(20), 0,
+            new Scenario.Span(Duration.ofSeconds(5), Duration.ofSeconds(10))),
+        new Scenario.Fault.Runtime(RuntimeFaults.Kind.POISON_LARGE, 0, 1, Duration.ZERO, 0,
+            new Scenario.Span(Duration.ofMinutes(2), Duration.ofMinutes(2))),
+        new Scenario.Fault.Runtime(RuntimeFaults.Kind.CHECKPOINT_WRITE, -1, 1, Duration.ZERO, 0,
+            new Scenario.Span(Duration.ofSeconds(5), Duration.ofSeconds(5)))),
+        scenario.faults().stream().map(r -> r.oneOf().get(0)).toList());
+
+    List<String> found = mistakes(JOB + """
+        faults:
+          - at: 1s
+            chunk-delay: rank one
+          - at: 2s
+            slow-rank: rank 0
+          - at: 3s
+            poison-gradient: any
+            value: inf
+            strikes: 2
+          - at: 4s
+            kill: any
+            probability: 0.5
+          - at: 5s
+            chunk-drop: rank 0
+            delay: 1s
+            probability: 2
+        """);
+    assertEquals(List.of(
+        "8: chunk-delay: say how long (delay: 200ms)",
+        "8: chunk-delay: expected rank N or any, got \"rank one\"",
+        "10: slow-rank: say how long (delay: 200ms)",
+        "13: value: expected nan or large",
+        "14: strikes: a poison strikes once",
+        "17: probability: only faults inside the runtime (chunk-*, slow-rank, poison-gradient) take probability:",
+        "20: delay: only chunk-delay: and slow-rank: take a delay:",
+        "21: probability: expected a number from 1.0E-6 to 1.0, got \"2\""), found);
   }
 
   @Test
