@@ -333,6 +333,10 @@ final class FaultInjector {
       ended(n);
       return;
     }
+    // Faults armed, by node and id: a poison is armed again for each generation that forms before
+    // it struck (the one it was pinned to is gone, and cannot be struck any more).
+    List<Map<Integer, Long>> all = new ArrayList<>(List.of(ids));
+    long pinned = fault.getGeneration();
     long limit = r.kind().once() ? 1 : r.strikes();
     long deadline = System.nanoTime() + armed.toNanos();
     long strikes = 0;
@@ -340,13 +344,21 @@ final class FaultInjector {
       while (System.nanoTime() < deadline && (limit == 0 || strikes < limit)) {
         Thread.sleep(Math.min(1000, Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()))));
         if (limit > 0) {
-          strikes = api.strikes(ids);
+          strikes = strikes(all);
+        }
+        if (r.kind().once() && strikes == 0) {
+          long now = currentJob.get().map(Job::getGeneration).orElse(pinned);
+          if (now != pinned) {
+            pinned = now;
+            long left = Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()));
+            all.add(api.arm(fault.toBuilder().setGeneration(now).setDurationMs(left).build()));
+          }
         }
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
-    strikes = api.strikes(ids);
+    strikes = strikes(all);
     recorder.record(new Observation.FaultStruck(System.currentTimeMillis(), n, strikes));
     ended(n);
     out.printf("%s fault %d: %s struck %d time(s) on %d node(s)%n", Instant.now(), n, kind, strikes, ids.size());
@@ -355,6 +367,10 @@ final class FaultInjector {
           + " was armed for " + seconds(armed) + " but never struck (did the rank exist, and did it " + (checkpoints
           ? "write a checkpoint" : "train") + " meanwhile?)");
     }
+  }
+
+  private long strikes(List<Map<Integer, Long>> armed) {
+    return armed.stream().mapToLong(api::strikes).sum();
   }
 
   /** Starts Cassandra again, and again after a pause if it would not start, as a supervisor would. */

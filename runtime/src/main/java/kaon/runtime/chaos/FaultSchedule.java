@@ -52,11 +52,16 @@ public final class FaultSchedule {
     }
   }
 
-  /** The rules that fire now, {@code elapsed} after submission with {@code checkpoints} committed. */
+  /**
+   * The rules that fire now, {@code elapsed} after submission with {@code checkpoints} committed.
+   * With gaps, one at most: rules due together fire one after another, in the file's order, each
+   * once the fault before it is over (the others stay due), so that each strikes a whole cluster
+   * and a generation of its own.
+   */
   public List<Firing> due(Duration elapsed, int checkpoints) {
     List<Firing> due = new ArrayList<>();
     for (State s : states) {
-      if (s.next == null) {
+      if (s.next == null || gaps && !due.isEmpty()) {
         continue;
       }
       Trigger trigger = s.rule.trigger();

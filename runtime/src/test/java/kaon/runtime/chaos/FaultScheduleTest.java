@@ -92,6 +92,21 @@ class FaultScheduleTest {
   }
 
   @Test
+  void withGapsRulesDueTogetherFireOneAtATimeInTheirOrder() {
+    FaultRule kill = new FaultRule(3, new Trigger.AfterCheckpoint(2), List.of(KILL));
+    FaultRule hang = new FaultRule(6, new Trigger.AfterCheckpoint(4), List.of(HANG));
+    FaultSchedule schedule = new FaultSchedule(List.of(kill, hang), new Random(1), true);
+    // Both are due at once (the count jumped while an earlier fault was under way).
+    List<Firing> first = schedule.due(s(30), 5);
+    assertEquals(List.of(3), first.stream().map(f -> f.rule().line()).toList());
+    List<Firing> second = schedule.due(s(31), 5);
+    assertEquals(List.of(6), second.stream().map(f -> f.rule().line()).toList(), "the other stayed due");
+    assertTrue(schedule.over());
+    FaultSchedule overlapping = new FaultSchedule(List.of(kill, hang), new Random(1), false);
+    assertEquals(2, overlapping.due(s(30), 5).size(), "with overlap they strike together");
+  }
+
+  @Test
   void theSameSeedGivesTheSameFaultsAnotherSeedOthers() {
     List<FaultRule> rules = List.of(
         new FaultRule(1, new Trigger.Every(new Span(s(5), s(15)), s(0), s(300)), List.of(KILL, HANG, OUTAGE)),
