@@ -365,7 +365,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   }
 
   private void send(int round, int chunk, int offset, int length) {
-    RuntimeFaults.ChunkAction fault = faults.chunkAction(jobId, rank, edge.edge() != RingEdge.Edge.IN_JVM);
+    RuntimeFaults.ChunkAction fault = faults.chunkAction(jobId, generation, rank, edge.edge() != RingEdge.Edge.IN_JVM);
     if (fault == RuntimeFaults.ChunkAction.DROP) {
       getContext().getLog().warn("job {} generation {}: rank {} drops chunk {} of round {} of step {} (a runtime fault)",
           jobId, generation, rank, chunk, round, current.step);

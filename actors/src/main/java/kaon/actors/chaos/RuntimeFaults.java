@@ -70,9 +70,9 @@ public final class RuntimeFaults implements Extension {
    * @param kind what it does
    * @param jobId the job it strikes; empty: every job
    * @param rank the rank it strikes; -1: every rank (ignored by checkpoint writes)
-   * @param generation for a fault that strikes once: the generation it strikes (a rank moves to
-   *     another node when a generation re-forms, and another node's copy must not strike again);
-   *     -1: any
+   * @param generation the generation it strikes, -1: any. A fault armed on every node that may
+   *     strike a limited number of times is pinned to one: a rank moves to another node when its
+   *     generation re-forms, where that node's copy would strike again
    * @param probability the share of chunks a chunk fault strikes, in (0, 1]
    * @param delay how late a delayed chunk goes out, or how long a slow rank sleeps per step
    * @param maxStrikes how many times it strikes at most; 0: no limit (a once fault: 1)
@@ -139,16 +139,16 @@ public final class RuntimeFaults implements Extension {
   }
 
   /**
-   * What rank {@code rank} of {@code jobId} does with the next chunk it sends; {@link #chunkDelay}
+   * What rank {@code rank} of {@code jobId}'s {@code generation} does with the next chunk it sends; {@link #chunkDelay}
    * says how late. Only a chunk that crosses a {@code wire} can be damaged: between peers of one
    * JVM there are no bytes to flip, and a damage fault does not count a strike there.
    */
-  public ChunkAction chunkAction(String jobId, int rank, boolean wire) {
+  public ChunkAction chunkAction(String jobId, long generation, int rank, boolean wire) {
     if (!any) {
       return ChunkAction.SEND;
     }
     for (Kind kind : new Kind[] {Kind.CHUNK_DROP, Kind.CHUNK_CORRUPT, Kind.CHUNK_DELAY}) {
-      if ((wire || kind != Kind.CHUNK_CORRUPT) && strike(kind, jobId, rank, -1) != null) {
+      if ((wire || kind != Kind.CHUNK_CORRUPT) && strike(kind, jobId, rank, generation) != null) {
         return kind == Kind.CHUNK_DROP ? ChunkAction.DROP : kind == Kind.CHUNK_CORRUPT ? ChunkAction.CORRUPT
             : ChunkAction.DELAY;
       }

@@ -43,7 +43,7 @@ class RuntimeFaultsTest {
     IllegalStateException e = assertThrows(IllegalStateException.class,
         () -> off.arm(fault(Kind.CHUNK_DROP, "", -1, -1, 1, 0)));
     assertTrue(e.getMessage().contains("kaon.chaos.runtime-faults.enabled"), e.getMessage());
-    assertEquals(ChunkAction.SEND, off.chunkAction("job", 0, true));
+    assertEquals(ChunkAction.SEND, off.chunkAction("job", 1, 0, true));
     assertEquals(0f, off.poison("job", 0, 1));
     assertEquals(null, off.checkpointWriteFailure("job"));
   }
@@ -52,11 +52,11 @@ class RuntimeFaultsTest {
   void aFaultStrikesOnlyItsJobAndRankAndAtMostItsLimit() {
     RuntimeFaults faults = new RuntimeFaults(true);
     faults.arm(fault(Kind.CHUNK_DROP, "job-a", 1, -1, 1, 2));
-    assertEquals(ChunkAction.SEND, faults.chunkAction("job-b", 1, true));
-    assertEquals(ChunkAction.SEND, faults.chunkAction("job-a", 0, true));
-    assertEquals(ChunkAction.DROP, faults.chunkAction("job-a", 1, true));
-    assertEquals(ChunkAction.DROP, faults.chunkAction("job-a", 1, true));
-    assertEquals(ChunkAction.SEND, faults.chunkAction("job-a", 1, true), "spent after 2 strikes");
+    assertEquals(ChunkAction.SEND, faults.chunkAction("job-b", 1, 1, true));
+    assertEquals(ChunkAction.SEND, faults.chunkAction("job-a", 1, 0, true));
+    assertEquals(ChunkAction.DROP, faults.chunkAction("job-a", 1, 1, true));
+    assertEquals(ChunkAction.DROP, faults.chunkAction("job-a", 1, 1, true));
+    assertEquals(ChunkAction.SEND, faults.chunkAction("job-a", 1, 1, true), "spent after 2 strikes");
     RuntimeFaults.Armed armed = faults.armed().get(0);
     assertEquals(2, armed.strikes());
     assertTrue(armed.spent());
@@ -66,9 +66,9 @@ class RuntimeFaultsTest {
   void damageStrikesOnlyChunksThatCrossAWire() {
     RuntimeFaults faults = new RuntimeFaults(true);
     faults.arm(fault(Kind.CHUNK_CORRUPT, "", -1, -1, 1, 1));
-    assertEquals(ChunkAction.SEND, faults.chunkAction("job", 0, false));
+    assertEquals(ChunkAction.SEND, faults.chunkAction("job", 1, 0, false));
     assertEquals(0, faults.armed().get(0).strikes());
-    assertEquals(ChunkAction.CORRUPT, faults.chunkAction("job", 0, true));
+    assertEquals(ChunkAction.CORRUPT, faults.chunkAction("job", 1, 0, true));
   }
 
   @Test
@@ -90,7 +90,7 @@ class RuntimeFaultsTest {
       RuntimeFaults faults = new RuntimeFaults(true);
       faults.arm(fault(Kind.CHUNK_DELAY, "", -1, -1, 0.1, 0));
       for (int i = 0; i < 10_000; i++) {
-        if (faults.chunkAction("job", 0, true) == ChunkAction.DELAY) {
+        if (faults.chunkAction("job", 1, 0, true) == ChunkAction.DELAY) {
           struck[run]++;
         }
       }

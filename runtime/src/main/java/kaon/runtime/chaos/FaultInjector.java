@@ -308,13 +308,15 @@ final class FaultInjector {
       return;
     }
     boolean checkpoints = r.kind() == RuntimeFaults.Kind.CHECKPOINT_WRITE;
+    long limit = r.kind().once() ? 1 : r.strikes();
+    boolean limited = limit > 0;
     RuntimeFault fault = RuntimeFault.newBuilder()
         .setKind(RuntimeFaultKind.valueOf(r.kind().name()))
         .setJobId(job.get().getJobId())
         .setRank(checkpoints ? -1 : rank)
-        // A poison strikes the generation it was fired in: the rank's copy on another node must not
-        // strike the generation that re-formed after it.
-        .setGeneration(r.kind().once() ? job.get().getGeneration() : -1)
+        // A fault with a limit strikes the generation it was fired in: the rank's copy on another
+        // node must not strike the generation that re-formed after it again.
+        .setGeneration(limited ? job.get().getGeneration() : -1)
         .setProbability(r.probability())
         .setDelayMs(r.delay().toMillis())
         .setMaxStrikes(r.strikes())
@@ -324,7 +326,7 @@ final class FaultInjector {
     String detail = (r.delay().isZero() ? "" : r.delay().toMillis() + " ms, ")
         + (r.probability() < 1 ? "probability " + r.probability() + ", " : "")
         + (r.strikes() > 0 ? "at most " + r.strikes() + " times, " : "")
-        + (r.kind().once() ? "in generation " + fault.getGeneration() + ", " : "")
+        + (limited ? "from generation " + fault.getGeneration() + " on, " : "")
         + "armed for up to " + seconds(armed);
     int n = started(kind, checkpoints ? "checkpoints" : "rank " + rank, detail);
     Map<Integer, Long> ids = api.arm(fault);
@@ -333,11 +335,10 @@ final class FaultInjector {
       ended(n);
       return;
     }
-    // Faults armed, by node and id: a poison is armed again for each generation that forms before
-    // it struck (the one it was pinned to is gone, and cannot be struck any more).
+    // Faults armed, by node and id: one with a limit is armed again, with the strikes left, for
+    // each generation that forms before it used them all (the one it was pinned to is gone).
     List<Map<Integer, Long>> all = new ArrayList<>(List.of(ids));
     long pinned = fault.getGeneration();
-    long limit = r.kind().once() ? 1 : r.strikes();
     long deadline = System.nanoTime() + armed.toNanos();
     long strikes = 0;
     try {
@@ -346,12 +347,13 @@ final class FaultInjector {
         if (limit > 0) {
           strikes = strikes(all);
         }
-        if (r.kind().once() && strikes == 0) {
+        if (limited && strikes < limit) {
           long now = currentJob.get().map(Job::getGeneration).orElse(pinned);
           if (now != pinned) {
             pinned = now;
             long left = Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()));
-            all.add(api.arm(fault.toBuilder().setGeneration(now).setDurationMs(left).build()));
+            all.add(api.arm(fault.toBuilder().setGeneration(now).setDurationMs(left)
+                .setMaxStrikes(r.kind().once() ? 0 : limit - strikes).build()));
           }
         }
       }
