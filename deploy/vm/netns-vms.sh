@@ -12,6 +12,21 @@
 #   deploy/vm/netns-vms.sh status       which nodes run, and what each one's /ready says
 #   deploy/vm/netns-vms.sh down         stop everything and remove the namespaces and the bridge
 #
+# Faults, for kaon chaos run --cluster vms (each undone by heal, or by the command named):
+#   deploy/vm/netns-vms.sh hang K | cont K          SIGSTOP / SIGCONT node K (a frozen VM)
+#   deploy/vm/netns-vms.sh cassandra start|stop|kill   Cassandra on vm0 (kill: SIGKILL)
+#   deploy/vm/netns-vms.sh partition K[,K..] [one-way]  cut nodes K.. off from the other nodes:
+#                                        both ways, or one way (they send, but receive nothing);
+#                                        Cassandra and this host stay reachable from both sides
+#   deploy/vm/netns-vms.sh loss K PERCENT   drop that share of node K's packets, in and out
+#   deploy/vm/netns-vms.sh rate K RATE      limit node K's bandwidth, each way (tc tbf; 10mbit)
+#   deploy/vm/netns-vms.sh divert K PORT1 PORT2 PORT3   send node K's cluster traffic with node J
+#                                        through this host's port PORTJ (a delaying proxy that
+#                                        the caller runs: this kernel has no netem), and reset the
+#                                        connections it has, so that they come back through it
+#   deploy/vm/netns-vms.sh heal [K]         undo the network faults on node K (the first node of a
+#                                        partition), or on every node
+#
 # Addresses: $KAON_VMS_NET.10 (Cassandra), .11 .. .13 (nodes), .1 (this host, on the bridge);
 # default 10.77.0. Node K's API is on .1K:50051, its management (/alive, /ready) on https://.1K:7626.
 # State, installs and logs under $KAON_VMS_DIR (default /tmp/kaon-vms): vmK/root is node K's
@@ -27,10 +42,17 @@ bridge="$tag-br"
 nodes=(1 2 3)
 
 die() { echo "netns-vms: $*" >&2; exit 1; }
-usage() { echo "usage: netns-vms.sh up TARBALL | install TARBALL | start K | kill K | stop K | status | down" >&2; exit 2; }
+usage() {
+  echo "usage: netns-vms.sh up TARBALL | install TARBALL | start K | kill K | stop K | status | down" >&2
+  echo "       | hang K | cont K | cassandra start|stop|kill | partition K[,K..] [one-way] | loss K PERCENT" >&2
+  echo "       | rate K RATE | divert K PORT1 PORT2 PORT3 | heal [K]" >&2
+  exit 2
+}
 ns() { echo "$tag$1"; }
 addr() { echo "$net.1$1"; }
 pidfile() { echo "$dir/vm$1/node.pid"; }
+# Artery's port on every node (install.sh's default).
+cluster_port=25520
 
 alive() {
   local pid
@@ -82,6 +104,109 @@ exec_start() {
   local unit="$dir/vm$1/root/etc/systemd/system/kaon-node.service"
   [ -f "$unit" ] || die "node $1 is not installed ($unit missing)"
   sed -n 's/^ExecStart=//p' "$unit"
+}
+
+# ---- faults
+
+in_ns() { local k=$1; shift; ip netns exec "$(ns "$k")" "$@"; }
+# A rule in node K's namespace for a fault on node F (FAULT_NODE), tagged so that heal F finds it.
+ipt() { local k=$1; shift; in_ns "$k" iptables -w "$@" -m comment --comment "kaon-chaos-$FAULT_NODE"; }
+
+# Node K's addresses as a list, for the others; the host (.1) and Cassandra (.10) are never cut.
+others() { local skip=",$1,"; for k in "${nodes[@]}"; do [[ $skip == *",$k,"* ]] || echo "$k"; done; }
+
+partition() {
+  local side=$1 mode=${2:-both}
+  [[ $side =~ ^[1-3](,[1-3])*$ ]] || die "partition: expected nodes such as 3 or 1,2, got '$side'"
+  [[ $mode == both || $mode == one-way ]] || die "partition: expected one-way or nothing, got '$mode'"
+  FAULT_NODE=${side%%,*}
+  for k in ${side//,/ }; do
+    for j in $(others "$side"); do
+      ipt "$k" -A INPUT -s "$(addr "$j")" -j DROP
+      [ "$mode" = one-way ] || ipt "$k" -A OUTPUT -d "$(addr "$j")" -j DROP
+    done
+  done
+  echo "partition: nodes $side cut off from nodes $(others "$side" | paste -sd,) ($mode)"
+}
+
+loss() {
+  local k=$1 percent=$2
+  [[ $percent =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "loss: expected a percentage, got '$percent'"
+  local p; p=$(awk -v x="$percent" 'BEGIN { printf "%.4f", x / 100 }')
+  FAULT_NODE=$k
+  # Not the host's traffic: the tool watches the cluster through it.
+  ipt "$k" -A INPUT ! -s "$net.1" -m statistic --mode random --probability "$p" -j DROP
+  ipt "$k" -A OUTPUT ! -d "$net.1" -m statistic --mode random --probability "$p" -j DROP
+  echo "loss: node $k drops $percent% of its packets"
+}
+
+rate() {
+  local k=$1 rate=$2
+  # Egress of the VM, and egress of the host's end of its link (the VM's ingress).
+  in_ns "$k" tc qdisc replace dev "$(ns "$k")-v" root tbf rate "$rate" burst 64kb latency 400ms
+  tc qdisc replace dev "$(ns "$k")-h" root tbf rate "$rate" burst 64kb latency 400ms
+  echo "rate: node $k limited to $rate each way"
+}
+
+# Connections to the cluster port between node K and the others get a TCP reset, once: Artery
+# opens them again, through whatever routes hold now.
+reset_links() {
+  local k=$1
+  FAULT_NODE=$k
+  for j in $(others "$k"); do
+    ipt "$k" -I INPUT -p tcp -s "$(addr "$j")" --dport "$cluster_port" -j REJECT --reject-with tcp-reset
+    ipt "$j" -I INPUT -p tcp -s "$(addr "$k")" --dport "$cluster_port" -j REJECT --reject-with tcp-reset
+  done
+  sleep 1
+  for j in $(others "$k"); do
+    ipt "$k" -D INPUT -p tcp -s "$(addr "$j")" --dport "$cluster_port" -j REJECT --reject-with tcp-reset
+    ipt "$j" -D INPUT -p tcp -s "$(addr "$k")" --dport "$cluster_port" -j REJECT --reject-with tcp-reset
+  done
+}
+
+divert() {
+  local k=$1; shift
+  [ $# = ${#nodes[@]} ] || die "divert: expected a port for each of the ${#nodes[@]} nodes"
+  local ports=("$@")
+  for j in $(others "$k"); do
+    # Node J's connections to K, and K's to J, through the proxy of their destination.
+    in_ns "$j" iptables -w -t nat -A OUTPUT -p tcp -d "$(addr "$k")" --dport "$cluster_port" \
+      -m comment --comment "kaon-chaos-$k" -j DNAT --to-destination "$net.1:${ports[$((k - 1))]}"
+    in_ns "$k" iptables -w -t nat -A OUTPUT -p tcp -d "$(addr "$j")" --dport "$cluster_port" \
+      -m comment --comment "kaon-chaos-$k" -j DNAT --to-destination "$net.1:${ports[$((j - 1))]}"
+  done
+  reset_links "$k"
+  echo "divert: node $k's cluster traffic goes through $net.1 ports ${ports[*]}"
+}
+
+# Deletes the rules of faults on node F from every namespace; true if some were DNAT rules.
+drop_rules() {
+  local f=$1 diverted=1
+  for k in "${nodes[@]}"; do
+    ip netns list | grep -qw "$(ns "$k")" || continue
+    for table in filter nat; do
+      while read -r rule; do
+        [ -n "$rule" ] || continue
+        [ "$table" = nat ] && diverted=0
+        eval "in_ns $k iptables -w -t $table ${rule/-A /-D }"
+      done < <(in_ns "$k" iptables -w -t "$table" -S | grep -- "--comment kaon-chaos-$f\b" || true)
+    done
+  done
+  return $diverted
+}
+
+heal() {
+  local which=("${nodes[@]}")
+  [ $# = 0 ] || which=("$1")
+  for f in "${which[@]}"; do
+    # Connections that went through a proxy come back directly.
+    if drop_rules "$f"; then reset_links "$f"; fi
+    if ip netns list | grep -qw "$(ns "$f")"; then
+      in_ns "$f" tc qdisc del dev "$(ns "$f")-v" root 2> /dev/null || true
+    fi
+    tc qdisc del dev "$(ns "$f")-h" root 2> /dev/null || true
+  done
+  echo "heal: no network faults on node(s) ${which[*]}"
 }
 
 start_node() {
@@ -171,6 +296,21 @@ case "${1:-}" in
   kill) [ $# = 2 ] || usage; signal_node "$2" KILL ;;
   stop) [ $# = 2 ] || usage; signal_node "$2" TERM ;;
   status) status ;;
-  down) down ;;
+  hang) [ $# = 2 ] || usage; alive "$2" && kill -STOP -- "-$(cat "$(pidfile "$2")")"; echo "node $2: hung" ;;
+  cont) [ $# = 2 ] || usage; alive "$2" && kill -CONT -- "-$(cat "$(pidfile "$2")")"; echo "node $2: continued" ;;
+  cassandra)
+    [ $# = 2 ] || usage
+    case "$2" in
+      start|stop) cassandra "$2" ;;
+      kill) pid=$(cat "$dir/vm0/cassandra/cassandra.pid"); kill -KILL "$pid"
+        while kill -0 "$pid" 2> /dev/null; do sleep 0.1; done; echo "cassandra: killed" ;;
+      *) usage ;;
+    esac ;;
+  partition) [ $# -ge 2 ] && [ $# -le 3 ] || usage; partition "$2" "${3:-both}" ;;
+  loss) [ $# = 3 ] || usage; loss "$2" "$3" ;;
+  rate) [ $# = 3 ] || usage; rate "$2" "$3" ;;
+  divert) [ $# -ge 2 ] || usage; divert "${@:2}" ;;
+  heal) [ $# -le 2 ] || usage; heal "${@:2}" ;;
+  down) heal > /dev/null 2>&1 || true; down ;;
   *) usage ;;
 esac

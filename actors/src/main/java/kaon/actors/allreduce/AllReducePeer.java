@@ -104,27 +104,6 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   private record RoundTimedOut(long step) implements Command {}
 
 
-  /** State of the reduction in flight. */
-  private static final class Round {
-    final long step;
-    final float[] buffer;
-    final ActorRef<StatusReply<Reduced>> replyTo;
-    final long startNanos = System.nanoTime();
-    final int expected;
-    final Duration deadline;
-    int received;
-    /** Regions of {@link #buffer} lent to Artery's serializer; null until the first. */
-    LentBuffer lent;
-
-    Round(long step, float[] buffer, ActorRef<StatusReply<Reduced>> replyTo, int expected, Duration deadline) {
-      this.step = step;
-      this.buffer = buffer;
-      this.replyTo = replyTo;
-      this.expected = expected;
-      this.deadline = deadline;
-    }
-  }
-
   private final String jobId;
   private final long generation;
   private final int rank;
@@ -132,7 +111,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   private final AllReduceSettings settings;
   private final TimerScheduler<RingMessage> timers;
 
-  private Round current;
+  private ReduceRound<ActorRef<StatusReply<Reduced>>> current;
   /** Where the chunks of the buffer being reduced go; every rank's buffer has the same length. */
   private RingSchedule schedule;
   private long lastCompletedStep = -1;
@@ -148,8 +127,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   /** The reply of the last round, while its buffer may still be read for sending. */
   private final HeldReply heldReply;
 
-  /** The chaos tooling's chunk faults on this node; off unless enabled. */
-  private final RuntimeFaults faults;
+  private final PeerFaults faults; // the chaos tooling's chunk faults on this node; off unless enabled
 
   private long rounds;
   private long staleDropped;
@@ -183,7 +161,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     this.worldSize = worldSize;
     this.settings = settings;
     this.edge = new RingEdge(context, jobId, generation, rank, worldSize, settings);
-    this.faults = RuntimeFaults.get(context.getSystem());
+    this.faults = new PeerFaults(context, RuntimeFaults.get(context.getSystem()), jobId, generation, rank);
     this.heldReply = new HeldReply(context, timers, edge, settings.minRoundTimeout(),
         "job " + jobId + " generation " + generation + ": rank " + rank);
   }
@@ -254,9 +232,9 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
       reduce.replyTo().tell(StatusReply.error(refusal));
       return this;
     }
-    Duration deadline = nextDeadline();
+    Duration deadline = ReduceRound.deadline(smoothedNanos, settings);
     schedule = new RingSchedule(worldSize, reduce.buffer().length, settings.chunkFloats());
-    current = new Round(reduce.step(), reduce.buffer(), reduce.replyTo(), schedule.expectedChunks(rank), deadline);
+    current = new ReduceRound<>(reduce.step(), reduce.buffer(), reduce.replyTo(), schedule.expectedChunks(rank), deadline);
     if (current.expected == 0) {
       complete();
       return this;
@@ -365,17 +343,11 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   }
 
   private void send(int round, int chunk, int offset, int length) {
-    RuntimeFaults.ChunkAction fault = faults.chunkAction(jobId, generation, rank, edge.edge() != RingEdge.Edge.IN_JVM);
+    RuntimeFaults.ChunkAction fault = faults.beforeSend(edge, current.step, round, chunk, offset, length, current.buffer);
     if (fault == RuntimeFaults.ChunkAction.DROP) {
-      getContext().getLog().warn("job {} generation {}: rank {} drops chunk {} of round {} of step {} (a runtime fault)",
-          jobId, generation, rank, chunk, round, current.step);
       return;
     }
     if (fault == RuntimeFaults.ChunkAction.DELAY) {
-      // A copy: the region changes before the chunk goes out. Over Artery, whatever the edge.
-      float[] data = Arrays.copyOfRange(current.buffer, offset, offset + length);
-      getContext().scheduleOnce(faults.chunkDelay(jobId, rank), edge.right(),
-          new TensorChunk(jobId, generation, current.step, round, chunk, offset, data));
       chunksSent++;
       floatsSent += length;
       return;
@@ -423,15 +395,9 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
     heldReply.withdraw();
   }
 
-  /**
-   * A chunk of this generation failed its checksum: its values must not reach the sums, and the
-   * ring cannot complete the round without them. The round fails now, naming the edge, rather
-   * than at its deadline; the generation re-forms and the step is done again.
-   */
+  /** A chunk failed its checksum: not to be summed, the round fails now (not at its deadline), naming the edge. */
   private void damaged(InboundChunk chunk) {
-    String reason = "job " + jobId + " generation " + generation + ": chunk " + chunk.chunk() + " of round " + chunk.round()
-        + " of step " + chunk.step() + " from rank " + Math.floorMod(rank - 1, worldSize) + " to rank " + rank + ": "
-        + chunk.damage();
+    String reason = faults.damaged(chunk, worldSize);
     if (current != null) {
       fail(reason);
     } else if (brokenBecause == null) {
@@ -480,13 +446,5 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   private Behavior<RingMessage> onGetStats(GetStats get) {
     get.replyTo().tell(new Stats(rounds, staleDropped, chunksSent, floatsSent, edge.linkChunksSent(), edge.edge()));
     return this;
-  }
-
-  private Duration nextDeadline() {
-    if (smoothedNanos < 0) {
-      return settings.firstRoundTimeout();
-    }
-    Duration scaled = Duration.ofNanos((long) (smoothedNanos * settings.timeoutFactor()));
-    return scaled.compareTo(settings.minRoundTimeout()) > 0 ? scaled : settings.minRoundTimeout();
   }
 }

@@ -1,6 +1,7 @@
 package kaon.runtime.chaos;
 
 import java.io.IOException;
+import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 
@@ -53,6 +54,36 @@ public interface ChaosCluster {
 
   /** Starts Cassandra again and waits until it answers. */
   void cassandraUp() throws IOException, InterruptedException;
+
+  /** Whether it takes network faults (the namespace VMs do; processes on one host share its loopback). */
+  default boolean network() {
+    return false;
+  }
+
+  /** Cuts node {@code node} off from the other nodes: both ways, or one way (it sends but receives nothing). */
+  default void partition(int node, boolean oneWay) throws IOException, InterruptedException {
+    throw new UnsupportedOperationException("network faults need the namespace VMs (--cluster vms)");
+  }
+
+  /** Drops {@code percent} % of node {@code node}'s packets, each way. */
+  default void loss(int node, double percent) throws IOException, InterruptedException {
+    throw new UnsupportedOperationException("network faults need the namespace VMs (--cluster vms)");
+  }
+
+  /** Limits node {@code node}'s bandwidth to {@code rate} (tc's units: 10mbit), each way. */
+  default void rate(int node, String rate) throws IOException, InterruptedException {
+    throw new UnsupportedOperationException("network faults need the namespace VMs (--cluster vms)");
+  }
+
+  /** Delays node {@code node}'s cluster traffic by {@code delay} plus up to {@code jitter}, each way. */
+  default void delay(int node, Duration delay, Duration jitter, long seed) throws IOException, InterruptedException {
+    throw new UnsupportedOperationException("network faults need the namespace VMs (--cluster vms)");
+  }
+
+  /** Undoes the network faults on node {@code node} (a partition of it included). */
+  default void heal(int node) throws IOException, InterruptedException {
+    throw new UnsupportedOperationException("network faults need the namespace VMs (--cluster vms)");
+  }
 
   /** The node of a cluster address as the API gives it ({@code pekko://kaon@host:port}), if it is one of ours. */
   Optional<Integer> nodeOf(String clusterAddress);

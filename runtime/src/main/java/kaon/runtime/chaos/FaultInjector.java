@@ -104,7 +104,8 @@ final class FaultInjector {
     boolean restart = fault instanceof Fault.Restart;
     // The coordinator's node is found when the fault runs, not now: it may be waiting for a node
     // busy with another fault, and by then the coordinator has moved (0 stands for it).
-    Optional<Integer> node = target instanceof Target.Coordinator && !restart ? Optional.of(0) : resolve(target, restart);
+    Optional<Integer> node = target instanceof Target.Coordinator && !restart ? Optional.of(0)
+        : target instanceof Target.NotCoordinator ? Optional.of(-1) : resolve(target, restart);
     if (node.isEmpty()) {
       String why = restart ? "no node is down to restart" : "every node is busy with another fault or kept down";
       problems.add("line " + firing.rule().line() + ": " + why + " when the rule fired (" + describe(fault) + ")");
@@ -120,9 +121,12 @@ final class FaultInjector {
       length = f.restartAfter().draw(random);
     } else if (fault instanceof Fault.Stop f && f.restartAfter() != null) {
       length = f.restartAfter().draw(random);
+    } else if (fault instanceof Fault.Network f) {
+      length = f.duration().draw(random);
     }
     Duration drawn = length;
-    run(() -> onNode(fault, k, drawn, firing));
+    long seed = fault instanceof Fault.Network ? random.nextLong() : 0;
+    run(() -> onNode(fault, k, drawn, seed, firing));
   }
 
   /** Runs a fault on its own thread, counted as under way from now until it is over. */
@@ -208,19 +212,19 @@ final class FaultInjector {
 
   // ------------------------------------------------------------------ faults
 
-  private void onNode(Fault fault, int wanted, Duration length, Firing firing) {
+  private void onNode(Fault fault, int wanted, Duration length, long seed, Firing firing) {
     // Without overlap, one node fault at a time: this one waits for the one under way to be over.
     if (!overlap && !acquire(NODE_FAULTS)) {
       problem("line " + firing.rule().line() + ": another node fault was under way for " + WAIT_FOR_TARGET.toMinutes()
           + " min; " + describe(fault) + " was not applied");
       return;
     }
-    int node = wanted == 0 ? acquireCoordinatorsNode() : wanted;
+    int node = wanted == 0 ? acquireCoordinatorsNode() : wanted == -1 ? acquireOtherThanCoordinators() : wanted;
     String key = "node " + node;
-    if (node == 0 || wanted != 0 && !acquire(key)) {
-      problem("line " + firing.rule().line() + ": " + (node == 0 ? "the job's coordinator was on no free node"
-          : "node " + node + " stayed busy with another fault") + " for " + WAIT_FOR_TARGET.toMinutes() + " min; "
-          + describe(fault) + " was not applied");
+    if (node <= 0 || wanted > 0 && !acquire(key)) {
+      problem("line " + firing.rule().line() + ": " + (wanted == 0 ? "the job's coordinator was on no free node"
+          : wanted == -1 ? "no node but the coordinator's was free" : "node " + node + " stayed busy with another fault")
+          + " for " + WAIT_FOR_TARGET.toMinutes() + " min; " + describe(fault) + " was not applied");
       if (!overlap) {
         release(NODE_FAULTS);
       }
@@ -229,6 +233,8 @@ final class FaultInjector {
     try {
       if (fault instanceof Fault.Kill || fault instanceof Fault.Stop) {
         downAndMaybeUp(fault instanceof Fault.Kill, node, length);
+      } else if (fault instanceof Fault.Network net) {
+        onNetwork(net, node, length, seed);
       } else if (fault instanceof Fault.Hang) {
         int n = started("hang", key, "SIGSTOP for " + seconds(length));
         cluster.hang(node, true);
@@ -253,6 +259,29 @@ final class FaultInjector {
         release(NODE_FAULTS);
       }
     }
+  }
+
+  /** A network fault on {@code node} for {@code length}, then healed. */
+  private void onNetwork(Fault.Network net, int node, Duration length, long seed) throws IOException, InterruptedException {
+    String detail = switch (net.kind()) {
+      case PARTITION -> (net.oneWay() ? "one way (it sends, receives nothing)" : "both ways") + ", from the other nodes";
+      case LOSS -> String.format(java.util.Locale.ROOT, "%.1f%% of its packets lost", net.percent());
+      case BANDWIDTH -> "limited to " + net.rate() + " each way";
+      case DELAY -> net.delay().toMillis() + " ms + up to " + net.jitter().toMillis() + " ms, each way";
+    };
+    int n = started(describe(net), "node " + node, detail + ", healed after " + seconds(length));
+    try {
+      switch (net.kind()) {
+        case PARTITION -> cluster.partition(node, net.oneWay());
+        case LOSS -> cluster.loss(node, net.percent());
+        case BANDWIDTH -> cluster.rate(node, net.rate());
+        case DELAY -> cluster.delay(node, net.delay(), net.jitter(), seed);
+      }
+      Thread.sleep(length.toMillis());
+    } finally {
+      cluster.heal(node);
+    }
+    ended(n);
   }
 
   /** Kills or stops a node, and starts it again {@code after} later (null: it stays down). */
@@ -402,6 +431,8 @@ final class FaultInjector {
       return f.target();
     } else if (fault instanceof Fault.Restart f) {
       return f.target();
+    } else if (fault instanceof Fault.Network f) {
+      return f.target();
     }
     throw new IllegalStateException("no target: " + fault);
   }
@@ -437,6 +468,38 @@ final class FaultInjector {
       }
     }
     return candidates.isEmpty() ? Optional.empty() : Optional.of(candidates.get(random.nextInt(candidates.size())));
+  }
+
+  /**
+   * Takes a node that does not run the job's coordinator, drawn from those up and free, asking
+   * again until the coordinator's node is known and another is free; 0 when none ever was.
+   */
+  private int acquireOtherThanCoordinators() {
+    long deadline = System.nanoTime() + WAIT_FOR_TARGET.toNanos();
+    while (System.nanoTime() < deadline) {
+      Optional<Integer> coordinator = coordinatorNode.get();
+      synchronized (this) {
+        if (coordinator.isPresent()) {
+          Set<Integer> taken = new HashSet<>(Set.of(coordinator.get()));
+          for (int k = 1; k <= cluster.size(); k++) {
+            if (busy.contains("node " + k)) {
+              taken.add(k);
+            }
+          }
+          Optional<Integer> node = choose(new Target.Any(), false, cluster.size(), keptDown, taken, Optional.empty(), random);
+          if (node.isPresent() && busy.add("node " + node.get())) {
+            return node.get();
+          }
+        }
+      }
+      try {
+        Thread.sleep(300);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return 0;
+      }
+    }
+    return 0;
   }
 
   /** Takes the node the job's coordinator runs on, asking again until it is known and free; 0 when it never was. */
@@ -515,6 +578,14 @@ final class FaultInjector {
     }
     if (fault instanceof Fault.CassandraDown f) {
       return f.kill() ? "cassandra-kill" : "cassandra-stop";
+    }
+    if (fault instanceof Fault.Network f) {
+      return switch (f.kind()) {
+        case PARTITION -> f.oneWay() ? "partition-one-way" : "partition";
+        case LOSS -> "loss";
+        case BANDWIDTH -> "bandwidth";
+        case DELAY -> "delay";
+      };
     }
     return fault instanceof Fault.Kill ? "kill" : fault instanceof Fault.Stop ? "stop"
         : fault instanceof Fault.Hang ? "hang" : "restart";

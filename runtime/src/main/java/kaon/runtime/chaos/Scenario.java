@@ -58,6 +58,9 @@ public record Scenario(String name, int nodes, JobSpecification job, Expectation
     record Any() implements Target {}
 
     record Coordinator() implements Target {}
+
+    /** Any node but the coordinator's (a partition that leaves the coordinator with the majority). */
+    record NotCoordinator() implements Target {}
   }
 
   /** A fault to apply. */
@@ -79,6 +82,19 @@ public record Scenario(String name, int nodes, JobSpecification job, Expectation
     record CassandraDown(boolean kill, Span duration) implements Fault {}
 
     /**
+     * A network fault on a node of the namespace VMs, healed after {@code duration}.
+     *
+     * @param kind what it does
+     * @param oneWay a partition that lets the node send but not receive
+     * @param percent the packets lost, in %
+     * @param rate the bandwidth limit (tc's units: 10mbit)
+     * @param delay the delay added each way
+     * @param jitter up to this much more delay, drawn per piece of the stream
+     */
+    record Network(Scenario.NetworkKind kind, Target target, boolean oneWay, double percent, String rate, Duration delay,
+        Duration jitter, Span duration) implements Fault {}
+
+    /**
      * A fault inside the nodes' runtime, armed through their chaos service on every node for
      * {@code duration} (a poison: until it struck, at most that long).
      *
@@ -91,6 +107,9 @@ public record Scenario(String name, int nodes, JobSpecification job, Expectation
     record Runtime(RuntimeFaults.Kind kind, int rank, double probability, Duration delay, long strikes, Span duration)
         implements Fault {}
   }
+
+  /** What a network fault does. */
+  public enum NetworkKind { PARTITION, LOSS, BANDWIDTH, DELAY }
 
   /** A trigger and the faults it chooses among (one of them, drawn, each time it fires); its line in the file. */
   public record FaultRule(int line, Trigger trigger, List<Fault> oneOf) {}

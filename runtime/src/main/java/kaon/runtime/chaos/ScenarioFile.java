@@ -88,10 +88,14 @@ public final class ScenarioFile {
 
   /** The faults a rule may name, each its own field. */
   private static final List<String> FAULTS = List.of("kill", "hang", "stop", "restart", "cassandra-stop", "cassandra-kill",
+      "partition", "packet-loss", "bandwidth", "latency",
       "chunk-drop", "chunk-delay", "chunk-corrupt", "slow-rank", "poison-gradient", "checkpoint-write-failure");
+  private static final List<String> NETWORK = List.of("partition", "packet-loss", "bandwidth", "latency");
   /** What a fault's own fields may add. */
   private static final List<String> FAULT_OPTIONS = List.of("restart-after", "stay-down", "for", "delay", "probability",
-      "strikes", "value");
+      "strikes", "value", "one-way", "percent", "rate", "jitter");
+  private static final Pattern RATE = Pattern.compile("[0-9]+(kbit|mbit|gbit)");
+  private static final Span DEFAULT_NETWORK = new Span(Duration.ofSeconds(20), Duration.ofSeconds(20));
 
   private final Path file;
   private final List<String> errors = new ArrayList<>();
@@ -253,13 +257,25 @@ public final class ScenarioFile {
     }
     String kind = kinds.get(0);
     boolean runtime = FAULTS.indexOf(kind) >= FAULTS.indexOf("chunk-drop");
-    for (String key : List.of("delay", "probability", "strikes", "value")) {
+    boolean network = NETWORK.contains(kind);
+    for (String key : List.of("probability", "strikes", "value")) {
       if (f.has(key) && !runtime) {
         f.error(key, "only faults inside the runtime (chunk-*, slow-rank, poison-gradient) take " + key + ":");
       }
     }
+    for (String key : List.of("one-way", "percent", "rate", "jitter")) {
+      if (f.has(key) && !network) {
+        f.error(key, "only network faults (partition, packet-loss, bandwidth, latency) take " + key + ":");
+      }
+    }
+    if (f.has("delay") && !runtime && !network) {
+      f.error("delay", "only chunk-delay:, slow-rank: and latency: take a delay:");
+    }
     if (runtime) {
       return runtimeFault(f, kind);
+    }
+    if (network) {
+      return networkFault(f, kind, nodes);
     }
     boolean restarts = kind.equals("kill") || kind.equals("stop");
     for (String key : List.of("restart-after", "stay-down")) {
@@ -268,7 +284,8 @@ public final class ScenarioFile {
       }
     }
     if (f.has("for") && !kind.equals("hang")) {
-      f.error("for", "only hang: and faults inside the runtime last for: a time (Cassandra faults give theirs as their value)");
+      f.error("for", "only hang:, network faults and faults inside the runtime last for: a time (Cassandra faults give"
+          + " theirs as their value)");
     }
     boolean stayDown = f.flag("stay-down");
     Span restartAfter = stayDown ? null : f.span("restart-after", DEFAULT_RESTART);
@@ -288,6 +305,50 @@ public final class ScenarioFile {
       }
       default -> Optional.ofNullable(f.span(kind, null)).map(span -> new Fault.CassandraDown(kind.equals("cassandra-kill"), span));
     };
+  }
+
+  /** A network fault: its node and its options; healed after for: (20 s unless given). */
+  private Optional<Fault> networkFault(Fields f, String kind, int nodes) {
+    for (String key : List.of("restart-after", "stay-down")) {
+      if (f.has(key)) {
+        f.error(key, "only kill: and stop: restart a node");
+      }
+    }
+    Scenario.NetworkKind which = switch (kind) {
+      case "partition" -> Scenario.NetworkKind.PARTITION;
+      case "packet-loss" -> Scenario.NetworkKind.LOSS;
+      case "bandwidth" -> Scenario.NetworkKind.BANDWIDTH;
+      default -> Scenario.NetworkKind.DELAY;
+    };
+    Map<String, Scenario.NetworkKind> options = Map.of("one-way", Scenario.NetworkKind.PARTITION,
+        "percent", Scenario.NetworkKind.LOSS, "rate", Scenario.NetworkKind.BANDWIDTH, "delay", Scenario.NetworkKind.DELAY,
+        "jitter", Scenario.NetworkKind.DELAY);
+    options.forEach((key, owner) -> {
+      if (f.has(key) && owner != which) {
+        f.error(key, "belongs to " + NETWORK.get(owner.ordinal()) + ":, not " + kind + ":");
+      }
+    });
+    for (String required : List.of("percent", "rate", "delay")) {
+      if (options.get(required) == which && !f.has(required)) {
+        f.error(kind, "say " + (required.equals("percent") ? "how many packets are lost (percent: 5)"
+            : required.equals("rate") ? "the bandwidth (rate: 10mbit)" : "how long (delay: 50ms)"));
+      }
+    }
+    boolean oneWay = f.flag("one-way");
+    double percent = f.decimal("percent", 0, 0.01, 100);
+    String rate = f.text("rate", "");
+    if (rate != null && !rate.isEmpty() && !RATE.matcher(rate.strip()).matches()) {
+      f.error("rate", "expected a rate such as 500kbit, 10mbit or 1gbit, got \"" + rate + "\"");
+    }
+    Duration delay = f.duration("delay", Duration.ZERO);
+    Duration jitter = f.duration("jitter", Duration.ZERO);
+    Span lasts = f.span("for", DEFAULT_NETWORK);
+    Optional<Target> target = f.target(kind, nodes);
+    if (lasts == null || target.isEmpty()) {
+      return Optional.empty();
+    }
+    return Optional.of(new Fault.Network(which, target.get(), oneWay, percent, rate == null ? "" : rate.strip(), delay,
+        jitter, lasts));
   }
 
   /** A fault inside the runtime: its rank (or its time, for checkpoint writes) and its options. */
@@ -310,7 +371,7 @@ public final class ScenarioFile {
     }
     boolean delayed = which == RuntimeFaults.Kind.CHUNK_DELAY || which == RuntimeFaults.Kind.SLOW_RANK;
     if (delayed != f.has("delay")) {
-      f.error(delayed ? kind : "delay", delayed ? "say how long (delay: 200ms)" : "only chunk-delay: and slow-rank: take a delay:");
+      f.error(delayed ? kind : "delay", delayed ? "say how long (delay: 200ms)" : "only chunk-delay:, slow-rank: and latency: take a delay:");
     }
     boolean chunks = kind.startsWith("chunk-");
     if (f.has("probability") && !chunks) {
@@ -481,11 +542,15 @@ public final class ScenarioFile {
       if (t.equals("coordinator")) {
         return Optional.of(new Target.Coordinator());
       }
+      if (t.equals("not-coordinator") && NETWORK.contains(key)) {
+        return Optional.of(new Target.NotCoordinator());
+      }
       Matcher m = NODE.matcher(t);
       if (m.matches() && Integer.parseInt(m.group(1)) >= 1 && Integer.parseInt(m.group(1)) <= nodes) {
         return Optional.of(new Target.Node(Integer.parseInt(m.group(1))));
       }
-      error(key, "expected node N (1 to " + nodes + "), any or coordinator, got \"" + text + "\"");
+      error(key, "expected node N (1 to " + nodes + "), any" + (NETWORK.contains(key) ? ", coordinator or not-coordinator"
+          : " or coordinator") + ", got \"" + text + "\"");
       return Optional.empty();
     }
   }

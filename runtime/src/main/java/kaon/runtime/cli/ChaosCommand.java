@@ -25,6 +25,7 @@ import kaon.runtime.chaos.ChaosRun;
 import kaon.runtime.chaos.HistoryChecker;
 import kaon.runtime.chaos.HistoryFile;
 import kaon.runtime.chaos.LocalCluster;
+import kaon.runtime.chaos.VmCluster;
 import kaon.runtime.chaos.Observation;
 import kaon.runtime.chaos.Scenario;
 import kaon.runtime.chaos.ScenarioFile;
@@ -60,10 +61,18 @@ final class ChaosCommand {
     @Option(names = "--fresh-baseline", description = "Train the fault-free baseline again instead of taking it from the cache.")
     boolean freshBaseline;
 
-    @Option(names = "--cluster", paramLabel = "local", defaultValue = "local",
-        description = "Where the run's nodes are: local (deploy/local, this machine's processes).")
+    @Option(names = "--cluster", paramLabel = "local|vms", defaultValue = "local",
+        description = "Where the run's nodes are: local (deploy/local, this machine's processes) or vms (three namespace"
+            + " VMs of deploy/vm/netns-vms.sh, installed from --tarball; needs root; takes network faults too).")
     String cluster;
+
+    @Option(names = "--tarball", paramLabel = "FILE",
+        description = "The distribution the VMs install (default: the newest deploy/target/kaon-*.tar.gz).")
+    Path tarball;
   }
+
+  /** The VMs' address range: its own, apart from deploy/vm's default (10.77.0) that its test and bench use. */
+  private static final String VMS_NET = "10.78.0";
 
   /**
    * Runs scenarios one after another on one local cluster of their own (started once; each
@@ -72,8 +81,25 @@ final class ChaosCommand {
    */
   static int play(CommandSpec command, List<Scenario> scenarios, RunOptions options, boolean repeat) {
     PrintWriter err = command.commandLine().getErr();
-    if (!options.cluster.equals("local")) {
-      err.println("kaon chaos: --cluster: only local is supported yet (got \"" + options.cluster + "\")");
+    if (!options.cluster.equals("local") && !options.cluster.equals("vms")) {
+      err.println("kaon chaos: --cluster: expected local or vms, got \"" + options.cluster + "\"");
+      return 2;
+    }
+    boolean vms = options.cluster.equals("vms");
+    List<String> needVms = new ArrayList<>();
+    for (Scenario scenario : scenarios) {
+      for (Scenario.FaultRule rule : scenario.faults()) {
+        if (!vms && rule.oneOf().stream().anyMatch(f -> f instanceof Scenario.Fault.Network)) {
+          needVms.add("scenario \"" + scenario.name() + "\", line " + rule.line()
+              + ": network faults need the namespace VMs (--cluster vms)");
+        }
+      }
+      if (vms && scenario.nodes() != 3) {
+        needVms.add("scenario \"" + scenario.name() + "\": the namespace VMs are 3 nodes, not " + scenario.nodes());
+      }
+    }
+    if (!needVms.isEmpty()) {
+      needVms.forEach(m -> err.println("kaon chaos: " + m));
       return 2;
     }
     // The run reads Cassandra while its faults take it away: the driver's warnings about that are
@@ -86,8 +112,10 @@ final class ChaosCommand {
     PrintStream out = new PrintStream(new FileOutputStream(FileDescriptor.out), true, StandardCharsets.UTF_8);
     int nodes = scenarios.stream().mapToInt(Scenario::nodes).max().orElse(3);
     ChaosCluster cluster;
+    Path home = Path.of(System.getProperty("kaon.home", "."));
     try {
-      cluster = new LocalCluster(Path.of(System.getProperty("kaon.home", ".")), nodes, report.resolve("cluster"));
+      cluster = vms ? new VmCluster(home, report.resolve("vms").toAbsolutePath(), tarball(home, options.tarball), VMS_NET)
+          : new LocalCluster(home, nodes, report.resolve("cluster"));
     } catch (IOException e) {
       err.println("kaon chaos: " + e.getMessage());
       return KaonCli.ENVIRONMENT;
@@ -138,6 +166,28 @@ final class ChaosCommand {
     return code;
   }
 
+  /** The tarball the VMs install: the one given, else the newest the build made. */
+  private static Path tarball(Path home, Path given) throws IOException {
+    if (given != null) {
+      return given.toAbsolutePath();
+    }
+    try (var found = java.nio.file.Files.newDirectoryStream(home.resolve("deploy/target"), "kaon-*.tar.gz")) {
+      Path newest = null;
+      for (Path p : found) {
+        if (newest == null || java.nio.file.Files.getLastModifiedTime(p).compareTo(java.nio.file.Files.getLastModifiedTime(newest)) > 0) {
+          newest = p;
+        }
+      }
+      if (newest != null) {
+        return newest.toAbsolutePath();
+      }
+    } catch (java.nio.file.NoSuchFileException e) {
+      // reported below
+    }
+    throw new java.nio.file.NoSuchFileException(home.resolve("deploy/target").toString(), null,
+        "no kaon-*.tar.gz to install on the VMs: build it (mvn -B package -DskipTests) or give --tarball");
+  }
+
   @Command(name = "run", mixinStandardHelpOptions = true,
       description = "Start a local cluster, run a scenario's job under its faults, and check the history.",
       exitCodeListHeading = "%nExit codes:%n", exitCodeList = {"0:every invariant held and every fault was applied",
@@ -185,8 +235,12 @@ final class ChaosCommand {
     @Option(names = "--faults", paramLabel = "KINDS", split = ",", defaultValue = "kill,hang,cassandra",
         description = "The faults to draw from, each kind as likely: kill, stop, hang, cassandra-stop, cassandra-kill,"
             + " cassandra (either); inside the runtime chunk-corrupt, chunk-drop, chunk-delay, slow-rank, poison (NaN or"
-            + " 1e30), checkpoint-write-failure (default: ${DEFAULT-VALUE}).")
+            + " 1e30), checkpoint-write-failure; on --cluster vms partition, packet-loss, bandwidth, latency"
+            + " (default: ${DEFAULT-VALUE}).")
     List<String> kinds;
+
+    /** How long a network fault lasts before it is healed. */
+    private static final Scenario.Span NETWORK_FOR = new Scenario.Span(Duration.ofSeconds(5), Duration.ofSeconds(20));
 
     /** How long a poison waits for its rank's next step. */
     private static final Scenario.Span POISON_WAIT = new Scenario.Span(Duration.ofMinutes(1), Duration.ofMinutes(1));
@@ -258,11 +312,18 @@ final class ChaosCommand {
           case "checkpoint-write-failure" -> faults.addAll(Collections.nCopies(2, new Scenario.Fault.Runtime(
               RuntimeFaults.Kind.CHECKPOINT_WRITE, -1, 1, Duration.ZERO, 0,
               new Scenario.Span(Duration.ofSeconds(2), Duration.ofSeconds(15)))));
-          case "partition", "loss", "slow", "delay" -> mistakes.add("--faults: " + kind
-              + " is a network fault; those need the namespace VMs, which kaon chaos does not drive yet");
+          // On the namespace VMs only (play refuses them elsewhere); each healed after 5-20 s.
+          case "partition" -> faults.addAll(Collections.nCopies(2, new Scenario.Fault.Network(Scenario.NetworkKind.PARTITION,
+              new Scenario.Target.Any(), false, 0, "", Duration.ZERO, Duration.ZERO, NETWORK_FOR)));
+          case "packet-loss" -> faults.addAll(Collections.nCopies(2, new Scenario.Fault.Network(Scenario.NetworkKind.LOSS,
+              new Scenario.Target.Any(), false, 5, "", Duration.ZERO, Duration.ZERO, NETWORK_FOR)));
+          case "bandwidth" -> faults.addAll(Collections.nCopies(2, new Scenario.Fault.Network(Scenario.NetworkKind.BANDWIDTH,
+              new Scenario.Target.Any(), false, 0, "20mbit", Duration.ZERO, Duration.ZERO, NETWORK_FOR)));
+          case "latency" -> faults.addAll(Collections.nCopies(2, new Scenario.Fault.Network(Scenario.NetworkKind.DELAY,
+              new Scenario.Target.Any(), false, 0, "", Duration.ofMillis(30), Duration.ofMillis(10), NETWORK_FOR)));
           default -> mistakes.add("--faults: unknown fault \"" + kind + "\"; the faults are kill, stop, hang,"
-              + " cassandra-stop, cassandra-kill, cassandra, chunk-corrupt, chunk-drop, chunk-delay, slow-rank, poison"
-              + " and checkpoint-write-failure");
+              + " cassandra-stop, cassandra-kill, cassandra, chunk-corrupt, chunk-drop, chunk-delay, slow-rank, poison,"
+              + " checkpoint-write-failure and, on --cluster vms, partition, packet-loss, bandwidth and latency");
         }
       }
       JobSpecification spec = JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(1)

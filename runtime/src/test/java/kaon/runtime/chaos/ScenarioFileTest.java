@@ -117,7 +117,8 @@ class ScenarioFileTest {
         "10: faults: no trigger; say when: at: 30s, after-checkpoint: 2 or every: 20-40s",
         "10: hang: say how long the node hangs (for: 5s or for: 2-10s)",
         "11: every: the range runs backwards: \"40-20s\"",
-        "13: for: only hang: and faults inside the runtime last for: a time (Cassandra faults give theirs as their value)",
+        "13: for: only hang:, network faults and faults inside the runtime last for: a time (Cassandra faults give theirs"
+            + " as their value)",
         "16: faults: more than one fault (kill, hang); give each its own entry, or use one-of:"), found);
   }
 
@@ -130,13 +131,13 @@ class ScenarioFileTest {
             kil: node 1
         """);
     assertTrue(found.get(0).startsWith("1: nam: unknown field; the fields here are accuracy-tolerance, expect,"), found.get(0));
-    assertTrue(found.contains("4: kil: unknown field; the fields here are after-checkpoint, at, cassandra-kill,"
+    assertTrue(found.contains("4: kil: unknown field; the fields here are after-checkpoint, at, bandwidth, cassandra-kill,"
         + " cassandra-stop, checkpoint-write-failure, chunk-corrupt, chunk-delay, chunk-drop, delay, every, for, from, hang,"
-        + " kill, one-of, poison-gradient, probability, restart, restart-after, slow-rank, stay-down, stop, strikes, until,"
-        + " value"), found.toString());
+        + " jitter, kill, latency, one-of, one-way, packet-loss, partition, percent, poison-gradient, probability, rate,"
+        + " restart, restart-after, slow-rank, stay-down, stop, strikes, until, value"), found.toString());
     assertTrue(found.contains("3: faults: no fault; give one of kill:, hang:, stop:, restart:, cassandra-stop:,"
-        + " cassandra-kill:, chunk-drop:, chunk-delay:, chunk-corrupt:, slow-rank:, poison-gradient:,"
-        + " checkpoint-write-failure:"), found.toString());
+        + " cassandra-kill:, partition:, packet-loss:, bandwidth:, latency:, chunk-drop:, chunk-delay:, chunk-corrupt:,"
+        + " slow-rank:, poison-gradient:, checkpoint-write-failure:"), found.toString());
     assertTrue(found.contains("1: job: missing; give the job to run (task, workers, epochs, ...)"), found.toString());
     assertTrue(found.contains("1: name: missing; give the scenario a name for its report"), found.toString());
   }
@@ -195,8 +196,62 @@ class ScenarioFileTest {
         "13: value: expected nan or large",
         "14: strikes: a poison strikes once",
         "17: probability: only faults inside the runtime (chunk-*, slow-rank, poison-gradient) take probability:",
-        "20: delay: only chunk-delay: and slow-rank: take a delay:",
+        "20: delay: only chunk-delay:, slow-rank: and latency: take a delay:",
         "21: probability: expected a number from 1.0E-6 to 1.0, got \"2\""), found);
+  }
+
+  @Test
+  void networkFaultsAreReadAndTheirMistakesNamed() throws Exception {
+    Scenario scenario = ScenarioFile.read(write(JOB + """
+        faults:
+          - at: 20s
+            partition: coordinator
+            one-way: true
+            for: 10-20s
+          - at: 40s
+            packet-loss: not-coordinator
+            percent: 2.5
+          - at: 60s
+            bandwidth: node 2
+            rate: 20mbit
+          - at: 80s
+            latency: any
+            delay: 30ms
+            jitter: 10ms
+        """));
+    Span twenty = new Span(Duration.ofSeconds(20), Duration.ofSeconds(20));
+    assertEquals(List.of(
+        new Fault.Network(Scenario.NetworkKind.PARTITION, new Target.Coordinator(), true, 0, "", Duration.ZERO, Duration.ZERO,
+            new Span(Duration.ofSeconds(10), Duration.ofSeconds(20))),
+        new Fault.Network(Scenario.NetworkKind.LOSS, new Target.NotCoordinator(), false, 2.5, "", Duration.ZERO, Duration.ZERO,
+            twenty),
+        new Fault.Network(Scenario.NetworkKind.BANDWIDTH, new Target.Node(2), false, 0, "20mbit", Duration.ZERO, Duration.ZERO,
+            twenty),
+        new Fault.Network(Scenario.NetworkKind.DELAY, new Target.Any(), false, 0, "", Duration.ofMillis(30),
+            Duration.ofMillis(10), twenty)),
+        scenario.faults().stream().map(r -> r.oneOf().get(0)).toList());
+
+    List<String> found = mistakes(JOB + """
+        faults:
+          - at: 1s
+            packet-loss: node 9
+          - at: 2s
+            bandwidth: any
+            rate: fast
+          - at: 3s
+            partition: any
+            percent: 5
+          - at: 4s
+            kill: not-coordinator
+            one-way: true
+        """);
+    assertEquals(List.of(
+        "8: packet-loss: say how many packets are lost (percent: 5)",
+        "8: packet-loss: expected node N (1 to 3), any, coordinator or not-coordinator, got \"node 9\"",
+        "11: rate: expected a rate such as 500kbit, 10mbit or 1gbit, got \"fast\"",
+        "14: percent: belongs to packet-loss:, not partition:",
+        "17: one-way: only network faults (partition, packet-loss, bandwidth, latency) take one-way:",
+        "16: kill: expected node N (1 to 3), any or coordinator, got \"not-coordinator\""), found);
   }
 
   @Test

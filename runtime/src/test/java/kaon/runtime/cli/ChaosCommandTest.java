@@ -8,6 +8,7 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
@@ -101,8 +102,27 @@ class ChaosCommandTest {
     assertEquals(2, run.code(), run.err());
     assertTrue(run.err().contains("--every: expected a time (30s) or a range (20-40s), got \"40-20s\""), run.err());
     assertTrue(run.err().contains("--for: expected a time such as 10m, got \"ten\""), run.err());
-    assertTrue(run.err().contains("--faults: partition is a network fault"), run.err());
     assertTrue(run.err().contains("--faults: unknown fault \"bogus\""), run.err());
+    assertTrue(!run.err().contains("unknown fault \"partition\""), "partition is a fault, on the VMs: " + run.err());
     assertTrue(!run.err().contains("Exception"), run.err());
+  }
+
+  @Test
+  void networkFaultsOnTheLocalClusterAndAnUnknownClusterAreRefusedBeforeAnythingStarts() throws IOException {
+    Run random = kaon("chaos", "random", "--faults", "kill,partition", "--for", "1m", "--report", dir.resolve("r1").toString());
+    assertEquals(2, random.code(), random.err());
+    assertTrue(random.err().contains("network faults need the namespace VMs (--cluster vms)"), random.err());
+    Path lossy = dir.resolve("lossy.yaml");
+    Files.writeString(lossy, "name: l\njob:\n  task: fashion-mnist-mlp\nfaults:\n  - at: 5s\n    packet-loss: any\n"
+        + "    percent: 5\n");
+    Run run = kaon("chaos", "run", lossy.toString(), "--report", dir.resolve("r2").toString());
+    assertEquals(2, run.code(), run.err());
+    assertTrue(run.err().contains("line 5: network faults need the namespace VMs (--cluster vms)"), run.err());
+    Run mars = kaon("chaos", "run", lossy.toString(), "--cluster", "mars", "--report", dir.resolve("r3").toString());
+    assertEquals(2, mars.code(), mars.err());
+    assertTrue(mars.err().contains("--cluster: expected local or vms, got \"mars\""), mars.err());
+    for (String r : List.of("r1", "r2", "r3")) {
+      assertTrue(!Files.exists(dir.resolve(r)), "nothing ran, nothing was written");
+    }
   }
 }
