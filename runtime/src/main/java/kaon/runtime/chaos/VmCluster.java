@@ -68,6 +68,14 @@ public final class VmCluster implements ChaosCluster {
     byte[] secret = new byte[16];
     new SecureRandom().nextBytes(secret);
     this.chaosToken = "chaos-admin-" + HexFormat.of().formatHex(secret);
+    // The API token the script installs on the VMs (it keeps one that exists): known from the
+    // start, since the run's API clients are made before the VMs are up.
+    Path tokenFile = dir.resolve("token");
+    if (!Files.isRegularFile(tokenFile)) {
+      new SecureRandom().nextBytes(secret);
+      Files.writeString(tokenFile, HexFormat.of().formatHex(secret) + "\n");
+      Files.setPosixFilePermissions(tokenFile, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+    }
     env.put("KAON_VMS_DIR", dir.toString());
     env.put("KAON_VMS_NET", net);
     env.put("KAON_VMS_TAG", "kaonchaos");
