@@ -109,6 +109,7 @@ exec_start() {
 # ---- faults
 
 in_ns() { local k=$1; shift; ip netns exec "$(ns "$k")" "$@"; }
+need_iptables() { command -v iptables > /dev/null || die "network faults need iptables (apt-get install iptables)"; }
 # A rule in node K's namespace for a fault on node F (FAULT_NODE), tagged so that heal F finds it.
 ipt() { local k=$1; shift; in_ns "$k" iptables -w "$@" -m comment --comment "kaon-chaos-$FAULT_NODE"; }
 
@@ -116,6 +117,7 @@ ipt() { local k=$1; shift; in_ns "$k" iptables -w "$@" -m comment --comment "kao
 others() { local skip=",$1,"; for k in "${nodes[@]}"; do [[ $skip == *",$k,"* ]] || echo "$k"; done; }
 
 partition() {
+  need_iptables
   local side=$1 mode=${2:-both}
   [[ $side =~ ^[1-3](,[1-3])*$ ]] || die "partition: expected nodes such as 3 or 1,2, got '$side'"
   [[ $mode == both || $mode == one-way ]] || die "partition: expected one-way or nothing, got '$mode'"
@@ -130,6 +132,7 @@ partition() {
 }
 
 loss() {
+  need_iptables
   local k=$1 percent=$2
   [[ $percent =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "loss: expected a percentage, got '$percent'"
   local p; p=$(awk -v x="$percent" 'BEGIN { printf "%.4f", x / 100 }')
@@ -165,6 +168,7 @@ reset_links() {
 }
 
 divert() {
+  need_iptables
   local k=$1; shift
   [ $# = ${#nodes[@]} ] || die "divert: expected a port for each of the ${#nodes[@]} nodes"
   local ports=("$@")

@@ -18,8 +18,11 @@ import kaon.actors.checkpoint.CheckpointInfo;
  *   <li>its state is the newest any member holds in memory; only when no member holds any does it
  *       come from the newest checkpoint that can be read, else from the initial parameters;
  *   <li>members are the current workers that still own a device, those holding the newest state
- *       first (so that a smaller generation keeps them), then new member ids; a member that owns a
- *       device but did not answer in time is slow, not gone: it stays and receives the state;
+ *       first (so that a smaller generation keeps them), then the job's orphans (workers that own
+ *       a device but are in no generation any more: the generation that dropped them could not
+ *       tell them, a partition in between), then new member ids; a member that owns a device but
+ *       did not answer in time is slow, not gone: it stays and receives the state; an orphan's
+ *       state is never used, being older than what the generations after it committed;
  *   <li>the rank that sends the state is the first that holds it.
  * </ul>
  */
@@ -35,14 +38,21 @@ final class GenerationPlanner {
    * @param available devices this job can have (0 when the census failed)
    * @param owningDevice members that own a device now
    * @param held per member that answered in time, the step it holds (-1: none) and its size
+   * @param orphans the job's workers that own a device but are not members (in id order)
    */
   record Survey(List<Integer> members, int nextMember, int available, Set<Integer> owningDevice,
-      Map<Integer, Held> held) {
+      Map<Integer, Held> held, List<Integer> orphans) {
 
     Survey {
       members = List.copyOf(members);
       owningDevice = Set.copyOf(owningDevice);
       held = Map.copyOf(held);
+      orphans = List.copyOf(orphans);
+    }
+
+    /** A survey that found no orphans. */
+    Survey(List<Integer> members, int nextMember, int available, Set<Integer> owningDevice, Map<Integer, Held> held) {
+      this(members, nextMember, available, owningDevice, held, List.of());
     }
 
     /**
@@ -116,6 +126,7 @@ final class GenerationPlanner {
     }
     List<Integer> members = new ArrayList<>(holding);
     members.addAll(others);
+    members.addAll(survey.orphans());
     while (members.size() > size) {
       members.remove(members.size() - 1);
     }

@@ -159,11 +159,40 @@ final class GenerationSurvey {
         owning.add(member);
       }
     }
+    List<Integer> orphans = orphans(request.jobId(), owners, request.members());
+    if (!orphans.isEmpty()) {
+      context.getLog().warn("job {}: workers {} own devices but are in no generation; the next one takes them", request.jobId(),
+          orphans);
+    }
     List<String> states = new ArrayList<>();
     held.forEach((id, h) -> states.add("worker-" + id + (h.step() < 0 ? " none" : " step " + h.step())));
     context.getLog().info("job {}: {} devices available to it on {} nodes; states held: {}", request.jobId(), available,
         nodes == null ? 0 : nodes.size(), states.isEmpty() ? "none" : String.join(", ", states));
-    return new GenerationPlanner.Survey(request.members(), request.nextMember(), available, owning, held);
+    return new GenerationPlanner.Survey(request.members(), request.nextMember(), available, owning, held, orphans);
+  }
+
+  /**
+   * The workers of job {@code jobId} among device {@code owners} (entity ids) that are not {@code
+   * members}, in id order: a generation that dropped them could not tell them to give their
+   * devices back (it was cut off from them), and they hold those devices until someone does.
+   */
+  static List<Integer> orphans(String jobId, Set<String> owners, List<Integer> members) {
+    String prefix = WorkerEntity.entityIdPrefix(jobId);
+    List<Integer> orphans = new ArrayList<>();
+    for (String owner : owners) {
+      if (owner.startsWith(prefix)) {
+        try {
+          int id = Integer.parseInt(owner.substring(prefix.length()));
+          if (!members.contains(id)) {
+            orphans.add(id);
+          }
+        } catch (NumberFormatException notAWorker) {
+          // another job whose id extends this one's ("job-worker-7-x"): not ours
+        }
+      }
+    }
+    orphans.sort(null);
+    return orphans;
   }
 
   /** The first of {@code candidates} from {@code index} on that reads back whole. */

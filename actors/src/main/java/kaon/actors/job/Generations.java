@@ -163,7 +163,10 @@ final class Generations {
         + (found.skipped().isEmpty() ? "" : "; skipped damaged checkpoints: " + found.skipped()));
     context.getLog().info("job {}: generation {} of {} ranks resumes at step {} from {} (workers {}; {})", jobId,
         course.generation() + 1, form.members().size(), form.resumeStep(), form.source(), form.members(), reason);
-    List<Integer> before = course.members();
+    // The members so far and the orphans the survey found: those the new generation leaves out
+    // give their devices back.
+    List<Integer> before = new java.util.ArrayList<>(course.members());
+    before.addAll(found.survey().orphans());
     // Still re-forming until the generation is recorded: nothing else may start one meanwhile.
     return port.persistWhenReachable(new JobEvent.GenerationStarted(course.generation() + 1, form.members().size(),
         form.resumeStep(), reason, form.source(), form.members(), System.currentTimeMillis()), s -> {

@@ -87,6 +87,25 @@ class GenerationPlannerTest {
   }
 
   @Test
+  void orphansHoldingDevicesAreTakenBeforeNewIdsAndTheirStateIsNeverUsed() {
+    // Generation 2 (formed on the far side of a partition) has member 2, cut off and gone; workers
+    // 0 and 1 of generation 1 still hold their devices: nobody could tell them to give them back.
+    var survey = new GenerationPlanner.Survey(List.of(2), 3, 2, Set.of(), Map.of(), List.of(0, 1));
+    GenerationPlanner.Form form = form(plan(survey, 1, 3, Optional.of(CHECKPOINT)));
+    assertEquals(List.of(0, 1), form.members(), "no new ids: those would find every device taken");
+    assertEquals(new StateSource.Checkpoint("step-400-ab"), form.source(), "an orphan's memory is older than that");
+    // A member with state still comes first; orphans fill up before new ids.
+    var mixed = new GenerationPlanner.Survey(List.of(4), 6, 3, Set.of(4), Map.of(4, step(700)), List.of(1));
+    assertEquals(List.of(4, 1, 6), form(plan(mixed, 1, 3, Optional.empty())).members());
+  }
+
+  @Test
+  void orphansAreTheJobsDeviceOwnersThatAreNotMembers() {
+    assertEquals(List.of(0, 7), GenerationSurvey.orphans("job", Set.of("job-worker-7", "job-worker-2", "job-worker-0",
+        "other-worker-1", "job-worker-3-x"), List.of(2)));
+  }
+
+  @Test
   void withoutStateInMemoryTheGenerationResumesFromTheCheckpoint() {
     var survey = new GenerationPlanner.Survey(List.of(0, 1), 2, 2, Set.of(0, 1), Map.of(0, step(-1), 1, step(-1)));
     GenerationPlanner.Form form = form(plan(survey, 1, 2, Optional.of(CHECKPOINT)));

@@ -55,9 +55,18 @@ public final class ChaosReport {
   }
 
   /**
+   * Longest pause between two steps seen that still counts as training: the recorder samples every
+   * second, and a step of the slowest job here takes well under one.
+   */
+  static final long STALL_MILLIS = 5_000;
+
+  /**
    * The share of the wall time in which training went on: the time from the first submission to
    * the last end, less the union of the spans from each fault that a job noticed (it re-formed or
-   * reported ill health) until the job trained again. NaN for a history with no job.
+   * reported ill health) until the job trained again, and of every stall: a job seen at the same
+   * step for longer than {@value #STALL_MILLIS} ms after its first step, from the last step it was
+   * seen to advance to the next (re-formations that fail one after another long after the fault
+   * that started them, which its own span does not cover). NaN for a history with no job.
    */
   public static double effectiveTrainingRatio(List<Observation> history, List<FaultTiming> timings) {
     long start = history.stream().filter(Observation.JobSubmitted.class::isInstance).mapToLong(Observation::atMillis)
@@ -78,6 +87,7 @@ public final class ChaosReport {
         down.add(new long[] {Math.max(from, start), Math.min(until, end)});
       }
     }
+    down.addAll(stalls(history));
     down.sort(Comparator.comparingLong(span -> span[0]));
     long lost = 0;
     long reach = start;
@@ -89,6 +99,29 @@ public final class ChaosReport {
       }
     }
     return 1.0 - (double) lost / (end - start);
+  }
+
+  /** Per job, the spans between two advances of its steps seen longer than the stall limit. */
+  static List<long[]> stalls(List<Observation> history) {
+    Map<String, List<Observation.StepsSeen>> byJob = new LinkedHashMap<>();
+    history.stream().filter(Observation.StepsSeen.class::isInstance).map(Observation.StepsSeen.class::cast)
+        .sorted(Comparator.comparingLong(Observation::atMillis))
+        .forEach(s -> byJob.computeIfAbsent(s.jobId(), j -> new ArrayList<>()).add(s));
+    List<long[]> stalls = new ArrayList<>();
+    for (List<Observation.StepsSeen> steps : byJob.values()) {
+      long lastAdvance = -1;
+      long highest = -1;
+      for (Observation.StepsSeen s : steps) {
+        if (s.step() > highest) {
+          if (lastAdvance >= 0 && highest > 0 && s.atMillis() - lastAdvance > STALL_MILLIS) {
+            stalls.add(new long[] {lastAdvance, s.atMillis()});
+          }
+          highest = s.step();
+          lastAdvance = s.atMillis();
+        }
+      }
+    }
+    return stalls;
   }
 
   /**

@@ -16,10 +16,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
-import kaon.actors.chaos.RuntimeFaults;
 import kaon.protocol.v1.Job;
-import kaon.protocol.v1.RuntimeFault;
-import kaon.protocol.v1.RuntimeFaultKind;
 import kaon.runtime.chaos.FaultSchedule.Firing;
 import kaon.runtime.chaos.Scenario.Fault;
 import kaon.runtime.chaos.Scenario.Target;
@@ -34,7 +31,7 @@ import kaon.runtime.chaos.Scenario.Target;
  * node that exited on its own (the cluster downed it after a hang) and that no fault keeps down is
  * started again. Whatever is still broken when the run ends is undone by {@link #finish}.
  */
-final class FaultInjector {
+final class FaultInjector implements InRuntime.FaultLog {
 
   private static final Duration WAIT_FOR_TARGET = Duration.ofMinutes(5);
   // Held by the node fault under way when faults do not overlap.
@@ -48,10 +45,9 @@ final class FaultInjector {
   private final boolean overlap;
   /** The nodes' chaos services, for faults inside the runtime; null where there are none. */
   private final ClusterApi api;
-  /** The job the run trains now, as the API last told it, for faults inside the runtime. */
-  private final Supplier<Optional<Job>> currentJob;
   /** The ranks a runtime fault on "any" rank draws from: those of the job's smallest world. */
   private final int minWorkers;
+  private final InRuntime inRuntime;
   private final ExecutorService threads = Executors.newCachedThreadPool(r -> {
     Thread t = new Thread(r, "chaos-fault");
     t.setDaemon(true);
@@ -70,8 +66,8 @@ final class FaultInjector {
       int minWorkers) {
     this.overlap = overlap;
     this.api = api;
-    this.currentJob = currentJob;
     this.minWorkers = Math.max(1, minWorkers);
+    this.inRuntime = new InRuntime(api, currentJob, recorder, out, this);
     this.cluster = cluster;
     this.recorder = recorder;
     this.random = random;
@@ -92,7 +88,7 @@ final class FaultInjector {
       int rank = r.rank() >= 0 ? r.rank() : random.nextInt(minWorkers);
       Duration armed = r.duration().draw(random);
       long seed = random.nextLong();
-      run(() -> inRuntime(r, rank, armed, seed, firing));
+      run(() -> inRuntime.apply(r, rank, armed, seed, firing.rule().line()));
       return;
     }
     if (fault instanceof Fault.CassandraDown down) {
@@ -325,85 +321,6 @@ final class FaultInjector {
     }
   }
 
-  /**
-   * A fault inside the runtime: armed on every node's chaos service for {@code armed} (a poison
-   * until it struck), then counted. One that never struck tested nothing, and says so.
-   */
-  private void inRuntime(Fault.Runtime r, int rank, Duration armed, long seed, Firing firing) {
-    String kind = describe(r);
-    Optional<Job> job = currentJob.get();
-    if (job.isEmpty()) {
-      problem("line " + firing.rule().line() + ": the job was not known when " + kind + " fired; it was not applied");
-      return;
-    }
-    boolean checkpoints = r.kind() == RuntimeFaults.Kind.CHECKPOINT_WRITE;
-    long limit = r.kind().once() ? 1 : r.strikes();
-    boolean limited = limit > 0;
-    RuntimeFault fault = RuntimeFault.newBuilder()
-        .setKind(RuntimeFaultKind.valueOf(r.kind().name()))
-        .setJobId(job.get().getJobId())
-        .setRank(checkpoints ? -1 : rank)
-        // A fault with a limit strikes the generation it was fired in: the rank's copy on another
-        // node must not strike the generation that re-formed after it again.
-        .setGeneration(limited ? job.get().getGeneration() : -1)
-        .setProbability(r.probability())
-        .setDelayMs(r.delay().toMillis())
-        .setMaxStrikes(r.strikes())
-        .setDurationMs(armed.toMillis())
-        .setSeed(seed)
-        .build();
-    String detail = (r.delay().isZero() ? "" : r.delay().toMillis() + " ms, ")
-        + (r.probability() < 1 ? "probability " + r.probability() + ", " : "")
-        + (r.strikes() > 0 ? "at most " + r.strikes() + " times, " : "")
-        + (limited ? "from generation " + fault.getGeneration() + " on, " : "")
-        + "armed for up to " + seconds(armed);
-    int n = started(kind, checkpoints ? "checkpoints" : "rank " + rank, detail);
-    Map<Integer, Long> ids = api.arm(fault);
-    if (ids.isEmpty()) {
-      problem("line " + firing.rule().line() + ": no node's chaos service answered; " + kind + " was not applied");
-      ended(n);
-      return;
-    }
-    // Faults armed, by node and id: one with a limit is armed again, with the strikes left, for
-    // each generation that forms before it used them all (the one it was pinned to is gone).
-    List<Map<Integer, Long>> all = new ArrayList<>(List.of(ids));
-    long pinned = fault.getGeneration();
-    long deadline = System.nanoTime() + armed.toNanos();
-    long strikes = 0;
-    try {
-      while (System.nanoTime() < deadline && (limit == 0 || strikes < limit)) {
-        Thread.sleep(Math.min(1000, Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()))));
-        if (limit > 0) {
-          strikes = strikes(all);
-        }
-        if (limited && strikes < limit) {
-          long now = currentJob.get().map(Job::getGeneration).orElse(pinned);
-          if (now != pinned) {
-            pinned = now;
-            long left = Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()));
-            all.add(api.arm(fault.toBuilder().setGeneration(now).setDurationMs(left)
-                .setMaxStrikes(r.kind().once() ? 0 : limit - strikes).build()));
-          }
-        }
-      }
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-    strikes = strikes(all);
-    recorder.record(new Observation.FaultStruck(System.currentTimeMillis(), n, strikes));
-    ended(n);
-    out.printf("%s fault %d: %s struck %d time(s) on %d node(s)%n", Instant.now(), n, kind, strikes, ids.size());
-    if (strikes == 0) {
-      problem("line " + firing.rule().line() + ": " + kind + " on " + (checkpoints ? "checkpoints" : "rank " + rank)
-          + " was armed for " + seconds(armed) + " but never struck (did the rank exist, and did it " + (checkpoints
-          ? "write a checkpoint" : "train") + " meanwhile?)");
-    }
-  }
-
-  private long strikes(List<Map<Integer, Long>> armed) {
-    return armed.stream().mapToLong(api::strikes).sum();
-  }
-
   /** Starts Cassandra again, and again after a pause if it would not start, as a supervisor would. */
   private void cassandraUp() throws IOException, InterruptedException {
     for (int attempt = 1; ; attempt++) {
@@ -547,7 +464,8 @@ final class FaultInjector {
     notifyAll();
   }
 
-  private synchronized int started(String kind, String target, String detail) {
+  @Override
+  public synchronized int started(String kind, String target, String detail) {
     int n = ++numbered;
     counts.merge(kind, 1, Integer::sum);
     out.printf("%s fault %d: %s %s, %s%n", Instant.now(), n, kind, target, detail);
@@ -555,16 +473,18 @@ final class FaultInjector {
     return n;
   }
 
-  private void ended(int n) {
+  @Override
+  public void ended(int n) {
     recorder.record(new Observation.FaultEnded(System.currentTimeMillis(), n));
   }
 
-  private synchronized void problem(String what) {
+  @Override
+  public synchronized void problem(String what) {
     problems.add(what);
     out.println("PROBLEM: " + what);
   }
 
-  private static String seconds(Duration d) {
+  static String seconds(Duration d) {
     return d.toMillis() % 1000 == 0 ? d.toSeconds() + " s" : String.format(java.util.Locale.ROOT, "%.1f s", d.toMillis() / 1000.0);
   }
 

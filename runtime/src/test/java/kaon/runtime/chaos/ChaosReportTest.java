@@ -45,6 +45,23 @@ class ChaosReportTest {
   }
 
   @Test
+  void aStallAfterTheFaultResumedCountsAsLostTooButTheStartDoesNot() {
+    // 100 s; the fault costs 10..20 s; later the job stands at step 500 from 50 s to 70 s (a
+    // re-formation failing again and again): 30 s lost. Its first step came 8 s after submission:
+    // starting is not a stall.
+    List<Observation> history = List.of(new JobSubmitted(0, "j", 1, 0, 128, 1, 1, false, ""),
+        steps(8_000, 10), steps(10_000, 20), new FaultStarted(10_000, 1, "kill", "node 1", ""), steps(20_000, 30),
+        steps(25_000, 100), steps(30_000, 200), steps(35_000, 300), steps(40_000, 400), steps(45_000, 450),
+        steps(50_000, 500), steps(55_000, 500), steps(60_000, 500), steps(70_000, 520), steps(71_000, 540),
+        new JobEnded(100_000, "j", "SUCCEEDED", "", 1, 0.8, "d"));
+    assertEquals(0.70, ChaosReport.effectiveTrainingRatio(history, List.of(timing(1, "kill", 500, 10_000))), 1e-9);
+  }
+
+  private static Observation.StepsSeen steps(long at, long step) {
+    return new Observation.StepsSeen(at, "j", 1, step, 100, 1, 1.0, "");
+  }
+
+  @Test
   void theReportShowsEachInvariantAndEachFault() {
     Verdict verdict = new Verdict(List.of(new Verdict.Finding(Invariant.OUTCOME, true, List.of("job j succeeded")),
         new Verdict.Finding(Invariant.FENCING, false, List.of("writer a | b"))), List.of(timing(1, "kill", 500, 2500)));
