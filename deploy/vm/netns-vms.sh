@@ -183,28 +183,27 @@ divert() {
   echo "divert: node $k's cluster traffic goes through $net.1 ports ${ports[*]}"
 }
 
-# Deletes the rules of faults on node F from every namespace; true if some were DNAT rules.
+# Deletes the rules of faults on node F from every namespace.
 drop_rules() {
-  local f=$1 diverted=1
+  local f=$1
   for k in "${nodes[@]}"; do
     ip netns list | grep -qw "$(ns "$k")" || continue
     for table in filter nat; do
       while read -r rule; do
         [ -n "$rule" ] || continue
-        [ "$table" = nat ] && diverted=0
         eval "in_ns $k iptables -w -t $table ${rule/-A /-D }"
       done < <(in_ns "$k" iptables -w -t "$table" -S | grep -- "--comment kaon-chaos-$f\b" || true)
     done
   done
-  return $diverted
 }
 
 heal() {
   local which=("${nodes[@]}")
   [ $# = 0 ] || which=("$1")
   for f in "${which[@]}"; do
-    # Connections that went through a proxy come back directly.
-    if drop_rules "$f"; then reset_links "$f"; fi
+    # New connections go direct; those through a delaying proxy stay (the caller makes it a plain
+    # relay): a reset would lose what Artery had in flight, which a latency that ends does not.
+    drop_rules "$f"
     if ip netns list | grep -qw "$(ns "$f")"; then
       in_ns "$f" tc qdisc del dev "$(ns "$f")-v" root 2> /dev/null || true
     fi

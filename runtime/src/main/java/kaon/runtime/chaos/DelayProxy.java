@@ -34,8 +34,8 @@ final class DelayProxy implements AutoCloseable {
 
   private final ServerSocket server;
   private final InetSocketAddress target;
-  private final Duration delay;
-  private final Duration jitter;
+  private volatile Duration delay;
+  private volatile Duration jitter;
   private final Random random;
   private final List<Socket> sockets = new CopyOnWriteArrayList<>();
   private volatile boolean closed;
@@ -130,6 +130,16 @@ final class DelayProxy implements AutoCloseable {
     synchronized (random) {
       return (long) (random.nextDouble() * jitter.toNanos());
     }
+  }
+
+  /**
+   * The fault is over: what it forwards from now on goes out at once. The connections it carries
+   * stay (closing them would lose what they have in flight, which the end of a latency does not);
+   * new ones no longer come to it.
+   */
+  void relax() {
+    delay = Duration.ZERO;
+    jitter = Duration.ZERO;
   }
 
   /** Stops listening and closes every connection it forwards: they break, and their ends connect again. */

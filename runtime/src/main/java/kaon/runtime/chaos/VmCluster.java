@@ -44,6 +44,8 @@ public final class VmCluster implements ChaosCluster {
   private final Map<String, String> env = new LinkedHashMap<>();
   /** The delaying proxies of each node with a delay fault, one per node they forward to. */
   private final Map<Integer, List<DelayProxy>> proxies = new LinkedHashMap<>();
+  /** Proxies of delay faults that are over: plain relays for the connections they still carry. */
+  private final List<DelayProxy> relays = new ArrayList<>();
 
   /**
    * The VMs of a run living in {@code dir}, installed from {@code tarball} by the Kaon checkout
@@ -215,7 +217,10 @@ public final class VmCluster implements ChaosCluster {
       delayed = proxies.remove(node);
     }
     if (delayed != null) {
-      delayed.forEach(DelayProxy::close);
+      delayed.forEach(DelayProxy::relax);
+      synchronized (proxies) {
+        relays.addAll(delayed);
+      }
     }
   }
 
@@ -243,6 +248,8 @@ public final class VmCluster implements ChaosCluster {
     synchronized (proxies) {
       proxies.values().forEach(list -> list.forEach(DelayProxy::close));
       proxies.clear();
+      relays.forEach(DelayProxy::close);
+      relays.clear();
     }
     script("down");
   }
