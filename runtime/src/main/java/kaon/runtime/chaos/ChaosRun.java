@@ -170,7 +170,12 @@ public final class ChaosRun {
       throw new IOException("the fault-free baseline job " + jobId + " did not succeed: "
           + job.map(j -> j.getPhase() + " " + j.getMessage()).orElse("no answer"));
     }
-    int worldSize = job.get().getGenerationsList().stream().mapToInt(g -> g.getWorldSize()).max().orElse(0);
+    // The world size the baseline trained at throughout, or 0 if it changed (it began before every
+    // node's devices had registered, and grew): its model is then not the one a fixed world gives,
+    // and no run is held to be bit-identical to it (one such run was, wrongly, on the VMs).
+    java.util.IntSummaryStatistics sizes = job.get().getGenerationsList().stream().mapToInt(g -> g.getWorldSize())
+        .summaryStatistics();
+    int worldSize = sizes.getCount() > 0 && sizes.getMin() == sizes.getMax() ? sizes.getMax() : 0;
     BaselineCache.Entry entry = new BaselineCache.Entry(jobId, job.get().getTestAccuracy(), job.get().getDigest(),
         worldSize, baselines.commit());
     baselines.store(scenario.job(), entry);

@@ -396,6 +396,13 @@ class HistoryCheckerTest {
   }
 
   @Test
+  void anotherModelThanABaselineWhoseWorldSizeChangedIsAllowed() {
+    // The fault-free run grew (its world size is recorded as 0): its model is not a fixed world's.
+    Verdict verdict = CHECKER.check(replace(clean(), Baseline.class::isInstance, new Baseline(12000, J, 0.80, "d2", 0)));
+    assertTrue(verdict.held(), () -> verdict.findings().toString());
+  }
+
+  @Test
   void noFaultFreeRunToCompareIsNotAPass() {
     caught(replace(clean(), Baseline.class::isInstance, null), Invariant.ACCURACY, "no fault-free run");
   }
