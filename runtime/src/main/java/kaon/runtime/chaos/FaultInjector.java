@@ -215,7 +215,7 @@ final class FaultInjector implements InRuntime.FaultLog {
           + " min; " + describe(fault) + " was not applied");
       return;
     }
-    int node = wanted == 0 ? acquireCoordinatorsNode() : wanted == -1 ? acquireOtherThanCoordinators() : wanted;
+    int node = wanted == 0 ? acquireByCoordinator(true) : wanted == -1 ? acquireByCoordinator(false) : wanted;
     String key = "node " + node;
     if (node <= 0 || wanted > 0 && !acquire(key)) {
       problem("line " + firing.rule().line() + ": " + (wanted == 0 ? "the job's coordinator was on no free node"
@@ -355,13 +355,7 @@ final class FaultInjector implements InRuntime.FaultLog {
   }
 
   private Optional<Integer> resolve(Target target, boolean restart) {
-    Set<Integer> busyNodes = new HashSet<>();
-    for (int k = 1; k <= cluster.size(); k++) {
-      if (busy.contains("node " + k)) {
-        busyNodes.add(k);
-      }
-    }
-    return choose(target, restart, cluster.size(), keptDown, busyNodes, Optional.empty(), random);
+    return choose(target, restart, cluster.size(), keptDown, busyNodes(), Optional.empty(), random);
   }
 
   /**
@@ -388,25 +382,20 @@ final class FaultInjector implements InRuntime.FaultLog {
   }
 
   /**
-   * Takes a node that does not run the job's coordinator, drawn from those up and free, asking
-   * again until the coordinator's node is known and another is free; 0 when none ever was.
+   * Takes the node the job's coordinator runs on ({@code itsOwn}), or one drawn from those up and
+   * free that does not run it, asking again until the coordinator's node is known and the node is
+   * free; 0 when it never was.
    */
-  private int acquireOtherThanCoordinators() {
+  private int acquireByCoordinator(boolean itsOwn) {
     long deadline = System.nanoTime() + WAIT_FOR_TARGET.toNanos();
     while (System.nanoTime() < deadline) {
       Optional<Integer> coordinator = coordinatorNode.get();
       synchronized (this) {
-        if (coordinator.isPresent()) {
-          Set<Integer> taken = new HashSet<>(Set.of(coordinator.get()));
-          for (int k = 1; k <= cluster.size(); k++) {
-            if (busy.contains("node " + k)) {
-              taken.add(k);
-            }
-          }
-          Optional<Integer> node = choose(new Target.Any(), false, cluster.size(), keptDown, taken, Optional.empty(), random);
-          if (node.isPresent() && busy.add("node " + node.get())) {
-            return node.get();
-          }
+        Optional<Integer> node = coordinator.isEmpty() ? Optional.empty()
+            : itsOwn ? coordinator.filter(k -> !keptDown.contains(k))
+            : choose(new Target.Any(), false, cluster.size(), keptDown, busyNodes(coordinator.get()), Optional.empty(), random);
+        if (node.isPresent() && busy.add("node " + node.get())) {
+          return node.get();
         }
       }
       try {
@@ -419,24 +408,18 @@ final class FaultInjector implements InRuntime.FaultLog {
     return 0;
   }
 
-  /** Takes the node the job's coordinator runs on, asking again until it is known and free; 0 when it never was. */
-  private int acquireCoordinatorsNode() {
-    long deadline = System.nanoTime() + WAIT_FOR_TARGET.toNanos();
-    while (System.nanoTime() < deadline) {
-      Optional<Integer> node = coordinatorNode.get();
-      synchronized (this) {
-        if (node.isPresent() && !keptDown.contains(node.get()) && busy.add("node " + node.get())) {
-          return node.get();
-        }
-      }
-      try {
-        Thread.sleep(300);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        return 0;
+  /** The nodes a fault holds now, and {@code also}. */
+  private Set<Integer> busyNodes(int... also) {
+    Set<Integer> nodes = new HashSet<>();
+    for (int k = 1; k <= cluster.size(); k++) {
+      if (busy.contains("node " + k)) {
+        nodes.add(k);
       }
     }
-    return 0;
+    for (int k : also) {
+      nodes.add(k);
+    }
+    return nodes;
   }
 
   private boolean acquire(String key) {

@@ -247,19 +247,27 @@ public final class LocalCluster implements ChaosCluster {
     exec(command);
   }
 
-  /** Runs a command with the cluster's environment, its output appended to {@code chaos-commands.log}. */
+  /** Runs a command with the cluster's environment, its output appended to {@code commands.log}. */
   private void exec(List<String> command) throws IOException, InterruptedException {
+    run(command, env, dir.resolve("commands.log"), 5);
+  }
+
+  /**
+   * Runs {@code command} with {@code env} added to this process's environment, its output
+   * appended to {@code log}, for at most {@code minutes}; fails if it takes longer or exits non-zero.
+   */
+  static void run(List<String> command, Map<String, String> env, Path log, int minutes)
+      throws IOException, InterruptedException {
     ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
-        .redirectOutput(ProcessBuilder.Redirect.appendTo(dir.resolve("commands.log").toFile()));
+        .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
     builder.environment().putAll(env);
     Process process = builder.start();
-    if (!process.waitFor(5, TimeUnit.MINUTES)) {
+    if (!process.waitFor(minutes, TimeUnit.MINUTES)) {
       process.destroyForcibly();
-      throw new IOException(String.join(" ", command) + " did not finish in 5 min (see " + dir.resolve("commands.log") + ")");
+      throw new IOException(String.join(" ", command) + " did not finish in " + minutes + " min (see " + log + ")");
     }
     if (process.exitValue() != 0) {
-      throw new IOException(String.join(" ", command) + " exited " + process.exitValue() + " (see "
-          + dir.resolve("commands.log") + ")");
+      throw new IOException(String.join(" ", command) + " exited " + process.exitValue() + " (see " + log + ")");
     }
   }
 

@@ -271,17 +271,17 @@ public final class ScenarioFile {
     if (f.has("delay") && !runtime && !network) {
       f.error("delay", "only chunk-delay:, slow-rank: and latency: take a delay:");
     }
-    if (runtime) {
-      return runtimeFault(f, kind);
-    }
-    if (network) {
-      return networkFault(f, kind, nodes);
-    }
     boolean restarts = kind.equals("kill") || kind.equals("stop");
     for (String key : List.of("restart-after", "stay-down")) {
       if (f.has(key) && !restarts) {
         f.error(key, "only kill: and stop: restart a node");
       }
+    }
+    if (runtime) {
+      return runtimeFault(f, kind);
+    }
+    if (network) {
+      return networkFault(f, kind, nodes);
     }
     if (f.has("for") && !kind.equals("hang")) {
       f.error("for", "only hang:, network faults and faults inside the runtime last for: a time (Cassandra faults give"
@@ -309,11 +309,6 @@ public final class ScenarioFile {
 
   /** A network fault: its node and its options; healed after for: (20 s unless given). */
   private Optional<Fault> networkFault(Fields f, String kind, int nodes) {
-    for (String key : List.of("restart-after", "stay-down")) {
-      if (f.has(key)) {
-        f.error(key, "only kill: and stop: restart a node");
-      }
-    }
     Scenario.NetworkKind which = switch (kind) {
       case "partition" -> Scenario.NetworkKind.PARTITION;
       case "packet-loss" -> Scenario.NetworkKind.LOSS;
@@ -353,11 +348,6 @@ public final class ScenarioFile {
 
   /** A fault inside the runtime: its rank (or its time, for checkpoint writes) and its options. */
   private Optional<Fault> runtimeFault(Fields f, String kind) {
-    for (String key : List.of("restart-after", "stay-down")) {
-      if (f.has(key)) {
-        f.error(key, "only kill: and stop: restart a node");
-      }
-    }
     RuntimeFaults.Kind which = switch (kind) {
       case "chunk-drop" -> RuntimeFaults.Kind.CHUNK_DROP;
       case "chunk-delay" -> RuntimeFaults.Kind.CHUNK_DELAY;

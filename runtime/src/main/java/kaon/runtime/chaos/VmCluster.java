@@ -15,7 +15,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -258,17 +257,6 @@ public final class VmCluster implements ChaosCluster {
   private void script(String... args) throws IOException, InterruptedException {
     List<String> command = new ArrayList<>(List.of(home.resolve(SCRIPT).toString()));
     command.addAll(List.of(args));
-    ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
-        .redirectOutput(ProcessBuilder.Redirect.appendTo(dir.resolve("commands.log").toFile()));
-    builder.environment().putAll(env);
-    Process process = builder.start();
-    if (!process.waitFor(10, TimeUnit.MINUTES)) {
-      process.destroyForcibly();
-      throw new IOException(String.join(" ", command) + " did not finish in 10 min (see " + dir.resolve("commands.log") + ")");
-    }
-    if (process.exitValue() != 0) {
-      throw new IOException(String.join(" ", command) + " exited " + process.exitValue() + " (see "
-          + dir.resolve("commands.log") + ")");
-    }
+    LocalCluster.run(command, env, dir.resolve("commands.log"), 10);
   }
 }
