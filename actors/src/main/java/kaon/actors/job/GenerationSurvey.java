@@ -50,9 +50,13 @@ final class GenerationSurvey {
   record Found(long afterGeneration, String reason, GenerationPlanner.Survey survey, Optional<CheckpointInfo> checkpoint,
       String skipped, String storeError) {}
 
-  /** What to survey: the generation that ends, its members, and the job's bounds and checkpoints. */
+  /**
+   * What to survey: the generation that ends, its members, and the job's bounds and checkpoints;
+   * {@code lostMembers} run on {@code lostNodes}, whose processes were seen to end, and are not
+   * waited for (they hold nothing any more, and the nodes no devices).
+   */
   record Request(String jobId, long afterGeneration, String reason, List<Integer> members, int nextMember,
-      int minWorkers, List<CheckpointInfo> checkpointsNewestFirst) {}
+      int minWorkers, List<CheckpointInfo> checkpointsNewestFirst, Set<Integer> lostMembers, Set<String> lostNodes) {}
 
   private final ActorContext<Command> context;
   private final Request request;
@@ -80,10 +84,14 @@ final class GenerationSurvey {
     long generation = request.afterGeneration();
     for (int member : request.members()) {
       workers.member(member).tell(new DeviceWorker.Stop(generation, "new generation: " + request.reason(), true));
+      if (request.lostMembers().contains(member)) {
+        answers++; // its node's process ended: it holds nothing
+        continue;
+      }
       context.ask(DeviceWorker.HeldState.class, workers.member(member), settings.stateAnswerTimeout(),
           replyTo -> new DeviceWorker.AskState(generation, replyTo), (h, error) -> new StateHeld(member, h));
     }
-    context.pipeToSelf(workers.census(), (found, error) -> {
+    context.pipeToSelf(workers.census(request.lostNodes()), (found, error) -> {
       if (error != null) {
         // Counted as no devices: the job waits for devices and surveys again shortly.
         context.getLog().warn("job {}: device census failed: {}", request.jobId(), error.getMessage());

@@ -2,7 +2,10 @@ package kaon.actors.job;
 
 import java.time.Duration;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.function.Consumer;
+import kaon.actors.liveness.NodeLiveness;
 import kaon.actors.worker.DeviceWorker;
 import kaon.actors.worker.WorkerEntity;
 import kaon.actors.worker.WorkerReport;
@@ -26,6 +29,9 @@ import org.apache.pekko.persistence.typed.javadsl.ReplyEffect;
  */
 final class Generations {
 
+  /** How long a node seen to end is not waited for: well past its downing and removal (cluster.conf). */
+  private static final Duration LOST_NODE_MEMORY = Duration.ofSeconds(60);
+
   /** What the coordinator gives this part. */
   interface Port {
     /** Persists {@code event} once the journal answers (the journal gate), then runs {@code after}. */
@@ -42,7 +48,7 @@ final class Generations {
 
   /** Where the children answer: adapters into the coordinator's protocol. */
   record Replies(ActorRef<GenerationSurvey.Found> surveys, ActorRef<GenerationLaunch.Outcome> launches,
-      ActorRef<GrowthWatch.Grow> growth, ActorRef<WorkerReport> reports) {}
+      ActorRef<GrowthWatch.Grow> growth, ActorRef<WorkerReport> reports, ActorRef<NodeLiveness.NodeGone> nodes) {}
 
   /** What is being done with the current generation. */
   sealed interface Activity {}
@@ -66,6 +72,9 @@ final class Generations {
   private final JobSettings settings;
   private final JobHealth health;
   private final Replies replies;
+  private final RankPlacements placements;
+  /** Nodes seen to end lately: re-forming does not wait for them (see {@link LostNodes}). */
+  private final LostNodes lost = new LostNodes(LOST_NODE_MEMORY);
   private final Port port;
   private final EffectFactories<JobEvent, JobState> effect;
   private final FailurePolicy failures;
@@ -77,7 +86,7 @@ final class Generations {
   private ActorRef<GrowthWatch.Command> growthWatch;
 
   Generations(ActorContext<?> context, String jobId, JobWorkers workers, JobCheckpoints checkpoints, JobSettings settings,
-      JobHealth health, Replies replies, Port port, EffectFactories<JobEvent, JobState> effect) {
+      JobHealth health, Replies replies, RankPlacements placements, Port port, EffectFactories<JobEvent, JobState> effect) {
     this.context = context;
     this.jobId = jobId;
     this.workers = workers;
@@ -85,6 +94,7 @@ final class Generations {
     this.settings = settings;
     this.health = health;
     this.replies = replies;
+    this.placements = placements;
     this.port = port;
     this.effect = effect;
     this.failures = new FailurePolicy(settings.failuresBeforeGiveUp(), settings.reformBackoffMin(), settings.reformBackoffMax());
@@ -122,9 +132,12 @@ final class Generations {
   ReplyEffect<JobEvent, JobState> survey(JobState.Active state, long afterGeneration, String reason) {
     JobState.Course course = state.course();
     if (course.generation() == afterGeneration && activity instanceof Reforming) {
+      Set<String> lostNodes = lost.current(System.nanoTime());
+      Set<Integer> lostMembers = new TreeSet<>();
+      LostNodes.on(lostNodes, placements.of(course)).forEach(rank -> lostMembers.add(rank.worker()));
       context.spawnAnonymous(GenerationSurvey.create(new GenerationSurvey.Request(jobId, afterGeneration, reason,
-          course.members(), course.nextMember(), course.minWorkers(), course.newestCheckpoints(checkpoints.keepLast())),
-          workers, checkpoints, settings, replies.surveys()));
+          course.members(), course.nextMember(), course.minWorkers(), course.newestCheckpoints(checkpoints.keepLast()),
+          lostMembers, lostNodes), workers, checkpoints, settings, replies.surveys()));
     }
     return effect.noReply();
   }
@@ -233,8 +246,9 @@ final class Generations {
         : effect.noReply();
   }
 
-  /** A node joined: the growth watch, if any, looks at it. */
+  /** A node joined: the growth watch, if any, looks at it, and a node lost at its address is forgotten. */
   void nodeJoined(String address) {
+    lost.joined(address);
     if (growthWatch != null) {
       growthWatch.tell(new GrowthWatch.NodeUp(address));
     }
@@ -249,6 +263,41 @@ final class Generations {
       }
       watchGrowth(state.course());
     }
+  }
+
+  /**
+   * A rank said where it runs: its node is watched from now on (see {@link #onNodeLost}). Whether
+   * that changed what is known of the generation's placement.
+   */
+  boolean placed(WorkerReport.Placed placed) {
+    if (placed.liveness() != null) {
+      workers.watchNode(placed.liveness(), replies.nodes());
+    }
+    return placements.placed(placed);
+  }
+
+  /** This coordinator stops: it watches no node any more. */
+  void unwatchNodes() {
+    workers.unwatchNodes(replies.nodes());
+  }
+
+  /**
+   * The process of a node that runs ranks of this generation ended: they are lost, and the job
+   * re-forms now, as if one of them had failed, rather than when the ring's deadline or the
+   * cluster's failure detector says so; nor does its survey wait for the ranks or devices there.
+   */
+  ReplyEffect<JobEvent, JobState> onNodeLost(JobState.Active state, NodeLiveness.NodeGone gone, boolean ending) {
+    String node = gone.node().node();
+    lost.lost(node, System.nanoTime());
+    JobState.Course course = state.course();
+    List<RankPlacement> ranks = LostNodes.on(Set.of(node), placements.of(course));
+    if (ranks.isEmpty()) {
+      return effect.noReply();
+    }
+    context.getLog().warn("job {} generation {}: node {} {}: its process is gone, and with it ranks {}", jobId,
+        course.generation(), node, gone.how(), ranks.stream().map(RankPlacement::rank).toList());
+    return onRankFailed(state, new WorkerReport.Failed(course.generation(), ranks.get(0).rank(),
+        "its node " + node + " " + gone.how() + " (its process is gone)", true, false), ending);
   }
 
   /** A rank failed: re-form now or after a backoff, or give up (see {@link FailurePolicy}). */

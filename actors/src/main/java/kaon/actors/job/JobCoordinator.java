@@ -3,12 +3,14 @@ package kaon.actors.job;
 import java.time.Duration;
 import java.util.concurrent.CompletionException;
 import java.util.function.Consumer;
+import kaon.actors.liveness.NodeLiveness;
 import kaon.actors.training.JobSpec;
 import kaon.actors.worker.DeviceWorker;
 import kaon.actors.worker.WorkerReport;
 import kaon.protocol.KryoWireMessage;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.PostStop;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
@@ -36,17 +38,15 @@ import org.apache.pekko.serialization.SerializationExtension;
  * generation lists its members in rank order, so a worker that survives keeps its id, its device
  * and its state while its rank changes.
  *
- * <p>The work is split by concern, each part running on this actor's thread: {@link
- * OwnerCommands} answers the owner, {@link Generations} forms and launches generations (with
- * child actors for the survey, the launch and growth), {@link TrainingResults} records epochs,
- * checkpoints and the outcome. Every event but the owner's goes through the {@link JournalGate}:
- * it is written once the lease is confirmed and the journal answers, and the workers' reports it
- * came from are acknowledged only then, so none is lost while this coordinator restarts.
+ * <p>Parts by concern, all on this actor's thread: {@link OwnerCommands} answers the owner, {@link
+ * Generations} forms and launches generations (with children for the survey, the launch and
+ * growth), {@link TrainingResults} records epochs, checkpoints and the outcome. Every event but the
+ * owner's goes through the {@link JournalGate}: written once the lease is confirmed and the journal
+ * answers, and the reports it came from acknowledged only then, so none is lost in a restart.
  *
- * <p>What survives a crash is the journal ({@link JobState}). After recovery a running job asks
- * its ranks whether they still train the current generation; if all do, training goes on,
- * otherwise a new generation forms from the members' memory if they kept it, else from the newest
- * committed checkpoint that passes its checksum, else from step 0.
+ * <p>What survives a crash is the journal ({@link JobState}). After recovery a running job asks its
+ * ranks whether they still train the current generation; if not all do, a new generation forms
+ * from the members' memory, else the newest committed checkpoint that passes its checksum, else 0.
  */
 public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplies<JobCoordinator.Command, JobEvent, JobState> {
 
@@ -55,7 +55,7 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
 
   /** What the coordinator accepts. */
   public sealed interface Command permits Submit, GetStatus, Watch, Cancel, Scale, FromWorker, StatusNoted, HostCommand,
-      WatcherStopped, Surveyed, LaunchEnded, Reform, NodeJoined, MayGrow, JournalProbed, ProbeJournal {}
+      WatcherStopped, Surveyed, LaunchEnded, Reform, NodeJoined, NodeLost, MayGrow, JournalProbed, ProbeJournal {}
 
   /** Starts the job; answered with its status, or refused if this id already holds another job. */
   public record Submit(JobSpec spec, ActorRef<OwnerReply> replyTo) implements Command, KryoWireMessage {}
@@ -91,6 +91,7 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
   /** Time to survey again for a generation after {@code afterGeneration}. */
   private record Reform(long afterGeneration, String reason) implements Command {}
   private record NodeJoined(String address) implements Command {}
+  private record NodeLost(NodeLiveness.NodeGone gone) implements Command {}
   private record MayGrow(GrowthWatch.Grow grow) implements Command {}
   private record JournalProbed(Throwable error) implements Command {}
   private enum ProbeJournal implements Command { INSTANCE }
@@ -145,7 +146,8 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
     this.generations = new Generations(context, jobId, workers, checkpoints, settings, health, new Generations.Replies(
         context.messageAdapter(GenerationSurvey.Found.class, Surveyed::new),
         context.messageAdapter(GenerationLaunch.Outcome.class, LaunchEnded::new),
-        context.messageAdapter(GrowthWatch.Grow.class, MayGrow::new), reports), ports, Effect());
+        context.messageAdapter(GrowthWatch.Grow.class, MayGrow::new), reports,
+        context.messageAdapter(NodeLiveness.NodeGone.class, NodeLost::new)), placements, ports, Effect());
     this.results = new TrainingResults(jobId, context.getLog(), gate, health, checkpoints, ports, Effect());
     workers.onNodeUp(context.messageAdapter(ClusterEvent.MemberUp.class, up -> new NodeJoined(up.member().address().toString())));
   }
@@ -176,7 +178,8 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
 
   @Override
   public SignalHandler<JobState> signalHandler() {
-    return newSignalHandlerBuilder().onSignal(RecoveryCompleted.instance(), this::onRecovered).build();
+    return newSignalHandlerBuilder().onSignal(RecoveryCompleted.instance(), this::onRecovered)
+        .onSignal(PostStop.instance(), state -> generations.unwatchNodes()).build();
   }
 
   private void onRecovered(JobState state) {
@@ -206,6 +209,7 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
         .onCommand(LaunchEnded.class, (state, ended) -> generations.onLaunched(state, ended.outcome()))
         .onCommand(Reform.class, (state, reform) -> generations.survey(state, reform.afterGeneration(), reform.reason()))
         .onCommand(MayGrow.class, (state, may) -> generations.onMayGrow(state, may.grow()))
+        .onCommand(NodeLost.class, (state, lost) -> generations.onNodeLost(state, lost.gone(), gate.endWaiting()))
         .onCommand(NodeJoined.class, (state, joined) -> {
           generations.nodeJoined(joined.address());
           return Effect().noReply();
@@ -246,8 +250,10 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
       generations.toLaunch(report);
     } else if (report instanceof WorkerReport.Failed failed) {
       return generations.onRankFailed(state, failed, gate.endWaiting());
-    } else if (report instanceof WorkerReport.Placed placed && placements.placed(placed)) {
-      audience.publishStatus(state); // watchers see where the ranks run, and how they talk
+    } else if (report instanceof WorkerReport.Placed placed) {
+      if (generations.placed(placed)) {
+        audience.publishStatus(state); // watchers see where the ranks run, and how they talk
+      }
     } else if (report instanceof WorkerReport.StepProgress p) {
       audience.progressed(p.generation(), new JobProgress(p.epoch() + 1, p.step(), p.stepsPerEpoch(), p.meanLoss()));
     } else if (report instanceof WorkerReport.EpochReport epoch) {
@@ -261,8 +267,6 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
     }
     return Effect().noReply();
   }
-
-  // ---------------------------------------------------------------- journal gate
 
   private ReplyEffect<JobEvent, JobState> probe() {
     if (gate.startProbe()) {
@@ -324,8 +328,6 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
         })
         .thenNoReply();
   }
-
-  // ---------------------------------------------------------------- helpers
 
   /** The job ended: stop its workers, tell watchers, and leave memory (and sharding's set). */
   private void end(JobState state, String reason) {

@@ -1,7 +1,9 @@
 package kaon.actors.job;
 
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CompletionStage;
+import kaon.actors.liveness.NodeLiveness;
 import kaon.actors.worker.DeviceCensus;
 import kaon.actors.worker.WorkerEntity;
 import kaon.actors.worker.DeviceWorker;
@@ -23,7 +25,18 @@ interface JobWorkers {
   RecipientRef<DeviceWorker.Command> member(int member);
 
   /** The cluster's devices and their owners, each node asked within {@code JobSettings#censusTimeout}. */
-  CompletionStage<List<DeviceCensus.NodeDevices>> census();
+  default CompletionStage<List<DeviceCensus.NodeDevices>> census() {
+    return census(Set.of());
+  }
+
+  /** A census that counts the nodes at {@code lostNodes} (addresses) with no devices, without asking them. */
+  CompletionStage<List<DeviceCensus.NodeDevices>> census(Set<String> lostNodes);
+
+  /** Tells {@code subscriber} when the process of {@code node} ends (see {@link NodeLiveness}). */
+  void watchNode(NodeLiveness.Endpoint node, ActorRef<NodeLiveness.NodeGone> subscriber);
+
+  /** {@code subscriber} hears of no node any more. */
+  void unwatchNodes(ActorRef<NodeLiveness.NodeGone> subscriber);
 
   /** Tells {@code subscriber} of each node that joins the cluster from now on. */
   void onNodeUp(ActorRef<ClusterEvent.MemberUp> subscriber);
@@ -38,8 +51,18 @@ interface JobWorkers {
       }
 
       @Override
-      public CompletionStage<List<DeviceCensus.NodeDevices>> census() {
-        return DeviceCensus.take(system, settings.censusTimeout());
+      public CompletionStage<List<DeviceCensus.NodeDevices>> census(Set<String> lostNodes) {
+        return DeviceCensus.take(system, settings.censusTimeout(), lostNodes);
+      }
+
+      @Override
+      public void watchNode(NodeLiveness.Endpoint node, ActorRef<NodeLiveness.NodeGone> subscriber) {
+        NodeLiveness.get(system).watch(node, subscriber);
+      }
+
+      @Override
+      public void unwatchNodes(ActorRef<NodeLiveness.NodeGone> subscriber) {
+        NodeLiveness.get(system).unwatch(subscriber);
       }
 
       @Override

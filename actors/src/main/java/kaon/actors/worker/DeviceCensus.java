@@ -3,6 +3,7 @@ package kaon.actors.worker;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import org.apache.pekko.actor.Address;
@@ -48,6 +49,14 @@ public final class DeviceCensus {
 
   /** Every node's devices, asked now. */
   public static CompletionStage<List<NodeDevices>> take(ActorSystem<?> system, Duration timeout) {
+    return take(system, timeout, Set.of());
+  }
+
+  /**
+   * Every node's devices, asked now, but those of {@code lostNodes} (addresses): their processes
+   * were seen to end, so they count with none, without waiting for their agents' silence.
+   */
+  public static CompletionStage<List<NodeDevices>> take(ActorSystem<?> system, Duration timeout, Set<String> lostNodes) {
     Address self = Cluster.get(system).selfMember().address();
     return AskPattern.<Receptionist.Command, Receptionist.Listing>ask(
             system.receptionist(), replyTo -> Receptionist.find(NodeAgent.SERVICE_KEY, replyTo), timeout, system.scheduler())
@@ -55,6 +64,10 @@ public final class DeviceCensus {
           List<CompletableFuture<NodeDevices>> perNode = new ArrayList<>();
           for (var agent : listing.getServiceInstances(NodeAgent.SERVICE_KEY)) {
             Address node = agent.path().address().hasLocalScope() ? self : agent.path().address();
+            if (lostNodes.contains(node.toString())) {
+              perNode.add(CompletableFuture.completedFuture(new NodeDevices(node, List.of())));
+              continue;
+            }
             Duration wait = timeout.compareTo(AGENT_ANSWER) < 0 ? timeout : AGENT_ANSWER;
             perNode.add(AskPattern.<NodeAgent.Command, NodeAgent.Devices>ask(agent, NodeAgent.ListDevices::new, wait, system.scheduler())
                 .thenApply(d -> new NodeDevices(node, d.devices()))

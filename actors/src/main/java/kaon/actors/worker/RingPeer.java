@@ -78,6 +78,6 @@ final class RingPeer {
   WorkerReport.Placed placed(long generation, int rank, String device) {
     return new WorkerReport.Placed(generation, rank, context.getSystem().address().toString(), device,
         edge == null ? "" : edge.edge().name().toLowerCase(Locale.ROOT).replace('_', '-'),
-        edge == null ? "" : edge.how());
+        edge == null ? "" : edge.how(), kaon.actors.liveness.NodeLiveness.endpointOf(context.getSystem()));
   }
 }

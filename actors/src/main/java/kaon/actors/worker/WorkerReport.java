@@ -36,9 +36,11 @@ public sealed interface WorkerReport extends KryoWireMessage {
    * @param edge how its chunks reach rank {@code rank + 1}: {@code in-jvm}, {@code artery}, {@code
    *     connecting} (Artery while a tensor link is set up) or {@code link}; empty before the ring
    * @param how why that edge, in words (the setting, or why a link fell back to Artery)
+   * @param liveness where the coordinator watches the node for the end of its process; null when
+   *     the node's liveness listener is off
    */
-  record Placed(long generation, int rank, String node, String device, String edge, String how)
-      implements WorkerReport {}
+  record Placed(long generation, int rank, String node, String device, String edge, String how,
+      kaon.actors.liveness.NodeLiveness.Endpoint liveness) implements WorkerReport {}
 
   /**
    * A rank cannot go on. {@code retryable}: the job can go on without it in a new generation (a

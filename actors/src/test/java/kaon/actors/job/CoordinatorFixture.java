@@ -12,6 +12,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import kaon.actors.checkpoint.CheckpointDamagedException;
 import kaon.actors.checkpoint.CheckpointInfo;
+import kaon.actors.liveness.NodeLiveness;
 import kaon.actors.worker.DeviceCensus;
 import kaon.actors.worker.WorkerEntity;
 import kaon.actors.worker.DeviceSlot;
@@ -69,6 +70,10 @@ final class CoordinatorFixture {
   volatile boolean durable = true;
   final Set<String> damagedCheckpoints = ConcurrentHashMap.newKeySet();
   final AtomicInteger passivations = new AtomicInteger();
+  /** The nodes each census was told to count without asking, in order. */
+  final List<Set<String>> censusSkipped = new java.util.concurrent.CopyOnWriteArrayList<>();
+  /** Who watches each node (by address) for the end of its process, as the coordinator asked. */
+  final Map<String, ActorRef<NodeLiveness.NodeGone>> watched = new ConcurrentHashMap<>();
   final EventSourcedBehaviorTestKit<JobCoordinator.Command, JobEvent, JobState> kit;
 
   CoordinatorFixture(ActorTestKit testKit, String jobId, JobSettings settings) {
@@ -96,7 +101,8 @@ final class CoordinatorFixture {
       }
 
       @Override
-      public CompletionStage<List<DeviceCensus.NodeDevices>> census() {
+      public CompletionStage<List<DeviceCensus.NodeDevices>> census(Set<String> lostNodes) {
+        censusSkipped.add(lostNodes);
         List<NodeAgent.DeviceOwnership> devices = new ArrayList<>();
         owning.forEach(m -> devices.add(new NodeAgent.DeviceOwnership(slot(devices.size()), WorkerEntity.entityId(jobId, m))));
         for (int i = 0; i < freeDevices; i++) {
@@ -107,6 +113,16 @@ final class CoordinatorFixture {
 
       @Override
       public void onNodeUp(ActorRef<ClusterEvent.MemberUp> subscriber) {}
+
+      @Override
+      public void watchNode(NodeLiveness.Endpoint node, ActorRef<NodeLiveness.NodeGone> subscriber) {
+        watched.put(node.node(), subscriber);
+      }
+
+      @Override
+      public void unwatchNodes(ActorRef<NodeLiveness.NodeGone> subscriber) {
+        watched.values().removeIf(subscriber::equals);
+      }
     };
   }
 

@@ -11,6 +11,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import kaon.actors.checkpoint.CheckpointInfo;
+import kaon.actors.liveness.NodeLiveness;
 import kaon.actors.training.JobSpec;
 import kaon.actors.training.OptimizerSpec;
 import kaon.actors.worker.DeviceWorker;
@@ -199,6 +200,46 @@ class JobCoordinatorBehaviorTest {
         m instanceof DeviceWorker.Stop stop && !stop.keepDevice()
             ? org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes.complete()
             : org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes.continueAndIgnore());
+  }
+
+  @Test
+  void aNodeSeenToEndReformsTheJobAtOnceWithoutWaitingForItsRanksOrItsDevices() {
+    // Were the survey to wait for the lost member's answer, nothing would form within the test.
+    CoordinatorFixture job = training("state-answer-timeout = 1 h");
+    NodeLiveness.Endpoint a = new NodeLiveness.Endpoint("pekko://kaon@10.0.0.1:2552", "10.0.0.1", 7001, 11);
+    NodeLiveness.Endpoint b = new NodeLiveness.Endpoint("pekko://kaon@10.0.0.2:2552", "10.0.0.2", 7001, 22);
+    job.report(new WorkerReport.Placed(1, 0, a.node(), "cpu:0", "artery", "", a));
+    job.report(new WorkerReport.Placed(1, 1, b.node(), "cpu:0", "artery", "", b));
+    assertEquals(java.util.Set.of(a.node(), b.node()), job.watched.keySet(), "the nodes of its ranks are watched");
+    job.owning.remove(1);
+    job.freeDevices = 1;
+    job.watched.get(b.node()).tell(new NodeLiveness.NodeGone(b, "closed its connection"));
+    assertTrue(next(job.member(0), DeviceWorker.Stop.class).keepDevice());
+    next(job.member(0), DeviceWorker.AskState.class).replyTo().tell(new DeviceWorker.HeldState("w0", 300, 4096));
+    JobEvent.GenerationStarted second = job.persisted(JobEvent.GenerationStarted.class);
+    assertEquals(new JobEvent.GenerationStarted(2, 2, 300,
+        "rank 1 failed: its node pekko://kaon@10.0.0.2:2552 closed its connection (its process is gone)",
+        new StateSource.Memory(WorkerEntity.entityId(job.jobId, 0)), List.of(0, 2), second.atMillis()), second);
+    assertEquals(java.util.Set.of(b.node()), job.censusSkipped.get(job.censusSkipped.size() - 1),
+        "the census counts the lost node without asking it");
+    // The lost member was stopped but never asked what it holds.
+    job.member(1).fishForMessage(WAIT, "a Stop that gives the device back", m -> {
+      assertFalse(m instanceof DeviceWorker.AskState, "the lost member was asked for its state");
+      return m instanceof DeviceWorker.Stop stop && !stop.keepDevice()
+          ? org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes.complete()
+          : org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes.continueAndIgnore();
+    });
+  }
+
+  @Test
+  void theEndOfANodeWithoutRanksOfTheGenerationChangesNothing() {
+    CoordinatorFixture job = training();
+    NodeLiveness.Endpoint a = new NodeLiveness.Endpoint("pekko://kaon@10.0.0.1:2552", "10.0.0.1", 7001, 11);
+    NodeLiveness.Endpoint c = new NodeLiveness.Endpoint("pekko://kaon@10.0.0.3:2552", "10.0.0.3", 7001, 33);
+    job.report(new WorkerReport.Placed(1, 0, a.node(), "cpu:0", "artery", "", a));
+    job.report(new WorkerReport.Placed(1, 1, a.node(), "cpu:1", "artery", "", a));
+    job.watched.get(a.node()).tell(new NodeLiveness.NodeGone(c, "closed its connection"));
+    job.member(0).expectNoMessage(Duration.ofMillis(300));
   }
 
   @Test

@@ -16,8 +16,8 @@ class RankPlacementsTest {
   @Test
   void ranksAreListedInRankOrderWithTheirWorkersMemberIds() {
     RankPlacements placements = new RankPlacements();
-    placements.placed(new WorkerReport.Placed(2, 1, B, "cpu:0", "artery", "setting"));
-    placements.placed(new WorkerReport.Placed(2, 0, A, "cpu:1", "", ""));
+    placements.placed(new WorkerReport.Placed(2, 1, B, "cpu:0", "artery", "setting", null));
+    placements.placed(new WorkerReport.Placed(2, 0, A, "cpu:1", "", "", null));
     assertEquals(List.of(new RankPlacement(0, 4, A, "cpu:1", "", ""), new RankPlacement(1, 7, B, "cpu:0", "artery", "setting")),
         placements.of(2, List.of(4, 7)));
   }
@@ -25,33 +25,33 @@ class RankPlacementsTest {
   @Test
   void aRanksNewestWordCounts() {
     RankPlacements placements = new RankPlacements();
-    assertTrue(placements.placed(new WorkerReport.Placed(1, 0, A, "cpu:0", "connecting", "while a link is set up")));
-    assertTrue(placements.placed(new WorkerReport.Placed(1, 0, A, "cpu:0", "link", "a tensor link")));
-    assertFalse(placements.placed(new WorkerReport.Placed(1, 0, A, "cpu:0", "link", "a tensor link")), "said again");
+    assertTrue(placements.placed(new WorkerReport.Placed(1, 0, A, "cpu:0", "connecting", "while a link is set up", null)));
+    assertTrue(placements.placed(new WorkerReport.Placed(1, 0, A, "cpu:0", "link", "a tensor link", null)));
+    assertFalse(placements.placed(new WorkerReport.Placed(1, 0, A, "cpu:0", "link", "a tensor link", null)), "said again");
     assertEquals(List.of(new RankPlacement(0, 0, A, "cpu:0", "link", "a tensor link")), placements.of(1, List.of(0)));
   }
 
   @Test
   void aNewerGenerationReplacesWhatWasKnown() {
     RankPlacements placements = new RankPlacements();
-    placements.placed(new WorkerReport.Placed(1, 0, A, "cpu:0", "artery", ""));
-    placements.placed(new WorkerReport.Placed(1, 1, B, "cpu:0", "artery", ""));
-    placements.placed(new WorkerReport.Placed(2, 0, B, "cpu:0", "", ""));
+    placements.placed(new WorkerReport.Placed(1, 0, A, "cpu:0", "artery", "", null));
+    placements.placed(new WorkerReport.Placed(1, 1, B, "cpu:0", "artery", "", null));
+    placements.placed(new WorkerReport.Placed(2, 0, B, "cpu:0", "", "", null));
     assertEquals(List.of(new RankPlacement(0, 1, B, "cpu:0", "", "")), placements.of(2, List.of(1)));
   }
 
   @Test
   void aLateReportOfAnOlderGenerationIsIgnored() {
     RankPlacements placements = new RankPlacements();
-    placements.placed(new WorkerReport.Placed(3, 0, A, "cpu:0", "", ""));
-    assertFalse(placements.placed(new WorkerReport.Placed(2, 1, B, "cpu:0", "artery", "")));
+    placements.placed(new WorkerReport.Placed(3, 0, A, "cpu:0", "", "", null));
+    assertFalse(placements.placed(new WorkerReport.Placed(2, 1, B, "cpu:0", "artery", "", null)));
     assertEquals(List.of(new RankPlacement(0, 0, A, "cpu:0", "", "")), placements.of(3, List.of(0, 1)));
   }
 
   @Test
   void whatIsKnownOfAnotherGenerationIsNotShown() {
     RankPlacements placements = new RankPlacements();
-    placements.placed(new WorkerReport.Placed(1, 0, A, "cpu:0", "artery", ""));
+    placements.placed(new WorkerReport.Placed(1, 0, A, "cpu:0", "artery", "", null));
     assertEquals(List.of(), placements.of(2, List.of(0)), "generation 2 was formed; its ranks have not said yet");
   }
 }

@@ -12,6 +12,7 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import kaon.actors.allreduce.AllReduceSettings;
+import kaon.actors.liveness.NodeLiveness;
 import kaon.actors.training.JobSpec;
 import kaon.actors.training.OptimizerSpec;
 import kaon.protocol.RingMessage;
@@ -160,16 +161,17 @@ class DeviceWorkerTest {
   void aRankSaysWhereItRunsWhenReadyAndHowItsChunksTravelOnceItsRingIsConnected() throws InterruptedException {
     Fixture f = new Fixture(1);
     String node = testKit.system().address().toString();
+    NodeLiveness.Endpoint liveness = NodeLiveness.get(testKit.system()).endpoint();
     // A ring of one: its peer's right neighbour is a reference in this JVM.
     f.worker.tell(new DeviceWorker.Prepare("job", SPEC, 1, 0, 1, f.coordinator.getRef(), "", 0, false));
     f.thread.next(RunThread.Assignment.class);
     f.thread.tell(new RunEvent.ReplicaReady(1, false));
     f.coordinator.expectMessageClass(WorkerReport.Ready.class, WAIT);
-    assertEquals(new WorkerReport.Placed(1, 0, node, "cpu:0", "", ""),
+    assertEquals(new WorkerReport.Placed(1, 0, node, "cpu:0", "", "", liveness),
         f.coordinator.expectMessageClass(WorkerReport.Placed.class, WAIT), "ready: no ring yet");
     f.worker.tell(new DeviceWorker.Begin(1, List.of(f.peer.getRef()), -1, 0));
     WorkerReport.Placed connected = f.coordinator.expectMessageClass(WorkerReport.Placed.class, WAIT);
-    assertEquals(new WorkerReport.Placed(1, 0, node, "cpu:0", "in-jvm", "plain references in this JVM"), connected);
+    assertEquals(new WorkerReport.Placed(1, 0, node, "cpu:0", "in-jvm", "plain references in this JVM", liveness), connected);
     // A coordinator that recovers hears it again.
     TestProbe<WorkerReport> recovered = testKit.createTestProbe();
     f.worker.tell(new DeviceWorker.Reattach(1, recovered.getRef()));
