@@ -8,6 +8,7 @@
 #   deploy/local/cluster.sh start N K   start only node K of the N nodes (if it does not run)
 #   deploy/local/cluster.sh stop        stop them (SIGTERM: jobs stay remembered)
 #   deploy/local/cluster.sh kill K      SIGKILL node K, as a crash would
+#   deploy/local/cluster.sh hang K      SIGSTOP node K, as a hung JVM or host would (cont K resumes it)
 #   deploy/local/cluster.sh status      which nodes run
 #
 # Nodes log to $KAON_LOCAL_DIR/node-K.log (default ~/.local/share/kaon/local), appended across
@@ -86,11 +87,16 @@ case "${1:-}" in
     # Gone once the kernel has torn it down (its ports free); a start right after then finds them.
     for _ in $(seq 1 100); do alive "$k" || break; sleep 0.1; done
     echo "node $k: killed" ;;
+  hang|cont)
+    k="${2:?which node}"
+    alive "$k" || { echo "node $k is not running" >&2; exit 1; }
+    kill "-$([ "$1" = hang ] && echo STOP || echo CONT)" "$(pid_of "$k")"
+    echo "node $k: $([ "$1" = hang ] && echo hung || echo resumed)" ;;
   status)
     for f in "$dir"/node-*.pid; do
       [ -e "$f" ] || { echo "no nodes"; break; }
       k=$(basename "$f" .pid); k=${k#node-}
       if alive "$k"; then echo "node $k: running (pid $(pid_of "$k"))"; else echo "node $k: not running"; fi
     done ;;
-  *) sed -n '2,17p' "$0"; exit 2 ;;
+  *) sed -n '2,18p' "$0"; exit 2 ;;
 esac

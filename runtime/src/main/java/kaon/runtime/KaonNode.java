@@ -171,6 +171,9 @@ public final class KaonNode {
         "node-agent", org.apache.pekko.actor.typed.Props.empty());
     if (worker) {
       system.receptionist().tell(Receptionist.register(NodeAgent.SERVICE_KEY, nodeAgent));
+      // Listening before the first rank is placed: coordinators watch this node through it, and a
+      // port that cannot be bound shows in the log at start rather than at the first rank.
+      kaon.actors.liveness.NodeLiveness.endpointOf(system);
     }
     CheckpointStore store = CheckpointStore.create(system, settings.checkpoint());
     WorkerEntity.init(system, nodeAgent, catalog, store, settings.worker());

@@ -119,8 +119,8 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   private final Map<Long, List<InboundChunk>> early = new TreeMap<>();
   /** Set once a deadline was missed: the ring is broken for good. */
   private String brokenBecause;
-  /** Smoothed round time, for later deadlines; negative until the first round completed. */
-  private double smoothedNanos = -1;
+  /** How long rounds take, for the next one's deadline. */
+  private final RoundTimes times = new RoundTimes();
 
   /** How chunks reach the right neighbour, and this peer's registration for its left one's link. */
   private final RingEdge edge;
@@ -232,7 +232,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
       reduce.replyTo().tell(StatusReply.error(refusal));
       return this;
     }
-    Duration deadline = ReduceRound.deadline(smoothedNanos, settings);
+    Duration deadline = times.deadline(settings);
     schedule = new RingSchedule(worldSize, reduce.buffer().length, settings.chunkFloats());
     current = new ReduceRound<>(reduce.step(), reduce.buffer(), reduce.replyTo(), schedule.expectedChunks(rank), deadline);
     if (current.expected == 0) {
@@ -377,7 +377,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   private void complete() {
     timers.cancel(RoundTimedOut.class);
     long nanos = System.nanoTime() - current.startNanos;
-    smoothedNanos = smoothedNanos < 0 ? nanos : 0.8 * smoothedNanos + 0.2 * nanos;
+    times.record(nanos);
     rounds++;
     lastCompletedStep = current.step;
     ActorRef<StatusReply<Reduced>> replyTo = current.replyTo;

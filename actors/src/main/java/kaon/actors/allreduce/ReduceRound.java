@@ -25,16 +25,4 @@ final class ReduceRound<R> {
     this.expected = expected;
     this.deadline = deadline;
   }
-
-  /**
-   * The next round's deadline: the first round's timeout before any round completed, then
-   * timeout-factor times the smoothed round time {@code smoothedNanos}, never below the minimum.
-   */
-  static Duration deadline(double smoothedNanos, AllReduceSettings settings) {
-    if (smoothedNanos < 0) {
-      return settings.firstRoundTimeout();
-    }
-    Duration scaled = Duration.ofNanos((long) (smoothedNanos * settings.timeoutFactor()));
-    return scaled.compareTo(settings.minRoundTimeout()) > 0 ? scaled : settings.minRoundTimeout();
-  }
 }

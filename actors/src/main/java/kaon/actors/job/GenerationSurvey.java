@@ -1,5 +1,6 @@
 package kaon.actors.job;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -19,6 +20,7 @@ import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 
 /**
  * One survey before a job forms its next generation: a short-lived child of the coordinator whose
@@ -34,13 +36,26 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
  */
 final class GenerationSurvey {
 
-  sealed interface Command permits StateHeld, Counted, Chosen {}
+  sealed interface Command permits StateHeld, Counted, Chosen, Silent {}
 
   private record StateHeld(int member, DeviceWorker.HeldState held) implements Command {}
 
   private record Counted(List<DeviceCensus.NodeDevices> nodes) implements Command {}
 
   private record Chosen(Optional<CheckpointInfo> checkpoint, String skipped, Throwable error) implements Command {}
+
+  /** The members that have not answered by now are taken to be silent (see {@link #ANSWER_FACTOR}). */
+  private enum Silent implements Command { INSTANCE }
+
+  /**
+   * Once a member answered, the others are waited for this multiple of the time its answer took,
+   * but at least {@link #ANSWER_FLOOR} (and at most {@code state-answer-timeout}). Live members
+   * answer alike (each once its run has stopped, within a step), so one that takes several times
+   * longer than the first is hung or cut off: waiting the whole timeout for it was about half of
+   * a hung rank's recovery.
+   */
+  private static final int ANSWER_FACTOR = 4;
+  private static final Duration ANSWER_FLOOR = Duration.ofMillis(200);
 
   /**
    * What the survey after generation {@code afterGeneration} found. {@code checkpoint} is the
@@ -63,18 +78,24 @@ final class GenerationSurvey {
   private final JobCheckpoints checkpoints;
   private final ActorRef<Found> replyTo;
   private final Map<Integer, GenerationPlanner.Held> held = new TreeMap<>();
-  private int answers;
+  /** Members that answered, are lost, or were taken to be silent. */
+  private final Set<Integer> answered = new HashSet<>();
+  private final long startNanos = System.nanoTime();
+  private final TimerScheduler<Command> timers;
   private List<DeviceCensus.NodeDevices> nodes;
   private boolean counted;
   private GenerationPlanner.Survey survey;
 
   static Behavior<Command> create(Request request, JobWorkers workers, JobCheckpoints checkpoints, JobSettings settings,
       ActorRef<Found> replyTo) {
-    return Behaviors.setup(context -> new GenerationSurvey(context, request, checkpoints, replyTo).start(workers, settings));
+    return Behaviors.setup(context -> Behaviors.withTimers(timers ->
+        new GenerationSurvey(context, timers, request, checkpoints, replyTo).start(workers, settings)));
   }
 
-  private GenerationSurvey(ActorContext<Command> context, Request request, JobCheckpoints checkpoints, ActorRef<Found> replyTo) {
+  private GenerationSurvey(ActorContext<Command> context, TimerScheduler<Command> timers, Request request,
+      JobCheckpoints checkpoints, ActorRef<Found> replyTo) {
     this.context = context;
+    this.timers = timers;
     this.request = request;
     this.checkpoints = checkpoints;
     this.replyTo = replyTo;
@@ -85,7 +106,7 @@ final class GenerationSurvey {
     for (int member : request.members()) {
       workers.member(member).tell(new DeviceWorker.Stop(generation, "new generation: " + request.reason(), true));
       if (request.lostMembers().contains(member)) {
-        answers++; // its node's process ended: it holds nothing
+        answered.add(member); // its node's process ended: it holds nothing
         continue;
       }
       context.ask(DeviceWorker.HeldState.class, workers.member(member), settings.stateAnswerTimeout(),
@@ -102,14 +123,34 @@ final class GenerationSurvey {
         .onMessage(StateHeld.class, this::onStateHeld)
         .onMessage(Counted.class, this::onCounted)
         .onMessage(Chosen.class, this::onChosen)
+        .onMessage(Silent.class, silent -> onSilent())
         .build();
   }
 
   private Behavior<Command> onStateHeld(StateHeld answer) {
-    answers++;
+    if (survey != null) {
+      return Behaviors.same(); // late: the survey is done
+    }
+    answered.add(answer.member());
     if (answer.held() != null) {
       held.put(answer.member(), new GenerationPlanner.Held(answer.held().step(), answer.held().bytes()));
+      if (held.size() == 1 && answered.size() < request.members().size()) {
+        long tookNanos = System.nanoTime() - startNanos;
+        Duration wait = Duration.ofNanos(Math.max(ANSWER_FLOOR.toNanos(), ANSWER_FACTOR * tookNanos));
+        timers.startSingleTimer(Silent.INSTANCE, wait);
+      }
     }
+    return surveyedYet();
+  }
+
+  private Behavior<Command> onSilent() {
+    if (survey != null || answered.size() == request.members().size()) {
+      return Behaviors.same();
+    }
+    List<Integer> silent = request.members().stream().filter(m -> !answered.contains(m)).toList();
+    context.getLog().warn("job {}: members {} did not answer within {} times the first answer's time; forming without them",
+        request.jobId(), silent, ANSWER_FACTOR);
+    answered.addAll(silent);
     return surveyedYet();
   }
 
@@ -120,7 +161,7 @@ final class GenerationSurvey {
   }
 
   private Behavior<Command> surveyedYet() {
-    if (!counted || answers < request.members().size()) {
+    if (!counted || answered.size() < request.members().size()) {
       return Behaviors.same();
     }
     survey = survey();
@@ -156,17 +197,22 @@ final class GenerationSurvey {
 
   /** What was found, as values: devices this job can have, which members own one, what each holds. */
   private GenerationPlanner.Survey survey() {
-    int available = availableTo(request.jobId(), nodes);
     Set<String> owners = new HashSet<>();
     if (nodes != null) {
       nodes.forEach(node -> owners.addAll(node.owners()));
     }
     Set<Integer> owning = new HashSet<>();
     for (int member : request.members()) {
-      if (owners.contains(WorkerEntity.entityId(request.jobId(), member))) {
+      // A member that holds state holds its device too (they stay together between generations),
+      // whatever the census heard from its node's agent in time.
+      GenerationPlanner.Held state = held.get(member);
+      if (owners.contains(WorkerEntity.entityId(request.jobId(), member)) || state != null && state.step() >= 0) {
         owning.add(member);
       }
     }
+    // Devices of members whose agent the census did not hear in time are the job's all the same.
+    int available = availableTo(request.jobId(), nodes)
+        + (int) owning.stream().filter(m -> !owners.contains(WorkerEntity.entityId(request.jobId(), m))).count();
     List<Integer> orphans = orphans(request.jobId(), owners, request.members());
     if (!orphans.isEmpty()) {
       context.getLog().warn("job {}: workers {} own devices but are in no generation; the next one takes them", request.jobId(),

@@ -17,10 +17,12 @@ import org.apache.pekko.cluster.typed.Cluster;
  * (found through the receptionist). A node that does not answer in time counts with no devices:
  * an unreachable node has none to give.
  *
- * <p>An agent answers from memory in milliseconds, so each is given {@link #AGENT_ANSWER} at most:
- * a census taken right after a node died (before the cluster marks it unreachable, the receptionist
- * still lists it) must not wait the caller's whole timeout for the dead one; that wait was most of
- * a lost worker's recovery time.
+ * <p>An agent answers from memory in milliseconds, so each is given {@link #AGENT_ANSWER} at most
+ * (tens of times a slow answer on a busy machine): a census taken right after a node hung or died
+ * (before the cluster marks it unreachable, the receptionist still lists it) must not wait the
+ * caller's whole timeout for it; that wait was most of a lost worker's recovery time. A job's
+ * survey counts its members' devices from their own answers as well, so an agent heard too late
+ * hides only free devices, which the job's growth finds later.
  */
 public final class DeviceCensus {
 
@@ -43,7 +45,7 @@ public final class DeviceCensus {
     }
   }
 
-  private static final Duration AGENT_ANSWER = Duration.ofSeconds(1);
+  private static final Duration AGENT_ANSWER = Duration.ofMillis(500);
 
   private DeviceCensus() {}
 

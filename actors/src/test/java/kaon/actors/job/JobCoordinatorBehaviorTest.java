@@ -232,6 +232,22 @@ class JobCoordinatorBehaviorTest {
   }
 
   @Test
+  void aHungMemberIsWaitedForOnlyAFewTimesAsLongAsTheFirstAnswerTookAndAnAnswerProvesADevice() {
+    // Were the survey to wait the whole timeout for the silent member, nothing would form in time.
+    CoordinatorFixture job = training("state-answer-timeout = 1 h");
+    // Neither member's device is in the census: member 0's agent was not heard in time, member 1's
+    // node hangs. Member 0's answer says it still holds its state, so its device as well.
+    job.owning.clear();
+    job.freeDevices = 1;
+    job.report(new WorkerReport.Failed(1, 0, "all-reduce missed its deadline: rank 1 is not responding", true));
+    next(job.member(0), DeviceWorker.AskState.class).replyTo().tell(new DeviceWorker.HeldState("w0", 300, 4096));
+    next(job.member(1), DeviceWorker.AskState.class); // and never answers
+    JobEvent.GenerationStarted second = job.persisted(JobEvent.GenerationStarted.class);
+    assertEquals(List.of(0, 2), second.members(), "member 0 kept with its state, member 1 replaced");
+    assertEquals(new StateSource.Memory(WorkerEntity.entityId(job.jobId, 0)), second.stateSource());
+  }
+
+  @Test
   void theEndOfANodeWithoutRanksOfTheGenerationChangesNothing() {
     CoordinatorFixture job = training();
     NodeLiveness.Endpoint a = new NodeLiveness.Endpoint("pekko://kaon@10.0.0.1:2552", "10.0.0.1", 7001, 11);
