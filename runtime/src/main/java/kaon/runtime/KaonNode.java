@@ -9,6 +9,8 @@ import java.util.Map;
 import kaon.actors.checkpoint.CheckpointStore;
 import kaon.actors.job.JobEntity;
 import kaon.actors.job.JournalProbe;
+import kaon.actors.liveness.LivenessDowning;
+import kaon.actors.liveness.NodeLiveness;
 import kaon.actors.training.TaskCatalog;
 import kaon.actors.worker.DeviceSlot;
 import kaon.actors.worker.WorkerEntity;
@@ -121,6 +123,9 @@ public final class KaonNode {
       // session saves a restarted node those seconds. Started only now: earlier, on two cores, it
       // slows the management port and the join, which matter more. Its failures are /ready's.
       JournalProbe.ping(system, settings.job().journalSession());
+      // The journal's time-based UUIDs start by reading this host's interfaces and pid, once per
+      // JVM; done at the first write or recovery here, that was part of a coordinator's failover.
+      system.executionContext().execute(com.datastax.oss.driver.api.core.uuid.Uuids::timeBased);
       CheckpointStore store = init(system, settings, devices.get(), catalog);
       boolean gateway = grpc.enabled() && cluster.selfMember().hasRole(GATEWAY_ROLE);
       NodeHealth health = NodeHealth.get(system);
@@ -171,9 +176,12 @@ public final class KaonNode {
         "node-agent", org.apache.pekko.actor.typed.Props.empty());
     if (worker) {
       system.receptionist().tell(Receptionist.register(NodeAgent.SERVICE_KEY, nodeAgent));
-      // Listening before the first rank is placed: coordinators watch this node through it, and a
-      // port that cannot be bound shows in the log at start rather than at the first rank.
-      kaon.actors.liveness.NodeLiveness.endpointOf(system);
+    }
+    // Every node listens for liveness watchers from the start (a port that cannot be bound shows
+    // in the log now, not at the first rank) and, unless turned off, downs the nodes it sees end.
+    NodeLiveness.Endpoint liveness = NodeLiveness.endpointOf(system);
+    if (liveness != null && NodeLiveness.get(system).settings().downing()) {
+      system.systemActorOf(LivenessDowning.create(), "liveness-downing", org.apache.pekko.actor.typed.Props.empty());
     }
     CheckpointStore store = CheckpointStore.create(system, settings.checkpoint());
     WorkerEntity.init(system, nodeAgent, catalog, store, settings.worker());

@@ -4,7 +4,6 @@ import com.typesafe.config.Config;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
-import java.nio.channels.ClosedSelectorException;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
 import java.nio.channels.ServerSocketChannel;
@@ -79,8 +78,9 @@ public final class NodeLiveness implements Extension {
    * @param port listening port; 0 lets the OS pick one (fixed ports are for firewalls)
    * @param setupTimeout how long a watcher waits for the connection and the greeting
    * @param maxConnections connections the listener holds at most; more are closed at once
+   * @param downing whether a node whose process is seen to end is downed at once ({@link LivenessDowning})
    */
-  public record Settings(String hostname, int port, Duration setupTimeout, int maxConnections) {
+  public record Settings(String hostname, int port, Duration setupTimeout, int maxConnections, boolean downing) {
     public Settings {
       if (port < 0 || port > 65535) {
         throw new IllegalArgumentException("kaon.liveness.port must be 0-65535, was " + port);
@@ -93,7 +93,7 @@ public final class NodeLiveness implements Extension {
     /** Reads the keys of {@code kaon.liveness}. */
     public static Settings fromConfig(Config config) {
       return new Settings(config.getString("hostname"), config.getInt("port"), config.getDuration("setup-timeout"),
-          config.getInt("max-connections"));
+          config.getInt("max-connections"), config.getBoolean("downing"));
     }
   }
 
@@ -178,6 +178,11 @@ public final class NodeLiveness implements Extension {
     }
   }
 
+  /** What this listener was started with. */
+  public Settings settings() {
+    return settings;
+  }
+
   /** What this node hands out for others to watch it. */
   public Endpoint endpoint() {
     return self;
@@ -254,22 +259,26 @@ public final class NodeLiveness implements Extension {
         selector.selectedKeys().clear();
         expireSetups();
       }
-    } catch (IOException | ClosedSelectorException e) {
+    } catch (IOException | RuntimeException e) {
       if (!closed) {
-        log.error("node liveness stopped: {}; lost nodes are noticed by the slower detectors only", e.toString());
+        // The sockets stay open: closing them would tell every watcher that this node's process
+        // ended, and have it downed, while it runs on.
+        log.error("node liveness stopped; lost nodes are noticed by the slower detectors only", e);
+        return;
       }
-    } catch (RuntimeException e) {
-      log.error("node liveness stopped; lost nodes are noticed by the slower detectors only", e);
-    } finally {
-      for (SelectionKey key : selector.keys()) {
-        closeQuietly(key);
-      }
-      closeQuietly(server);
-      try {
-        selector.close();
-      } catch (IOException ignored) {
-        // closing anyway
-      }
+    }
+    closeAll();
+  }
+
+  private void closeAll() {
+    for (SelectionKey key : selector.keys()) {
+      closeQuietly(key);
+    }
+    closeQuietly(server);
+    try {
+      selector.close();
+    } catch (IOException ignored) {
+      // closing anyway
     }
   }
 

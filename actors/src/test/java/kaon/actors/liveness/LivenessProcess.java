@@ -11,7 +11,7 @@ public final class LivenessProcess {
   private LivenessProcess() {}
 
   public static void main(String[] args) throws InterruptedException {
-    NodeLiveness liveness = new NodeLiveness(new NodeLiveness.Settings("127.0.0.1", 0, Duration.ofSeconds(5), 16),
+    NodeLiveness liveness = new NodeLiveness(new NodeLiveness.Settings("127.0.0.1", 0, Duration.ofSeconds(5), 16, false),
         "pekko://kaon@127.0.0.1:1", "127.0.0.1", "liveness-process");
     NodeLiveness.Endpoint self = liveness.endpoint();
     System.out.println("ENDPOINT " + self.port() + " " + self.incarnation());

@@ -22,7 +22,7 @@ import org.junit.jupiter.api.Test;
 class NodeLivenessTest {
 
   private static final ActorTestKit testKit = ActorTestKit.create();
-  private static final NodeLiveness.Settings SETTINGS = new NodeLiveness.Settings("127.0.0.1", 0, Duration.ofSeconds(5), 16);
+  private static final NodeLiveness.Settings SETTINGS = new NodeLiveness.Settings("127.0.0.1", 0, Duration.ofSeconds(5), 16, false);
   /** Far longer than the news takes (milliseconds), so that a slow machine does not fail the test. */
   private static final Duration WAIT = Duration.ofSeconds(10);
 
@@ -145,15 +145,9 @@ class NodeLivenessTest {
   }
 
   private static void awaitState(NodeLiveness watcher, NodeLiveness.Endpoint node, NodeLiveness.WatchState state) {
-    long deadline = System.nanoTime() + WAIT.toNanos();
-    while (watcher.watchState(node) != state) {
-      assertTrue(System.nanoTime() < deadline, "the watch of " + node + " did not become " + state);
-      try {
-        Thread.sleep(10);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new IllegalStateException(e);
-      }
-    }
+    testKit.createTestProbe().awaitAssert(WAIT, () -> {
+      assertEquals(state, watcher.watchState(node), "the watch of " + node);
+      return null;
+    });
   }
 }
