@@ -185,7 +185,11 @@ public final class CassandraLease extends Lease {
 
   /** Takes the row if it is free or already ours; true if it is ours now. */
   private CompletionStage<Boolean> claim() {
-    return prepared().thenCompose(st -> execute(st.insert().bind(name, owner, ttlSeconds())).thenCompose(rs -> {
+    return prepared().thenCompose(this::claim);
+  }
+
+  private CompletionStage<Boolean> claim(Statements st) {
+    return execute(st.insert().bind(name, owner, ttlSeconds())).thenCompose(rs -> {
       if (rs.wasApplied()) {
         return CompletableFuture.completedFuture(true);
       }
@@ -197,7 +201,7 @@ public final class CassandraLease extends Lease {
       }
       log.info("{}: held by {}", this, current);
       return CompletableFuture.completedFuture(false);
-    }));
+    });
   }
 
   private CompletionStage<Boolean> renew() {
@@ -208,9 +212,11 @@ public final class CassandraLease extends Lease {
       }
       String current = ownerOf(rs);
       if (current == null) {
-        // The row expired (Cassandra was out of reach for longer than the TTL) and nobody took
-        // it meanwhile: take it again.
-        return execute(st.insert().bind(name, owner, ttlSeconds())).thenApply(AsyncResultSet::wasApplied);
+        // The row expired (Cassandra was out of reach for longer than the TTL): take it again,
+        // unless someone else took it meanwhile. A confirmation and a heartbeat of this owner
+        // that both find it expired both insert; the one that comes second finds the row its
+        // own, which a bare insert would have called taken (and stopped a healthy coordinator).
+        return claim(st);
       }
       return CompletableFuture.completedFuture(false);
     })).thenApply(ours -> {
