@@ -35,13 +35,23 @@ class NodeLivenessTest {
     return new NodeLiveness(SETTINGS, "pekko://kaon@127.0.0.1:" + name, "127.0.0.1", "liveness-" + name);
   }
 
+  /** Runs {@code test} with a watcher and a node to watch, both closed afterwards. */
+  private static void withTwo(String name, java.util.function.BiConsumer<NodeLiveness, NodeLiveness> test) {
+    NodeLiveness watcher = node(name + "-watcher");
+    NodeLiveness watched = node(name + "-watched");
+    try {
+      test.accept(watcher, watched);
+    } finally {
+      watcher.close();
+      watched.close();
+    }
+  }
+
   @Test
   void aWatchedNodeThatGoesAwayIsReportedOnceToEverySubscriber() {
-    NodeLiveness watcher = node("1");
-    NodeLiveness watched = node("2");
-    TestProbe<NodeLiveness.NodeGone> first = testKit.createTestProbe();
-    TestProbe<NodeLiveness.NodeGone> second = testKit.createTestProbe();
-    try {
+    withTwo("1", (watcher, watched) -> {
+      TestProbe<NodeLiveness.NodeGone> first = testKit.createTestProbe();
+      TestProbe<NodeLiveness.NodeGone> second = testKit.createTestProbe();
       watcher.watch(watched.endpoint(), first.getRef());
       watcher.watch(watched.endpoint(), second.getRef());
       awaitVerified(watcher, watched.endpoint());
@@ -53,18 +63,13 @@ class NodeLivenessTest {
       TestProbe<NodeLiveness.NodeGone> late = testKit.createTestProbe();
       watcher.watch(watched.endpoint(), late.getRef());
       late.expectMessageClass(NodeLiveness.NodeGone.class, WAIT);
-    } finally {
-      watcher.close();
-      watched.close();
-    }
+    });
   }
 
   @Test
   void aSubscriberThatUnwatchedHearsNothingAndNeitherDoesAWatchOfItself() {
-    NodeLiveness watcher = node("3");
-    NodeLiveness watched = node("4");
-    TestProbe<NodeLiveness.NodeGone> gone = testKit.createTestProbe();
-    try {
+    withTwo("2", (watcher, watched) -> {
+      TestProbe<NodeLiveness.NodeGone> gone = testKit.createTestProbe();
       watcher.watch(watcher.endpoint(), gone.getRef());
       watcher.watch(watched.endpoint(), gone.getRef());
       awaitVerified(watcher, watched.endpoint());
@@ -72,28 +77,20 @@ class NodeLivenessTest {
       awaitUnwatched(watcher, watched.endpoint());
       watched.close();
       gone.expectNoMessage(Duration.ofMillis(500));
-    } finally {
-      watcher.close();
-      watched.close();
-    }
+    });
   }
 
   @Test
   void anEndpointWithAnotherIncarnationIsNotWatchedSoItsEndSaysNothing() {
-    NodeLiveness watcher = node("5");
-    NodeLiveness watched = node("6");
-    TestProbe<NodeLiveness.NodeGone> gone = testKit.createTestProbe();
-    try {
+    withTwo("3", (watcher, watched) -> {
+      TestProbe<NodeLiveness.NodeGone> gone = testKit.createTestProbe();
       NodeLiveness.Endpoint real = watched.endpoint();
       NodeLiveness.Endpoint stale = new NodeLiveness.Endpoint(real.node(), real.host(), real.port(), real.incarnation() + 1);
       watcher.watch(stale, gone.getRef());
       awaitUnwatched(watcher, stale); // refused at the greeting
       watched.close();
       gone.expectNoMessage(Duration.ofMillis(500));
-    } finally {
-      watcher.close();
-      watched.close();
-    }
+    });
   }
 
   @Test
