@@ -1,7 +1,8 @@
 package kaon.actors.job;
 
 import java.time.Duration;
-import java.util.concurrent.CompletionException;
+import java.util.List;
+import java.util.concurrent.CompletionStage;
 import java.util.function.Consumer;
 import kaon.actors.liveness.NodeLiveness;
 import kaon.actors.training.JobSpec;
@@ -40,9 +41,10 @@ import org.apache.pekko.serialization.SerializationExtension;
  *
  * <p>Parts by concern, all on this actor's thread: {@link OwnerCommands} answers the owner, {@link
  * Generations} forms and launches generations (with children for the survey, the launch and
- * growth), {@link TrainingResults} records epochs, checkpoints and the outcome. Every event but the
- * owner's goes through the {@link JournalGate}: written once the lease is confirmed and the journal
- * answers, and the reports it came from acknowledged only then, so none is lost in a restart.
+ * growth), {@link TrainingResults} records epochs, checkpoints and the outcome, {@link JournalAccess}
+ * decides when it may write. Every event but the owner's goes through the {@link JournalGate}:
+ * written once the lease is confirmed and the journal answers, and the reports it came from
+ * acknowledged only then, so none is lost in a restart.
  *
  * <p>What survives a crash is the journal ({@link JobState}). After recovery a running job asks its
  * ranks whether they still train the current generation; if not all do, a new generation forms
@@ -55,7 +57,8 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
 
   /** What the coordinator accepts. */
   public sealed interface Command permits Submit, GetStatus, Watch, Cancel, Scale, FromWorker, StatusNoted, HostCommand,
-      WatcherStopped, Surveyed, LaunchEnded, Reform, NodeJoined, NodeLost, MayGrow, JournalProbed, ProbeJournal {}
+      WatcherStopped, Surveyed, LaunchEnded, Reform, NodeJoined, NodeLost, MayGrow, JournalProbed, ProbeJournal,
+      LeaseChecked {}
 
   /** Starts the job; answered with its status, or refused if this id already holds another job. */
   public record Submit(JobSpec spec, ActorRef<OwnerReply> replyTo) implements Command, KryoWireMessage {}
@@ -94,6 +97,7 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
   private record NodeLost(NodeLiveness.NodeGone gone) implements Command {}
   private record MayGrow(GrowthWatch.Grow grow) implements Command {}
   private record JournalProbed(Throwable error) implements Command {}
+  private record LeaseChecked(Throwable error) implements Command {}
   private enum ProbeJournal implements Command { INSTANCE }
 
   private final ActorContext<Command> context;
@@ -107,6 +111,7 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
   private final JobAudience audience;
   private final RetentionCriteria retention;
   private final JournalGate gate;
+  private final JournalAccess journal;
   private final Ports ports = new Ports();
   private final OwnerCommands owner;
   private final Generations generations;
@@ -142,6 +147,8 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
         effects.nodeAddress());
     this.retention = RetentionCriteria.snapshotEvery(settings.snapshotEvery(), 2);
     this.gate = new JournalGate(settings.persistRetryMin(), settings.persistRetryMax());
+    this.journal = new JournalAccess(jobId, context.getLog(), effects, gate, health, () -> lastSequenceNumber(context),
+        ports, Effect());
     this.owner = new OwnerCommands(jobId, ports, Effect());
     this.generations = new Generations(context, jobId, workers, checkpoints, settings, health, new Generations.Replies(
         context.messageAdapter(GenerationSurvey.Found.class, Surveyed::new),
@@ -226,8 +233,9 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
           audience.unwatch(stopped.watcher());
           return Effect().noReply();
         })
-        .onCommand(JournalProbed.class, this::onJournalProbed)
-        .onCommand(ProbeJournal.class, (state, probe) -> probe())
+        .onCommand(JournalProbed.class, (state, probed) -> journal.onProbed(state, probed.error()))
+        .onCommand(ProbeJournal.class, (state, probe) -> journal.probe())
+        .onCommand(LeaseChecked.class, (state, checked) -> journal.onLeaseChecked(state, checked.error()))
         // Reports of a job that is not active, and answers of children that are gone, say nothing.
         .onAnyCommand((state, other) -> Effect().noReply());
     return builder.build();
@@ -268,67 +276,6 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
     return Effect().noReply();
   }
 
-  private ReplyEffect<JobEvent, JobState> probe() {
-    if (gate.startProbe()) {
-      long last = lastSequenceNumber(context);
-      // Reading the last event back proves the journal's session answers too; before the first
-      // event there is nothing to read, so a trivial query proves it.
-      context.pipeToSelf(effects.confirmLease()
-          .thenCompose(x -> last > 0 ? effects.eventDurable(last) : effects.pingJournal().thenApply(y -> true))
-          .thenApply(durable -> {
-            if (!durable) {
-              throw new JobEffects.LostEventException("the journal lost event " + last
-                  + " (Cassandra came back without a write it had acknowledged)");
-            }
-            return durable;
-          }), (ok, error) -> new JournalProbed(error));
-    }
-    return Effect().noReply();
-  }
-
-  private ReplyEffect<JobEvent, JobState> onJournalProbed(JobState state, JournalProbed probed) {
-    Throwable error = probed.error() instanceof CompletionException c && c.getCause() != null ? c.getCause() : probed.error();
-    if (error instanceof JobEffects.LeaseLostException) {
-      // Fenced: another coordinator runs this job, and its generation fences our workers out. The
-      // host stops this one (the lease's callback); until then it acts no more.
-      context.getLog().warn("job {}: {}; this coordinator stops acting", jobId, error.getMessage());
-      gate.fence(error.getMessage());
-      generations.idle();
-      timers.cancelAll();
-      setHealth(state, JobHealth.Problem.JOURNAL, error.getMessage());
-      return Effect().noReply();
-    }
-    if (error instanceof JobEffects.LostEventException) {
-      // Written after the gap, events could never be read back. This coordinator stops; its host
-      // starts it again, it recovers from what the journal holds, and the workers resend what
-      // they have not had acknowledged. (What was acknowledged and then lost stays lost.)
-      context.getLog().warn("job {}: {}; recovering from the journal", jobId, error.getMessage());
-      return Effect().stop().thenNoReply();
-    }
-    if (error != null) {
-      JournalGate.Retry retry = gate.failed(error.getMessage(), System.currentTimeMillis());
-      setHealth(state, JobHealth.Problem.JOURNAL, retry.health());
-      timers.startSingleTimer(ProbeJournal.INSTANCE, retry.delay());
-      return Effect().noReply();
-    }
-    boolean wasDown = health.clear(JobHealth.Problem.JOURNAL);
-    JournalGate.Release release = gate.release();
-    if (release.events().isEmpty()) {
-      return Effect().noReply();
-    }
-    return Effect()
-        .persist(release.events())
-        .thenRun(s -> release.afters().forEach(after -> after.accept(s)))
-        .thenRun(s -> {
-          if (s instanceof JobState.Ended) {
-            end(s, "job ended");
-          } else if (wasDown || release.events().stream().anyMatch(e -> e instanceof JobEvent.CheckpointCommitted)) {
-            audience.publishStatus(s);
-          }
-        })
-        .thenNoReply();
-  }
-
   /** The job ended: stop its workers, tell watchers, and leave memory (and sharding's set). */
   private void end(JobState state, String reason) {
     context.getLog().info("job {} ended: {}", jobId, state.phase());
@@ -339,30 +286,59 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
     effects.passivate();
   }
 
-  private void setHealth(JobState state, JobHealth.Problem problem, String words) {
-    if (health.set(problem, words)) {
-      audience.publishStatus(state);
-    }
-  }
-
   /** What the coordinator's parts may ask of it. */
-  private final class Ports implements OwnerCommands.Port, Generations.Port, TrainingResults.Port {
+  private final class Ports implements OwnerCommands.Port, Generations.Port, TrainingResults.Port, JournalAccess.Port {
+
+    @Override
+    public void setHealth(JobState state, JobHealth.Problem problem, String words) {
+      if (health.set(problem, words)) {
+        audience.publishStatus(state);
+      }
+    }
+
+    @Override
+    public void stopActing() {
+      generations.idle();
+      timers.cancelAll();
+    }
+
+    @Override
+    public void whenProbed(CompletionStage<?> probe) {
+      context.pipeToSelf(probe, (ok, error) -> new JournalProbed(error));
+    }
+
+    @Override
+    public void probeAfter(Duration delay) {
+      timers.startSingleTimer(ProbeJournal.INSTANCE, delay);
+    }
+
+    @Override
+    public void whenLeaseChecked(CompletionStage<?> confirmation) {
+      context.pipeToSelf(confirmation, (ok, error) -> new LeaseChecked(error));
+    }
+
+    @Override
+    public void released(JobState state, List<JobEvent> events, boolean wasDown) {
+      if (state instanceof JobState.Ended) {
+        end(state, "job ended");
+      } else if (wasDown || events.stream().anyMatch(e -> e instanceof JobEvent.CheckpointCommitted)) {
+        audience.publishStatus(state);
+      }
+    }
 
     @Override
     public ReplyEffect<JobEvent, JobState> persistWhenReachable(JobEvent event, Consumer<JobState> after) {
-      gate.hold(event, after);
-      return probe();
+      return journal.persistWhenReachable(event, after);
     }
 
     @Override
     public String writeProblem() {
-      if (gate.fenced() != null) {
-        return "job " + jobId + ": " + gate.fenced();
-      }
-      if (health.has(JobHealth.Problem.JOURNAL)) {
-        return "job " + jobId + ": " + health.get(JobHealth.Problem.JOURNAL) + "; retry";
-      }
-      return effects.leaseUnconfirmed() ? "job " + jobId + ": its lease is not confirmed (Cassandra unreachable); retry" : null;
+      return journal.writeProblem();
+    }
+
+    @Override
+    public boolean confirmLeaseFirst() {
+      return journal.confirmLeaseFirst();
     }
 
     @Override

@@ -9,8 +9,8 @@ import org.apache.pekko.persistence.typed.javadsl.ReplyEffect;
 /**
  * The coordinator's part that answers the job's owner: submit, cancel and scale. Each answer is an
  * {@link OwnerReply}; a refusal names its kind. Commands that would write are refused while the
- * coordinator may not write (its journal is unreachable, its lease unconfirmed or lost): the
- * client retries, and nothing is half done.
+ * coordinator may not write (its journal is unreachable, its lease lost, or its lease unconfirmed
+ * and not confirmed again at once): the client retries, and nothing is half done.
  *
  * <p>Runs on the coordinator's thread, inside its command handlers.
  */
@@ -20,6 +20,13 @@ final class OwnerCommands {
   interface Port {
     /** Why the coordinator may not write now, or null. */
     String writeProblem();
+
+    /**
+     * Whether a command that may not write should wait for the lease to be confirmed, rather than
+     * be refused: the lease is held and only its last confirmation is old (a slow renewal on a
+     * busy Cassandra), and no confirmation answered just now. If so, one is under way.
+     */
+    boolean confirmLeaseFirst();
 
     /** The size of {@code event} in the journal. */
     int serializedSize(JobEvent event);
@@ -59,9 +66,9 @@ final class OwnerCommands {
     if (port.unloading()) {
       return refuse(replyTo, OwnerReply.Refusal.UNAVAILABLE, "job " + jobId + " is being unloaded; retry");
     }
-    String fenced = port.writeProblem();
-    if (fenced != null) {
-      return refuse(replyTo, OwnerReply.Refusal.UNAVAILABLE, fenced);
+    ReplyEffect<JobEvent, JobState> notNow = unlessWritable(replyTo);
+    if (notNow != null) {
+      return notNow;
     }
     JobEvent.JobSubmitted submitted = new JobEvent.JobSubmitted(spec, System.currentTimeMillis());
     int bytes = port.serializedSize(submitted);
@@ -84,9 +91,9 @@ final class OwnerCommands {
   }
 
   ReplyEffect<JobEvent, JobState> cancel(ActorRef<OwnerReply> replyTo) {
-    String fenced = port.writeProblem();
-    if (fenced != null) {
-      return refuse(replyTo, OwnerReply.Refusal.UNAVAILABLE, fenced);
+    ReplyEffect<JobEvent, JobState> notNow = unlessWritable(replyTo);
+    if (notNow != null) {
+      return notNow;
     }
     return effect
         .persist(new JobEvent.JobCancelled())
@@ -99,9 +106,9 @@ final class OwnerCommands {
     if (invalid != null) {
       return refuse(replyTo, OwnerReply.Refusal.INVALID_ARGUMENT, invalid);
     }
-    String fenced = port.writeProblem();
-    if (fenced != null) {
-      return refuse(replyTo, OwnerReply.Refusal.UNAVAILABLE, fenced);
+    ReplyEffect<JobEvent, JobState> notNow = unlessWritable(replyTo);
+    if (notNow != null) {
+      return notNow;
     }
     return effect
         .persist(new JobEvent.JobScaled(min, max))
@@ -118,6 +125,18 @@ final class OwnerCommands {
   /** A command that would change a job that ended. */
   ReplyEffect<JobEvent, JobState> ended(JobState state, ActorRef<OwnerReply> replyTo) {
     return refuse(replyTo, OwnerReply.Refusal.ENDED, "job " + jobId + " already ended: " + state.phase());
+  }
+
+  /**
+   * Null if the command may write now; else it waits for the lease's confirmation (stashed, and
+   * handled again once it answered) or is refused with the reason, and the client retries.
+   */
+  private ReplyEffect<JobEvent, JobState> unlessWritable(ActorRef<OwnerReply> replyTo) {
+    String problem = port.writeProblem();
+    if (problem == null) {
+      return null;
+    }
+    return port.confirmLeaseFirst() ? effect.stash() : refuse(replyTo, OwnerReply.Refusal.UNAVAILABLE, problem);
   }
 
   private ReplyEffect<JobEvent, JobState> refuse(ActorRef<OwnerReply> replyTo, OwnerReply.Refusal refusal, String message) {

@@ -12,6 +12,7 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.apache.pekko.actor.Cancellable;
 import org.apache.pekko.actor.ExtendedActorSystem;
 import org.apache.pekko.cluster.Cluster;
@@ -71,6 +72,8 @@ public final class CassandraLease extends Lease {
   private volatile long confirmedAt;
   private volatile Function1<Option<Throwable>, BoxedUnit> lostCallback;
   private Cancellable heartbeat;
+  /** A heartbeat's renewal is in flight. */
+  private final AtomicBoolean beating = new AtomicBoolean();
 
   private record Statements(PreparedStatement insert, PreparedStatement renew, PreparedStatement delete) {}
 
@@ -134,14 +137,18 @@ public final class CassandraLease extends Lease {
   @Override
   public Future<Object> acquire(Function1<Option<Throwable>, BoxedUnit> leaseLostCallback) {
     lostCallback = leaseLostCallback;
-    long sent = System.nanoTime();
-    CompletionStage<Boolean> acquired = claim().thenApply(ours -> {
-      if (ours) {
-        confirmedAt = sent;
-        held = true;
-        startHeartbeat();
-      }
-      return ours;
+    // Counted from when the insert is sent, after its statements are prepared: the first
+    // preparation of a node can take seconds, and counting it would leave the lease stale at once.
+    CompletionStage<Boolean> acquired = prepared().thenCompose(st -> {
+      long sent = System.nanoTime();
+      return claim(st).thenApply(ours -> {
+        if (ours) {
+          confirmedAt = sent;
+          held = true;
+          startHeartbeat();
+        }
+        return ours;
+      });
     });
     return toScala(acquired);
   }
@@ -205,30 +212,37 @@ public final class CassandraLease extends Lease {
   }
 
   private CompletionStage<Boolean> renew() {
-    long sent = System.nanoTime();
-    return prepared().thenCompose(st -> execute(st.renew().bind(ttlSeconds(), owner, name, owner)).thenCompose(rs -> {
-      if (rs.wasApplied()) {
-        return CompletableFuture.completedFuture(true);
-      }
-      String current = ownerOf(rs);
-      if (current == null) {
-        // The row expired (Cassandra was out of reach for longer than the TTL): take it again,
-        // unless someone else took it meanwhile. A confirmation and a heartbeat of this owner
-        // that both find it expired both insert; the one that comes second finds the row its
-        // own, which a bare insert would have called taken (and stopped a healthy coordinator).
-        return claim(st);
-      }
-      return CompletableFuture.completedFuture(false);
-    })).thenApply(ours -> {
-      if (ours) {
-        if (held) {
-          confirmedAt = sent;
+    return prepared().thenCompose(st -> {
+      long sent = System.nanoTime();
+      return execute(st.renew().bind(ttlSeconds(), owner, name, owner)).thenCompose(rs -> {
+        if (rs.wasApplied()) {
+          return CompletableFuture.completedFuture(true);
         }
-      } else {
-        lost(new LeaseTakenException(this + " is now held by another owner"));
-      }
-      return ours;
+        String current = ownerOf(rs);
+        if (current == null) {
+          // The row expired (Cassandra was out of reach for longer than the TTL): take it again,
+          // unless someone else took it meanwhile. A confirmation and a heartbeat of this owner
+          // that both find it expired both insert; the one that comes second finds the row its
+          // own, which a bare insert would have called taken (and stopped a healthy coordinator).
+          return claim(st);
+        }
+        return CompletableFuture.completedFuture(false);
+      }).thenApply(ours -> {
+        if (ours) {
+          confirmedSince(sent);
+        } else {
+          lost(new LeaseTakenException(this + " is now held by another owner"));
+        }
+        return ours;
+      });
     });
+  }
+
+  /** A renewal sent at {@code sent} succeeded; a slower one answering after a newer does not count back. */
+  private synchronized void confirmedSince(long sent) {
+    if (held && sent - confirmedAt > 0) {
+      confirmedAt = sent;
+    }
   }
 
   private void lost(Throwable why) {
@@ -261,7 +275,10 @@ public final class CassandraLease extends Lease {
     }
     scala.concurrent.duration.FiniteDuration every =
         scala.concurrent.duration.FiniteDuration.apply(interval.toMillis(), TimeUnit.MILLISECONDS);
-    heartbeat = system.scheduler().scheduleWithFixedDelay(every, every, this::beat, system.dispatcher());
+    // At a fixed rate, not a fixed delay: a renewal that takes long (an LWT on a busy Cassandra
+    // node) must not also push the next one back, or two slow ones in a row outlast the time
+    // checkLease() allows. One at a time: a beat while one is in flight is skipped.
+    heartbeat = system.scheduler().scheduleAtFixedRate(every, every, this::beat, system.dispatcher());
   }
 
   private synchronized void stopHeartbeat() {
@@ -272,10 +289,11 @@ public final class CassandraLease extends Lease {
   }
 
   private void beat() {
-    if (!held) {
+    if (!held || !beating.compareAndSet(false, true)) {
       return;
     }
     renew().whenComplete((ours, error) -> {
+      beating.set(false);
       if (error != null) {
         // Kept: see the class comment. checkLease() turns false once the TTL runs out unconfirmed.
         log.warning("{}: renewal failed ({}); {} ms since it was last confirmed", this, error.getMessage(),

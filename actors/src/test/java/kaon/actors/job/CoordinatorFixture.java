@@ -66,6 +66,11 @@ final class CoordinatorFixture {
   /** Members that own a device (their entity ids are the owners in the census). */
   final Set<Integer> owning = ConcurrentHashMap.newKeySet();
   volatile boolean journalUp = true;
+  /** The lease is held but its last confirmation is old (checkLease false) until it is confirmed again. */
+  volatile boolean leaseStale;
+  /** What confirming the lease finds: null, it is ours; else the failure (unreachable, or taken). */
+  volatile RuntimeException leaseProblem;
+  final AtomicInteger leaseConfirmations = new AtomicInteger();
   /** Whether the journal still holds every event written (false: Cassandra lost acknowledged writes). */
   volatile boolean durable = true;
   final Set<String> damagedCheckpoints = ConcurrentHashMap.newKeySet();
@@ -161,12 +166,18 @@ final class CoordinatorFixture {
 
       @Override
       public CompletionStage<?> confirmLease() {
+        leaseConfirmations.incrementAndGet();
+        RuntimeException problem = leaseProblem;
+        if (problem != null) {
+          return CompletableFuture.failedFuture(problem);
+        }
+        leaseStale = false;
         return CompletableFuture.completedFuture(null);
       }
 
       @Override
       public boolean leaseUnconfirmed() {
-        return false;
+        return leaseStale;
       }
 
       @Override

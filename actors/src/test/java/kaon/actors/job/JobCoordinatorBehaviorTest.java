@@ -162,6 +162,37 @@ class JobCoordinatorBehaviorTest {
   }
 
   @Test
+  void aSubmissionWaitsForAStaleLeaseToBeConfirmedRatherThanBeRefused() {
+    CoordinatorFixture job = job("");
+    job.leaseStale = true; // a renewal was slow: the lease is ours, but not confirmed lately
+    var result = job.kit.<OwnerReply>runCommand(replyTo -> new JobCoordinator.Submit(SPEC, replyTo));
+    assertEquals(JobStatus.Phase.STARTING, result.replyOfType(OwnerReply.Accepted.class).status().phase());
+    assertEquals(1, job.leaseConfirmations.get());
+  }
+
+  @Test
+  void aSubmissionIsRefusedWithTheReasonWhenTheStaleLeaseCannotBeConfirmed() {
+    CoordinatorFixture job = job("");
+    job.leaseStale = true;
+    job.leaseProblem = new IllegalStateException("Cassandra is down");
+    OwnerReply reply = job.kit.<OwnerReply>runCommand(replyTo -> new JobCoordinator.Submit(SPEC, replyTo)).reply();
+    assertEquals(OwnerReply.Refusal.UNAVAILABLE, refusal(reply));
+    assertTrue(((OwnerReply.Refused) reply).message().contains("lease is not confirmed"), reply.toString());
+    assertEquals(1, job.leaseConfirmations.get(), "confirmed once, then refused rather than waiting again");
+  }
+
+  @Test
+  void aCancelThatFindsTheLeaseTakenIsRefusedAndTheCoordinatorStopsWriting() {
+    CoordinatorFixture job = training();
+    job.leaseStale = true;
+    job.leaseProblem = new JobEffects.LeaseLostException("lease of job x is held by another coordinator");
+    OwnerReply reply = job.kit.<OwnerReply>runCommand(JobCoordinator.Cancel::new).reply();
+    assertEquals(OwnerReply.Refusal.UNAVAILABLE, refusal(reply));
+    assertTrue(((OwnerReply.Refused) reply).message().contains("held by another coordinator"), reply.toString());
+    assertTrue(job.kit.getState() instanceof JobState.Active, "nothing was written: " + job.kit.getState());
+  }
+
+  @Test
   void theStatusShowsRankZerosNewestProgressUntilTheNextGenerationForms() {
     CoordinatorFixture job = training();
     assertEquals(null, job.status().progress(), "nothing said yet");
