@@ -56,7 +56,8 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
   static final String ENTITY_TYPE = "Job";
 
   /** What the coordinator accepts. */
-  public sealed interface Command permits Submit, GetStatus, Watch, Cancel, Scale, FromWorker, StatusNoted, HostCommand,
+  public sealed interface Command permits Submit, GetStatus, Watch, Cancel, Scale, FromWorker, StatusNoted, Recovered,
+      HostCommand,
       WatcherStopped, Surveyed, LaunchEnded, Reform, NodeJoined, NodeLost, MayGrow, JournalProbed, ProbeJournal,
       LeaseChecked {}
 
@@ -84,6 +85,9 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
   /** To the host: the status after a change, which the host answers with while no coordinator runs. */
   record StatusNoted(JobStatus status) implements Command {}
 
+  /** To the host: {@code coordinator} has recovered from the journal (the host restarts one that does not). */
+  record Recovered(ActorRef<Command> coordinator) implements Command {}
+
   /** The host's own messages ({@link JobHost}): the host shares this protocol, being the job's address. */
   non-sealed interface HostCommand extends Command {}
 
@@ -101,6 +105,7 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
   private enum ProbeJournal implements Command { INSTANCE }
 
   private final ActorContext<Command> context;
+  private final ActorRef<Command> host;
   private final TimerScheduler<Command> timers;
   private final String jobId;
   private final JobWorkers workers;
@@ -139,6 +144,7 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
     // which have kept training and resend their reports.
     super(PersistenceId.of(ENTITY_TYPE, jobId));
     this.context = context;
+    this.host = host;
     this.timers = timers;
     this.jobId = jobId;
     this.workers = workers;
@@ -190,6 +196,7 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
   }
 
   private void onRecovered(JobState state) {
+    host.tell(new Recovered(context.getSelf()));
     audience.noteStatus(state);
     if (state instanceof JobState.Active active) {
       context.getLog().info("job {} recovered in generation {}; asking its ranks whether they still train", jobId,

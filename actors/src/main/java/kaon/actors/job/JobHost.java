@@ -64,6 +64,9 @@ final class JobHost {
    */
   enum Stop implements JobCoordinator.HostCommand { INSTANCE }
 
+  /** The coordinator of incarnation {@code incarnation} should have recovered by now. */
+  record RecoveryOverdue(int incarnation) implements JobCoordinator.HostCommand {}
+
   /** The coordinator's answer to a status request the host passed on, or why there was none. */
   record StatusAnswered(ActorRef<JobStatus> replyTo, JobStatus status, Throwable error) implements JobCoordinator.HostCommand {}
 
@@ -95,6 +98,8 @@ final class JobHost {
   private int pendingAnswers;
   /** What the last failed journal probe said, or null: logged when it changes, not every probe. */
   private String lastProbeError;
+  /** Why the running coordinator was started again while it has not recovered yet, or null. */
+  private String restartedBecause;
 
   private JobHost(ActorContext<JobCoordinator.Command> context, TimerScheduler<JobCoordinator.Command> timers, String jobId,
       JobSettings settings, Optional<CassandraLease> lease,
@@ -190,10 +195,33 @@ final class JobHost {
     ActorRef<JobCoordinator.Command> child =
         context.spawn(coordinator.apply(context.getSelf(), reports), "coordinator-" + (++incarnation));
     context.watch(child);
+    timers.startSingleTimer(RecoveryOverdue.class, new RecoveryOverdue(incarnation), settings.recoveryTimeout());
     return Behaviors.receive(JobCoordinator.Command.class)
         .onMessage(JobCoordinator.StatusNoted.class, noted -> {
           lastStatus = noted.status();
           return Behaviors.same();
+        })
+        .onMessage(JobCoordinator.Recovered.class, recovered -> {
+          if (recovered.coordinator().equals(child)) {
+            timers.cancel(RecoveryOverdue.class);
+            restartedBecause = null;
+          }
+          return Behaviors.same();
+        })
+        .onMessage(RecoveryOverdue.class, overdue -> {
+          if (overdue.incarnation() != incarnation) {
+            return Behaviors.same();
+          }
+          // Neither recovered nor failed: without this the job would stall without a word.
+          Duration timeout = settings.recoveryTimeout();
+          String why = "its recovery did not complete within "
+              + (timeout.toMillis() % 1000 == 0 ? timeout.toSeconds() + " s" : timeout.toMillis() + " ms")
+              + ", so it was stopped and is started again";
+          context.getLog().warn("job {}: coordinator {} {}", jobId, child.path().name(), why);
+          restartedBecause = why + " at " + Instant.now();
+          context.unwatch(child);
+          context.stop(child);
+          return down(new java.util.concurrent.TimeoutException(why));
         })
         .onMessage(JournalChecked.class, ignored -> Behaviors.same())
         .onMessage(CheckJournal.class, ignored -> Behaviors.same())
@@ -265,7 +293,8 @@ final class JobHost {
         silentSince = System.currentTimeMillis();
       }
       answered.replyTo().tell(degraded("journal unavailable since " + Instant.ofEpochMilli(silentSince)
-          + " (the coordinator is waiting for a write or a recovery)"));
+          + " (the coordinator is waiting for a write or a recovery" + (restartedBecause == null ? "" : "; " + restartedBecause)
+          + ")"));
     }
     return Behaviors.same();
   }

@@ -34,6 +34,8 @@ import java.time.Duration;
  *     empty for none
  * @param leaseRetryInterval how often a job that could not take its lease tries again
  * @param snapshotEvery events between snapshots of a job's state
+ * @param recoveryTimeout how long a coordinator may take to recover before its host stops it and
+ *     starts it again
  */
 public record JobSettings(
     Duration reattachTimeout,
@@ -54,7 +56,8 @@ public record JobSettings(
     int growAfterJoinLooks,
     String leaseConfigPath,
     Duration leaseRetryInterval,
-    int snapshotEvery) {
+    int snapshotEvery,
+    Duration recoveryTimeout) {
 
   public JobSettings {
     if (prepareAttempts < 1 || failuresBeforeGiveUp < 1 || growAfterJoinLooks < 0) {
@@ -90,7 +93,8 @@ public record JobSettings(
         job.getInt("grow-after-join-looks"),
         job.getBoolean("fencing") ? "kaon.job.lease" : "",
         job.getDuration("lease-retry-interval"),
-        job.getInt("snapshot-every"));
+        job.getInt("snapshot-every"),
+        job.getDuration("recovery-timeout"));
   }
 
   /** The session path of journal plugin {@code journalPlugin} ({@code pekko.persistence.journal.plugin}). */
