@@ -11,13 +11,18 @@ import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
+import kaon.protocol.v1.ChaosServiceClient;
+import kaon.protocol.v1.ClearFaultsRequest;
 import kaon.protocol.v1.ClusterServiceClient;
+import kaon.protocol.v1.InjectFaultRequest;
 import kaon.protocol.v1.GetJobRequest;
 import kaon.protocol.v1.Job;
 import kaon.protocol.v1.JobEvent;
 import kaon.protocol.v1.JobPhase;
 import kaon.protocol.v1.JobServiceClient;
 import kaon.protocol.v1.JobSpecification;
+import kaon.protocol.v1.RuntimeFault;
+import kaon.protocol.v1.RuntimeFaultKind;
 import kaon.protocol.v1.ScaleJobRequest;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
@@ -31,19 +36,27 @@ import org.junit.jupiter.api.Test;
  * generation throughout, every epoch reported, those that ended during the outage too. Once
  * Cassandra is back its events are recorded, a checkpoint is committed again, its health clears
  * within seconds, and it completes with each sample once.
+ *
+ * <p>Training must outlast the outage, whose end is Cassandra's start (20-30 s here), and it runs
+ * twice as fast as usual once Cassandra no longer takes a core. A slow-rank fault (a sleep before
+ * every step, through the node's chaos service) holds it back from the freeze until Cassandra
+ * answers again, so that the job is still training then however fast this machine is.
  */
 class JournalOutageTest {
 
   private static final Duration WAIT = Duration.ofMinutes(4);
   private static final Duration OUTAGE = Duration.ofSeconds(15);
-  // Long enough to train past the outage (12 epochs take ~40 s at 140 steps/s on 2 idle cores): 5
-  // took 17 s, the job ended during the outage, and no checkpoint could be committed after it.
-  private static final int EPOCHS = 12;
+  // The outage passes at most ~40 s x 20 steps/s = 800 steps (under the slow-rank fault); the
+  // rest, about 1,900 steps, trains after it (12 s at 150 steps/s).
+  private static final int EPOCHS = 6;
+  private static final long SLEEP_PER_STEP_MS = 50;
 
   @Test
   void aJobLivesThroughCassandraStoppingInTheMiddleOfAnEventWrite() throws Exception {
     String token = UUID.randomUUID().toString();
-    Map<String, String> env = KaonProcess.isolated(Map.of("KAON_TOKEN", token));
+    String chaosToken = "chaos-" + UUID.randomUUID();
+    Map<String, String> env = KaonProcess.isolated(Map.of("KAON_TOKEN", token, "KAON_CHAOS_RUNTIME_FAULTS", "on",
+        "KAON_CHAOS_TOKEN", chaosToken));
     int api = KaonProcess.freePort();
     String jobId = "journal-outage-" + UUID.randomUUID().toString().substring(0, 8);
     String bearer = "Bearer " + token;
@@ -58,6 +71,12 @@ class JournalOutageTest {
           .setMaxWorkers(2).setEpochs(EPOCHS).setCheckpointEverySteps(50));
       KaonProcess.awaitCheckpoint(jobs, bearer, jobId, WAIT);
       long checkpointBefore = getJob(jobs, bearer, jobId).getLatestCheckpoint().getStep();
+
+      ChaosServiceClient chaos = ChaosServiceClient.create(settings, client);
+      chaos.injectFault().addHeader("authorization", "Bearer " + chaosToken).invoke(InjectFaultRequest.newBuilder()
+              .setFault(RuntimeFault.newBuilder().setKind(RuntimeFaultKind.SLOW_RANK).setJobId(jobId).setRank(-1)
+                  .setDelayMs(SLEEP_PER_STEP_MS).setDurationMs(Duration.ofMinutes(3).toMillis())).build())
+          .toCompletableFuture().get(10, TimeUnit.SECONDS);
 
       List<String> healthSeen = new ArrayList<>();
       Cassandra.freeze();
@@ -77,8 +96,12 @@ class JournalOutageTest {
         }
       } finally {
         Cassandra.start();
+        chaos.clearFaults().addHeader("authorization", "Bearer " + chaosToken).invoke(ClearFaultsRequest.getDefaultInstance())
+            .toCompletableFuture().get(10, TimeUnit.SECONDS);
       }
       long back = System.nanoTime();
+      Job afterOutage = getJob(jobs, bearer, jobId);
+      assertEquals(JobPhase.RUNNING, afterOutage.getPhase(), "the job should train past the outage: " + afterOutage);
       assertTrue(healthSeen.stream().anyMatch(h -> h.contains("journal unavailable since")),
           "the job never said its journal was unavailable: " + healthSeen);
 
