@@ -21,10 +21,18 @@ public final class CheckpointSchema {
         + "WITH CLUSTERING ORDER BY (step DESC, checkpoint_id ASC)";
   }
 
+  /**
+   * Chunk tables are not compressed: parameters and optimizer moments are float bits that LZ4 does
+   * not shrink, and compressing them cost Cassandra about a third of its CPU per checkpoint (on
+   * every flush and compaction), taken from training on a shared machine (bench/checkpoint).
+   */
+  static final String UNCOMPRESSED = "compression = {'enabled': 'false'}";
+
   /** One partition per chunk, so that no partition grows with the model. */
   static String chunks(String keyspace) {
     return "CREATE TABLE IF NOT EXISTS " + keyspace + ".checkpoint_chunks ("
-        + "job_id text, checkpoint_id text, chunk int, data blob, PRIMARY KEY ((job_id, checkpoint_id, chunk)))";
+        + "job_id text, checkpoint_id text, chunk int, data blob, PRIMARY KEY ((job_id, checkpoint_id, chunk))) WITH "
+        + UNCOMPRESSED;
   }
 
   /** One row per stored model of a job, keyed by the model file's sha256; written last. */
@@ -37,6 +45,12 @@ public final class CheckpointSchema {
   /** The model's bytes, one partition per chunk as for checkpoints. */
   static String modelChunks(String keyspace) {
     return "CREATE TABLE IF NOT EXISTS " + keyspace + ".model_chunks ("
-        + "job_id text, sha256 text, chunk int, data blob, PRIMARY KEY ((job_id, sha256, chunk)))";
+        + "job_id text, sha256 text, chunk int, data blob, PRIMARY KEY ((job_id, sha256, chunk))) WITH " + UNCOMPRESSED;
+  }
+
+  /** Turns compression off on chunk tables made before it was: harmless when it already is. */
+  public static java.util.List<String> uncompressChunkTables(String keyspace) {
+    return java.util.List.of("ALTER TABLE " + keyspace + ".checkpoint_chunks WITH " + UNCOMPRESSED,
+        "ALTER TABLE " + keyspace + ".model_chunks WITH " + UNCOMPRESSED);
   }
 }

@@ -287,6 +287,8 @@ public final class CheckpointStore {
             .thenCompose(r -> s.executeAsync(SimpleStatement.newInstance(CheckpointSchema.chunks(ks))))
             .thenCompose(r -> s.executeAsync(SimpleStatement.newInstance(CheckpointSchema.models(ks))))
             .thenCompose(r -> s.executeAsync(SimpleStatement.newInstance(CheckpointSchema.modelChunks(ks))))
+            .thenCompose(r -> s.executeAsync(SimpleStatement.newInstance(CheckpointSchema.uncompressChunkTables(ks).get(0))))
+            .thenCompose(r -> s.executeAsync(SimpleStatement.newInstance(CheckpointSchema.uncompressChunkTables(ks).get(1))))
         : CompletableFuture.completedFuture(null);
     return schema.thenCompose(x -> {
       CompletableFuture<PreparedStatement> insertChunk = s.prepareAsync(

@@ -46,6 +46,10 @@ final class TrainingResults {
   private final Port port;
   private final EffectFactories<JobEvent, JobState> effect;
   private RankReports reports = new RankReports();
+  /** Checkpoints this coordinator has deleted, of those the job's state remembers. */
+  private final Set<String> deleted = new HashSet<>();
+  /** The next pruning lists the store (see {@link #prune}): once per coordinator and generation. */
+  private boolean sweepDue = true;
 
   TrainingResults(String jobId, Logger log, JournalGate gate, JobHealth health, JobCheckpoints checkpoints, Port port,
       EffectFactories<JobEvent, JobState> effect) {
@@ -60,6 +64,7 @@ final class TrainingResults {
 
   /** A generation starts: reports of the previous one no longer count, nor do its ranks' problems. */
   void newGeneration() {
+    sweepDue = true;
     reports = new RankReports();
     health.clearRanks();
   }
@@ -125,15 +130,43 @@ final class TrainingResults {
    * Deletes checkpoints older than the newest {@code keep-last}, and never one of those: after a
    * generation resumed from an earlier step, they are not in step order, and the oldest kept is
    * not the lowest step.
+   *
+   * <p>Those the job's state remembers are deleted by their keys, without a read. Reading the job's
+   * checkpoint rows at every commit would scan the tombstone of every checkpoint deleted before
+   * (Cassandra keeps them for days): its cost grew with the job, and after about 100,000
+   * checkpoints Cassandra refuses the read, and nothing would be deleted again. Checkpoints written
+   * but never committed (their generation ended first) are found by listing the store, once per
+   * coordinator and generation, when they come about.
    */
   private void prune(JobState state) {
-    List<CheckpointInfo> kept = JobState.courseOf(state).newestCheckpoints(checkpoints.keepLast());
+    JobState.Course course = JobState.courseOf(state);
+    List<CheckpointInfo> kept = course.newestCheckpoints(checkpoints.keepLast());
     if (kept.size() < checkpoints.keepLast()) {
       return;
     }
     long lowestKept = kept.stream().mapToLong(CheckpointInfo::step).min().orElse(0);
     Set<String> ids = new HashSet<>();
     kept.forEach(c -> ids.add(c.id()));
+    Set<String> remembered = new HashSet<>();
+    course.checkpoints().forEach(c -> remembered.add(c.id()));
+    deleted.retainAll(remembered);
+    if (!sweepDue) {
+      List<CheckpointInfo> old = course.checkpoints().stream()
+          .filter(c -> c.step() < lowestKept && !ids.contains(c.id()) && !deleted.contains(c.id())).toList();
+      if (old.isEmpty()) {
+        return;
+      }
+      old.forEach(c -> deleted.add(c.id()));
+      checkpoints.delete(old).whenComplete((n, error) -> {
+        if (error != null) {
+          // The next sweep (a new generation, a new coordinator) deletes them. (The logger, not
+          // the actor's context: this runs on the store's thread.)
+          log.warn("job {}: deleting old checkpoints failed: {}", jobId, error.getMessage());
+        }
+      });
+      return;
+    }
+    sweepDue = false;
     checkpoints.deleteOlderThan(lowestKept, ids).whenComplete((n, error) -> {
       if (error != null) {
         // Deleted again after the next commit; nothing depends on it now. (The logger, not the

@@ -74,6 +74,10 @@ final class CoordinatorFixture {
   /** Whether the journal still holds every event written (false: Cassandra lost acknowledged writes). */
   volatile boolean durable = true;
   final Set<String> damagedCheckpoints = ConcurrentHashMap.newKeySet();
+  /** Each listing deletion of old checkpoints: the step it deleted below. */
+  final List<Long> sweeps = new java.util.concurrent.CopyOnWriteArrayList<>();
+  /** Each deletion of known checkpoints, by id. */
+  final List<List<String>> deletions = new java.util.concurrent.CopyOnWriteArrayList<>();
   final AtomicInteger passivations = new AtomicInteger();
   /** The nodes each census was told to count without asking, in order. */
   final List<Set<String>> censusSkipped = new java.util.concurrent.CopyOnWriteArrayList<>();
@@ -146,7 +150,14 @@ final class CoordinatorFixture {
 
       @Override
       public CompletionStage<Integer> deleteOlderThan(long keepFromStep, Set<String> keep) {
+        sweeps.add(keepFromStep);
         return CompletableFuture.completedFuture(0);
+      }
+
+      @Override
+      public CompletionStage<?> delete(List<CheckpointInfo> checkpoints) {
+        deletions.add(checkpoints.stream().map(CheckpointInfo::id).toList());
+        return CompletableFuture.completedFuture(null);
       }
 
       @Override

@@ -193,6 +193,21 @@ class JobCoordinatorBehaviorTest {
   }
 
   @Test
+  void oldCheckpointsAreDeletedByTheirKeysAndTheStoreIsListedOncePerGeneration() {
+    CoordinatorFixture job = training();
+    for (int k = 1; k <= 6; k++) {
+      job.report(new WorkerReport.CheckpointWritten(1, 0, k, new CheckpointInfo("step-" + 10 * k, 10L * k, 0, 100, "aa")));
+    }
+    job.host.awaitAssert(WAIT, () -> {
+      // keep-last 3: the first commit with three kept lists the store (orphans of earlier
+      // generations), each later one deletes the one that fell out, by its key.
+      assertEquals(List.of(10L), job.sweeps);
+      assertEquals(List.of(List.of("step-10"), List.of("step-20"), List.of("step-30")), job.deletions);
+      return null;
+    });
+  }
+
+  @Test
   void theStatusShowsRankZerosNewestProgressUntilTheNextGenerationForms() {
     CoordinatorFixture job = training();
     assertEquals(null, job.status().progress(), "nothing said yet");
