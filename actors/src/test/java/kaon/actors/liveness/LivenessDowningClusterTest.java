@@ -38,9 +38,16 @@ class LivenessDowningClusterTest {
         .withFallback(ConfigFactory.load("application-test"));
   }
 
+  /**
+   * All three at once, each given 30 s: one after another, the first to leave waited for the
+   * others' acknowledgements and the downed one's shutdown, and once outlived the test kit's 10 s.
+   */
   @AfterEach
-  void stop() {
-    nodes.forEach(ActorTestKit::shutdownTestKit);
+  void stop() throws Exception {
+    nodes.forEach(node -> node.system().terminate());
+    for (ActorTestKit node : nodes) {
+      node.system().getWhenTerminated().toCompletableFuture().get(30, java.util.concurrent.TimeUnit.SECONDS);
+    }
   }
 
   @Test
