@@ -176,8 +176,37 @@ final class KaonProcess implements AutoCloseable {
 
   /** A free TCP port on loopback (free when asked; the process binds it soon after). */
   static int freePort() throws IOException {
-    try (java.net.ServerSocket socket = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-      return socket.getLocalPort();
+    // Not a port the kernel picks for a bind to port 0: nodes bind their Artery, liveness and API
+    // ports that way, and one took the API port handed out here to another node that had not
+    // bound it yet (BelowMinimumTest). Below the ephemeral range no bind to port 0 lands, and no
+    // port is handed out twice in this JVM.
+    int ceiling = ephemeralFloor();
+    int floor = Math.max(1024, ceiling - 12_000);
+    java.util.concurrent.ThreadLocalRandom random = java.util.concurrent.ThreadLocalRandom.current();
+    for (int attempt = 0; attempt < 1000; attempt++) {
+      int port = floor + random.nextInt(ceiling - floor);
+      if (!HANDED_OUT.add(port)) {
+        continue;
+      }
+      try (java.net.ServerSocket socket = new java.net.ServerSocket(port, 1, java.net.InetAddress.getLoopbackAddress())) {
+        return socket.getLocalPort();
+      } catch (IOException inUse) {
+        // another process's: try the next
+      }
+    }
+    throw new IOException("no free port in " + floor + "-" + (ceiling - 1));
+  }
+
+  private static final java.util.Set<Integer> HANDED_OUT = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+  /** The lowest port of the kernel's ephemeral range (32768 unless configured otherwise). */
+  private static int ephemeralFloor() {
+    try {
+      String range = Files.readString(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).trim();
+      int low = Integer.parseInt(range.split("\\s+")[0]);
+      return low > 4096 ? low : 32768;
+    } catch (IOException | RuntimeException e) {
+      return 32768;
     }
   }
 
