@@ -4,6 +4,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.CompletionStage;
 import java.util.function.Consumer;
 import kaon.actors.checkpoint.CheckpointInfo;
 import kaon.actors.worker.WorkerReport;
@@ -150,27 +151,22 @@ final class TrainingResults {
     Set<String> remembered = new HashSet<>();
     course.checkpoints().forEach(c -> remembered.add(c.id()));
     deleted.retainAll(remembered);
-    if (!sweepDue) {
-      List<CheckpointInfo> old = course.checkpoints().stream()
-          .filter(c -> c.step() < lowestKept && !ids.contains(c.id()) && !deleted.contains(c.id())).toList();
-      if (old.isEmpty()) {
-        return;
-      }
-      old.forEach(c -> deleted.add(c.id()));
-      checkpoints.delete(old).whenComplete((n, error) -> {
-        if (error != null) {
-          // The next sweep (a new generation, a new coordinator) deletes them. (The logger, not
-          // the actor's context: this runs on the store's thread.)
-          log.warn("job {}: deleting old checkpoints failed: {}", jobId, error.getMessage());
-        }
-      });
+    List<CheckpointInfo> old = course.checkpoints().stream()
+        .filter(c -> c.step() < lowestKept && !ids.contains(c.id()) && !deleted.contains(c.id())).toList();
+    CompletionStage<?> deletion;
+    if (sweepDue) {
+      sweepDue = false;
+      deletion = checkpoints.deleteOlderThan(lowestKept, ids); // deletes those the state remembers too
+    } else if (!old.isEmpty()) {
+      deletion = checkpoints.delete(old);
+    } else {
       return;
     }
-    sweepDue = false;
-    checkpoints.deleteOlderThan(lowestKept, ids).whenComplete((n, error) -> {
+    old.forEach(c -> deleted.add(c.id()));
+    deletion.whenComplete((n, error) -> {
       if (error != null) {
-        // Deleted again after the next commit; nothing depends on it now. (The logger, not the
-        // actor's context: this runs on the store's thread.)
+        // The next sweep (a new generation, a new coordinator) deletes them; nothing depends on
+        // it now. (The logger, not the actor's context: this runs on the store's thread.)
         log.warn("job {}: deleting old checkpoints failed: {}", jobId, error.getMessage());
       }
     });
