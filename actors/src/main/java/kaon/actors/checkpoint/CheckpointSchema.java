@@ -8,9 +8,14 @@ public final class CheckpointSchema {
 
   private CheckpointSchema() {}
 
-  /** Every table of the checkpoint keyspace {@code keyspace}, in creation order. */
+  /**
+   * Every table of the checkpoint keyspace {@code keyspace}, in creation order, then compression
+   * turned off on chunk tables an older version made (harmless when it already is).
+   */
   public static java.util.List<String> tables(String keyspace) {
-    return java.util.List.of(checkpoints(keyspace), chunks(keyspace), models(keyspace), modelChunks(keyspace));
+    return java.util.List.of(checkpoints(keyspace), chunks(keyspace), models(keyspace), modelChunks(keyspace),
+        "ALTER TABLE " + keyspace + ".checkpoint_chunks WITH " + UNCOMPRESSED,
+        "ALTER TABLE " + keyspace + ".model_chunks WITH " + UNCOMPRESSED);
   }
 
   /** One row per committed checkpoint, newest first within a job. */
@@ -46,11 +51,5 @@ public final class CheckpointSchema {
   static String modelChunks(String keyspace) {
     return "CREATE TABLE IF NOT EXISTS " + keyspace + ".model_chunks ("
         + "job_id text, sha256 text, chunk int, data blob, PRIMARY KEY ((job_id, sha256, chunk))) WITH " + UNCOMPRESSED;
-  }
-
-  /** Turns compression off on chunk tables made before it was: harmless when it already is. */
-  public static java.util.List<String> uncompressChunkTables(String keyspace) {
-    return java.util.List.of("ALTER TABLE " + keyspace + ".checkpoint_chunks WITH " + UNCOMPRESSED,
-        "ALTER TABLE " + keyspace + ".model_chunks WITH " + UNCOMPRESSED);
   }
 }

@@ -278,17 +278,21 @@ public final class CheckpointStore {
     return session.underlying().thenCompose(this::prepare);
   }
 
+  /** Runs {@code statements} one after another (DDL: each waits for schema agreement). */
+  private static CompletionStage<?> inTurn(CqlSession s, List<String> statements) {
+    CompletionStage<?> chain = CompletableFuture.completedFuture(null);
+    for (String statement : statements) {
+      chain = chain.thenCompose(r -> s.executeAsync(SimpleStatement.newInstance(statement)));
+    }
+    return chain;
+  }
+
   private CompletionStage<Statements> prepare(CqlSession s) {
     String ks = settings.keyspace();
     CompletionStage<?> schema = settings.autocreate()
         ? s.executeAsync("CREATE KEYSPACE IF NOT EXISTS " + ks + " WITH replication = "
                 + "{'class': 'SimpleStrategy', 'replication_factor': " + settings.replicationFactor() + "}")
-            .thenCompose(r -> s.executeAsync(SimpleStatement.newInstance(CheckpointSchema.checkpoints(ks))))
-            .thenCompose(r -> s.executeAsync(SimpleStatement.newInstance(CheckpointSchema.chunks(ks))))
-            .thenCompose(r -> s.executeAsync(SimpleStatement.newInstance(CheckpointSchema.models(ks))))
-            .thenCompose(r -> s.executeAsync(SimpleStatement.newInstance(CheckpointSchema.modelChunks(ks))))
-            .thenCompose(r -> s.executeAsync(SimpleStatement.newInstance(CheckpointSchema.uncompressChunkTables(ks).get(0))))
-            .thenCompose(r -> s.executeAsync(SimpleStatement.newInstance(CheckpointSchema.uncompressChunkTables(ks).get(1))))
+            .thenCompose(r -> inTurn(s, CheckpointSchema.tables(ks)))
         : CompletableFuture.completedFuture(null);
     return schema.thenCompose(x -> {
       CompletableFuture<PreparedStatement> insertChunk = s.prepareAsync(

@@ -118,7 +118,6 @@ final class AdminCommand {
         String checkpoints = withReplication.getString("kaon.checkpoint.keyspace");
         all.add("CREATE KEYSPACE IF NOT EXISTS " + checkpoints + " WITH replication = " + replication.cql());
         all.addAll(CheckpointSchema.tables(checkpoints));
-        all.addAll(CheckpointSchema.uncompressChunkTables(checkpoints)); // tables an older version made
         return all;
       } finally {
         system.terminate();
