@@ -35,7 +35,8 @@ public record KaonSettings(
         allReduce.getDuration("first-round-timeout"),
         allReduce.getDuration("min-round-timeout"),
         allReduce.getDouble("timeout-factor"),
-        AllReduceSettings.Transport.parse(allReduce.getString("transport")));
+        AllReduceSettings.Transport.parse(allReduce.getString("transport")),
+        allReduce.getBoolean("shared-memory"));
     String dataDir = worker.getString("data-dir");
     WorkerSettings workerSettings = new WorkerSettings(
         ring,

@@ -16,9 +16,12 @@ import java.util.Objects;
  *     model is not declared dead and a fast one does not wait long on a dead peer
  * @param transport how chunks reach a right neighbour on another node; one in the same JVM always
  *     gets them as plain references
+ * @param sharedMemory whether a generation whose ranks all run in one JVM reduces through memory
+ *     they share ({@link SharedReduction}) instead of the ring's chunks
  */
 public record AllReduceSettings(
-    int chunkFloats, Duration firstRoundTimeout, Duration minRoundTimeout, double timeoutFactor, Transport transport) {
+    int chunkFloats, Duration firstRoundTimeout, Duration minRoundTimeout, double timeoutFactor, Transport transport,
+    boolean sharedMemory) {
 
   /** How chunks cross to another node. */
   public enum Transport {
@@ -61,8 +64,19 @@ public record AllReduceSettings(
     this(chunkFloats, firstRoundTimeout, minRoundTimeout, timeoutFactor, Transport.ARTERY);
   }
 
+  /** Settings with ranks of one JVM sharing memory, as by default. */
+  public AllReduceSettings(int chunkFloats, Duration firstRoundTimeout, Duration minRoundTimeout, double timeoutFactor,
+      Transport transport) {
+    this(chunkFloats, firstRoundTimeout, minRoundTimeout, timeoutFactor, transport, true);
+  }
+
   /** These settings with chunks crossing nodes over {@code transport}. */
   public AllReduceSettings withTransport(Transport transport) {
-    return new AllReduceSettings(chunkFloats, firstRoundTimeout, minRoundTimeout, timeoutFactor, transport);
+    return new AllReduceSettings(chunkFloats, firstRoundTimeout, minRoundTimeout, timeoutFactor, transport, sharedMemory);
+  }
+
+  /** These settings with ranks of one JVM sharing memory or not. */
+  public AllReduceSettings withSharedMemory(boolean on) {
+    return new AllReduceSettings(chunkFloats, firstRoundTimeout, minRoundTimeout, timeoutFactor, transport, on);
   }
 }

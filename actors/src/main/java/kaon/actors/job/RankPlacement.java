@@ -8,7 +8,7 @@ package kaon.actors.job;
  * @param worker its worker's member id (a worker keeps its id while its rank changes)
  * @param node the cluster address of its node
  * @param device the device it trains on
- * @param edge how its chunks reach the next rank: {@code in-jvm}, {@code artery}, {@code
+ * @param edge how its chunks reach the next rank: {@code shared-memory}, {@code in-jvm}, {@code artery}, {@code
  *     connecting} (Artery while a tensor link is set up) or {@code link}; empty before the ring
  * @param how why that edge, in words
  */

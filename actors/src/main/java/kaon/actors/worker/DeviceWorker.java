@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.List;
 import kaon.actors.allreduce.AllReducePeer;
 import kaon.actors.allreduce.RingEdge;
+import kaon.actors.allreduce.SharedReduction;
 import kaon.actors.checkpoint.CheckpointStore;
 import kaon.actors.training.JobSpec;
 import kaon.protocol.KryoWireMessage;
@@ -104,7 +105,6 @@ public final class DeviceWorker {
   private record ModelReport(ModelWriter.Report report) implements Command {}
   private enum ResendOutbox implements Command { INSTANCE }
   private enum HoldExpired implements Command { INSTANCE }
-
   /** How the peer's chunks reach the next rank changed. */
   private record EdgeNews(RingEdge.EdgeChanged changed) implements Command {}
 
@@ -244,8 +244,8 @@ public final class DeviceWorker {
           return Behaviors.same();
         })
         .onMessage(Begin.class, begin -> begin.generation() == a.generation(), begin -> {
-          peer.connect(begin.ring());
-          run.begin(new RunThread.Start(begin.generation(), begin.syncSource(), begin.syncBytes()));
+          SharedReduction shared = peer.connect(begin.ring());
+          run.begin(new RunThread.Start(begin.generation(), begin.syncSource(), begin.syncBytes(), shared));
           return training(a);
         })
         .onMessage(Reattach.class, reattach -> reattached(reattach, false, false))
@@ -432,6 +432,7 @@ public final class DeviceWorker {
   }
 
   private Behavior<Command> released() {
+    peer.leaveShared();
     device.stopThread();
     return Behaviors.same();
   }

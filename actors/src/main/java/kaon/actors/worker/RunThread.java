@@ -1,5 +1,6 @@
 package kaon.actors.worker;
 
+import kaon.actors.allreduce.SharedReduction;
 import kaon.actors.training.JobSpec;
 import kaon.protocol.RingMessage;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -33,8 +34,10 @@ interface RunThread {
   /**
    * The ring of {@code generation} is connected. {@code syncSource} is the rank whose state every
    * rank receives before the first step ({@code syncBytes} long), or -1 when every rank has it.
+   * {@code shared} is the generation's reduction in shared memory when all its ranks run in this
+   * JVM, else null: the ring's peer reduces.
    */
-  record Start(long generation, int syncSource, int syncBytes) {}
+  record Start(long generation, int syncSource, int syncBytes, SharedReduction shared) {}
 
   /** Prepares {@code assignment}; the thread answers with {@link RunEvent.ReplicaReady}. */
   void assign(Assignment assignment);

@@ -4,9 +4,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.function.LongPredicate;
 import kaon.actors.allreduce.AllReducePeer;
 import kaon.actors.chaos.RuntimeFaults;
@@ -20,10 +17,7 @@ import kaon.actors.training.JobSpec;
 import kaon.actors.training.ModelReplica;
 import kaon.actors.training.Optimizer;
 import kaon.actors.training.TaskData;
-import kaon.protocol.RingMessage;
 import org.apache.pekko.actor.typed.ActorRef;
-import org.apache.pekko.actor.typed.Scheduler;
-import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -41,12 +35,6 @@ import org.slf4j.LoggerFactory;
 final class TrainingLoop {
 
   private static final Logger log = LoggerFactory.getLogger(TrainingLoop.class);
-
-  /**
-   * The ask to the peer only guards against a peer that vanished; the peer's own round deadline
-   * (or its abort when the generation is stopped) is what ends a step, and it is always sooner.
-   */
-  private static final Duration PEER_ASK_GUARD = Duration.ofMinutes(30);
 
   /** Steps done, the cursor and the current epoch's sums: the replica's position in the job. */
   record Position(long step, int epoch, int stepInEpoch, double lossSum, long correct, SampleLedger ledger) {
@@ -66,15 +54,14 @@ final class TrainingLoop {
     void afterStep(Position where, int stepsPerEpoch, long lastStep);
   }
 
-  /** The generation of the loop: who this rank is in it and where its peer is. */
-  record Generation(String jobId, JobSpec spec, long generation, int rank, int worldSize, ActorRef<RingMessage> peer) {}
+  /** The generation of the loop: who this rank is in it and how it sums with the others. */
+  record Generation(String jobId, JobSpec spec, long generation, int rank, int worldSize, Exchange exchange) {}
 
   private final Generation g;
   private final ModelReplica replica;
   private final Optimizer optimizer;
   private final TaskData data;
   private final WorkerSettings settings;
-  private final Scheduler scheduler;
   private final RuntimeFaults faults;
   private final ActorRef<RunEvent> worker;
   /** Whether the generation was asked to stop (at the next step boundary). */
@@ -82,15 +69,16 @@ final class TrainingLoop {
   private final Moves moves;
   private final List<StepListener> listeners = new ArrayList<>();
 
+  private final StepProfile profile = new StepProfile();
+
   TrainingLoop(Generation g, ModelReplica replica, Optimizer optimizer, TaskData data, WorkerSettings settings,
-      Scheduler scheduler, RuntimeFaults faults, ActorRef<RunEvent> worker, LongPredicate stopRequested, Moves moves) {
+      RuntimeFaults faults, ActorRef<RunEvent> worker, LongPredicate stopRequested, Moves moves) {
     this.faults = faults;
     this.g = g;
     this.replica = replica;
     this.optimizer = optimizer;
     this.data = data;
     this.settings = settings;
-    this.scheduler = scheduler;
     this.worker = worker;
     this.stopRequested = stopRequested;
     this.moves = moves;
@@ -130,10 +118,12 @@ final class TrainingLoop {
       long correct = resumed ? resume.epochCorrect() : 0;
       SampleLedger ledger = resumed ? resume.epochLedger() : SampleLedger.EMPTY;
       long start = System.nanoTime();
+      profile.startEpoch();
       for (int step = resumed ? resume.stepInEpoch() : 0; step < steps && stepsDone < lastStep; step++) {
         if (stopRequested.test(g.generation())) {
           return;
         }
+        profile.startStep();
         int[] slice = sampler.slice(permutation, step, g.rank(), g.worldSize());
         Duration slow = faults.stepDelay(g.jobId(), g.rank());
         if (!slow.isZero()) {
@@ -150,7 +140,10 @@ final class TrainingLoop {
         flat[tail] = (float) result.lossSum();
         flat[tail + 1] = result.correct();
         SampleLedger.writeSlice(slice, flat, tail + 2);
-        float[] sum = allReduce(g.peer(), g.rank(), stepsDone, flat, scheduler);
+        profile.lap(StepProfile.Part.COMPUTE);
+        AllReducePeer.Reduced reduced = g.exchange().reduce(stepsDone, flat);
+        profile.exchanged(reduced.nanos());
+        float[] sum = reduced.buffer();
         try {
           guard.check(stepsDone, sum, tail);
         } catch (DivergenceGuard.DivergedException e) {
@@ -161,7 +154,9 @@ final class TrainingLoop {
         lossSum += sum[tail];
         correct += (long) sum[tail + 1];
         ledger = ledger.plusReduced(sum, tail + 2);
+        profile.lap(StepProfile.Part.CHECK);
         replica.applyGradients(sum, scale, optimizer);
+        profile.lap(StepProfile.Part.OPTIMIZER);
         if (g.rank() == 0 && stepsDone == firstStep) {
           // Recovery is measured to here (bench/recovery): the job trains again.
           log.info("job {} generation {}: first step completed (step {}, {} ranks)", g.jobId(), g.generation(), stepsDone,
@@ -173,7 +168,10 @@ final class TrainingLoop {
         for (StepListener listener : listeners) {
           listener.afterStep(where, steps, lastStep);
         }
+        profile.lap(StepProfile.Part.AFTER);
+        profile.stepDone();
       }
+      profile.endEpoch(g.jobId(), g.generation(), g.rank(), g.worldSize(), epoch);
       reportEpoch(epoch, permutation, steps, stepsDone, lossSum, correct, ledger, verifiable, System.nanoTime() - start);
     }
     finish();
@@ -248,29 +246,6 @@ final class TrainingLoop {
       }
     }
     worker.tell(new RunEvent.Report(g.generation(), new RunEvent.Finished(CheckpointStore.checksum(model), model)));
-  }
-
-  /** One all-reduce round of {@code buffer} at {@code step} through {@code peer}, waited for on this thread. */
-  static float[] allReduce(ActorRef<RingMessage> peer, int rank, long step, float[] buffer, Scheduler scheduler)
-      throws InterruptedException {
-    try {
-      return AskPattern.<AllReducePeer.Command, AllReducePeer.Reduced>askWithStatus(peer.narrow(),
-              replyTo -> new AllReducePeer.Reduce(step, buffer, replyTo), PEER_ASK_GUARD, scheduler)
-          .toCompletableFuture()
-          .get(PEER_ASK_GUARD.toMillis(), TimeUnit.MILLISECONDS)
-          .buffer();
-    } catch (ExecutionException e) {
-      throw new RingBrokenException(e.getCause().getMessage());
-    } catch (TimeoutException e) {
-      throw new RingBrokenException("all-reduce peer of rank " + rank + " did not answer");
-    }
-  }
-
-  /** The ring failed (a peer missed its deadline, or the generation was stopped): the job can go on. */
-  static final class RingBrokenException extends RuntimeException {
-    RingBrokenException(String message) {
-      super(message);
-    }
   }
 
   /** A step that cannot complete; its message is meant for the job's status. */

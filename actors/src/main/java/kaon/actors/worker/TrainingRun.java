@@ -156,10 +156,11 @@ final class TrainingRun implements Runnable, RunThread {
       if (start.syncSource() >= 0) {
         state = receiveState(a, start, state);
       }
-      new TrainingLoop(new TrainingLoop.Generation(a.jobId(), a.spec(), a.generation(), a.rank(), a.worldSize(), a.peer()),
-          replica, optimizer, data, settings, scheduler, faults, worker, generation -> generation <= stopUpTo, this::moved)
+      new TrainingLoop(new TrainingLoop.Generation(a.jobId(), a.spec(), a.generation(), a.rank(), a.worldSize(),
+          exchange(a, start)), replica, optimizer, data, settings, faults, worker, generation -> generation <= stopUpTo,
+          this::moved)
           .run(state);
-    } catch (TrainingLoop.RingBrokenException e) {
+    } catch (Exchange.RingBrokenException e) {
       failure = e.getMessage();
       retryable = true;
     } catch (DivergenceGuard.DivergedException e) {
@@ -283,6 +284,11 @@ final class TrainingRun implements Runnable, RunThread {
    * The state transfer of a generation: the source rank sends its encoded state, the others
    * zeros; a rank that lacked the state imports it, one that had it checks that it is the same.
    */
+  /** How rank {@code a.rank()} sums with the others in the generation {@code start} began. */
+  private Exchange exchange(Assignment a, Start start) {
+    return start.shared() != null ? Exchange.shared(start.shared(), a.rank()) : Exchange.ring(a.peer(), a.rank(), scheduler);
+  }
+
   private CheckpointData receiveState(Assignment a, Start start, CheckpointData state) throws InterruptedException {
     boolean source = start.syncSource() == a.rank();
     float[] buffer;
@@ -305,7 +311,7 @@ final class TrainingRun implements Runnable, RunThread {
     }
     long started = System.nanoTime();
     // A tag below the first training step: the peer's steps must only increase.
-    float[] sum = TrainingLoop.allReduce(a.peer(), a.rank(), a.resumeStep() - 1, buffer, scheduler);
+    float[] sum = exchange(a, start).reduce(a.resumeStep() - 1, buffer).buffer();
     StateTransfer.Received received;
     try {
       received = StateTransfer.decode(sum);

@@ -33,7 +33,7 @@ public sealed interface WorkerReport extends KryoWireMessage {
    *
    * @param node the cluster address of the rank's node
    * @param device the device it trains on
-   * @param edge how its chunks reach rank {@code rank + 1}: {@code in-jvm}, {@code artery}, {@code
+   * @param edge how its chunks reach rank {@code rank + 1}: {@code shared-memory}, {@code in-jvm}, {@code artery}, {@code
    *     connecting} (Artery while a tensor link is set up) or {@code link}; empty before the ring
    * @param how why that edge, in words (the setting, or why a link fell back to Artery)
    * @param liveness where the coordinator watches the node for the end of its process; null when

@@ -1,6 +1,7 @@
 package kaon.actors.worker;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
@@ -98,7 +99,9 @@ class DeviceWorkerTest {
 
   /** A worker with a node agent of {@code devices} devices. */
   private final class Fixture {
-    final String entityId = "job-" + workers.incrementAndGet() + "-worker-0";
+    // A job of its own: the node's shared reductions are keyed by job and generation.
+    final String jobId = "job-" + workers.incrementAndGet();
+    final String entityId = jobId + "-worker-0";
     final FakeThread thread = new FakeThread();
     final TestProbe<ClusterSharding.ShardCommand> shard = testKit.createTestProbe();
     final TestProbe<WorkerReport> coordinator = testKit.createTestProbe();
@@ -116,7 +119,7 @@ class DeviceWorkerTest {
     }
 
     DeviceWorker.Prepare prepare(long generation, int rank) {
-      return new DeviceWorker.Prepare("job", SPEC, generation, rank, 2, coordinator.getRef(), "", 0, false);
+      return new DeviceWorker.Prepare(jobId, SPEC, generation, rank, 2, coordinator.getRef(), "", 0, false);
     }
 
     /** Prepares generation {@code generation}, the replica gets ready, the ring begins. */
@@ -162,8 +165,8 @@ class DeviceWorkerTest {
     Fixture f = new Fixture(1);
     String node = testKit.system().address().toString();
     NodeLiveness.Endpoint liveness = NodeLiveness.get(testKit.system()).endpoint();
-    // A ring of one: its peer's right neighbour is a reference in this JVM.
-    f.worker.tell(new DeviceWorker.Prepare("job", SPEC, 1, 0, 1, f.coordinator.getRef(), "", 0, false));
+    // A ring of one: nothing to exchange, so it takes the shared-memory path, which returns at once.
+    f.worker.tell(new DeviceWorker.Prepare(f.jobId, SPEC, 1, 0, 1, f.coordinator.getRef(), "", 0, false));
     f.thread.next(RunThread.Assignment.class);
     f.thread.tell(new RunEvent.ReplicaReady(1, false));
     f.coordinator.expectMessageClass(WorkerReport.Ready.class, WAIT);
@@ -171,12 +174,34 @@ class DeviceWorkerTest {
         f.coordinator.expectMessageClass(WorkerReport.Placed.class, WAIT), "ready: no ring yet");
     f.worker.tell(new DeviceWorker.Begin(1, List.of(f.peer.getRef()), -1, 0));
     WorkerReport.Placed connected = f.coordinator.expectMessageClass(WorkerReport.Placed.class, WAIT);
-    assertEquals(new WorkerReport.Placed(1, 0, node, "cpu:0", "in-jvm", "plain references in this JVM", liveness), connected);
+    assertEquals(new WorkerReport.Placed(1, 0, node, "cpu:0", "shared-memory",
+        "every rank runs in this JVM: each sums one segment of all ranks' buffers, no chunks", liveness), connected);
     // A coordinator that recovers hears it again.
     TestProbe<WorkerReport> recovered = testKit.createTestProbe();
     f.worker.tell(new DeviceWorker.Reattach(1, recovered.getRef()));
     assertEquals(new WorkerReport.Reattached(1, 0), recovered.receiveMessage(WAIT));
     assertEquals(connected, recovered.receiveMessage(WAIT));
+  }
+
+  @Test
+  void ranksOfARingAllInThisJvmSumInSharedMemorySaySoAndAStopEndsTheirWait() throws InterruptedException {
+    Fixture f = new Fixture(1);
+    TestProbe<RingMessage> other = testKit.createTestProbe();
+    f.worker.tell(f.prepare(1, 0));
+    f.thread.next(RunThread.Assignment.class);
+    f.thread.tell(new RunEvent.ReplicaReady(1, false));
+    f.coordinator.expectMessageClass(WorkerReport.Ready.class, WAIT);
+    f.coordinator.expectMessageClass(WorkerReport.Placed.class, WAIT);
+    f.worker.tell(new DeviceWorker.Begin(1, List.of(f.peer.getRef(), other.getRef()), -1, 0));
+    RunThread.Start start = f.thread.next(RunThread.Start.class);
+    assertEquals(2, start.shared().worldSize());
+    WorkerReport.Placed placed = f.coordinator.expectMessageClass(WorkerReport.Placed.class, WAIT);
+    assertEquals("shared-memory", placed.edge());
+    assertFalse(start.shared().broken());
+    // A rank waiting in the reduction must not wait for its deadline once its generation stops.
+    f.worker.tell(new DeviceWorker.Stop(1, "rank 1 failed", true));
+    assertEquals("stop 1", f.thread.next(String.class));
+    assertTrue(start.shared().broken());
   }
 
   @Test
