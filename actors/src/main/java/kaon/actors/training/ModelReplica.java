@@ -191,7 +191,7 @@ public final class ModelReplica implements AutoCloseable {
     List<NamedTensor> out = new ArrayList<>(slots.size());
     for (Slot s : slots) {
       NDArray w = s.parameter.getArray();
-      out.add(new NamedTensor(s.name, w.getShape().getShape(), w.toFloatArray()));
+      out.add(new NamedTensor(s.name, w.getShape().getShape(), TensorValues.copy(w)));
     }
     return out;
   }

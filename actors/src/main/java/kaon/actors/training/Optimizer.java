@@ -57,7 +57,7 @@ public abstract sealed class Optimizer permits Sgd, Adam {
     out.add(stepsTensor(steps));
     for (Map.Entry<String, NDArray> e : state.entrySet()) {
       NDArray a = e.getValue();
-      out.add(new NamedTensor(e.getKey(), a.getShape().getShape(), a.toFloatArray()));
+      out.add(new NamedTensor(e.getKey(), a.getShape().getShape(), TensorValues.copy(a)));
     }
     return out;
   }
