@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Deque;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -30,11 +31,17 @@ import scala.concurrent.Future;
  * least loaded one gets the worker anyway; its {@link NodeAgent} then refuses it a device and the
  * job hears why.
  *
- * <p>A shard stays where it was allocated, so such a worker would find no device on every later
- * attempt too, even once another node has one (a node that joins is often seen by the census a
- * moment before its shard region registers). Rebalancing moves exactly those workers: ones that
- * own no device on their node, allocated a while ago, when another node has a free device. A
- * worker that owns a device (training, or holding it between generations) is never moved.
+ * <p>A node that joins is often seen by the census a moment before its shard region registers:
+ * its free device makes a job grow, and the new rank's worker would then be allocated to a node
+ * without one. While only such a node has a free device, the allocation fails on purpose, for up
+ * to {@code WAIT_FOR_REGION}; sharding asks again (its retry-interval, 2 s), by when the region is
+ * usually there. A soak saw a job re-form five times in 21 s before a new rank found its device.
+ *
+ * <p>A shard stays where it was allocated, so a worker placed without a device would find none on
+ * every later attempt too, even once another node has one. Rebalancing moves exactly those
+ * workers: ones that own no device on their node, allocated a while ago, when another node has a
+ * free device. A worker that owns a device (training, or holding it between generations) is never
+ * moved.
  */
 public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardAllocationStrategy {
 
@@ -43,6 +50,8 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
   private static final Duration ASK_TIMEOUT = Duration.ofSeconds(5);
   /** A worker allocated this recently may still be taking its device: not moved yet. */
   private static final Duration SETTLE = Duration.ofSeconds(3);
+  /** How long a shard waits for the region of a node whose free device only the census sees. */
+  private static final Duration WAIT_FOR_REGION = Duration.ofSeconds(10);
 
   private final ActorSystem<?> system;
   private final Map<Address, Deque<Long>> reservations = new HashMap<>();
@@ -56,6 +65,8 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
   private final Map<String, Long> allocatedAt = new HashMap<>();
   /** When each shard was last chosen for a move. */
   private final Map<String, Long> movedAt = new HashMap<>();
+  /** When each shard waiting for a node's region first did. */
+  private final Map<String, Long> waitingSince = new HashMap<>();
 
   public DeviceAwareAllocation(org.apache.pekko.actor.ActorSystem system) {
     this.system = Adapter.toTyped(system);
@@ -64,7 +75,7 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
   @Override
   public Future<ActorRef> allocateShard(ActorRef requester, String shardId, Map<ActorRef, IndexedSeq<String>> current) {
     CompletionStage<ActorRef> choice = freeDevicesByNode().thenApply(free -> {
-      ActorRef region = choose(free, current);
+      ActorRef region = choose(free, current, shardId);
       synchronized (this) {
         allocatedAt.put(shardId, System.nanoTime());
       }
@@ -114,30 +125,72 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
     return move;
   }
 
-  /** Runs on the thread that completed the device query: synchronized guards the reservations. */
-  private synchronized ActorRef choose(Map<Address, Integer> free, Map<ActorRef, IndexedSeq<String>> regions) {
+  /**
+   * Runs on the thread that completed the device query: synchronized guards the reservations.
+   *
+   * @throws WaitingForRegion when only a node without a registered region has a free device
+   */
+  private synchronized ActorRef choose(Map<Address, Integer> free, Map<ActorRef, IndexedSeq<String>> regions,
+      String shardId) {
     long now = System.nanoTime();
-    ActorRef best = null;
-    int bestFree = Integer.MIN_VALUE;
     List<ActorRef> ordered = new ArrayList<>(regions.keySet());
     ordered.sort((a, b) -> node(a).toString().compareTo(node(b).toString()));
+    Map<Address, Integer> available = new LinkedHashMap<>();
+    Map<Address, ActorRef> regionOf = new HashMap<>();
     for (ActorRef region : ordered) {
       Address node = node(region);
       Deque<Long> reserved = reservations.computeIfAbsent(node, n -> new ArrayDeque<>());
       while (!reserved.isEmpty() && now - reserved.peekFirst() > RESERVATION.toNanos()) {
         reserved.pollFirst();
       }
-      int available = free.getOrDefault(node, 0) - reserved.size();
-      if (available > bestFree) {
-        best = region;
-        bestFree = available;
+      available.put(node, free.getOrDefault(node, 0) - reserved.size());
+      regionOf.put(node, region);
+    }
+    waitingSince.values().removeIf(t -> now - t > 6 * WAIT_FOR_REGION.toNanos());
+    Long since = waitingSince.get(shardId);
+    Address chosen = place(available, free, since == null || now - since < WAIT_FOR_REGION.toNanos());
+    if (chosen == null) {
+      if (since == null) {
+        waitingSince.put(shardId, now);
+        system.log().info("worker shard {} waits up to {} s for the shard region of a node with a free device",
+            shardId, WAIT_FOR_REGION.toSeconds());
+      }
+      throw new WaitingForRegion(shardId);
+    }
+    waitingSince.remove(shardId);
+    reservations.get(chosen).addLast(now);
+    return regionOf.get(chosen);
+  }
+
+  /**
+   * Where a worker goes: the node with a registered region and the most devices {@code
+   * available} (free ones minus reservations; in the regions' order, the first of equals), even
+   * without a free one, as its agent then tells the job why. Null when it should wait instead
+   * ({@code mayWait}): no node with a region has a device available, but one without a region
+   * yet has a free one.
+   */
+  static Address place(Map<Address, Integer> available, Map<Address, Integer> freeEverywhere, boolean mayWait) {
+    Address best = null;
+    int bestFree = Integer.MIN_VALUE;
+    for (Map.Entry<Address, Integer> e : available.entrySet()) {
+      if (e.getValue() > bestFree) {
+        best = e.getKey();
+        bestFree = e.getValue();
       }
     }
     if (best == null) {
       throw new IllegalStateException("no worker region to allocate a shard to");
     }
-    reservations.get(node(best)).addLast(now);
-    return best;
+    boolean freeWithoutRegion = freeEverywhere.entrySet().stream()
+        .anyMatch(e -> e.getValue() > 0 && !available.containsKey(e.getKey()));
+    return bestFree <= 0 && mayWait && freeWithoutRegion ? null : best;
+  }
+
+  /** The allocation of a shard is left for sharding to ask again: see the class comment. */
+  static final class WaitingForRegion extends RuntimeException {
+    WaitingForRegion(String shardId) {
+      super("worker shard " + shardId + " waits for the shard region of a node with a free device", null, false, false);
+    }
   }
 
   private Address node(ActorRef region) {

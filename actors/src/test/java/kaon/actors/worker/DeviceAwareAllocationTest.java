@@ -1,0 +1,52 @@
+package kaon.actors.worker;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.apache.pekko.actor.Address;
+import org.junit.jupiter.api.Test;
+
+/** Where a worker shard goes, and when it waits for a node's shard region instead. */
+class DeviceAwareAllocationTest {
+
+  private static final Address A = new Address("pekko", "kaon", "10.0.0.1", 25520);
+  private static final Address B = new Address("pekko", "kaon", "10.0.0.2", 25520);
+  private static final Address C = new Address("pekko", "kaon", "10.0.0.3", 25520);
+
+  private static Map<Address, Integer> nodes(Object... pairs) {
+    Map<Address, Integer> m = new LinkedHashMap<>();
+    for (int i = 0; i < pairs.length; i += 2) {
+      m.put((Address) pairs[i], (Integer) pairs[i + 1]);
+    }
+    return m;
+  }
+
+  @Test
+  void theNodeWithTheMostAvailableDevicesGetsTheWorker() {
+    assertEquals(B, DeviceAwareAllocation.place(nodes(A, 0, B, 2), nodes(A, 0, B, 2), true));
+    // Equals: the first in the regions' order.
+    assertEquals(A, DeviceAwareAllocation.place(nodes(A, 1, B, 1), nodes(A, 1, B, 1), true));
+  }
+
+  @Test
+  void aWorkerWaitsWhileOnlyANodeWhoseRegionIsNotRegisteredYetHasAFreeDevice() {
+    // C has joined: the census sees its device, sharding does not know its region yet.
+    assertNull(DeviceAwareAllocation.place(nodes(A, 0, B, 0), nodes(A, 0, B, 0, C, 1), true));
+    // Reservations count: B's one free device is taken by a worker allocated a moment ago.
+    assertNull(DeviceAwareAllocation.place(nodes(A, 0, B, 0), nodes(A, 0, B, 1, C, 1), true));
+  }
+
+  @Test
+  void afterWaitingLongEnoughOrWithNoFreeDeviceAnywhereTheLeastLoadedNodeGetsItAnyway() {
+    // Its agent then refuses the device, and the job hears why.
+    assertEquals(A, DeviceAwareAllocation.place(nodes(A, 0, B, -1), nodes(A, 0, B, 0, C, 1), false));
+    assertEquals(A, DeviceAwareAllocation.place(nodes(A, 0, B, -1), nodes(A, 0, B, 0), true));
+  }
+
+  @Test
+  void aFreeDeviceOnARegisteredNodeIsTakenRatherThanWaitedFor() {
+    assertEquals(B, DeviceAwareAllocation.place(nodes(A, 0, B, 1), nodes(A, 0, B, 1, C, 4), true));
+  }
+}
