@@ -2,7 +2,7 @@
 # A local Kaon cluster of N node JVMs on this machine, for trying elasticity and failures by hand.
 #
 #   deploy/local/cluster.sh start [N]   start those of nodes 1..N (default 3) that do not run, one
-#                                       device each; node K serves the API on 127.0.0.1:50050+K
+#                                       device each (KAON_LOCAL_DEVICES); node K serves the API on 127.0.0.1:50050+K
 #                                       (KAON_LOCAL_API_PORT for node 1); every node may host
 #                                       coordinators and train
 #   deploy/local/cluster.sh start N K   start only node K of the N nodes (if it does not run)
@@ -42,7 +42,7 @@ start_node() {
   local k=$1; shift
   if alive "$k"; then echo "node $k: already running (pid $(pid_of "$k"))"; return; fi
   echo "=== node $k starting at $(date -u +%Y-%m-%dT%H:%M:%SZ) ===" >> "$dir/node-$k.log"
-  nohup "$here/kaon" node --devices 1 --threads-per-worker 1 --port $((base + k - 1)) "$@" \
+  nohup "$here/kaon" node --devices "${KAON_LOCAL_DEVICES:-1}" --threads-per-worker 1 --port $((base + k - 1)) "$@" \
     >> "$dir/node-$k.log" 2>&1 &
   echo $! > "$dir/node-$k.pid"
   # Wait for the node to say it is up (or to die), so that the next one finds its seed.

@@ -376,6 +376,9 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
 
     @Override
     public void submitted(JobState.Active state) {
+      JobSpec spec = state.course().spec();
+      context.getLog().info("job {} submitted: task {}, {}..{} workers, {} epochs, global batch {}", jobId, spec.task(),
+          spec.minWorkers(), spec.maxWorkers(), spec.epochs(), spec.globalBatch());
       generations.prepare(state, 0, StateSource.INIT, -1, 0);
       audience.publishStatus(state);
     }

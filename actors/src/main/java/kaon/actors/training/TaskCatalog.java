@@ -87,6 +87,16 @@ public final class TaskCatalog {
             + " (or the class name of a TrainingTask on the classpath)");
   }
 
+  /**
+   * How a job names {@code task} so that every node finds it again: its name when that name is
+   * registered for its class, otherwise its class name. A task class that is on the classpath
+   * but not registered has a name no catalog can look up.
+   */
+  public String reference(TrainingTask task) {
+    TrainingTask registered = byName.get(task.name());
+    return registered != null && registered.getClass() == task.getClass() ? task.name() : task.getClass().getName();
+  }
+
   /** The task's data from {@code dataDir} (null: the task's default), loaded on first use. */
   public TaskData data(TrainingTask task, Path dataDir) {
     String key = task.getClass().getName() + '@' + dataDir;

@@ -122,7 +122,7 @@ final class TrainCommand implements Callable<Integer> {
         .withValue("kaon.grpc.tls.certificate", ConfigValueFactory.fromAnyRef(""))
         .withValue("kaon.grpc.tls.private-key", ConfigValueFactory.fromAnyRef(""))
         .withFallback(ConfigFactory.load());
-    JobSpecification spec = jobSpec(trainingTask);
+    JobSpecification spec = jobSpec(catalog, trainingTask);
     PrintWriter out = command.commandLine().getOut();
     KaonNode.Running node = KaonNode.startLocal(config, catalog, line -> {
       out.println(line);
@@ -158,10 +158,10 @@ final class TrainCommand implements Callable<Integer> {
   }
 
   /** The job as the API takes it: every option the user gave, the task's defaults for the rest. */
-  private JobSpecification jobSpec(TrainingTask trainingTask) {
+  private JobSpecification jobSpec(TaskCatalog catalog, TrainingTask trainingTask) {
     TaskDefaults defaults = trainingTask.defaults();
     JobSpecification.Builder b = JobSpecification.newBuilder()
-        .setTask(trainingTask.name())
+        .setTask(catalog.reference(trainingTask))
         .setMinWorkers(workers)
         .setMaxWorkers(workers)
         .setEpochs(epochs != null ? epochs : defaults.epochs())

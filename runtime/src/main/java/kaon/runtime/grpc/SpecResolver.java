@@ -74,7 +74,7 @@ final class SpecResolver {
       });
     }
     int start = Math.max(min, Math.min(max, startWorkers));
-    return new JobSpec(task.name(), start, min, max, epochs, batch, optimizer,
+    return new JobSpec(catalog.reference(task), start, min, max, epochs, batch, optimizer,
         in.hasSeed() ? in.getSeed() : defaults.seed(), in.getMaxSteps(), output, checkpointEvery);
   }
 
