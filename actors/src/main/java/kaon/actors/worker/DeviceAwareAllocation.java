@@ -1,10 +1,8 @@
 package kaon.actors.worker;
 
 import java.time.Duration;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.Deque;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -26,8 +24,11 @@ import scala.concurrent.Future;
  * balance shard counts and know nothing of devices.
  *
  * <p>Free devices come from every node's {@link NodeAgent} at the time of the allocation, minus
- * the allocations this strategy made in the last few seconds whose workers have not taken their
- * device yet (several ranks of a job are allocated at once). When no node has a free device the
+ * the allocations this strategy made in the last few seconds whose workers the census does not
+ * show owning a device yet (several ranks of a job are allocated at once). A worker that has
+ * taken its device counts once, as the census's owner, not also as a reservation: counted twice,
+ * the 32 ranks of a job on 8 nodes of 4 devices saw every node full before the last ones were
+ * placed, and those went where no device was free, six generations in a row. When no node has a free device the
  * least loaded one gets the worker anyway; its {@link NodeAgent} then refuses it a device and the
  * job hears why.
  *
@@ -54,7 +55,8 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
   private static final Duration WAIT_FOR_REGION = Duration.ofSeconds(10);
 
   private final ActorSystem<?> system;
-  private final Map<Address, Deque<Long>> reservations = new HashMap<>();
+  /** Per node, the shards allocated to it lately and when. */
+  private final Map<Address, Map<String, Long>> reservations = new HashMap<>();
   /**
    * A worker moved once is not moved again for this long: an idle shard of an ended job owns no
    * device either, and must not be handed off at every rebalance tick.
@@ -74,14 +76,26 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
 
   @Override
   public Future<ActorRef> allocateShard(ActorRef requester, String shardId, Map<ActorRef, IndexedSeq<String>> current) {
-    CompletionStage<ActorRef> choice = freeDevicesByNode().thenApply(free -> {
-      ActorRef region = choose(free, current, shardId);
+    CompletionStage<ActorRef> choice = census().thenApply(nodes -> {
+      ActorRef region = choose(nodes, current, shardId);
       synchronized (this) {
         allocatedAt.put(shardId, System.nanoTime());
       }
       return region;
     });
-    return scala.jdk.javaapi.FutureConverters.asScala(choice);
+    // The coordinator logs a failed allocation at ERROR with its exception's stack. A wait for a
+    // region is expected and its exception has no stack: handed over as it is, not wrapped in a
+    // CompletionException (which has one), it logs as two lines instead of a dozen.
+    scala.concurrent.Promise<ActorRef> home = scala.concurrent.Promise.apply();
+    choice.whenComplete((region, failure) -> {
+      if (failure == null) {
+        home.success(region);
+      } else {
+        home.failure(failure instanceof java.util.concurrent.CompletionException && failure.getCause() != null
+            ? failure.getCause() : failure);
+      }
+    });
+    return home.future();
   }
 
   @Override
@@ -130,20 +144,24 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
    *
    * @throws WaitingForRegion when only a node without a registered region has a free device
    */
-  private synchronized ActorRef choose(Map<Address, Integer> free, Map<ActorRef, IndexedSeq<String>> regions,
-      String shardId) {
+  private synchronized ActorRef choose(Map<Address, DeviceCensus.NodeDevices> census,
+      Map<ActorRef, IndexedSeq<String>> regions, String shardId) {
     long now = System.nanoTime();
     List<ActorRef> ordered = new ArrayList<>(regions.keySet());
     ordered.sort((a, b) -> node(a).toString().compareTo(node(b).toString()));
+    Map<Address, Integer> free = new HashMap<>();
+    census.forEach((node, devices) -> free.put(node, devices.available(owner -> false)));
+    // A shard allocated again (its worker stopped, or was refused) is no longer where it was.
+    reservations.values().forEach(r -> r.remove(shardId));
     Map<Address, Integer> available = new LinkedHashMap<>();
     Map<Address, ActorRef> regionOf = new HashMap<>();
     for (ActorRef region : ordered) {
       Address node = node(region);
-      Deque<Long> reserved = reservations.computeIfAbsent(node, n -> new ArrayDeque<>());
-      while (!reserved.isEmpty() && now - reserved.peekFirst() > RESERVATION.toNanos()) {
-        reserved.pollFirst();
-      }
-      available.put(node, free.getOrDefault(node, 0) - reserved.size());
+      Map<String, Long> reserved = reservations.computeIfAbsent(node, n -> new HashMap<>());
+      reserved.values().removeIf(at -> now - at > RESERVATION.toNanos());
+      DeviceCensus.NodeDevices devices = census.get(node);
+      available.put(node, available(devices == null ? 0 : free.get(node),
+          devices == null ? Set.of() : devices.owners(), reserved.keySet()));
       regionOf.put(node, region);
     }
     waitingSince.values().removeIf(t -> now - t > 6 * WAIT_FOR_REGION.toNanos());
@@ -158,8 +176,23 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
       throw new WaitingForRegion(shardId);
     }
     waitingSince.remove(shardId);
-    reservations.get(chosen).addLast(now);
+    reservations.get(chosen).put(shardId, now);
     return regionOf.get(chosen);
+  }
+
+  /**
+   * A node's devices available to a new worker: its {@code free} ones, minus those reserved for
+   * shards allocated to it lately ({@code reserved}) that are not among the devices' {@code
+   * owners} yet. A reserved shard that owns a device is already counted as not free.
+   */
+  static int available(int free, Set<String> owners, Set<String> reserved) {
+    int pending = 0;
+    for (String shard : reserved) {
+      if (!owners.contains(shard)) {
+        pending++;
+      }
+    }
+    return free - pending;
   }
 
   /**
@@ -198,11 +231,11 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
     return address.hasLocalScope() ? Cluster.get(Adapter.toClassic(system)).selfAddress() : address;
   }
 
-  private CompletionStage<Map<Address, Integer>> freeDevicesByNode() {
+  private CompletionStage<Map<Address, DeviceCensus.NodeDevices>> census() {
     return DeviceCensus.take(system, ASK_TIMEOUT).thenApply(nodes -> {
-      Map<Address, Integer> free = new HashMap<>();
-      nodes.forEach(n -> free.put(n.node(), n.available(owner -> false)));
-      return free;
+      Map<Address, DeviceCensus.NodeDevices> byNode = new HashMap<>();
+      nodes.forEach(n -> byNode.put(n.node(), n));
+      return byNode;
     });
   }
 }

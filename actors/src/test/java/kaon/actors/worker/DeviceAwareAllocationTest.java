@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
 import org.apache.pekko.actor.Address;
 import org.junit.jupiter.api.Test;
 
@@ -48,5 +49,15 @@ class DeviceAwareAllocationTest {
   @Test
   void aFreeDeviceOnARegisteredNodeIsTakenRatherThanWaitedFor() {
     assertEquals(B, DeviceAwareAllocation.place(nodes(A, 0, B, 1), nodes(A, 0, B, 1, C, 4), true));
+  }
+
+  @Test
+  void aReservedWorkerThatHasTakenItsDeviceIsCountedOnceNotTwice() {
+    // 4 devices; w1 and w2 allocated lately, w1 already owns one (the census shows it), w2 not yet.
+    assertEquals(2, DeviceAwareAllocation.available(3, Set.of("w0", "w1"), Set.of("w1", "w2")));
+    // All four taken by workers allocated lately: none available, not minus four.
+    assertEquals(0, DeviceAwareAllocation.available(0, Set.of("w1", "w2", "w3", "w4"), Set.of("w1", "w2", "w3", "w4")));
+    // A reserved worker its node refused (it owns nothing) still holds its reservation until it expires.
+    assertEquals(-1, DeviceAwareAllocation.available(0, Set.of("a", "b"), Set.of("c")));
   }
 }
