@@ -28,15 +28,18 @@ import scala.concurrent.Future;
  * show owning a device yet (several ranks of a job are allocated at once). A worker that has
  * taken its device counts once, as the census's owner, not also as a reservation: counted twice,
  * the 32 ranks of a job on 8 nodes of 4 devices saw every node full before the last ones were
- * placed, and those went where no device was free, six generations in a row. When no node has a free device the
- * least loaded one gets the worker anyway; its {@link NodeAgent} then refuses it a device and the
- * job hears why.
+ * placed, and those went where no device was free, six generations in a row.
  *
- * <p>A node that joins is often seen by the census a moment before its shard region registers:
- * its free device makes a job grow, and the new rank's worker would then be allocated to a node
- * without one. While only such a node has a free device, the allocation fails on purpose, for up
- * to {@code WAIT_FOR_REGION}; sharding asks again (its retry-interval, 2 s), by when the region is
- * usually there. A soak saw a job re-form five times in 21 s before a new rank found its device.
+ * <p>A job only starts ranks for devices it counted, so a worker that finds none available is
+ * early, not doomed: the devices are still being given back (by workers a new generation left out,
+ * which release them when told, a moment after the new ones are allocated), or the node that has
+ * them was seen by the census a moment before its shard region registered. While no node with a
+ * region has a device available, the allocation fails on purpose, for up to {@code
+ * WAIT_FOR_DEVICE}; sharding asks again (its retry-interval, 2 s). Placed at once where no device
+ * was free, such workers failed their generation again and again: a soak saw a job re-form five
+ * times in 21 s, and bench/scale's 32 ranks took 58 s to their first step. After the wait the
+ * least loaded node gets the worker anyway; its {@link NodeAgent} then refuses it a device and
+ * the job hears why.
  *
  * <p>A shard stays where it was allocated, so a worker placed without a device would find none on
  * every later attempt too, even once another node has one. Rebalancing moves exactly those
@@ -51,8 +54,8 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
   private static final Duration ASK_TIMEOUT = Duration.ofSeconds(5);
   /** A worker allocated this recently may still be taking its device: not moved yet. */
   private static final Duration SETTLE = Duration.ofSeconds(3);
-  /** How long a shard waits for the region of a node whose free device only the census sees. */
-  private static final Duration WAIT_FOR_REGION = Duration.ofSeconds(10);
+  /** How long a shard waits for a device to be available on a node with a region. */
+  private static final Duration WAIT_FOR_DEVICE = Duration.ofSeconds(10);
 
   private final ActorSystem<?> system;
   /** Per node, the shards allocated to it lately and when. */
@@ -142,15 +145,13 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
   /**
    * Runs on the thread that completed the device query: synchronized guards the reservations.
    *
-   * @throws WaitingForRegion when only a node without a registered region has a free device
+   * @throws WaitingForDevice when no node with a registered region has a device available
    */
   private synchronized ActorRef choose(Map<Address, DeviceCensus.NodeDevices> census,
       Map<ActorRef, IndexedSeq<String>> regions, String shardId) {
     long now = System.nanoTime();
     List<ActorRef> ordered = new ArrayList<>(regions.keySet());
     ordered.sort((a, b) -> node(a).toString().compareTo(node(b).toString()));
-    Map<Address, Integer> free = new HashMap<>();
-    census.forEach((node, devices) -> free.put(node, devices.available(owner -> false)));
     // A shard allocated again (its worker stopped, or was refused) is no longer where it was.
     reservations.values().forEach(r -> r.remove(shardId));
     Map<Address, Integer> available = new LinkedHashMap<>();
@@ -160,20 +161,20 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
       Map<String, Long> reserved = reservations.computeIfAbsent(node, n -> new HashMap<>());
       reserved.values().removeIf(at -> now - at > RESERVATION.toNanos());
       DeviceCensus.NodeDevices devices = census.get(node);
-      available.put(node, available(devices == null ? 0 : free.get(node),
-          devices == null ? Set.of() : devices.owners(), reserved.keySet()));
+      available.put(node, devices == null ? 0
+          : available(devices.available(owner -> false), devices.owners(), reserved.keySet()));
       regionOf.put(node, region);
     }
-    waitingSince.values().removeIf(t -> now - t > 6 * WAIT_FOR_REGION.toNanos());
+    waitingSince.values().removeIf(t -> now - t > 6 * WAIT_FOR_DEVICE.toNanos());
     Long since = waitingSince.get(shardId);
-    Address chosen = place(available, free, since == null || now - since < WAIT_FOR_REGION.toNanos());
+    Address chosen = place(available, since == null || now - since < WAIT_FOR_DEVICE.toNanos());
     if (chosen == null) {
       if (since == null) {
         waitingSince.put(shardId, now);
-        system.log().info("worker shard {} waits up to {} s for the shard region of a node with a free device",
-            shardId, WAIT_FOR_REGION.toSeconds());
+        system.log().info("worker shard {} waits up to {} s for a device to be available on a node with a shard region",
+            shardId, WAIT_FOR_DEVICE.toSeconds());
       }
-      throw new WaitingForRegion(shardId);
+      throw new WaitingForDevice(shardId);
     }
     waitingSince.remove(shardId);
     reservations.get(chosen).put(shardId, now);
@@ -199,10 +200,9 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
    * Where a worker goes: the node with a registered region and the most devices {@code
    * available} (free ones minus reservations; in the regions' order, the first of equals), even
    * without a free one, as its agent then tells the job why. Null when it should wait instead
-   * ({@code mayWait}): no node with a region has a device available, but one without a region
-   * yet has a free one.
+   * ({@code mayWait}): no node with a region has a device available.
    */
-  static Address place(Map<Address, Integer> available, Map<Address, Integer> freeEverywhere, boolean mayWait) {
+  static Address place(Map<Address, Integer> available, boolean mayWait) {
     Address best = null;
     int bestFree = Integer.MIN_VALUE;
     for (Map.Entry<Address, Integer> e : available.entrySet()) {
@@ -214,15 +214,14 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
     if (best == null) {
       throw new IllegalStateException("no worker region to allocate a shard to");
     }
-    boolean freeWithoutRegion = freeEverywhere.entrySet().stream()
-        .anyMatch(e -> e.getValue() > 0 && !available.containsKey(e.getKey()));
-    return bestFree <= 0 && mayWait && freeWithoutRegion ? null : best;
+    return bestFree <= 0 && mayWait ? null : best;
   }
 
   /** The allocation of a shard is left for sharding to ask again: see the class comment. */
-  static final class WaitingForRegion extends RuntimeException {
-    WaitingForRegion(String shardId) {
-      super("worker shard " + shardId + " waits for the shard region of a node with a free device", null, false, false);
+  static final class WaitingForDevice extends RuntimeException {
+    WaitingForDevice(String shardId) {
+      super("worker shard " + shardId + " waits for a device to be available on a node with a shard region", null, false,
+          false);
     }
   }
 
