@@ -8,6 +8,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import org.apache.pekko.actor.ActorRef;
 import org.apache.pekko.actor.Address;
@@ -52,8 +53,20 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
   /** Long enough for an allocated worker to start and take its device. */
   private static final Duration RESERVATION = Duration.ofSeconds(10);
   private static final Duration ASK_TIMEOUT = Duration.ofSeconds(5);
-  /** A worker allocated this recently may still be taking its device: not moved yet. */
-  private static final Duration SETTLE = Duration.ofSeconds(3);
+  /**
+   * A worker allocated this recently may still be taking its device: not moved yet. As long as a
+   * reservation: the 128 ranks of a job on a busy machine took more than 3 s to take theirs, and
+   * moving one stopped it and failed its generation.
+   */
+  private static final Duration SETTLE = RESERVATION;
+  /**
+   * Allocations within this of a census share it. Sharding allocates a job's ranks at once, and a
+   * census per rank asked every node's agent once per rank: 128 ranks on 8 nodes made 1,024 asks,
+   * the agents' answers came later than a census waits, and nodes counted with no devices. A
+   * shared census is still exact enough: what this strategy allocated since is in its
+   * reservations, and a device given back since is only seen a moment later.
+   */
+  private static final Duration CENSUS_REUSE = Duration.ofMillis(500);
   /** How long a shard waits for a device to be available on a node with a region. */
   private static final Duration WAIT_FOR_DEVICE = Duration.ofSeconds(10);
 
@@ -72,6 +85,9 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
   private final Map<String, Long> movedAt = new HashMap<>();
   /** When each shard waiting for a node's region first did. */
   private final Map<String, Long> waitingSince = new HashMap<>();
+
+  private CompletableFuture<Map<Address, DeviceCensus.NodeDevices>> lastCensus;
+  private long lastCensusAt;
 
   public DeviceAwareAllocation(org.apache.pekko.actor.ActorSystem system) {
     this.system = Adapter.toTyped(system);
@@ -230,11 +246,19 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
     return address.hasLocalScope() ? Cluster.get(Adapter.toClassic(system)).selfAddress() : address;
   }
 
-  private CompletionStage<Map<Address, DeviceCensus.NodeDevices>> census() {
-    return DeviceCensus.take(system, ASK_TIMEOUT).thenApply(nodes -> {
-      Map<Address, DeviceCensus.NodeDevices> byNode = new HashMap<>();
-      nodes.forEach(n -> byNode.put(n.node(), n));
-      return byNode;
-    });
+  /** The devices of every node: the census in flight or taken within {@link #CENSUS_REUSE}, or a new one. */
+  private synchronized CompletionStage<Map<Address, DeviceCensus.NodeDevices>> census() {
+    long now = System.nanoTime();
+    boolean reusable = lastCensus != null && !lastCensus.isCompletedExceptionally()
+        && (!lastCensus.isDone() || now - lastCensusAt < CENSUS_REUSE.toNanos());
+    if (!reusable) {
+      lastCensusAt = now;
+      lastCensus = DeviceCensus.take(system, ASK_TIMEOUT).thenApply(nodes -> {
+        Map<Address, DeviceCensus.NodeDevices> byNode = new HashMap<>();
+        nodes.forEach(n -> byNode.put(n.node(), n));
+        return byNode;
+      }).toCompletableFuture();
+    }
+    return lastCensus;
   }
 }
