@@ -49,13 +49,17 @@ final class GenerationSurvey {
 
   /**
    * Once a member answered, the others are waited for this multiple of the time its answer took,
-   * but at least {@link #ANSWER_FLOOR} (and at most {@code state-answer-timeout}). Live members
-   * answer alike (each once its run has stopped, within a step), so one that takes several times
-   * longer than the first is hung or cut off: waiting the whole timeout for it was about half of
-   * a hung rank's recovery.
+   * but at least {@link #ANSWER_FLOOR} plus {@link #ANSWER_FLOOR_PER_MEMBER} for each member (and
+   * at most {@code state-answer-timeout}). Live members answer alike (each once its run has
+   * stopped, within a step), so one that takes several times longer than the first is hung or cut
+   * off: waiting the whole timeout for it was about half of a hung rank's recovery. The more
+   * members, the wider their answers spread (their runs stop on shared cores, and one coordinator
+   * takes the answers in turn): with a flat 200 ms, a job of 128 ranks on 8 busy nodes took 40 live
+   * members for silent, formed without them, and needed two more generations (bench/scale).
    */
   private static final int ANSWER_FACTOR = 4;
   private static final Duration ANSWER_FLOOR = Duration.ofMillis(200);
+  private static final Duration ANSWER_FLOOR_PER_MEMBER = Duration.ofMillis(20);
 
   /**
    * What the survey after generation {@code afterGeneration} found. {@code checkpoint} is the
@@ -135,12 +139,18 @@ final class GenerationSurvey {
     if (answer.held() != null) {
       held.put(answer.member(), new GenerationPlanner.Held(answer.held().step(), answer.held().bytes()));
       if (held.size() == 1 && answered.size() < request.members().size()) {
-        long tookNanos = System.nanoTime() - startNanos;
-        Duration wait = Duration.ofNanos(Math.max(ANSWER_FLOOR.toNanos(), ANSWER_FACTOR * tookNanos));
-        timers.startSingleTimer(Silent.INSTANCE, wait);
+        Duration took = Duration.ofNanos(System.nanoTime() - startNanos);
+        timers.startSingleTimer(Silent.INSTANCE, patience(took, request.members().size()));
       }
     }
     return surveyedYet();
+  }
+
+  /** How long the other members are waited for once the first answered after {@code took}. */
+  static Duration patience(Duration took, int members) {
+    Duration floor = ANSWER_FLOOR.plus(ANSWER_FLOOR_PER_MEMBER.multipliedBy(members));
+    Duration scaled = took.multipliedBy(ANSWER_FACTOR);
+    return scaled.compareTo(floor) > 0 ? scaled : floor;
   }
 
   private Behavior<Command> onSilent() {
@@ -148,8 +158,9 @@ final class GenerationSurvey {
       return Behaviors.same();
     }
     List<Integer> silent = request.members().stream().filter(m -> !answered.contains(m)).toList();
-    context.getLog().warn("job {}: members {} did not answer within {} times the first answer's time; forming without them",
-        request.jobId(), silent, ANSWER_FACTOR);
+    context.getLog().warn("job {}: members {} did not answer within {} times the first answer's time (at least {} ms"
+        + " for {} members); forming without them", request.jobId(), silent, ANSWER_FACTOR,
+        patience(Duration.ZERO, request.members().size()).toMillis(), request.members().size());
     answered.addAll(silent);
     return surveyedYet();
   }

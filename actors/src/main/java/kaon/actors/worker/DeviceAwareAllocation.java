@@ -44,9 +44,9 @@ import scala.concurrent.Future;
  *
  * <p>A shard stays where it was allocated, so a worker placed without a device would find none on
  * every later attempt too, even once another node has one. Rebalancing moves exactly those
- * workers: ones that own no device on their node, allocated a while ago, when another node has a
- * free device. A worker that owns a device (training, or holding it between generations) is never
- * moved.
+ * workers: ones that own no device on a node that has none free, allocated a while ago, when
+ * another node has a free device. A worker that owns a device (training, or holding it between
+ * generations) is never moved.
  */
 public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardAllocationStrategy {
 
@@ -143,13 +143,15 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
       if (devices == null) {
         continue;   // its node did not answer: nothing is known about it
       }
+      // A worker whose node has a free device takes it when its generation prepares it: not moved.
+      boolean noneFreeHere = devices.available(owner -> false) == 0;
       for (String shard : scala.jdk.javaapi.CollectionConverters.asJava(e.getValue())) {
         boolean owns = devices.devices().stream().anyMatch(d -> d.owner().equals(shard));
         Long at = allocatedAt.get(shard);
         boolean settled = at == null || now - at > SETTLE.toNanos();
         Long moved = movedAt.get(shard);
         boolean cooled = moved == null || now - moved > MOVE_COOLDOWN.toNanos();
-        if (!owns && settled && cooled && !inProgress.contains(shard)) {
+        if (!owns && noneFreeHere && settled && cooled && !inProgress.contains(shard)) {
           move.add(shard);
           movedAt.put(shard, now);
         }
