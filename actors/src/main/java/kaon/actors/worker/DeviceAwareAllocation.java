@@ -31,10 +31,11 @@ import scala.concurrent.Future;
  * the 32 ranks of a job on 8 nodes of 4 devices saw every node full before the last ones were
  * placed, and those went where no device was free, six generations in a row.
  *
- * <p>A job only starts ranks for devices it counted, so a worker that finds none available is
- * early, not doomed: the devices are still being given back (by workers a new generation left out,
- * which release them when told, a moment after the new ones are allocated), or the node that has
- * them was seen by the census a moment before its shard region registered. While no node with a
+ * <p>A job starts ranks for the devices it counted (its first generation, for those the API
+ * counted at submission), so a worker that finds none available is early, not doomed: the
+ * devices are still being given back (by workers a new generation left out, which release them
+ * when told, a moment after the new ones are allocated), or the node that has them was seen by
+ * the census a moment before its shard region registered. While no node with a
  * region has a device available, the allocation fails on purpose, for up to {@code
  * WAIT_FOR_DEVICE}; sharding asks again (its retry-interval, 2 s). Placed at once where no device
  * was free, such workers failed their generation again and again: a soak saw a job re-form five
@@ -83,7 +84,7 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
   private final Map<String, Long> allocatedAt = new HashMap<>();
   /** When each shard was last chosen for a move. */
   private final Map<String, Long> movedAt = new HashMap<>();
-  /** When each shard waiting for a node's region first did. */
+  /** When each shard waiting for a device first did. */
   private final Map<String, Long> waitingSince = new HashMap<>();
 
   private CompletableFuture<Map<Address, DeviceCensus.NodeDevices>> lastCensus;
@@ -103,7 +104,7 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
       return region;
     });
     // The coordinator logs a failed allocation at ERROR with its exception's stack. A wait for a
-    // region is expected and its exception has no stack: handed over as it is, not wrapped in a
+    // device is expected and its exception has no stack: handed over as it is, not wrapped in a
     // CompletionException (which has one), it logs as two lines instead of a dozen.
     scala.concurrent.Promise<ActorRef> home = scala.concurrent.Promise.apply();
     choice.whenComplete((region, failure) -> {

@@ -164,9 +164,11 @@ class JobCoordinatorTest {
     while (!(aWatcher.receiveMessage(WAIT) instanceof JobUpdate.Progress)) {
       // until A trains
     }
-    // Job B may have 1..2 workers: it starts with the one device left.
+    // Job B may have 1..2 workers: it starts with the one device left, as the API starts a job
+    // with the free devices it counts. (Started with 2, its second rank would wait for A's device
+    // to come back, up to 10 s, and train from the start with both.)
     ActorRef<JobCoordinator.Command> b = spawnJob(RUN + "grower");
-    TestProbe<JobUpdate> bWatcher = submitAndWatch(b, spec("fashion-mnist-mlp", 2, 0).withBounds(1, 2));
+    TestProbe<JobUpdate> bWatcher = submitAndWatch(b, spec("fashion-mnist-mlp", 1, 0).withBounds(1, 2));
     assertEquals(JobStatus.Phase.SUCCEEDED, DataParallelEquivalenceTest.awaitEnd(aWatcher).phase());
     // A gave its device back; B finds it at its next look and grows.
     JobStatus end = DataParallelEquivalenceTest.awaitEnd(bWatcher);
