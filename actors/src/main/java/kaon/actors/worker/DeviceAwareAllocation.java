@@ -174,19 +174,21 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
     // A shard allocated again (its worker stopped, or was refused) is no longer where it was.
     reservations.values().forEach(r -> r.remove(shardId));
     Map<Address, Integer> available = new LinkedHashMap<>();
+    Map<Address, Integer> free = new HashMap<>();
     Map<Address, ActorRef> regionOf = new HashMap<>();
     for (ActorRef region : ordered) {
       Address node = node(region);
       Map<String, Long> reserved = reservations.computeIfAbsent(node, n -> new HashMap<>());
       reserved.values().removeIf(at -> now - at > RESERVATION.toNanos());
       DeviceCensus.NodeDevices devices = census.get(node);
-      available.put(node, devices == null ? 0
-          : available(devices.available(owner -> false), devices.owners(), reserved.keySet()));
+      int unowned = devices == null ? 0 : devices.available(owner -> false);
+      free.put(node, unowned);
+      available.put(node, devices == null ? 0 : available(unowned, devices.owners(), reserved.keySet()));
       regionOf.put(node, region);
     }
     waitingSince.values().removeIf(t -> now - t > 6 * WAIT_FOR_DEVICE.toNanos());
     Long since = waitingSince.get(shardId);
-    Address chosen = place(available, since == null || now - since < WAIT_FOR_DEVICE.toNanos());
+    Address chosen = place(available, free, since == null || now - since < WAIT_FOR_DEVICE.toNanos());
     if (chosen == null) {
       if (since == null) {
         waitingSince.put(shardId, now);
@@ -217,23 +219,31 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
 
   /**
    * Where a worker goes: the node with a registered region and the most devices {@code
-   * available} (free ones minus reservations; in the regions' order, the first of equals), even
-   * without a free one, as its agent then tells the job why. Null when it should wait instead
-   * ({@code mayWait}): no node with a region has a device available.
+   * available} (free ones minus reservations), then the most {@code free} ones (in the regions'
+   * order, the first of equals), even without a free one, as its agent then tells the job why.
+   * Null when it should wait instead ({@code mayWait}): no node with a region has a free device at
+   * all. Reservations alone never make a worker wait: a shard allocated only to be told to stop
+   * (a lost rank's, or a finished job's) reserves a device it never takes, and a soak's job then
+   * waited 10 s for a device that was free.
    */
-  static Address place(Map<Address, Integer> available, boolean mayWait) {
+  static Address place(Map<Address, Integer> available, Map<Address, Integer> free, boolean mayWait) {
     Address best = null;
+    int bestAvailable = Integer.MIN_VALUE;
     int bestFree = Integer.MIN_VALUE;
+    boolean anyFree = false;
     for (Map.Entry<Address, Integer> e : available.entrySet()) {
-      if (e.getValue() > bestFree) {
+      int unowned = free.getOrDefault(e.getKey(), 0);
+      anyFree |= unowned > 0;
+      if (e.getValue() > bestAvailable || e.getValue() == bestAvailable && unowned > bestFree) {
         best = e.getKey();
-        bestFree = e.getValue();
+        bestAvailable = e.getValue();
+        bestFree = unowned;
       }
     }
     if (best == null) {
       throw new IllegalStateException("no worker region to allocate a shard to");
     }
-    return bestFree <= 0 && mayWait ? null : best;
+    return !anyFree && mayWait ? null : best;
   }
 
   /** The allocation of a shard is left for sharding to ask again: see the class comment. */

@@ -26,24 +26,29 @@ class DeviceAwareAllocationTest {
 
   @Test
   void theNodeWithTheMostAvailableDevicesGetsTheWorker() {
-    assertEquals(B, DeviceAwareAllocation.place(nodes(A, 0, B, 2), true));
+    assertEquals(B, DeviceAwareAllocation.place(nodes(A, 0, B, 2), nodes(A, 0, B, 2), true));
     // Equals: the first in the regions' order.
-    assertEquals(A, DeviceAwareAllocation.place(nodes(A, 1, B, 1), true));
+    assertEquals(A, DeviceAwareAllocation.place(nodes(A, 1, B, 1), nodes(A, 1, B, 1), true));
   }
 
   @Test
-  void aWorkerWaitsWhileNoNodeWithARegionHasADeviceAvailable() {
+  void aWorkerWaitsWhileNoNodeWithARegionHasAFreeDevice() {
     // C has joined (the census sees its device, sharding not its region yet), or a worker the new
     // generation left out is still giving its device back: either way, one is about to be free.
-    assertNull(DeviceAwareAllocation.place(nodes(A, 0, B, 0), true));
-    // Reservations count: B's one free device is taken by a worker allocated a moment ago.
-    assertNull(DeviceAwareAllocation.place(nodes(A, 0, B, 1 - 1), true));
+    assertNull(DeviceAwareAllocation.place(nodes(A, 0, B, 0), nodes(A, 0, B, 0), true));
+  }
+
+  @Test
+  void aReservationAloneNeverMakesAWorkerWaitButTheFreeDeviceBreaksTheTie() {
+    // B's free device is reserved for a shard that may never take it (a lost rank's worker,
+    // allocated only to be told to stop): the worker goes to B rather than waiting.
+    assertEquals(B, DeviceAwareAllocation.place(nodes(A, 0, B, 0), nodes(A, 0, B, 1), true));
   }
 
   @Test
   void afterWaitingLongEnoughTheLeastLoadedNodeGetsItAnyway() {
     // Its agent then refuses the device, and the job hears why.
-    assertEquals(A, DeviceAwareAllocation.place(nodes(A, 0, B, -1), false));
+    assertEquals(A, DeviceAwareAllocation.place(nodes(A, 0, B, -1), nodes(A, 0, B, 0), false));
   }
 
   @Test
