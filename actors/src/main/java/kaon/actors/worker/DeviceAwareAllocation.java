@@ -127,8 +127,7 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
   /** Workers without a device on their node, when a node with a registered region has one free. */
   private synchronized Set<String> homeless(
       List<DeviceCensus.NodeDevices> nodes, Map<ActorRef, IndexedSeq<String>> current, Set<String> inProgress) {
-    Map<Address, DeviceCensus.NodeDevices> byNode = new HashMap<>();
-    nodes.forEach(n -> byNode.put(n.node(), n));
+    Map<Address, DeviceCensus.NodeDevices> byNode = byNode(nodes);
     boolean freeSomewhere = current.keySet().stream()
         .map(region -> byNode.get(node(region)))
         .anyMatch(n -> n != null && n.available(owner -> false) > 0);
@@ -266,12 +265,14 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
         && (!lastCensus.isDone() || now - lastCensusAt < CENSUS_REUSE.toNanos());
     if (!reusable) {
       lastCensusAt = now;
-      lastCensus = DeviceCensus.take(system, ASK_TIMEOUT).thenApply(nodes -> {
-        Map<Address, DeviceCensus.NodeDevices> byNode = new HashMap<>();
-        nodes.forEach(n -> byNode.put(n.node(), n));
-        return byNode;
-      }).toCompletableFuture();
+      lastCensus = DeviceCensus.take(system, ASK_TIMEOUT).thenApply(DeviceAwareAllocation::byNode).toCompletableFuture();
     }
     return lastCensus;
+  }
+
+  private static Map<Address, DeviceCensus.NodeDevices> byNode(List<DeviceCensus.NodeDevices> nodes) {
+    Map<Address, DeviceCensus.NodeDevices> byNode = new HashMap<>();
+    nodes.forEach(n -> byNode.put(n.node(), n));
+    return byNode;
   }
 }
