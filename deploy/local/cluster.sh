@@ -14,13 +14,17 @@
 # Nodes log to $KAON_LOCAL_DIR/node-K.log (default ~/.local/share/kaon/local), appended across
 # restarts with a line marking each start, so that what a node did before a crash is kept. A node
 # that the cluster downs exits with code 4; `start` brings it back. They share the
-# embedded Cassandra (started if needed). Cluster ports 25521.. (KAON_LOCAL_PORT), one core
-# thread per node. Then: ./kaon cluster; ./kaon submit --task fashion-mnist-mlp --min-workers 2
+# embedded Cassandra (started if needed). Cluster ports 25521.. (KAON_LOCAL_PORT), management
+# ports (/alive, /ready, /metrics) 25721.. (KAON_LOCAL_MANAGEMENT_PORT), one core thread per
+# node. Then: ./kaon cluster; ./kaon submit --task fashion-mnist-mlp --min-workers 2
 # --max-workers 3 --watch; deploy/local/cluster.sh kill 3.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 dir="${KAON_LOCAL_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/kaon/local}"
 base="${KAON_LOCAL_PORT:-25521}"
+# Derived from the cluster ports, so that clusters started side by side (benches, tests) with
+# their own KAON_LOCAL_PORT do not collide on these either.
+management="${KAON_LOCAL_MANAGEMENT_PORT:-$((base + 200))}"
 mkdir -p "$dir"
 
 pid_of() { [ -f "$dir/node-$1.pid" ] && cat "$dir/node-$1.pid"; }
@@ -42,6 +46,9 @@ start_node() {
   local k=$1; shift
   if alive "$k"; then echo "node $k: already running (pid $(pid_of "$k"))"; return; fi
   echo "=== node $k starting at $(date -u +%Y-%m-%dT%H:%M:%SZ) ===" >> "$dir/node-$k.log"
+  # Each node serves /alive, /ready and /metrics on its own management port (25721 + K - 1 by
+  # default; deploy/monitoring/prometheus-local.yml scrapes those).
+  KAON_MANAGEMENT=on KAON_MANAGEMENT_PORT=$((management + k - 1)) \
   nohup "$here/kaon" node --devices "${KAON_LOCAL_DEVICES:-1}" --threads-per-worker 1 --port $((base + k - 1)) "$@" \
     >> "$dir/node-$k.log" 2>&1 &
   echo $! > "$dir/node-$k.pid"

@@ -16,6 +16,7 @@ import kaon.actors.worker.DeviceSlot;
 import kaon.actors.worker.WorkerEntity;
 import kaon.actors.worker.DeviceWorker;
 import kaon.actors.worker.NodeAgent;
+import kaon.actors.worker.TaskWarmup;
 import kaon.runtime.grpc.BearerToken;
 import kaon.runtime.grpc.GrpcServer;
 import kaon.runtime.grpc.GrpcSettings;
@@ -172,7 +173,9 @@ public final class KaonNode {
     // Only a worker node offers its devices: a census counting a gateway's or a coordinator's
     // cores would size generations for ranks that can never be placed there.
     boolean worker = org.apache.pekko.cluster.typed.Cluster.get(system).selfMember().hasRole(WorkerEntity.ROLE);
-    ActorRef<NodeAgent.Command> nodeAgent = system.systemActorOf(NodeAgent.create(worker ? devices : List.of()),
+    TaskWarmup warmup = worker && settings.worker().warmSpareDevices()
+        ? new TaskWarmup(catalog, settings.worker().dataDir()) : null;
+    ActorRef<NodeAgent.Command> nodeAgent = system.systemActorOf(NodeAgent.create(worker ? devices : List.of(), warmup),
         "node-agent", org.apache.pekko.actor.typed.Props.empty());
     if (worker) {
       system.receptionist().tell(Receptionist.register(NodeAgent.SERVICE_KEY, nodeAgent));
@@ -183,6 +186,9 @@ public final class KaonNode {
     if (liveness != null && NodeLiveness.get(system).settings().downing()) {
       system.systemActorOf(LivenessDowning.create(), "liveness-downing", org.apache.pekko.actor.typed.Props.empty());
     }
+    // The JVM's own figures (memory, GC, threads) beside Kaon's, in the node's registry.
+    io.prometheus.metrics.instrumentation.jvm.JvmMetrics.builder()
+        .register(kaon.actors.metrics.KaonMetrics.get(system).registry());
     CheckpointStore store = CheckpointStore.create(system, settings.checkpoint());
     WorkerEntity.init(system, nodeAgent, catalog, store, settings.worker());
     JobEntity.init(system, store, settings.job());

@@ -47,7 +47,8 @@ public record KaonSettings(
         modelDir(worker.getString("model-dir")),
         worker.getDuration("device-ask-timeout"),
         worker.getDuration("hold-device"),
-        worker.getDuration("report-resend-interval"));
+        worker.getDuration("report-resend-interval"),
+        worker.getBoolean("warm-spare-devices"));
     int slots = node.getInt("cpu-slots");
     int threads = node.getInt("threads-per-slot");
     if (slots < 0) {

@@ -103,7 +103,6 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
 
   private record RoundTimedOut(long step) implements Command {}
 
-
   private final String jobId;
   private final long generation;
   private final int rank;
@@ -131,6 +130,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
 
   private long rounds;
   private long staleDropped;
+  private final kaon.actors.metrics.KaonMetrics metrics;
   private long chunksSent;
   private long floatsSent;
 
@@ -154,6 +154,7 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
       int worldSize,
       AllReduceSettings settings) {
     super(context);
+    this.metrics = kaon.actors.metrics.KaonMetrics.get(context.getSystem());
     this.timers = timers;
     this.jobId = jobId;
     this.generation = generation;
@@ -275,21 +276,18 @@ public final class AllReducePeer extends AbstractBehavior<RingMessage> {
   }
 
   private Behavior<RingMessage> onChunk(InboundChunk chunk) {
-    if (chunk.generation() != generation || !chunk.jobId().equals(jobId)) {
+    boolean foreign = chunk.generation() != generation || !chunk.jobId().equals(jobId);
+    // An empty chunk was withdrawn by its sender, whose round ended before Artery wrote it (see LentBuffer).
+    if (foreign || chunk.damage() == null && chunk.length() == 0) {
       staleDropped++;
-      getContext().getLog().debug(
-          "dropped chunk of {} generation {} (this peer: {} generation {})",
-          chunk.jobId(), chunk.generation(), jobId, generation);
+      metrics.staleChunkDropped();
+      getContext().getLog().debug("dropped {} chunk of {} generation {} step {} round {} (this peer: {} generation {})",
+          foreign ? "a stale" : "a withdrawn", chunk.jobId(), chunk.generation(), chunk.step(), chunk.round(), jobId,
+          generation);
       return this;
     }
     if (chunk.damage() != null) {
       damaged(chunk);
-      return this;
-    }
-    if (chunk.length() == 0) {
-      // Withdrawn by its sender, whose round ended before Artery wrote it (see LentBuffer).
-      staleDropped++;
-      getContext().getLog().debug("dropped a withdrawn chunk of step {} round {}", chunk.step(), chunk.round());
       return this;
     }
     if (current != null && chunk.step() == current.step) {

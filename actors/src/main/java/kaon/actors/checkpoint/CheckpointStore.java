@@ -22,6 +22,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.Executor;
 import kaon.actors.checkpoint.CheckpointInfo;
+import kaon.actors.metrics.KaonMetrics;
 import kaon.protocol.NamedTensor;
 import kaon.protocol.v1.Checkpoint;
 import kaon.protocol.v1.Tensor;
@@ -58,6 +59,7 @@ public final class CheckpointStore {
   private final CassandraSession session;
   private final CheckpointSettings settings;
   private final Executor executor;
+  private final KaonMetrics metrics;
   private volatile Statements statements;
 
   /** The prepared statements, made once per session. */
@@ -80,7 +82,8 @@ public final class CheckpointStore {
    */
   public record StoredModel(String jobId, String sha256, long bytes, int chunks) {}
 
-  private CheckpointStore(CassandraSession session, CheckpointSettings settings, Executor executor) {
+  private CheckpointStore(CassandraSession session, CheckpointSettings settings, Executor executor, KaonMetrics metrics) {
+    this.metrics = metrics;
     this.session = session;
     this.settings = settings;
     this.executor = executor;
@@ -94,10 +97,9 @@ public final class CheckpointStore {
   public static CheckpointStore create(ActorSystem<?> system, CheckpointSettings settings) {
     CassandraSession session = CassandraSessionRegistry.get(system).sessionFor(CassandraSessionSettings.create());
     Executor executor = system.dispatchers().lookup(DispatcherSelector.blocking());
-    return new CheckpointStore(session, settings, executor);
+    return new CheckpointStore(session, settings, executor, KaonMetrics.get(system));
   }
 
-  /** The settings this store was made with. */
   /** Completes once a trivial query has gone through this store's session: it is open and Cassandra answers. */
   public CompletionStage<Void> ping() {
     return session.underlying()
@@ -105,6 +107,7 @@ public final class CheckpointStore {
         .thenApply(rows -> null);
   }
 
+  /** The settings this store was made with. */
   public CheckpointSettings settings() {
     return settings;
   }
@@ -115,6 +118,7 @@ public final class CheckpointStore {
    */
   public CompletionStage<CheckpointInfo> write(CheckpointData data) {
     String id = "step-" + data.step() + "-" + UUID.randomUUID().toString().substring(0, 8);
+    long start = System.nanoTime();
     CompletableFuture<byte[]> encoded = CompletableFuture.supplyAsync(() -> encode(data).toByteArray(), executor);
     return prepared().thenCompose(st -> encoded.thenCompose(payload -> {
       int chunks = Math.max(1, (payload.length + settings.chunkBytes() - 1) / settings.chunkBytes());
@@ -123,7 +127,10 @@ public final class CheckpointStore {
           .thenCompose(done -> execute(st.insertMeta.bind(
               data.jobId(), data.step(), id, data.epoch(), (long) payload.length, chunks,
               settings.chunkBytes(), sha, Instant.now())))
-          .thenApply(rs -> new CheckpointInfo(id, data.step(), data.epoch(), payload.length, sha));
+          .thenApply(rs -> {
+            metrics.checkpoint("write", payload.length, System.nanoTime() - start);
+            return new CheckpointInfo(id, data.step(), data.epoch(), payload.length, sha);
+          });
     }));
   }
 
@@ -134,6 +141,7 @@ public final class CheckpointStore {
    *     its checksum
    */
   public CompletionStage<CheckpointData> load(String jobId, String id) {
+    long start = System.nanoTime();
     return prepared().thenCompose(st -> execute(st.selectOneMeta.bind(jobId, id))
         .thenCompose(rs -> {
           Row meta = rs.one();
@@ -143,7 +151,11 @@ public final class CheckpointStore {
           int chunks = meta.getInt("chunks");
           long bytes = meta.getLong("bytes");
           String sha = meta.getString("sha256");
-          return readChunks(st, jobId, id, chunks).thenApplyAsync(parts -> decode(jobId, id, parts, bytes, sha), executor);
+          return readChunks(st, jobId, id, chunks).thenApplyAsync(parts -> {
+            CheckpointData data = decode(jobId, id, parts, bytes, sha);
+            metrics.checkpoint("read", bytes, System.nanoTime() - start);
+            return data;
+          }, executor);
         }));
   }
 

@@ -28,7 +28,7 @@ public final class IdxReader {
   /** What to tell a user whose data set is missing; callers that resolve the directory reuse it. */
   public static final String INSTALL_HINT =
       "Install it with: sudo apt-get install dataset-fashion-mnist (or point"
-          + " kaon.data.fashion-mnist.dir / KAON_FASHION_MNIST_DIR / --data-dir at a directory"
+          + " kaon.worker.data-dir / KAON_DATA_DIR / --data-dir at a directory"
           + " that holds it)";
 
   static final int IMAGES_MAGIC = 0x00000803;

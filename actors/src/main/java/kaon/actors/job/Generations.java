@@ -6,6 +6,8 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.Consumer;
 import kaon.actors.liveness.NodeLiveness;
+import kaon.actors.metrics.GenerationReasons;
+import kaon.actors.metrics.KaonMetrics;
 import kaon.actors.worker.DeviceWorker;
 import kaon.actors.worker.WorkerEntity;
 import kaon.actors.worker.WorkerReport;
@@ -79,15 +81,21 @@ final class Generations {
   private final EffectFactories<JobEvent, JobState> effect;
   private final FailurePolicy failures;
   private final GrowthPolicy growth;
+  private final KaonMetrics metrics;
+  /** When the fault that ended the last training generation struck; -1 when none is pending. */
+  private long faultAt = -1;
   private Activity activity = new Idle();
   private int failuresWithoutProgress;
   /** Delay before reading checkpoints again after the store failed; null after a success. */
   private Duration readRetry;
   private ActorRef<GrowthWatch.Command> growthWatch;
+  /** The training generation's spare being stood by ({@link SpareRank}); null when none. */
+  private ActorRef<SpareRank.Message> spare;
 
   Generations(ActorContext<?> context, String jobId, JobWorkers workers, JobCheckpoints checkpoints, JobSettings settings,
       JobHealth health, Replies replies, RankPlacements placements, Port port, EffectFactories<JobEvent, JobState> effect) {
     this.context = context;
+    this.metrics = KaonMetrics.get(context.getSystem());
     this.jobId = jobId;
     this.workers = workers;
     this.checkpoints = checkpoints;
@@ -107,6 +115,8 @@ final class Generations {
 
   /** Prepares the generation the journal just recorded; its state comes as {@code source} says. */
   void prepare(JobState.Active state, long resumeStep, StateSource source, int sourceRank, int sourceBytes) {
+    List<GenerationInfo> history = state.course().history();
+    metrics.generationFormed(jobId, history.isEmpty() ? "" : history.get(history.size() - 1).reason());
     launch(state, GenerationLaunch::prepare, resumeStep, source, sourceRank, sourceBytes);
   }
 
@@ -124,7 +134,7 @@ final class Generations {
       return effect.noReply();
     }
     stopChildren();
-    activity = new Reforming();
+    reforming(reason);
     return survey(state, afterGeneration, reason);
   }
 
@@ -229,7 +239,40 @@ final class Generations {
       return effect.noReply();
     }
     activity = new Training();
-    return outcome instanceof GenerationLaunch.NotLaunched not ? reform(state, generation, not.reason()) : effect.noReply();
+    if (outcome instanceof GenerationLaunch.NotLaunched not) {
+      return reform(state, generation, not.reason());
+    }
+    standBy(state);
+    return effect.noReply();
+  }
+
+  /** The job re-forms for {@code reason}: a fault's time counts until the job trains again. */
+  private void reforming(String reason) {
+    activity = new Reforming();
+    if (faultAt < 0 && GenerationReasons.answersAFault(GenerationReasons.of(reason))) {
+      faultAt = System.nanoTime();
+    }
+  }
+
+  /**
+   * Rank 0 of the training generation reported where it is: the first report after a fault is
+   * when the job trained again ({@code kaon_resume_seconds}).
+   */
+  void stepsReported() {
+    if (faultAt >= 0 && activity instanceof Training) {
+      metrics.resumed(jobId, System.nanoTime() - faultAt);
+      faultAt = -1;
+    }
+  }
+
+  /** The cluster readies itself for the loss of one of the training generation's ranks ({@link SpareRank}). */
+  private void standBy(JobState.Active state) {
+    JobState.Course course = state.course();
+    if (spare != null) {
+      context.stop(spare);
+    }
+    spare = context.spawnAnonymous(SpareRank.create(jobId, course.generation(), course.spec().task(), course.nextMember(),
+        workers));
   }
 
   /** A rank's answer to the launch in progress, if any. */
@@ -246,8 +289,17 @@ final class Generations {
         : effect.noReply();
   }
 
-  /** A node joined: the growth watch, if any, looks at it, and a node lost at its address is forgotten. */
-  void nodeJoined(String address) {
+  /**
+   * A node joined: if the job trains, it readies itself for the job's task (and a spare may
+   * stand by on it), the growth watch, if any, looks at it, and a node lost at its address is
+   * forgotten.
+   */
+  void nodeJoined(JobState.Active state, String address) {
+    // While a generation forms, a warm-up would take the cores its ranks prepare on; and the
+    // coordinator hears every member as joined when it starts. Once it trains, the job stands by.
+    if (activity instanceof Training) {
+      standBy(state);
+    }
     lost.joined(address);
     if (growthWatch != null) {
       growthWatch.tell(new GrowthWatch.NodeUp(address));
@@ -320,7 +372,7 @@ final class Generations {
       context.getLog().warn("job {} generation {}: {}; forming a new generation in {} s", jobId, failed.generation(), reason,
           after.backoff().toSeconds());
       stopChildren();
-      activity = new Reforming();
+      reforming(reason);
       stopWorkers(state, reason, true);
       port.reformAfter(after.backoff(), state.course().generation(), reason);
       return effect.noReply();
@@ -356,6 +408,10 @@ final class Generations {
     if (growthWatch != null) {
       context.stop(growthWatch);
       growthWatch = null;
+    }
+    if (spare != null) {
+      context.stop(spare); // its generation ends: the next one stands its own spare by
+      spare = null;
     }
   }
 

@@ -3,6 +3,7 @@ package kaon.actors.job;
 import java.util.HashSet;
 import java.util.Set;
 import java.util.function.Consumer;
+import kaon.actors.metrics.KaonMetrics;
 import org.apache.pekko.actor.typed.ActorRef;
 
 /**
@@ -27,7 +28,11 @@ final class JobAudience {
    * The audience of {@code jobId}, whose coordinator runs on {@code node}; {@code host} takes the
    * status for the job's host.
    */
-  JobAudience(String jobId, Consumer<JobStatus> host, JobHealth health, RankPlacements placements, String node) {
+  private final KaonMetrics metrics;
+
+  JobAudience(String jobId, Consumer<JobStatus> host, JobHealth health, RankPlacements placements, String node,
+      KaonMetrics metrics) {
+    this.metrics = metrics;
     this.jobId = jobId;
     this.host = host;
     this.health = health;
@@ -65,16 +70,32 @@ final class JobAudience {
   /** The status changed: the watchers and the host hear it. */
   void publishStatus(JobState state) {
     JobStatus status = status(state);
+    noted(status);
     host.accept(status);
     publish(new JobUpdate.StatusChanged(status));
   }
 
   /** Tells the host the status without an update for the watchers (after recovery). */
   void noteStatus(JobState state) {
-    host.accept(status(state));
+    JobStatus status = status(state);
+    noted(status);
+    host.accept(status);
   }
 
   void publish(JobUpdate update) {
+    if (update instanceof JobUpdate.EpochFinished epoch) {
+      metrics.samplesPerSecond(jobId, epoch.metrics().samplesPerSecond());
+    }
     watchers.forEach(w -> w.tell(update));
+  }
+
+  /** The coordinator stopped here (the job ended, or moved): this node no longer counts it. */
+  void stopped() {
+    metrics.jobLeft(jobId);
+  }
+
+  private void noted(JobStatus status) {
+    metrics.jobPhase(jobId, status.phase().name().toLowerCase(java.util.Locale.ROOT));
+    metrics.jobHealth(jobId, !status.phase().isTerminal() && !status.health().isEmpty());
   }
 }

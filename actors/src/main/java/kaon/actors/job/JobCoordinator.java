@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.concurrent.CompletionStage;
 import java.util.function.Consumer;
 import kaon.actors.liveness.NodeLiveness;
+import kaon.actors.metrics.KaonMetrics;
 import kaon.actors.training.JobSpec;
 import kaon.actors.worker.DeviceWorker;
 import kaon.actors.worker.WorkerReport;
@@ -150,7 +151,7 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
     this.workers = workers;
     this.effects = effects;
     this.audience = new JobAudience(jobId, status -> host.tell(new StatusNoted(status)), health, placements,
-        effects.nodeAddress());
+        effects.nodeAddress(), KaonMetrics.get(context.getSystem()));
     this.retention = RetentionCriteria.snapshotEvery(settings.snapshotEvery(), 2);
     this.gate = new JournalGate(settings.persistRetryMin(), settings.persistRetryMax());
     this.journal = new JournalAccess(jobId, context.getLog(), effects, gate, health, () -> lastSequenceNumber(context),
@@ -192,7 +193,10 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
   @Override
   public SignalHandler<JobState> signalHandler() {
     return newSignalHandlerBuilder().onSignal(RecoveryCompleted.instance(), this::onRecovered)
-        .onSignal(PostStop.instance(), state -> generations.unwatchNodes()).build();
+        .onSignal(PostStop.instance(), state -> {
+          generations.unwatchNodes();
+          audience.stopped();
+        }).build();
   }
 
   private void onRecovered(JobState state) {
@@ -225,7 +229,7 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
         .onCommand(MayGrow.class, (state, may) -> generations.onMayGrow(state, may.grow()))
         .onCommand(NodeLost.class, (state, lost) -> generations.onNodeLost(state, lost.gone(), gate.endWaiting()))
         .onCommand(NodeJoined.class, (state, joined) -> {
-          generations.nodeJoined(joined.address());
+          generations.nodeJoined(state, joined.address());
           return Effect().noReply();
         });
     builder.forStateType(JobState.Ended.class)
@@ -270,6 +274,7 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
         audience.publishStatus(state); // watchers see where the ranks run, and how they talk
       }
     } else if (report instanceof WorkerReport.StepProgress p) {
+      generations.stepsReported();
       audience.progressed(p.generation(), new JobProgress(p.epoch() + 1, p.step(), p.stepsPerEpoch(), p.meanLoss()));
     } else if (report instanceof WorkerReport.EpochReport epoch) {
       return results.onEpoch(state, epoch);

@@ -168,11 +168,17 @@ sealed interface JobState permits JobState.Unsubmitted, JobState.Active, JobStat
           minWorkers, maxWorkers, g.members(), next, newest(longer, HISTORY));
     }
 
+    /**
+     * An epoch is recorded, in its place: epochs can be recorded out of order when a coordinator
+     * comes back after a journal outage, hears a rank's newest epoch at once, and the earlier ones
+     * only when the ranks resend them (a test saw epochs 4, 1, 2, 3). Steps done never go back here.
+     */
     Course withEpoch(JobEvent.EpochCompleted e) {
       List<EpochMetrics> more = new ArrayList<>(epochs);
       more.add(e.metrics());
-      return new Course(spec, generation, worldSize, stateSource, List.copyOf(more), e.stepsDone(), checkpoints,
-          minWorkers, maxWorkers, members, nextMember, history);
+      more.sort(java.util.Comparator.comparingInt(EpochMetrics::epoch));
+      return new Course(spec, generation, worldSize, stateSource, List.copyOf(more), Math.max(stepsDone, e.stepsDone()),
+          checkpoints, minWorkers, maxWorkers, members, nextMember, history);
     }
 
     Course withCheckpoint(CheckpointInfo checkpoint) {

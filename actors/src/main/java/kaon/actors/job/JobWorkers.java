@@ -38,6 +38,13 @@ interface JobWorkers {
   /** {@code subscriber} hears of no node any more. */
   void unwatchNodes(ActorRef<NodeLiveness.NodeGone> subscriber);
 
+  /**
+   * Tells every worker node's agent that this job trains {@code task}, so that those with a free
+   * device ready themselves for a rank of it ({@link kaon.actors.worker.NodeAgent.WarmTask}; each
+   * node decides whether it does). Nothing is answered or awaited.
+   */
+  void warm(String task);
+
   /** Tells {@code subscriber} of each node that joins the cluster from now on. */
   void onNodeUp(ActorRef<ClusterEvent.MemberUp> subscriber);
 
@@ -63,6 +70,21 @@ interface JobWorkers {
       @Override
       public void unwatchNodes(ActorRef<NodeLiveness.NodeGone> subscriber) {
         NodeLiveness.get(system).unwatch(subscriber);
+      }
+
+      @Override
+      public void warm(String task) {
+        // Each node's agent is a system actor at a known path: a node that just joined is told
+        // without waiting for its agent to show in the receptionist, which lags the join.
+        org.apache.pekko.actor.ActorSystem classic = org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system);
+        for (org.apache.pekko.cluster.Member member : Cluster.get(system).state().getMembers()) {
+          boolean up = member.status() == org.apache.pekko.cluster.MemberStatus.up()
+              || member.status() == org.apache.pekko.cluster.MemberStatus.weaklyUp();
+          if (up && member.hasRole(WorkerEntity.ROLE)) {
+            classic.actorSelection(member.address() + "/system/node-agent")
+                .tell(new kaon.actors.worker.NodeAgent.WarmTask(task), org.apache.pekko.actor.ActorRef.noSender());
+          }
+        }
       }
 
       @Override

@@ -103,6 +103,11 @@ public final class TaskCatalog {
     return data.computeIfAbsent(key, k -> task.loadData(dataDir));
   }
 
+  /** Whether the data of {@code task} from {@code dataDir} are loaded already. */
+  public boolean hasData(TrainingTask task, Path dataDir) {
+    return data.containsKey(task.getClass().getName() + '@' + dataDir);
+  }
+
   private TrainingTask instantiate(String className) {
     try {
       Class<?> type = Class.forName(className, true, classLoader);

@@ -114,6 +114,7 @@ final class CheckpointWriter {
       }
       return Behaviors.same();
     }
+    kaon.actors.metrics.KaonMetrics.get(context.getSystem()).checkpointFailed("write");
     if (retryDelay == null) {
       parent.tell(new Health(generation, "checkpoint writes failing since " + Instant.now() + " (" + done.error()
           + "); retrying with backoff"));

@@ -217,9 +217,10 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
   }
 
   /**
-   * Where a worker goes: the node with a registered region and the most devices {@code
-   * available} (free ones minus reservations), then the most {@code free} ones (in the regions'
-   * order, the first of equals), even without a free one, as its agent then tells the job why.
+   * Where a worker goes: of the nodes with a registered region, one with a {@code free} device
+   * if any, and of those the one with the most devices {@code available} (free ones minus
+   * reservations), then the most free ones (in the regions' order, the first of equals); even
+   * one without a free device, as its agent then tells the job why.
    * Null when it should wait instead ({@code mayWait}): no node with a region has a free device at
    * all. Reservations alone never make a worker wait: a shard allocated only to be told to stop
    * (a lost rank's, or a finished job's) reserves a device it never takes, and a soak's job then
@@ -233,7 +234,18 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
     for (Map.Entry<Address, Integer> e : available.entrySet()) {
       int unowned = free.getOrDefault(e.getKey(), 0);
       anyFree |= unowned > 0;
-      if (e.getValue() > bestAvailable || e.getValue() == bestAvailable && unowned > bestFree) {
+      // A node with a free device always beats one without: reservations of workers that never
+      // take theirs (a lost rank's, allocated only to be stopped) can leave a node with a free
+      // device fewer available than a full one, and a spare stood by there found no device.
+      boolean better;
+      if (best == null) {
+        better = true;
+      } else if ((unowned > 0) != (bestFree > 0)) {
+        better = unowned > 0;
+      } else {
+        better = e.getValue() > bestAvailable || e.getValue() == bestAvailable && unowned > bestFree;
+      }
+      if (better) {
         best = e.getKey();
         bestAvailable = e.getValue();
         bestFree = unowned;

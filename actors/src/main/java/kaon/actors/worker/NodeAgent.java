@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import kaon.actors.metrics.KaonMetrics;
 import kaon.protocol.KryoWireMessage;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.receptionist.ServiceKey;
@@ -27,7 +28,7 @@ public final class NodeAgent extends AbstractBehavior<NodeAgent.Command> {
   public static final ServiceKey<Command> SERVICE_KEY = ServiceKey.create(Command.class, "kaon-node-agent");
 
   /** What the agent accepts. */
-  public sealed interface Command permits AcquireDevice, ReleaseDevice, ListDevices, OwnerStopped {}
+  public sealed interface Command permits AcquireDevice, ReleaseDevice, ListDevices, WarmTask, OwnerStopped {}
 
   /** Asks for a free device for {@code owner}; the owner is watched until it releases it. */
   public record AcquireDevice(String owner, ActorRef<?> ownerRef, ActorRef<DeviceReply> replyTo)
@@ -38,6 +39,12 @@ public final class NodeAgent extends AbstractBehavior<NodeAgent.Command> {
 
   /** Asks for every device and its owner. */
   public record ListDevices(ActorRef<Devices> replyTo) implements Command, KryoWireMessage {}
+
+  /**
+   * A job trains {@code task}: a node with a free device readies itself for a rank of it ({@link
+   * TaskWarmup}). Its coordinator says so to every node as each generation starts and as nodes join.
+   */
+  public record WarmTask(String task) implements Command, KryoWireMessage {}
 
   /** Answer to {@link AcquireDevice}. */
   public sealed interface DeviceReply permits DeviceGranted, NoFreeDevice {}
@@ -63,14 +70,29 @@ public final class NodeAgent extends AbstractBehavior<NodeAgent.Command> {
   /** Owner to the actor watched for it. */
   private final Map<String, ActorRef<?>> watched = new LinkedHashMap<>();
 
-  /** An agent for the given devices, all free (none on a node without the worker role). */
+  /** Readies the node for tasks its jobs train; null when it does not. */
+  private final TaskWarmup warmup;
+
+  /** An agent for the given devices, all free (none on a node without the worker role), that warms no task. */
   public static Behavior<Command> create(List<DeviceSlot> devices) {
-    return Behaviors.setup(context -> new NodeAgent(context, devices));
+    return create(devices, null);
   }
 
-  private NodeAgent(ActorContext<Command> context, List<DeviceSlot> devices) {
+  /** An agent for the given devices that warms tasks with {@code warmup} while one of them is free; null: never. */
+  public static Behavior<Command> create(List<DeviceSlot> devices, TaskWarmup warmup) {
+    return Behaviors.setup(context -> new NodeAgent(context, devices, warmup));
+  }
+
+  private NodeAgent(ActorContext<Command> context, List<DeviceSlot> devices, TaskWarmup warmup) {
     super(context);
+    this.warmup = warmup;
     devices.forEach(d -> slots.put(d.id(), d));
+    counted();
+  }
+
+  /** The node's metrics count its devices as they are now. */
+  private void counted() {
+    KaonMetrics.get(getContext().getSystem()).devices(slots.size() - owners.size(), owners.size());
   }
 
   @Override
@@ -80,6 +102,7 @@ public final class NodeAgent extends AbstractBehavior<NodeAgent.Command> {
         .onMessage(ReleaseDevice.class, r -> release(r.owner()))
         .onMessage(OwnerStopped.class, s -> release(s.owner()))
         .onMessage(ListDevices.class, this::onList)
+        .onMessage(WarmTask.class, this::onWarm)
         .build();
   }
 
@@ -97,6 +120,7 @@ public final class NodeAgent extends AbstractBehavior<NodeAgent.Command> {
         getContext().watchWith(acquire.ownerRef(), new OwnerStopped(acquire.owner()));
         watched.put(acquire.owner(), acquire.ownerRef());
         getContext().getLog().info("device {} now owned by {}", slot.id(), acquire.owner());
+        counted();
         acquire.replyTo().tell(new DeviceGranted(slot));
         return this;
       }
@@ -113,6 +137,16 @@ public final class NodeAgent extends AbstractBehavior<NodeAgent.Command> {
     }
     if (owners.values().removeIf(owner::equals)) {
       getContext().getLog().info("devices of {} released", owner);
+      counted();
+    }
+    return this;
+  }
+
+  private Behavior<Command> onWarm(WarmTask warm) {
+    // A node whose devices are all owned gets no new rank until one is given back, and the ranks
+    // that own them have the task loaded already, or another task whose cores a warm-up would take.
+    if (warmup != null && owners.size() < slots.size()) {
+      warmup.warm(warm.task());
     }
     return this;
   }

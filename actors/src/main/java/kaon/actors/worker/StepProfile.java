@@ -1,5 +1,6 @@
 package kaon.actors.worker;
 
+import kaon.actors.metrics.KaonMetrics;
 import java.lang.management.GarbageCollectorMXBean;
 import java.lang.management.ManagementFactory;
 import java.util.Locale;
@@ -14,7 +15,8 @@ import org.slf4j.LoggerFactory;
  * copy and progress). GC time is the JVM's, over the same wall time.
  *
  * <p>Each epoch ends with one line on the {@code kaon.step-profile} logger, per rank, in
- * microseconds per step; {@code bench/step-profile} reads it. A lap is one {@link System#nanoTime}:
+ * microseconds per step; {@code bench/step-profile} reads it. Each step's parts also go to the
+ * node's metrics ({@code kaon_step_phase_seconds}). A lap is one {@link System#nanoTime}:
  * a few tens of nanoseconds on a step of milliseconds. Plain state of the training thread.
  */
 final class StepProfile {
@@ -27,16 +29,28 @@ final class StepProfile {
   }
 
   private final long[] nanos = new long[Part.values().length];
+  /** This step's parts so far. */
+  private final long[] stepNanos = new long[Part.values().length];
+  /** Where each step's figures also go: this node's Prometheus metrics. */
+  private final KaonMetrics.Steps metrics;
+  private final int worldSize;
+  private long reducedBytes;
   private long reduceNanos;
   private long steps;
   private long epochStart;
   private long gcAtStart;
   private long mark;
 
+  StepProfile(KaonMetrics.Steps metrics, int worldSize) {
+    this.metrics = metrics;
+    this.worldSize = worldSize;
+  }
+
   /** Starts counting an epoch. */
   void startEpoch() {
     java.util.Arrays.fill(nanos, 0);
     reduceNanos = 0;
+    reducedBytes = 0;
     steps = 0;
     gcAtStart = gcMillis();
     epochStart = System.nanoTime();
@@ -44,6 +58,7 @@ final class StepProfile {
 
   /** A step starts now. */
   void startStep() {
+    java.util.Arrays.fill(stepNanos, 0);
     mark = System.nanoTime();
   }
 
@@ -51,6 +66,7 @@ final class StepProfile {
   void lap(Part part) {
     long now = System.nanoTime();
     nanos[part.ordinal()] += now - mark;
+    stepNanos[part.ordinal()] += now - mark;
     mark = now;
   }
 
@@ -60,13 +76,17 @@ final class StepProfile {
     reduceNanos += reduce;
   }
 
-  /** A step completed. */
-  void stepDone() {
+  /** A step of {@code examples} samples completed, whose all-reduce summed {@code bytes}. */
+  void stepDone(int examples, long bytes) {
     steps++;
+    reducedBytes += bytes;
+    metrics.step(stepNanos[Part.COMPUTE.ordinal()], stepNanos[Part.EXCHANGE.ordinal()],
+        stepNanos[Part.OPTIMIZER.ordinal()], examples, bytes);
   }
 
   /** Logs the epoch's line: {@code step-profile job=… generation=… rank=… epoch=… steps=… compute=… …}. */
   void endEpoch(String jobId, long generation, int rank, int worldSize, int epoch) {
+    metrics.epoch(reducedBytes, nanos[Part.EXCHANGE.ordinal()], this.worldSize);
     if (steps == 0 || !log.isInfoEnabled()) {
       return;
     }

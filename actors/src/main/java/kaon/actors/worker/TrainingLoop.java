@@ -3,6 +3,7 @@ package kaon.actors.worker;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import kaon.actors.metrics.KaonMetrics;
 import java.util.List;
 import java.util.function.LongPredicate;
 import kaon.actors.allreduce.AllReducePeer;
@@ -55,7 +56,8 @@ final class TrainingLoop {
   }
 
   /** The generation of the loop: who this rank is in it and how it sums with the others. */
-  record Generation(String jobId, JobSpec spec, long generation, int rank, int worldSize, Exchange exchange) {}
+  record Generation(String jobId, JobSpec spec, long generation, int rank, int worldSize, Exchange exchange,
+      KaonMetrics.Steps metrics) {}
 
   private final Generation g;
   private final ModelReplica replica;
@@ -69,7 +71,7 @@ final class TrainingLoop {
   private final Moves moves;
   private final List<StepListener> listeners = new ArrayList<>();
 
-  private final StepProfile profile = new StepProfile();
+  private final StepProfile profile;
 
   TrainingLoop(Generation g, ModelReplica replica, Optimizer optimizer, TaskData data, WorkerSettings settings,
       RuntimeFaults faults, ActorRef<RunEvent> worker, LongPredicate stopRequested, Moves moves) {
@@ -82,6 +84,7 @@ final class TrainingLoop {
     this.worker = worker;
     this.stopRequested = stopRequested;
     this.moves = moves;
+    this.profile = new StepProfile(g.metrics(), g.worldSize());
     if (g.rank() == 0) {
       listeners.add(this::checkpoint);
       listeners.add(new ProgressReports());
@@ -169,7 +172,7 @@ final class TrainingLoop {
           listener.afterStep(where, steps, lastStep);
         }
         profile.lap(StepProfile.Part.AFTER);
-        profile.stepDone();
+        profile.stepDone(slice.length, (long) flat.length * Float.BYTES);
       }
       profile.endEpoch(g.jobId(), g.generation(), g.rank(), g.worldSize(), epoch);
       reportEpoch(epoch, permutation, steps, stepsDone, lossSum, correct, ledger, verifiable, System.nanoTime() - start);

@@ -8,6 +8,7 @@ import kaon.actors.checkpoint.CheckpointData;
 import kaon.actors.checkpoint.CheckpointStore;
 import kaon.actors.data.SampleLedger;
 import kaon.actors.chaos.RuntimeFaults;
+import kaon.actors.metrics.KaonMetrics;
 import kaon.actors.training.DivergenceGuard;
 import kaon.actors.training.LocalGradientCollector;
 import kaon.actors.training.ModelReplica;
@@ -51,6 +52,7 @@ final class TrainingRun implements Runnable, RunThread {
   private final Scheduler scheduler;
   /** The chaos tooling's faults on this node (a slow rank, a poisoned gradient); off unless enabled. */
   private final RuntimeFaults faults;
+  private final KaonMetrics metrics;
   private final ActorRef<RunEvent> worker;
   private final BlockingQueue<Object> orders = new LinkedBlockingQueue<>();
   /** Generations up to this one are to stop at their next step boundary. */
@@ -74,8 +76,10 @@ final class TrainingRun implements Runnable, RunThread {
       WorkerSettings settings,
       Scheduler scheduler,
       RuntimeFaults faults,
+      KaonMetrics metrics,
       ActorRef<RunEvent> worker) {
     this.faults = faults;
+    this.metrics = metrics;
     this.slot = slot;
     this.catalog = catalog;
     this.store = store;
@@ -86,9 +90,9 @@ final class TrainingRun implements Runnable, RunThread {
 
   /** Starts threads of this node's workers, named after their workers, as daemons. */
   static RunThread.Factory factory(TaskCatalog catalog, CheckpointStore store, WorkerSettings settings, Scheduler scheduler,
-      RuntimeFaults faults) {
+      RuntimeFaults faults, KaonMetrics metrics) {
     return (name, device, events) -> {
-      TrainingRun run = new TrainingRun(device, catalog, store, settings, scheduler, faults, events);
+      TrainingRun run = new TrainingRun(device, catalog, store, settings, scheduler, faults, metrics, events);
       Thread thread = new Thread(run, "kaon-" + name);
       thread.setDaemon(true);
       thread.start();
@@ -157,7 +161,7 @@ final class TrainingRun implements Runnable, RunThread {
         state = receiveState(a, start, state);
       }
       new TrainingLoop(new TrainingLoop.Generation(a.jobId(), a.spec(), a.generation(), a.rank(), a.worldSize(),
-          exchange(a, start)), replica, optimizer, data, settings, faults, worker, generation -> generation <= stopUpTo,
+          exchange(a, start), metrics.steps(a.jobId(), transport(a, start))), replica, optimizer, data, settings, faults, worker, generation -> generation <= stopUpTo,
           this::moved)
           .run(state);
     } catch (Exchange.RingBrokenException e) {
@@ -284,6 +288,14 @@ final class TrainingRun implements Runnable, RunThread {
    * The state transfer of a generation: the source rank sends its encoded state, the others
    * zeros; a rank that lacked the state imports it, one that had it checks that it is the same.
    */
+  /** The metrics' name for how {@code a}'s rank sums with the others. */
+  private String transport(Assignment a, Start start) {
+    if (a.worldSize() == 1) {
+      return "none";
+    }
+    return start.shared() != null ? "shared-memory" : settings.allReduce().transport().name().toLowerCase(java.util.Locale.ROOT);
+  }
+
   /** How rank {@code a.rank()} sums with the others in the generation {@code start} began. */
   private Exchange exchange(Assignment a, Start start) {
     return start.shared() != null ? Exchange.shared(start.shared(), a.rank()) : Exchange.ring(a.peer(), a.rank(), scheduler);

@@ -47,7 +47,7 @@ public final class WorkerEntity {
       CheckpointStore store,
       WorkerSettings settings) {
     RunThread.Factory threads = TrainingRun.factory(catalog, store, settings, system.scheduler(),
-        kaon.actors.chaos.RuntimeFaults.get(system));
+        kaon.actors.chaos.RuntimeFaults.get(system), kaon.actors.metrics.KaonMetrics.get(system));
     ClusterSharding.get(system).init(Entity.of(ENTITY_KEY,
             entity -> DeviceWorker.create(entity.getEntityId(), entity.getShard(), nodeAgent, threads, store, settings))
         // A training worker gets no message for as long as its thread trains (the thread talks to

@@ -19,6 +19,8 @@ import kaon.actors.allreduce.AllReduceSettings;
  * @param deviceAskTimeout how long a worker waits for its node agent to grant a device
  * @param holdDevice how long a worker keeps its device and state between generations
  * @param reportResendInterval how often a worker sends unacknowledged reports again
+ * @param warmSpareDevices whether a node with a free device readies itself for the tasks the
+ *     cluster's jobs train ({@link TaskWarmup})
  */
 public record WorkerSettings(
     AllReduceSettings allReduce,
@@ -29,7 +31,8 @@ public record WorkerSettings(
     Path modelDir,
     Duration deviceAskTimeout,
     Duration holdDevice,
-    Duration reportResendInterval) {
+    Duration reportResendInterval,
+    boolean warmSpareDevices) {
 
   public WorkerSettings {
     Objects.requireNonNull(allReduce, "allReduce");

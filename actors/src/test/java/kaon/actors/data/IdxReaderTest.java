@@ -134,6 +134,8 @@ class IdxReaderTest {
     assertTrue(message.contains(images.toString()), message);
     assertTrue(message.contains("is missing"), message);
     assertTrue(message.contains("apt-get install dataset-fashion-mnist"), message);
+    // The settings it names exist (reference.conf's kaon.worker.data-dir, its environment variable).
+    assertTrue(message.contains("kaon.worker.data-dir / KAON_DATA_DIR / --data-dir"), message);
   }
 
   @Test

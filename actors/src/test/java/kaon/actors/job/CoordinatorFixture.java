@@ -81,6 +81,8 @@ final class CoordinatorFixture {
   final AtomicInteger passivations = new AtomicInteger();
   /** The nodes each census was told to count without asking, in order. */
   final List<Set<String>> censusSkipped = new java.util.concurrent.CopyOnWriteArrayList<>();
+  /** The tasks the coordinator asked the nodes to warm, in order. */
+  final List<String> warmed = new java.util.concurrent.CopyOnWriteArrayList<>();
   /** Who watches each node (by address) for the end of its process, as the coordinator asked. */
   final Map<String, ActorRef<NodeLiveness.NodeGone>> watched = new ConcurrentHashMap<>();
   final EventSourcedBehaviorTestKit<JobCoordinator.Command, JobEvent, JobState> kit;
@@ -118,6 +120,11 @@ final class CoordinatorFixture {
           devices.add(new NodeAgent.DeviceOwnership(slot(devices.size()), ""));
         }
         return CompletableFuture.completedFuture(List.of(new DeviceCensus.NodeDevices(new Address("pekko", "test"), devices)));
+      }
+
+      @Override
+      public void warm(String task) {
+        warmed.add(task);
       }
 
       @Override

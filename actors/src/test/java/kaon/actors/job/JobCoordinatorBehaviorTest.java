@@ -87,6 +87,28 @@ class JobCoordinatorBehaviorTest {
   }
 
   @Test
+  void whileAGenerationTrainsTheWorkerTheNextWouldAddStandsByWhereADeviceIsFree() {
+    CoordinatorFixture job = job("");
+    job.owning.addAll(List.of(0, 1));
+    job.freeDevices = 1;
+    job.submit(SPEC);
+    job.member(2).expectNoMessage(Duration.ofMillis(200));
+    job.allReady(1, List.of(0, 1), peer);
+    // Started now, its shard is placed while the cluster is whole; the nodes warm the task.
+    DeviceWorker.AskState spare = next(job.member(2), DeviceWorker.AskState.class);
+    assertEquals(1, spare.generation());
+    spare.replyTo().tell(new DeviceWorker.HeldState(WorkerEntity.entityId(job.jobId, 2), -1, 0));
+    assertEquals(List.of(SPEC.task()), job.warmed);
+  }
+
+  @Test
+  void noWorkerStandsByWhenNoDeviceIsFree() {
+    CoordinatorFixture job = training();
+    job.member(2).expectNoMessage(Duration.ofMillis(300));
+    assertEquals(List.of(SPEC.task()), job.warmed, "the nodes decide whether to warm the task");
+  }
+
+  @Test
   void anEpochIsRecordedOnceEveryRankReportedItAndOnlyThenAcknowledged() {
     CoordinatorFixture job = training();
     job.report(epoch(1, 0, 0, 0));

@@ -56,6 +56,15 @@ class JobStateTest {
   }
 
   @Test
+  void epochsRecordedOutOfOrderAreKeptInOrderAndStepsDoneNeverGoesBack() {
+    // After a journal outage the coordinator heard epoch 3 first, then the resent 1 and 2.
+    JobState state = replay(new JobEvent.JobSubmitted(SPEC, 1), generation(1, 0, List.of(0, 1)), epoch(3, 30), epoch(1, 10),
+        epoch(2, 20));
+    assertEquals(List.of(1, 2, 3), JobState.courseOf(state).epochs().stream().map(EpochMetrics::epoch).toList());
+    assertEquals(30, JobState.courseOf(state).stepsDone());
+  }
+
+  @Test
   void newMemberIdsAreNeverReused() {
     JobState state = replay(new JobEvent.JobSubmitted(SPEC, 1), generation(1, 0, List.of(0, 1)), generation(2, 0, List.of(0)));
     assertEquals(2, JobState.courseOf(state).nextMember());

@@ -54,7 +54,7 @@ final class TestNode {
         "kaon_test", true, 1, 64 * 1024, 4, 3, Duration.ofMillis(200), Duration.ofSeconds(2)));
     WorkerSettings settings = new WorkerSettings(
         new AllReduceSettings(16_384, Duration.ofSeconds(60), Duration.ofSeconds(5), 20), Duration.ofMillis(50), 1000, null, 1e4,
-        modelDir, Duration.ofSeconds(10), Duration.ofSeconds(60), Duration.ofSeconds(3));
+        modelDir, Duration.ofSeconds(10), Duration.ofSeconds(60), Duration.ofSeconds(3), false);
     WorkerEntity.init(testKit.system(), nodeAgent, TaskCatalog.load(TestNode.class.getClassLoader()), store, settings);
     JobEntity.init(testKit.system(), store, JOB_SETTINGS);
   }

@@ -83,6 +83,7 @@ class WireMessagesSerializationTest {
         new JobUpdate.StatusChanged(status(spec)),
         new OwnerReply.Accepted(status(spec)),
         new OwnerReply.Refused(OwnerReply.Refusal.ENDED, "job job-1 already ended: SUCCEEDED"),
+        new kaon.actors.worker.NodeAgent.WarmTask("fashion-mnist-cnn"),
         status(spec));
     for (Object message : kryo) {
       assertEquals(message, roundTrip(message, KryoSerializer.class));

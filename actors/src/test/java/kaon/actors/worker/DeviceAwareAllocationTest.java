@@ -46,6 +46,13 @@ class DeviceAwareAllocationTest {
   }
 
   @Test
+  void aNodeWithAFreeDeviceBeatsAFullOneWhateverItsReservations() {
+    // B's one free device is reserved twice over, by workers that never took one; A has none.
+    assertEquals(B, DeviceAwareAllocation.place(nodes(A, 0, B, -1), nodes(A, 0, B, 1), true));
+    assertEquals(B, DeviceAwareAllocation.place(nodes(A, 0, B, -1), nodes(A, 0, B, 1), false));
+  }
+
+  @Test
   void afterWaitingLongEnoughTheLeastLoadedNodeGetsItAnyway() {
     // Its agent then refuses the device, and the job hears why.
     assertEquals(A, DeviceAwareAllocation.place(nodes(A, 0, B, -1), nodes(A, 0, B, 0), false));

@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
     versionProvider = BuildVersion.class,
     description = "Elastic, self-healing data-parallel training on a Pekko cluster.",
     subcommands = {TrainCommand.class, NodeCommand.class, TasksCommand.class, AdminCommand.class, ChaosCommand.class,
-        CommandLine.HelpCommand.class},
+        VersionCommand.class, CompletionCommand.class, CommandLine.HelpCommand.class},
     exitCodeListHeading = "%nExit codes:%n",
     exitCodeList = {
       "0:success",

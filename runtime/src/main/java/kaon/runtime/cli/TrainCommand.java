@@ -140,7 +140,7 @@ final class TrainCommand implements Callable<Integer> {
           s.getEpochs(), s.getGlobalBatch(), s.getOptimizer(), s.getLearningRate(), job.getJobId());
       out.flush();
       // A console means a person is watching: draw a progress bar; never into a pipe or a log.
-      JobEventPrinter printer = new JobEventPrinter(out, System.console() != null);
+      JobEventPrinter printer = new JobEventPrinter(out, JobEventPrinter.onTerminal());
       api.watchJob(job.getJobId(), printer);
       if (printer.exitCode() == 0 && output != null) {
         // Like any client's: the node stored the model before the job could succeed.

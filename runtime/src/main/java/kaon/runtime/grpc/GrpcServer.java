@@ -2,19 +2,17 @@ package kaon.runtime.grpc;
 
 import java.io.IOException;
 import java.nio.file.Files;
-import java.security.KeyFactory;
 import java.security.KeyStore;
 import java.security.PrivateKey;
 import java.security.cert.Certificate;
 import java.security.cert.CertificateFactory;
-import java.security.spec.PKCS8EncodedKeySpec;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.List;
 import java.util.concurrent.CompletionStage;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
 import kaon.actors.checkpoint.CheckpointStore;
+import kaon.actors.metrics.KaonMetrics;
 import kaon.actors.training.TaskCatalog;
 import kaon.protocol.health.v1.Health;
 import kaon.protocol.health.v1.HealthHandlerFactory;
@@ -79,7 +77,36 @@ public final class GrpcServer {
     if (settings.tls()) {
       builder = builder.enableHttps(ConnectionContext.httpsServer(sslContext(settings)));
     }
-    return builder.bind(handler);
+    return builder.bind(measured(handler, described, KaonMetrics.get(system)));
+  }
+
+  /**
+   * {@code handler}, each request counted in the node's metrics by method and status. The method
+   * is the request's path when it names a method of {@code services} ("/kaon.v1.JobService/SubmitJob"),
+   * "reflection" for server reflection, else "other", so that a client probing paths cannot grow
+   * the label's values. A status in the
+   * response's headers is an error answered at once (gRPC's trailers-only form); otherwise the
+   * call got as far as its answer, counted as 0 (OK), whatever its trailer says later.
+   */
+  static Function<HttpRequest, CompletionStage<HttpResponse>> measured(
+      Function<HttpRequest, CompletionStage<HttpResponse>> handler, List<org.apache.pekko.grpc.ServiceDescription> services,
+      KaonMetrics metrics) {
+    java.util.Set<String> methods = new java.util.HashSet<>();
+    for (org.apache.pekko.grpc.ServiceDescription service : services) {
+      for (var described : service.descriptor().getServices()) {
+        described.getMethods().forEach(m -> methods.add("/" + described.getFullName() + "/" + m.getName()));
+      }
+    }
+    return request -> {
+      long start = System.nanoTime();
+      String path = request.getUri().path();
+      String method = methods.contains(path) ? path : path.startsWith("/grpc.reflection.") ? "reflection" : "other";
+      return handler.apply(request).whenComplete((response, error) -> {
+        String code = error != null ? "13"
+            : response.getHeader("grpc-status").map(h -> h.value()).orElse("0");
+        metrics.grpcRequest(method, code, System.nanoTime() - start);
+      });
+    };
   }
 
   private static SSLContext sslContext(GrpcSettings settings) {
@@ -89,15 +116,7 @@ public final class GrpcServer {
       try (var in = Files.newInputStream(settings.tlsCertificate())) {
         chain = certificates.generateCertificates(in).toArray(Certificate[]::new);
       }
-      String pem = Files.readString(settings.tlsPrivateKey());
-      String base64 = pem.replaceAll("-----[A-Z ]+-----", "").replaceAll("\\s", "");
-      PKCS8EncodedKeySpec spec = new PKCS8EncodedKeySpec(Base64.getDecoder().decode(base64));
-      PrivateKey key;
-      try {
-        key = KeyFactory.getInstance("RSA").generatePrivate(spec);
-      } catch (java.security.spec.InvalidKeySpecException notRsa) {
-        key = KeyFactory.getInstance("EC").generatePrivate(spec);
-      }
+      PrivateKey key = kaon.runtime.PemKeys.read(settings.tlsPrivateKey());
       KeyStore store = KeyStore.getInstance("PKCS12");
       store.load(null, null);
       char[] password = new char[0];
@@ -109,7 +128,7 @@ public final class GrpcServer {
       return context;
     } catch (IOException | java.security.GeneralSecurityException e) {
       throw new IllegalArgumentException("kaon.grpc.tls: cannot load " + settings.tlsCertificate() + " and "
-          + settings.tlsPrivateKey() + " (PEM certificate chain and PKCS#8 key): " + e.getMessage(), e);
+          + settings.tlsPrivateKey() + " (PEM certificate chain, and a key in PKCS#8, PKCS#1 or SEC 1): " + e.getMessage(), e);
     }
   }
 }

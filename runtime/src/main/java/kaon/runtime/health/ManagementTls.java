@@ -2,7 +2,6 @@ package kaon.runtime.health;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
@@ -20,8 +19,6 @@ import javax.net.ssl.SSLEngine;
 import javax.net.ssl.TrustManagerFactory;
 import org.apache.pekko.http.javadsl.ConnectionContext;
 import org.apache.pekko.http.javadsl.HttpsConnectionContext;
-import org.apache.pekko.pki.pem.DERPrivateKeyLoader;
-import org.apache.pekko.pki.pem.PEMDecoder;
 
 /**
  * TLS of the management port on VMs, from the same PEM files as the cluster port ({@code
@@ -108,7 +105,7 @@ public final class ManagementTls {
     // Stamps first: a file that changes while it is read is read again at the next connection.
     List<FileTime> stamps = stamps();
     List<Certificate> chain = certificates(certificate);
-    PrivateKey key = DERPrivateKeyLoader.load(PEMDecoder.decode(Files.readString(privateKey, StandardCharsets.US_ASCII)));
+    PrivateKey key = kaon.runtime.PemKeys.read(privateKey);
     KeyStore keys = KeyStore.getInstance("PKCS12");
     keys.load(null, null);
     char[] none = new char[0];

@@ -11,6 +11,7 @@ import java.util.function.Supplier;
 import kaon.actors.checkpoint.CheckpointStore;
 import kaon.actors.job.JobEntity;
 import kaon.actors.job.JournalProbe;
+import kaon.actors.metrics.KaonMetrics;
 import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Extension;
@@ -87,6 +88,24 @@ public final class NodeHealth implements Extension {
     String dataDir = dataDirProblem(p);
     return journal.thenCombine(checkpoints, (j, c) ->
         Readiness.problems(new Readiness.Facts(status, j, c, dataDir, p.gateway(), apiBound)));
+  }
+
+  /**
+   * Asks both Cassandra sessions (the journal's, the checkpoints') whether they answer, and sets
+   * {@code kaon_cassandra_up} for each; completes when both answered or timed out. Nothing before
+   * the node started them.
+   */
+  public CompletionStage<Void> probeCassandra(KaonMetrics metrics) {
+    Parts p = parts;
+    if (p == null) {
+      return CompletableFuture.completedFuture(null);
+    }
+    CompletableFuture<String> journal = problemOf(() -> JournalProbe.ping(system, p.journalSession()));
+    CompletableFuture<String> checkpoints = problemOf(() -> p.store().ping());
+    return journal.thenAcceptBoth(checkpoints, (j, c) -> {
+      metrics.cassandra("journal", j == null);
+      metrics.cassandra("checkpoints", c == null);
+    });
   }
 
   /** The reason {@code probe} failed or did not answer in time, or null when it succeeded. */

@@ -30,12 +30,21 @@ final class ClusterCommand implements Callable<Integer> {
 
   @Mixin ConnectionOptions connection;
 
+  @Mixin OutputFormat output;
+
   @Override
   public Integer call() {
     PrintWriter out = command.commandLine().getOut();
     return connection.run(api -> {
       ListMembersResponse members = api.call(api.cluster().listMembers(), ListMembersRequest.getDefaultInstance());
       ListDevicesResponse devices = api.call(api.cluster().listDevices(), ListDevicesRequest.getDefaultInstance());
+      if (!output.table()) {
+        java.util.Map<String, com.google.protobuf.MessageOrBuilder> both = new java.util.LinkedHashMap<>();
+        both.put("members", members);
+        both.put("devices", devices);
+        output.print(both, out);
+        return 0;
+      }
       Table memberTable = new Table("ADDRESS", "STATUS", "ROLES", "REACHABLE");
       for (Member member : members.getMembersList()) {
         memberTable.row(member.getAddress(), member.getStatus(),

@@ -42,6 +42,8 @@ final class JobCommand implements Callable<Integer> {
 
   @Mixin ConnectionOptions connection;
 
+  @Mixin OutputFormat output;
+
   @Parameters(index = "0", paramLabel = "ID", description = "The job.")
   String jobId;
 
@@ -60,6 +62,10 @@ final class JobCommand implements Callable<Integer> {
         return 0;
       }
       Job job = api.call(api.jobs().getJob(), GetJobRequest.newBuilder().setJobId(jobId).build());
+      if (!output.table()) {
+        output.print(job, command.commandLine().getOut());
+        return 0;
+      }
       print(job, command.commandLine().getOut());
       return 0;
     });

@@ -22,7 +22,7 @@ import kaon.protocol.v1.Progress;
  * a status.
  *
  * <pre>{@code
- * JobEventPrinter printer = new JobEventPrinter(out, System.console() != null);
+ * JobEventPrinter printer = new JobEventPrinter(out, JobEventPrinter.onTerminal());
  * api.watchJob(jobId, printer);
  * return printer.exitCode();
  * }</pre>
@@ -49,6 +49,17 @@ public final class JobEventPrinter implements Consumer<JobEvent> {
   public JobEventPrinter(PrintWriter out, boolean terminal) {
     this.out = out;
     this.terminal = terminal;
+  }
+
+  /**
+   * Whether standard output is an interactive terminal that takes the progress bar's escape codes,
+   * as picocli decides it for colors: {@code System.console() != null} is not enough, since JDK 22
+   * gives a console even to a process whose output is redirected to a file or a pipe, which then
+   * fills with bar redraws (picocli asks {@code Console.isTerminal()} where it exists). {@code
+   * NO_COLOR} and {@code -Dpicocli.ansi=false} turn the bar off too.
+   */
+  public static boolean onTerminal() {
+    return picocli.CommandLine.Help.Ansi.AUTO.enabled();
   }
 
   /** Prints what {@code event} changes. */

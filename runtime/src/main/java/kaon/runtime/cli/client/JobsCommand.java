@@ -33,11 +33,17 @@ final class JobsCommand implements Callable<Integer> {
 
   @Mixin ConnectionOptions connection;
 
+  @Mixin OutputFormat output;
+
   @Override
   public Integer call() {
     PrintWriter out = command.commandLine().getOut();
     return connection.run(api -> {
       ListJobsResponse response = api.call(api.jobs().listJobs(), ListJobsRequest.getDefaultInstance());
+      if (!output.table()) {
+        output.print(response, out);
+        return 0;
+      }
       if (response.getJobsCount() == 0) {
         out.println("No jobs.");
         return 0;

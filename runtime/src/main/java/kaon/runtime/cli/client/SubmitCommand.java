@@ -120,7 +120,7 @@ final class SubmitCommand implements Callable<Integer> {
       if (!watch) {
         return 0;
       }
-      JobEventPrinter printer = new JobEventPrinter(out, System.console() != null);
+      JobEventPrinter printer = new JobEventPrinter(out, JobEventPrinter.onTerminal());
       api.watchJob(job.getJobId(), printer);
       return printer.exitCode();
     });

@@ -34,7 +34,7 @@ final class WatchCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     return connection.run(api -> {
-      JobEventPrinter printer = new JobEventPrinter(command.commandLine().getOut(), System.console() != null);
+      JobEventPrinter printer = new JobEventPrinter(command.commandLine().getOut(), JobEventPrinter.onTerminal());
       api.watchJob(jobId, printer);
       return printer.exitCode();
     });

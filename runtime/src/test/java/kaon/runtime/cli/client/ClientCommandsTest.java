@@ -138,6 +138,32 @@ class ClientCommandsTest {
   }
 
   @Test
+  void readCommandsPrintTheApisMessagesAsJsonOrYamlForScripts() throws Exception {
+    Run jobs = stub("jobs", "-o", "json");
+    assertEquals(0, jobs.exitCode(), jobs.err());
+    var parsed = com.google.protobuf.util.JsonFormat.parser();
+    kaon.protocol.v1.ListJobsResponse.Builder list = kaon.protocol.v1.ListJobsResponse.newBuilder();
+    parsed.merge(jobs.out(), list);
+    assertEquals(List.of("job-1", "job-2"), list.getJobsList().stream().map(kaon.protocol.v1.Job::getJobId).toList());
+    Run job = stub("job", "job-1", "--output", "json");
+    kaon.protocol.v1.Job.Builder one = kaon.protocol.v1.Job.newBuilder();
+    parsed.merge(job.out(), one);
+    assertEquals("job-1", one.getJobId());
+    assertEquals(kaon.protocol.v1.JobPhase.SUCCEEDED, one.getPhase());
+    Run yaml = stub("job", "job-1", "-o", "yaml");
+    assertEquals(0, yaml.exitCode(), yaml.err());
+    assertTrue(yaml.lines().contains("jobId: job-1"), yaml.out());
+    assertTrue(yaml.lines().contains("phase: SUCCEEDED"), yaml.out());
+    Run cluster = stub("cluster", "-o", "json");
+    assertEquals(0, cluster.exitCode(), cluster.err());
+    var tree = new com.fasterxml.jackson.databind.ObjectMapper().readTree(cluster.out());
+    assertTrue(tree.has("members") && tree.has("devices"), cluster.out());
+    Run wrong = stub("jobs", "-o", "xml");
+    assertEquals(2, wrong.exitCode());
+    assertTrue(wrong.err().contains("table, json, yaml"), wrong.err());
+  }
+
+  @Test
   void showsOneJobInDetail() {
     Run run = stub("job", "job-1");
     assertEquals(0, run.exitCode(), run.err());
