@@ -168,47 +168,44 @@ class MetricsTest {
     return names;
   }
 
-  /** Waits until {@code expr} (a single value) satisfies {@code ok}; returns that value. */
+  /**
+   * Asks Prometheus {@code expr} (a single value) until it satisfies {@code ok}, and returns that
+   * value. A Prometheus still starting refuses the connection, and is asked again.
+   */
   private static double awaitValue(String api, String expr, java.util.function.DoublePredicate ok) throws Exception {
-    long deadline = System.nanoTime() + WAIT.toNanos();
-    List<Double> seen = new ArrayList<>();
-    while (System.nanoTime() < deadline) {
-      List<Double> values = query(api, expr);
-      if (values.size() == 1 && ok.test(values.get(0))) {
-        return values.get(0);
-      }
-      if (!values.isEmpty()) {
-        seen.add(values.get(0));
-      }
-      Thread.sleep(500);
-    }
-    throw new AssertionError(expr + " never held within " + WAIT.toSeconds() + " s; last values: "
-        + seen.subList(Math.max(0, seen.size() - 5), seen.size()));
+    return KaonProcess.awaitAnswer(() -> queryAsync(api, expr), values -> values.size() == 1 && ok.test(values.get(0)),
+        expr + " to hold (its log: target/node-logs/metrics-prometheus.log)", WAIT).get(0);
   }
 
   /** The values of an instant query. */
   private static List<Double> query(String api, String expr) throws Exception {
-    JsonNode answer = get(api + "/api/v1/query?query=" + URLEncoder.encode(expr, StandardCharsets.UTF_8));
-    List<Double> values = new ArrayList<>();
-    for (JsonNode series : answer.path("data").path("result")) {
-      values.add(Double.parseDouble(series.path("value").get(1).asText()));
-    }
-    return values;
+    return queryAsync(api, expr).toCompletableFuture().get(30, TimeUnit.SECONDS);
+  }
+
+  private static java.util.concurrent.CompletionStage<List<Double>> queryAsync(String api, String expr) {
+    return getAsync(api + "/api/v1/query?query=" + URLEncoder.encode(expr, StandardCharsets.UTF_8)).thenApply(answer -> {
+      List<Double> values = new ArrayList<>();
+      for (JsonNode series : answer.path("data").path("result")) {
+        values.add(Double.parseDouble(series.path("value").get(1).asText()));
+      }
+      return values;
+    });
   }
 
   private static JsonNode get(String url) throws Exception {
-    for (int attempt = 0; ; attempt++) {
-      try {
-        HttpResponse<String> response = HTTP.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(10))
-            .build(), HttpResponse.BodyHandlers.ofString());
-        return JSON.readTree(response.body());
-      } catch (java.net.ConnectException e) {
-        if (attempt == 60) {
-          throw e; // Prometheus did not come up: its log is target/node-logs/metrics-prometheus.log
-        }
-        Thread.sleep(500);
-      }
-    }
+    return getAsync(url).toCompletableFuture().get(30, TimeUnit.SECONDS);
+  }
+
+  private static java.util.concurrent.CompletionStage<JsonNode> getAsync(String url) {
+    return HTTP.sendAsync(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(10)).build(),
+            HttpResponse.BodyHandlers.ofString())
+        .thenApply(response -> {
+          try {
+            return JSON.readTree(response.body());
+          } catch (IOException e) {
+            throw new java.io.UncheckedIOException("Prometheus answered " + url + " with something not JSON", e);
+          }
+        });
   }
 
   private static int promtool(String... args) throws Exception {
