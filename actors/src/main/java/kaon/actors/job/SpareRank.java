@@ -102,7 +102,7 @@ final class SpareRank {
 
   /** Whether some node has a device nobody owns. */
   static boolean anyFree(List<DeviceCensus.NodeDevices> nodes) {
-    return nodes.stream().anyMatch(n -> n.available(owner -> false) > 0);
+    return nodes.stream().anyMatch(n -> n.free() > 0);
   }
 
   private void log(boolean ok) {

@@ -130,7 +130,7 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
     Map<Address, DeviceCensus.NodeDevices> byNode = byNode(nodes);
     boolean freeSomewhere = current.keySet().stream()
         .map(region -> byNode.get(node(region)))
-        .anyMatch(n -> n != null && n.available(owner -> false) > 0);
+        .anyMatch(n -> n != null && n.free() > 0);
     if (!freeSomewhere) {
       return Collections.emptySet();
     }
@@ -144,7 +144,7 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
         continue;   // its node did not answer: nothing is known about it
       }
       // A worker whose node has a free device takes it when its generation prepares it: not moved.
-      boolean noneFreeHere = devices.available(owner -> false) == 0;
+      boolean noneFreeHere = devices.free() == 0;
       for (String shard : scala.jdk.javaapi.CollectionConverters.asJava(e.getValue())) {
         boolean owns = devices.devices().stream().anyMatch(d -> d.owner().equals(shard));
         Long at = allocatedAt.get(shard);
@@ -180,7 +180,7 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
       Map<String, Long> reserved = reservations.computeIfAbsent(node, n -> new HashMap<>());
       reserved.values().removeIf(at -> now - at > RESERVATION.toNanos());
       DeviceCensus.NodeDevices devices = census.get(node);
-      int unowned = devices == null ? 0 : devices.available(owner -> false);
+      int unowned = devices == null ? 0 : devices.free();
       free.put(node, unowned);
       available.put(node, devices == null ? 0 : available(unowned, devices.owners(), reserved.keySet()));
       regionOf.put(node, region);

@@ -33,6 +33,11 @@ public final class DeviceCensus {
       return (int) devices.stream().filter(d -> d.owner().isEmpty() || releasing.test(d.owner())).count();
     }
 
+    /** Devices nobody owns. */
+    public int free() {
+      return available(owner -> false);
+    }
+
     /** The owners of this node's devices. */
     public java.util.Set<String> owners() {
       java.util.Set<String> owners = new java.util.HashSet<>();

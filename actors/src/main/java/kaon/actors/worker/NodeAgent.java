@@ -42,7 +42,8 @@ public final class NodeAgent extends AbstractBehavior<NodeAgent.Command> {
 
   /**
    * A job trains {@code task}: a node with a free device readies itself for a rank of it ({@link
-   * TaskWarmup}). Its coordinator says so to every node as each generation starts and as nodes join.
+   * TaskWarmup}). Its coordinator says so to every worker node once a generation trains, and again
+   * when a node joins while it trains.
    */
   public record WarmTask(String task) implements Command, KryoWireMessage {}
 

@@ -33,7 +33,6 @@ final class StepProfile {
   private final long[] stepNanos = new long[Part.values().length];
   /** Where each step's figures also go: this node's Prometheus metrics. */
   private final KaonMetrics.Steps metrics;
-  private final int worldSize;
   private long reducedBytes;
   private long reduceNanos;
   private long steps;
@@ -41,9 +40,8 @@ final class StepProfile {
   private long gcAtStart;
   private long mark;
 
-  StepProfile(KaonMetrics.Steps metrics, int worldSize) {
+  StepProfile(KaonMetrics.Steps metrics) {
     this.metrics = metrics;
-    this.worldSize = worldSize;
   }
 
   /** Starts counting an epoch. */
@@ -86,7 +84,7 @@ final class StepProfile {
 
   /** Logs the epoch's line: {@code step-profile job=… generation=… rank=… epoch=… steps=… compute=… …}. */
   void endEpoch(String jobId, long generation, int rank, int worldSize, int epoch) {
-    metrics.epoch(reducedBytes, nanos[Part.EXCHANGE.ordinal()], this.worldSize);
+    metrics.epoch(reducedBytes, nanos[Part.EXCHANGE.ordinal()], worldSize);
     if (steps == 0 || !log.isInfoEnabled()) {
       return;
     }

@@ -22,11 +22,12 @@ import org.slf4j.LoggerFactory;
  * replaces a lost one usually lands on a node with a free device that has never trained the job's
  * task, and there those costs were most of the recovery: the chaos suite's kill of a rank's node
  * took 8.7 s to train again, of which 3.3 s went to preparing the new rank on a node that had sat
- * idle (loading Fashion-MNIST alone takes about a second, the first replica another). For Fashion-MNIST the data are 220 MB of floats.
+ * idle (loading Fashion-MNIST alone takes about a second, the first replica another).
  *
  * <p>One thread, at most once per task: a node warms a task the first time any job's coordinator
  * says it trains it (see {@link NodeAgent.WarmTask}), and only while the node has a free device.
- * The cost is the task's data in memory on a node that may never train it, which is why it can be
+ * The cost is the task's data in memory on a node that may never train it (Fashion-MNIST: 220 MB
+ * of floats), which is why it can be
  * turned off ({@code kaon.worker.warm-spare-devices}). The replica is built on the CPU: what it
  * warms (the data, class loading and JIT of the model's code, the engine's first operators) does
  * not depend on the device. A failure is only logged: the rank placed here later meets the same

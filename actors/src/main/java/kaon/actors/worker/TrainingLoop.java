@@ -84,7 +84,7 @@ final class TrainingLoop {
     this.worker = worker;
     this.stopRequested = stopRequested;
     this.moves = moves;
-    this.profile = new StepProfile(g.metrics(), g.worldSize());
+    this.profile = new StepProfile(g.metrics());
     if (g.rank() == 0) {
       listeners.add(this::checkpoint);
       listeners.add(new ProgressReports());

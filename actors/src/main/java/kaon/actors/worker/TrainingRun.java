@@ -161,8 +161,8 @@ final class TrainingRun implements Runnable, RunThread {
         state = receiveState(a, start, state);
       }
       new TrainingLoop(new TrainingLoop.Generation(a.jobId(), a.spec(), a.generation(), a.rank(), a.worldSize(),
-          exchange(a, start), metrics.steps(a.jobId(), transport(a, start))), replica, optimizer, data, settings, faults, worker, generation -> generation <= stopUpTo,
-          this::moved)
+          exchange(a, start), metrics.steps(a.jobId(), transport(a, start))), replica, optimizer, data, settings, faults,
+          worker, generation -> generation <= stopUpTo, this::moved)
           .run(state);
     } catch (Exchange.RingBrokenException e) {
       failure = e.getMessage();
