@@ -83,11 +83,9 @@ public final class NodeHealth implements Extension {
       return CompletableFuture.completedFuture(Readiness.problems(
           new Readiness.Facts(status, "not started yet", "not started yet", null, false, false)));
     }
-    CompletableFuture<String> journal = problemOf(() -> JournalProbe.ping(system, p.journalSession()));
-    CompletableFuture<String> checkpoints = problemOf(() -> p.store().ping());
     String dataDir = dataDirProblem(p);
-    return journal.thenCombine(checkpoints, (j, c) ->
-        Readiness.problems(new Readiness.Facts(status, j, c, dataDir, p.gateway(), apiBound)));
+    return sessions(p).thenApply(s ->
+        Readiness.problems(new Readiness.Facts(status, s.journal(), s.checkpoints(), dataDir, p.gateway(), apiBound)));
   }
 
   /**
@@ -100,12 +98,20 @@ public final class NodeHealth implements Extension {
     if (p == null) {
       return CompletableFuture.completedFuture(null);
     }
+    return sessions(p).thenAccept(s -> {
+      metrics.cassandra("journal", s.journal() == null);
+      metrics.cassandra("checkpoints", s.checkpoints() == null);
+    });
+  }
+
+  /** Why each Cassandra session does not answer (null: it does). */
+  private record SessionProblems(String journal, String checkpoints) {}
+
+  /** Asks the journal's and the checkpoints' sessions at once. */
+  private CompletableFuture<SessionProblems> sessions(Parts p) {
     CompletableFuture<String> journal = problemOf(() -> JournalProbe.ping(system, p.journalSession()));
     CompletableFuture<String> checkpoints = problemOf(() -> p.store().ping());
-    return journal.thenAcceptBoth(checkpoints, (j, c) -> {
-      metrics.cassandra("journal", j == null);
-      metrics.cassandra("checkpoints", c == null);
-    });
+    return journal.thenCombine(checkpoints, SessionProblems::new);
   }
 
   /** The reason {@code probe} failed or did not answer in time, or null when it succeeded. */
