@@ -23,6 +23,7 @@ import kaon.protocol.v1.ClusterService;
 import kaon.protocol.v1.ClusterServicePowerApiHandlerFactory;
 import kaon.protocol.v1.JobService;
 import kaon.protocol.v1.JobServicePowerApiHandlerFactory;
+import kaon.runtime.console.ConsoleRoutes;
 import kaon.runtime.health.NodeHealth;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.grpc.javadsl.ServerReflection;
@@ -39,7 +40,7 @@ import org.apache.pekko.japi.function.Function;
  * The gRPC gateway of a node: {@code JobService}, {@code ClusterService}, the standard health
  * service (no token) and server reflection
  * (so that generic tools such as grpcurl can list and call them) on one HTTP/2 port, with TLS
- * when a certificate is configured.
+ * when a certificate is configured; the web console ({@link ConsoleRoutes}) on the same port.
  */
 public final class GrpcServer {
 
@@ -73,11 +74,17 @@ public final class GrpcServer {
     @SuppressWarnings("unchecked")
     Function<HttpRequest, CompletionStage<HttpResponse>> handler =
         ServiceHandler.concatOrNotFound(services.toArray(new Function[0]));
+    // The web console shares the port and the token: a browser speaks HTTP/1.1 to it, gRPC
+    // clients HTTP/2, and the paths do not overlap.
+    Function<HttpRequest, CompletionStage<HttpResponse>> console = new ConsoleRoutes(jobs, cluster).route().seal().handler(system);
+    Function<HttpRequest, CompletionStage<HttpResponse>> api = measured(handler, described, KaonMetrics.get(system));
     ServerBuilder builder = Http.get(system).newServerAt(settings.host(), settings.port());
     if (settings.tls()) {
       builder = builder.enableHttps(ConnectionContext.httpsServer(sslContext(settings)));
     }
-    return builder.bind(measured(handler, described, KaonMetrics.get(system)));
+    Function<HttpRequest, CompletionStage<HttpResponse>> both =
+        request -> ConsoleRoutes.handles(request.getUri().path()) ? console.apply(request) : api.apply(request);
+    return builder.bind(both);
   }
 
   /**
