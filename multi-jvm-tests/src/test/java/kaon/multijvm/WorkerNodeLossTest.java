@@ -16,9 +16,12 @@ import kaon.protocol.v1.JobEvent;
 import kaon.protocol.v1.JobPhase;
 import kaon.protocol.v1.JobServiceClient;
 import kaon.protocol.v1.JobSpecification;
+import kaon.protocol.v1.LogLine;
+import kaon.protocol.v1.StreamJobLogsRequest;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.grpc.GrpcClientSettings;
+import org.apache.pekko.stream.javadsl.Sink;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -68,6 +71,10 @@ class WorkerNodeLossTest {
       KaonProcess.submit(jobs, bearer, jobId, JobSpecification.newBuilder().setTask("fashion-mnist-mlp").setMinWorkers(2).setMaxWorkers(3)
                   .setEpochs(2).setCheckpointEverySteps(50));
       var watched = KaonProcess.watch(jobs, bearer, jobId, client);
+      // kaon logs -f: the job's lines from every node, followed until the job ends.
+      var followed = jobs.streamJobLogs().addHeader("authorization", bearer)
+          .invoke(StreamJobLogsRequest.newBuilder().setJobId(jobId).setFollow(true).build())
+          .runWith(Sink.seq(), client).toCompletableFuture();
 
       // Mid-epoch: a checkpoint exists and training goes on; then node C dies without a word.
       String addressC = "pekko://kaon@127.0.0.1:" + portC;
@@ -110,6 +117,7 @@ class WorkerNodeLossTest {
           secondsToNewGeneration, resumed.getResumeStep(), accuracy, faultFree);
       assertTrue(Math.abs(accuracy - faultFree) <= 0.015, "accuracy " + accuracy + " vs fault-free " + faultFree
           + "; epochs " + last.getStatus().getEpochsList() + KaonProcess.summary(name + "-a", name + "-b", name + "-c"));
+      assertLogsTellTheStory(followed.get(WAIT.toMillis(), TimeUnit.MILLISECONDS), resumed, seedPort, name);
       jobs.close();
       cluster.close();
       b.stop();
@@ -117,6 +125,24 @@ class WorkerNodeLossTest {
     } finally {
       client.terminate();
     }
+  }
+
+  /**
+   * The followed log ended with the job, in time order, and told its story from more than one
+   * node: the coordinator's generations, the re-formation with its reason, the job's end.
+   */
+  private static void assertLogsTellTheStory(List<LogLine> lines, Generation resumed, int seedPort, String name)
+      throws Exception {
+    String all = lines.stream().map(l -> l.getNode() + " " + l.getLevel() + " " + l.getMessage())
+        .collect(java.util.stream.Collectors.joining("\n"));
+    for (int i = 1; i < lines.size(); i++) {
+      assertTrue(lines.get(i - 1).getAtMillis() <= lines.get(i).getAtMillis(), "out of time order:\n" + all);
+    }
+    assertTrue(lines.stream().anyMatch(l -> l.getMessage().contains("generation " + resumed.getGeneration())
+        && l.getMessage().contains("resumes")), "the re-formation:\n" + all);
+    assertTrue(lines.stream().anyMatch(l -> l.getMessage().contains("ended: SUCCEEDED")), "the end:\n" + all);
+    assertTrue(lines.stream().map(LogLine::getNode).distinct().count() >= 2, "lines of several nodes:\n" + all);
+    System.out.println("kaon logs of the " + name + " job (" + lines.size() + " lines):\n" + all);
   }
 
   /** The first generation of 2 ranks whose state came from a worker's memory, or null. */

@@ -15,6 +15,8 @@ import kaon.actors.training.TaskCatalog;
 import kaon.actors.worker.DeviceSlot;
 import kaon.actors.worker.WorkerEntity;
 import kaon.actors.worker.DeviceWorker;
+import kaon.actors.joblog.JobLog;
+import kaon.actors.joblog.JobLogServer;
 import kaon.actors.worker.NodeAgent;
 import kaon.actors.worker.TaskWarmup;
 import kaon.runtime.grpc.BearerToken;
@@ -180,6 +182,11 @@ public final class KaonNode {
     if (worker) {
       system.receptionist().tell(Receptionist.register(NodeAgent.SERVICE_KEY, nodeAgent));
     }
+    // Every node keeps its lines about each job and serves them to `kaon logs` on any gateway.
+    JobLogCapture.install(JobLog.jvm());
+    ActorRef<JobLogServer.Read> jobLog = system.systemActorOf(
+        JobLogServer.create(JobLog.jvm(), system.address().toString()), "job-log", org.apache.pekko.actor.typed.Props.empty());
+    system.receptionist().tell(Receptionist.register(JobLogServer.SERVICE_KEY, jobLog));
     // Every node listens for liveness watchers from the start (a port that cannot be bound shows
     // in the log now, not at the first rank) and, unless turned off, downs the nodes it sees end.
     NodeLiveness.Endpoint liveness = NodeLiveness.endpointOf(system);

@@ -147,6 +147,8 @@ final class TrainingRun implements Runnable, RunThread {
     String failure = null;
     boolean retryable = false;
     boolean keepThread = true;
+    // What this thread logs while it runs the generation is the job's (kaon logs).
+    org.slf4j.MDC.put(kaon.actors.joblog.JobLog.CONTEXT_KEY, a.jobId());
     try {
       if (a.generation() <= stopUpTo) {
         return park(a, null, true);

@@ -84,6 +84,9 @@ class WireMessagesSerializationTest {
         new OwnerReply.Accepted(status(spec)),
         new OwnerReply.Refused(OwnerReply.Refusal.ENDED, "job job-1 already ended: SUCCEEDED"),
         new kaon.actors.worker.NodeAgent.WarmTask("fashion-mnist-cnn"),
+        new kaon.actors.joblog.JobLogServer.Read("job-1", 42, testKit.<kaon.actors.joblog.JobLogServer.Lines>createTestProbe().getRef()),
+        new kaon.actors.joblog.JobLogServer.Lines("pekko://kaon@10.0.0.7:25520", List.of(
+            new kaon.actors.joblog.JobLog.Line(43, 1_733_400_000_000L, "WARN", "CheckpointWriter", "job job-1: retrying"))),
         status(spec));
     for (Object message : kryo) {
       assertEquals(message, roundTrip(message, KryoSerializer.class));

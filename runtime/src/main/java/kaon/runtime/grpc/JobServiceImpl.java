@@ -31,8 +31,10 @@ import kaon.protocol.v1.JobEvent;
 import kaon.protocol.v1.JobServicePowerApi;
 import kaon.protocol.v1.ListJobsRequest;
 import kaon.protocol.v1.ListJobsResponse;
+import kaon.protocol.v1.LogLine;
 import kaon.protocol.v1.ModelChunk;
 import kaon.protocol.v1.ScaleJobRequest;
+import kaon.protocol.v1.StreamJobLogsRequest;
 import kaon.protocol.v1.SubmitJobRequest;
 import kaon.protocol.v1.WatchJobRequest;
 import org.apache.pekko.NotUsed;
@@ -69,6 +71,7 @@ public final class JobServiceImpl implements JobServicePowerApi {
   private final Duration timeout;
   private final Supplier<CompletionStage<Integer>> freeDevices;
   private final CheckpointStore store;
+  private final JobLogStream logs;
 
   /**
    * @param freeDevices how many devices of the cluster are free now: a new job starts with as many
@@ -84,6 +87,7 @@ public final class JobServiceImpl implements JobServicePowerApi {
     this.specs = new SpecResolver(catalog, settings.maxSpecBytes());
     this.timeout = settings.askTimeout();
     this.freeDevices = freeDevices;
+    this.logs = new JobLogStream(system, this::status);
   }
 
   @Override
@@ -191,6 +195,16 @@ public final class JobServiceImpl implements JobServicePowerApi {
             replyTo -> new JobCoordinator.Scale(in.getMinWorkers(), in.getMaxWorkers(), replyTo), timeout)
         .thenApply(reply -> ApiMapping.job(unwrap(reply)))
         .exceptionally(JobServiceImpl::fail);
+  }
+
+  @Override
+  public Source<LogLine, NotUsed> streamJobLogs(StreamJobLogsRequest in, Metadata metadata) {
+    token.check(metadata);
+    String id = jobId(in.getJobId());
+    if (in.getTail() < 0) {
+      throw SpecResolver.invalid("tail", "must be 0 (all lines) or more, was " + in.getTail());
+    }
+    return logs.lines(id, in.getFollow(), in.getTail());
   }
 
   @Override

@@ -26,7 +26,9 @@ import kaon.protocol.v1.ClusterServiceClient;
 import kaon.protocol.v1.DownloadModelRequest;
 import kaon.protocol.v1.JobEvent;
 import kaon.protocol.v1.JobServiceClient;
+import kaon.protocol.v1.LogLine;
 import kaon.protocol.v1.ModelChunk;
+import kaon.protocol.v1.StreamJobLogsRequest;
 import kaon.protocol.v1.WatchJobRequest;
 import org.apache.pekko.actor.ActorSystem;
 import org.apache.pekko.grpc.GrpcChannel;
@@ -189,6 +191,22 @@ public final class ApiConnection implements AutoCloseable {
     authorize(jobs.watchJob())
         .invoke(WatchJobRequest.newBuilder().setJobId(jobId).build())
         .runForeach(onEvent::accept, system)
+        .toCompletableFuture()
+        .get();
+  }
+
+  /**
+   * Streams a job's log lines to {@code onLine} in the order the server sends them (time order),
+   * and returns when the server completes the stream: at once without {@code follow}, else when
+   * the job has ended. Blocks the calling thread meanwhile.
+   *
+   * @throws ExecutionException when the stream failed (its cause: the server's status)
+   */
+  public void streamJobLogs(String jobId, boolean follow, int tail, Consumer<LogLine> onLine)
+      throws ExecutionException, InterruptedException {
+    authorize(jobs.streamJobLogs())
+        .invoke(StreamJobLogsRequest.newBuilder().setJobId(jobId).setFollow(follow).setTail(tail).build())
+        .runForeach(onLine::accept, system)
         .toCompletableFuture()
         .get();
   }

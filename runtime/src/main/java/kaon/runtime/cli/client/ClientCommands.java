@@ -15,6 +15,7 @@ public final class ClientCommands {
       JobsCommand.class,
       JobCommand.class,
       WatchCommand.class,
+      LogsCommand.class,
       CancelCommand.class,
       ScaleCommand.class,
       ClusterCommand.class,

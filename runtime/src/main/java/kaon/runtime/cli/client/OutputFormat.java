@@ -34,6 +34,24 @@ public final class OutputFormat {
     print(json(message), out);
   }
 
+  /**
+   * Prints one message of a stream: as json, on one line (JSON Lines, for {@code jq} and
+   * friends); as yaml, as a document of its own.
+   */
+  public void printLine(MessageOrBuilder message, PrintWriter out) {
+    if (format == Format.yaml) {
+      out.println("---");
+      print(json(message), out);
+      return;
+    }
+    try {
+      out.println(JsonFormat.printer().omittingInsignificantWhitespace().print(message));
+    } catch (InvalidProtocolBufferException e) {
+      throw new IllegalStateException("cannot print " + message.getClass().getSimpleName() + " as JSON: " + e.getMessage(), e);
+    }
+    out.flush();
+  }
+
   /** Prints several messages as one object with these keys, as json or yaml. */
   public void print(Map<String, ? extends MessageOrBuilder> messages, PrintWriter out) {
     StringBuilder json = new StringBuilder("{");

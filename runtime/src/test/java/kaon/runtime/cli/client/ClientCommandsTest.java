@@ -90,12 +90,34 @@ class ClientCommandsTest {
 
   @Test
   void everyCommandRegistersAndDocumentsItsExitCodes() {
-    for (String command : new String[] {"submit", "jobs", "job", "watch", "cancel", "scale", "cluster"}) {
+    for (String command : new String[] {"submit", "jobs", "job", "watch", "logs", "cancel", "scale", "cluster"}) {
       Run help = kaon(command, "--help");
       assertEquals(0, help.exitCode(), command + ": " + help.err());
       assertTrue(help.out().contains("--endpoint=HOST:PORT"), command + ": " + help.out());
       assertTrue(help.out().contains("Exit codes:"), command + ": " + help.out());
     }
+  }
+
+  @Test
+  void logsPrintsTheJobsLinesFromEveryNodeInOrderOrAsJsonLines() throws Exception {
+    Run run = stub("logs", "job-1");
+    assertEquals(0, run.exitCode(), run.err());
+    assertEquals(2, run.lines().size(), run.out());
+    assertTrue(run.lines().get(0).matches("\\d{4}-\\d\\d-\\d\\d [0-9:.]{12} INFO  10\\.0\\.0\\.1:25520 job job-1: generation 1 .*"),
+        run.lines().get(0));
+    assertTrue(run.lines().get(1).contains(" WARN  10.0.0.2:25520 job job-1: checkpoint at step 200"), run.lines().get(1));
+
+    Run last = stub("logs", "job-1", "--tail", "1", "-o", "json");
+    assertEquals(0, last.exitCode(), last.err());
+    assertEquals(1, last.lines().size(), last.out());
+    var parsed = kaon.protocol.v1.LogLine.newBuilder();
+    com.google.protobuf.util.JsonFormat.parser().merge(last.lines().get(0), parsed);
+    assertEquals("WARN", parsed.getLevel());
+
+    Run missing = stub("logs", "job-9");
+    assertEquals(1, missing.exitCode(), missing.err());
+    assertTrue(missing.err().contains("job-9 does not exist"), missing.err());
+    assertEquals(ApiErrors.USAGE, stub("logs", "job-1", "--tail", "-1").exitCode());
   }
 
   @Test

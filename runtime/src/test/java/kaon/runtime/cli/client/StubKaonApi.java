@@ -29,7 +29,9 @@ import kaon.protocol.v1.ListJobsResponse;
 import kaon.protocol.v1.ListMembersRequest;
 import kaon.protocol.v1.ListMembersResponse;
 import kaon.protocol.v1.Member;
+import kaon.protocol.v1.LogLine;
 import kaon.protocol.v1.ModelChunk;
+import kaon.protocol.v1.StreamJobLogsRequest;
 import kaon.protocol.v1.Progress;
 import kaon.protocol.v1.ScaleJobRequest;
 import kaon.protocol.v1.SubmitJobRequest;
@@ -132,6 +134,23 @@ final class StubKaonApi implements JobServicePowerApi, ClusterServicePowerApi {
         JobEvent.newBuilder().setEpoch(epoch(1)).build(),
         JobEvent.newBuilder().setEpoch(epoch(2)).build(),
         JobEvent.newBuilder().setStatus(job(JobPhase.SUCCEEDED)).build()));
+  }
+
+  /** {@code job-1}'s log: a line of its coordinator's node, then one of a worker's node. */
+  @Override
+  public Source<LogLine, NotUsed> streamJobLogs(StreamJobLogsRequest in, Metadata metadata) {
+    if (!metadata.getText("authorization").equals(Optional.of("Bearer " + TOKEN))) {
+      return Source.failed(new GrpcServiceException(Status.UNAUTHENTICATED));
+    }
+    if (!in.getJobId().equals("job-1")) {
+      return Source.failed(new GrpcServiceException(Status.NOT_FOUND.withDescription("job " + in.getJobId() + " does not exist")));
+    }
+    List<LogLine> lines = List.of(
+        LogLine.newBuilder().setAtMillis(1_000).setNode("pekko://kaon@10.0.0.1:25520").setLevel("INFO")
+            .setLogger("Generations").setMessage("job job-1: generation 1 of 2 ranks resumes at step 0 from init").build(),
+        LogLine.newBuilder().setAtMillis(2_000).setNode("pekko://kaon@10.0.0.2:25520").setLevel("WARN")
+            .setLogger("CheckpointWriter").setMessage("job job-1: checkpoint at step 200 not written; retrying").build());
+    return Source.from(in.getTail() > 0 ? lines.subList(lines.size() - Math.min(in.getTail(), lines.size()), lines.size()) : lines);
   }
 
   /** The model of {@code job-1}: three chunks of what a DJL file could hold. */
