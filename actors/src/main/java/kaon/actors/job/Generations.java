@@ -379,7 +379,7 @@ final class Generations {
     }
     String why = ((FailurePolicy.GiveUp) verdict).reason();
     context.getLog().error("job {} generation {}: {}", jobId, failed.generation(), why);
-    return port.persistWhenReachable(new JobEvent.JobFailed(why), s -> {}); // ended once recorded
+    return port.persistWhenReachable(new JobEvent.JobFailed(why, System.currentTimeMillis()), s -> {}); // ended once recorded
   }
 
   /** An epoch or a checkpoint was recorded: failures since are no longer "in a row". */

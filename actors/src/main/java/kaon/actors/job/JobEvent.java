@@ -57,14 +57,16 @@ public sealed interface JobEvent
   /** A checkpoint is durable in the store and may be resumed from. */
   record CheckpointCommitted(CheckpointInfo checkpoint) implements JobEvent {}
 
-  /** Every rank finished with identical parameters. */
-  record JobSucceeded(double testAccuracy, String digest) implements JobEvent {}
+  // The ends of a job say when, in epoch ms: 0 in events written before it was recorded.
 
-  /** The job stopped for {@code reason}. */
-  record JobFailed(String reason) implements JobEvent {}
+  /** Every rank finished with identical parameters, at {@code atMillis}. */
+  record JobSucceeded(double testAccuracy, String digest, long atMillis) implements JobEvent {}
 
-  /** The owner cancelled the job. */
-  record JobCancelled() implements JobEvent {}
+  /** The job stopped for {@code reason} at {@code atMillis}. */
+  record JobFailed(String reason, long atMillis) implements JobEvent {}
+
+  /** The owner cancelled the job at {@code atMillis}. */
+  record JobCancelled(long atMillis) implements JobEvent {}
 
   /** The owner changed the bounds of the world size. */
   record JobScaled(int minWorkers, int maxWorkers) implements JobEvent {}

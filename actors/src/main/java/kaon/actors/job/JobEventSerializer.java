@@ -1,13 +1,11 @@
 package kaon.actors.job;
 
-import kaon.actors.checkpoint.CheckpointInfo;
-import kaon.actors.training.JobSpec;
-import java.util.List;
-
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.MessageLite;
 import java.io.NotSerializableException;
 import java.util.List;
+import kaon.actors.checkpoint.CheckpointInfo;
+import kaon.actors.training.JobSpec;
 import kaon.actors.training.OptimizerSpec;
 import kaon.protocol.v1.CheckpointCommitted;
 import kaon.protocol.v1.EpochCompleted;
@@ -85,11 +83,12 @@ public final class JobEventSerializer extends SerializerWithStringManifest {
     } else if (o instanceof JobEvent.CheckpointCommitted e) {
       return checkpoint(e.checkpoint());
     } else if (o instanceof JobEvent.JobSucceeded e) {
-      return JobSucceeded.newBuilder().setTestAccuracy(e.testAccuracy()).setDigest(e.digest()).build();
+      return JobSucceeded.newBuilder().setTestAccuracy(e.testAccuracy()).setDigest(e.digest()).setAtMillis(e.atMillis())
+          .build();
     } else if (o instanceof JobEvent.JobFailed e) {
-      return JobFailed.newBuilder().setReason(e.reason()).build();
-    } else if (o instanceof JobEvent.JobCancelled) {
-      return JobCancelled.getDefaultInstance();
+      return JobFailed.newBuilder().setReason(e.reason()).setAtMillis(e.atMillis()).build();
+    } else if (o instanceof JobEvent.JobCancelled e) {
+      return JobCancelled.newBuilder().setAtMillis(e.atMillis()).build();
     } else if (o instanceof JobEvent.JobScaled e) {
       return kaon.protocol.v1.JobScaled.newBuilder().setMinWorkers(e.minWorkers()).setMaxWorkers(e.maxWorkers()).build();
     }
@@ -118,10 +117,13 @@ public final class JobEventSerializer extends SerializerWithStringManifest {
         case CHECKPOINT -> new JobEvent.CheckpointCommitted(checkpoint(CheckpointCommitted.parseFrom(bytes)));
         case SUCCEEDED -> {
           JobSucceeded p = JobSucceeded.parseFrom(bytes);
-          yield new JobEvent.JobSucceeded(p.getTestAccuracy(), p.getDigest());
+          yield new JobEvent.JobSucceeded(p.getTestAccuracy(), p.getDigest(), p.getAtMillis());
         }
-        case FAILED -> new JobEvent.JobFailed(JobFailed.parseFrom(bytes).getReason());
-        case CANCELLED -> new JobEvent.JobCancelled();
+        case FAILED -> {
+          JobFailed p = JobFailed.parseFrom(bytes);
+          yield new JobEvent.JobFailed(p.getReason(), p.getAtMillis());
+        }
+        case CANCELLED -> new JobEvent.JobCancelled(JobCancelled.parseFrom(bytes).getAtMillis());
         case SCALED -> {
           kaon.protocol.v1.JobScaled p = kaon.protocol.v1.JobScaled.parseFrom(bytes);
           yield new JobEvent.JobScaled(p.getMinWorkers(), p.getMaxWorkers());

@@ -43,7 +43,7 @@ sealed interface JobState permits JobState.Unsubmitted, JobState.Active, JobStat
     @Override
     public JobState apply(JobEvent event) {
       if (event instanceof JobEvent.JobSubmitted s) {
-        return new Active(Course.submitted(s.spec()), false);
+        return new Active(Course.submitted(s.spec(), s.atMillis()), false);
       }
       throw new IllegalStateException("a job's journal starts with JobSubmitted, not " + event);
     }
@@ -56,7 +56,7 @@ sealed interface JobState permits JobState.Unsubmitted, JobState.Active, JobStat
     @Override
     public JobStatus toStatus(String jobId, String health, String coordinatorNode) {
       return new JobStatus(jobId, JobStatus.Phase.UNKNOWN, null, 0, List.of(), 0, "", null, health, Double.NaN, "", "",
-          0, 0, 0, List.of(), coordinatorNode, List.of(), null);
+          0, 0, 0, List.of(), coordinatorNode, List.of(), null, 0, 0, 0);
     }
   }
 
@@ -74,11 +74,11 @@ sealed interface JobState permits JobState.Unsubmitted, JobState.Active, JobStat
       } else if (event instanceof JobEvent.JobScaled sc) {
         return new Active(course.scaled(sc), running);
       } else if (event instanceof JobEvent.JobSucceeded s) {
-        return new Ended(course, JobStatus.Phase.SUCCEEDED, s.testAccuracy(), s.digest(), "");
+        return new Ended(course, JobStatus.Phase.SUCCEEDED, s.testAccuracy(), s.digest(), "", s.atMillis());
       } else if (event instanceof JobEvent.JobFailed f) {
-        return new Ended(course, JobStatus.Phase.FAILED, Double.NaN, "", f.reason());
-      } else if (event instanceof JobEvent.JobCancelled) {
-        return new Ended(course, JobStatus.Phase.CANCELLED, Double.NaN, "", "cancelled by its owner");
+        return new Ended(course, JobStatus.Phase.FAILED, Double.NaN, "", f.reason(), f.atMillis());
+      } else if (event instanceof JobEvent.JobCancelled c) {
+        return new Ended(course, JobStatus.Phase.CANCELLED, Double.NaN, "", "cancelled by its owner", c.atMillis());
       }
       throw new IllegalStateException("job already submitted: " + event);
     }
@@ -90,7 +90,7 @@ sealed interface JobState permits JobState.Unsubmitted, JobState.Active, JobStat
 
     @Override
     public JobStatus toStatus(String jobId, String health, String coordinatorNode) {
-      return course.toStatus(jobId, phase(), health, Double.NaN, "", "", coordinatorNode);
+      return course.toStatus(jobId, phase(), health, Double.NaN, "", "", coordinatorNode, 0);
     }
 
     /** Why bounds {@code min..max} cannot be the job's (the field named first), or null. */
@@ -112,31 +112,34 @@ sealed interface JobState permits JobState.Unsubmitted, JobState.Active, JobStat
   }
 
   /**
-   * Succeeded, failed or cancelled. Results of training that reached the journal in the same write
-   * as the end (they waited for it together) are still recorded; nothing else changes an ended job.
+   * Succeeded, failed or cancelled, at {@code endedAtMillis} (epoch ms; 0 if the journal did not
+   * record it). Results of training that reached the journal in the same write as the end (they
+   * waited for it together) are still recorded; nothing else changes an ended job.
    */
-  record Ended(Course course, JobStatus.Phase phase, double testAccuracy, String digest, String message)
-      implements JobState {
+  record Ended(Course course, JobStatus.Phase phase, double testAccuracy, String digest, String message,
+      long endedAtMillis) implements JobState {
 
     @Override
     public JobState apply(JobEvent event) {
       if (event instanceof JobEvent.EpochCompleted e) {
-        return new Ended(course.withEpoch(e), phase, testAccuracy, digest, message);
+        return new Ended(course.withEpoch(e), phase, testAccuracy, digest, message, endedAtMillis);
       } else if (event instanceof JobEvent.CheckpointCommitted c) {
-        return new Ended(course.withCheckpoint(c.checkpoint()), phase, testAccuracy, digest, message);
+        return new Ended(course.withCheckpoint(c.checkpoint()), phase, testAccuracy, digest, message, endedAtMillis);
       }
       return this;
     }
 
     @Override
     public JobStatus toStatus(String jobId, String health, String coordinatorNode) {
-      return course.toStatus(jobId, phase, health, testAccuracy, digest, message, coordinatorNode);
+      return course.toStatus(jobId, phase, health, testAccuracy, digest, message, coordinatorNode, endedAtMillis);
     }
   }
 
   /**
    * What a submitted job has done: its spec and bounds, its current generation, its finished
-   * epochs and committed checkpoints, and how its generations came about.
+   * epochs and committed checkpoints, how its generations came about, and when it was submitted
+   * and its first generation formed (epoch ms; 0 if the journal did not record it). The first
+   * generation's time is kept here, not read from {@code history}: that keeps only the newest.
    */
   record Course(
       JobSpec spec,
@@ -150,11 +153,13 @@ sealed interface JobState permits JobState.Unsubmitted, JobState.Active, JobStat
       int maxWorkers,
       List<Integer> members,
       int nextMember,
-      List<GenerationInfo> history) {
+      List<GenerationInfo> history,
+      long createdAtMillis,
+      long startedAtMillis) {
 
-    static Course submitted(JobSpec spec) {
+    static Course submitted(JobSpec spec, long atMillis) {
       return new Course(spec, 0, 0, StateSource.INIT, List.of(), 0, List.of(), spec.minWorkers(), spec.maxWorkers(),
-          List.of(), 0, List.of());
+          List.of(), 0, List.of(), atMillis, 0);
     }
 
     /** A new generation: epochs finished after its resume point are trained and reported again. */
@@ -164,8 +169,10 @@ sealed interface JobState permits JobState.Unsubmitted, JobState.Active, JobStat
       List<GenerationInfo> longer = new ArrayList<>(history);
       longer.add(new GenerationInfo(g.generation(), g.worldSize(), g.resumeStep(), g.reason(), g.stateSource().toString(),
           g.members(), g.atMillis()));
+      // The job started when its first generation formed; re-formations do not start it again.
+      long started = generation == 0 ? g.atMillis() : startedAtMillis;
       return new Course(spec, g.generation(), g.worldSize(), g.stateSource(), kept, g.resumeStep(), checkpoints,
-          minWorkers, maxWorkers, g.members(), next, newest(longer, HISTORY));
+          minWorkers, maxWorkers, g.members(), next, newest(longer, HISTORY), createdAtMillis, started);
     }
 
     /**
@@ -178,19 +185,20 @@ sealed interface JobState permits JobState.Unsubmitted, JobState.Active, JobStat
       more.add(e.metrics());
       more.sort(java.util.Comparator.comparingInt(EpochMetrics::epoch));
       return new Course(spec, generation, worldSize, stateSource, List.copyOf(more), Math.max(stepsDone, e.stepsDone()),
-          checkpoints, minWorkers, maxWorkers, members, nextMember, history);
+          checkpoints, minWorkers, maxWorkers, members, nextMember, history, createdAtMillis, startedAtMillis);
     }
 
     Course withCheckpoint(CheckpointInfo checkpoint) {
       List<CheckpointInfo> more = new ArrayList<>(checkpoints);
       more.add(checkpoint);
       return new Course(spec, generation, worldSize, stateSource, epochs, stepsDone,
-          newest(more, CHECKPOINTS_REMEMBERED), minWorkers, maxWorkers, members, nextMember, history);
+          newest(more, CHECKPOINTS_REMEMBERED), minWorkers, maxWorkers, members, nextMember, history, createdAtMillis,
+          startedAtMillis);
     }
 
     Course scaled(JobEvent.JobScaled s) {
       return new Course(spec, generation, worldSize, stateSource, epochs, stepsDone, checkpoints, s.minWorkers(),
-          s.maxWorkers(), members, nextMember, history);
+          s.maxWorkers(), members, nextMember, history, createdAtMillis, startedAtMillis);
     }
 
     /** The newest committed checkpoint, or null. */
@@ -206,10 +214,10 @@ sealed interface JobState permits JobState.Unsubmitted, JobState.Active, JobStat
     }
 
     JobStatus toStatus(String jobId, JobStatus.Phase phase, String health, double testAccuracy, String digest,
-        String message, String coordinatorNode) {
+        String message, String coordinatorNode, long endedAtMillis) {
       return new JobStatus(jobId, phase, spec, generation, epochs, stepsDone, stateSource.toString(), latestCheckpoint(),
           health, testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, history, coordinatorNode, List.of(),
-          null);
+          null, createdAtMillis, startedAtMillis, endedAtMillis);
     }
 
     private static <T> List<T> newest(List<T> all, int n) {

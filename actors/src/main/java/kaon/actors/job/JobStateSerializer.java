@@ -47,7 +47,7 @@ public final class JobStateSerializer extends SerializerWithStringManifest {
       b.setPhase(JobStateSnapshot.Phase.ACTIVE).setRunning(a.running()).setCourse(course(a.course()));
     } else if (o instanceof JobState.Ended e) {
       b.setPhase(JobStateSnapshot.Phase.ENDED).setOutcome(e.phase().name()).setTestAccuracy(e.testAccuracy())
-          .setDigest(e.digest()).setMessage(e.message()).setCourse(course(e.course()));
+          .setDigest(e.digest()).setMessage(e.message()).setCourse(course(e.course())).setEndedAtMillis(e.endedAtMillis());
     } else {
       throw new IllegalArgumentException("not a job state: " + o.getClass().getName());
     }
@@ -66,7 +66,8 @@ public final class JobStateSerializer extends SerializerWithStringManifest {
         case ACTIVE -> new JobState.Active(course(p.getCourse()), p.getRunning());
         case ENDED -> {
           JobStatus.Phase outcome = outcome(p.getOutcome());
-          yield new JobState.Ended(course(p.getCourse()), outcome, p.getTestAccuracy(), p.getDigest(), p.getMessage());
+          yield new JobState.Ended(course(p.getCourse()), outcome, p.getTestAccuracy(), p.getDigest(), p.getMessage(),
+              p.getEndedAtMillis());
         }
         case UNRECOGNIZED -> throw new NotSerializableException("job state of an unknown phase");
       };
@@ -98,7 +99,9 @@ public final class JobStateSerializer extends SerializerWithStringManifest {
         .setMinWorkers(c.minWorkers())
         .setMaxWorkers(c.maxWorkers())
         .addAllMembers(c.members())
-        .setNextMember(c.nextMember());
+        .setNextMember(c.nextMember())
+        .setCreatedAtMillis(c.createdAtMillis())
+        .setStartedAtMillis(c.startedAtMillis());
     c.epochs().forEach(m -> b.addEpochs(JobEventSerializer.epoch(m, m.stepsDone())));
     c.checkpoints().forEach(k -> b.addCheckpoints(JobEventSerializer.checkpoint(k)));
     c.history().forEach(g -> b.addHistory(GenerationStarted.newBuilder().setGeneration(g.generation())
@@ -108,6 +111,11 @@ public final class JobStateSerializer extends SerializerWithStringManifest {
   }
 
   private static JobState.Course course(JobCourse p) {
+    List<GenerationInfo> history = p.getHistoryList().stream().map(g -> new GenerationInfo(g.getGeneration(), g.getWorldSize(),
+        g.getResumeStep(), g.getReason(), g.getStateSource(), List.copyOf(g.getMembersList()), g.getAtMillis())).toList();
+    // Snapshots written before the times were kept have neither. The first generation is recorded
+    // with the submission, at its time, so a history that still starts with it knows both.
+    long first = history.isEmpty() || history.get(0).generation() != 1 ? 0 : history.get(0).atMillis();
     return new JobState.Course(
         JobEventSerializer.spec(p.getSpec()),
         p.getGeneration(),
@@ -120,7 +128,8 @@ public final class JobStateSerializer extends SerializerWithStringManifest {
         p.getMaxWorkers(),
         List.copyOf(p.getMembersList()),
         p.getNextMember(),
-        p.getHistoryList().stream().map(g -> new GenerationInfo(g.getGeneration(), g.getWorldSize(), g.getResumeStep(),
-            g.getReason(), g.getStateSource(), List.copyOf(g.getMembersList()), g.getAtMillis())).toList());
+        history,
+        p.getCreatedAtMillis() != 0 ? p.getCreatedAtMillis() : first,
+        p.getStartedAtMillis() != 0 ? p.getStartedAtMillis() : first);
   }
 }

@@ -33,6 +33,10 @@ import java.util.List;
  * @param progress where the current generation is inside its epoch, as rank 0 last said (every
  *     {@code kaon.worker.progress-interval}); null before it said. Unlike {@code stepsDone}, which
  *     moves when an epoch is recorded, it is live; like {@code ranks} it is not persisted
+ * @param createdAtMillis when the job was submitted, in epoch ms; 0 when not known
+ * @param startedAtMillis when its first generation was formed, in epoch ms; 0 when not known
+ * @param endedAtMillis when it succeeded, failed or was cancelled, in epoch ms; 0 while it runs,
+ *     or when its journal did not record it
  */
 public record JobStatus(
     String jobId,
@@ -53,31 +57,36 @@ public record JobStatus(
     List<GenerationInfo> generations,
     String coordinatorNode,
     List<RankPlacement> ranks,
-    JobProgress progress) implements kaon.protocol.KryoWireMessage {
+    JobProgress progress,
+    long createdAtMillis,
+    long startedAtMillis,
+    long endedAtMillis) implements kaon.protocol.KryoWireMessage {
 
   /** What is known of a job whose journal has not been read: nothing but its id. */
   public static JobStatus unknown(String jobId) {
     return new JobStatus(jobId, Phase.UNKNOWN, null, 0, List.of(), 0, "", null, "", Double.NaN, "", "", 0, 0, 0, List.of(), "",
-        List.of(), null);
+        List.of(), null, 0, 0, 0);
   }
 
   /** The same status with another health line. */
   public JobStatus withHealth(String otherHealth) {
     return new JobStatus(jobId, phase, spec, generation, epochs, stepsDone, stateSource, latestCheckpoint, otherHealth,
-        testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, generations, coordinatorNode, ranks, progress);
+        testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, generations, coordinatorNode, ranks, progress,
+        createdAtMillis, startedAtMillis, endedAtMillis);
   }
 
   /** The same status with the current generation's ranks placed. */
   public JobStatus withRanks(List<RankPlacement> placed) {
     return new JobStatus(jobId, phase, spec, generation, epochs, stepsDone, stateSource, latestCheckpoint, health,
         testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, generations, coordinatorNode, List.copyOf(placed),
-        progress);
+        progress, createdAtMillis, startedAtMillis, endedAtMillis);
   }
 
   /** The same status with the current generation's newest progress (null: none yet). */
   public JobStatus withProgress(JobProgress newest) {
     return new JobStatus(jobId, phase, spec, generation, epochs, stepsDone, stateSource, latestCheckpoint, health,
-        testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, generations, coordinatorNode, ranks, newest);
+        testAccuracy, digest, message, worldSize, minWorkers, maxWorkers, generations, coordinatorNode, ranks, newest,
+        createdAtMillis, startedAtMillis, endedAtMillis);
   }
 
   /** Phases of a job. The last three are terminal. */

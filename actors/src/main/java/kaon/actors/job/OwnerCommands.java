@@ -96,7 +96,7 @@ final class OwnerCommands {
       return notNow;
     }
     return effect
-        .persist(new JobEvent.JobCancelled())
+        .persist(new JobEvent.JobCancelled(System.currentTimeMillis()))
         .thenRun(port::cancelled)
         .thenReply(replyTo, s -> new OwnerReply.Accepted(port.status(s)));
   }

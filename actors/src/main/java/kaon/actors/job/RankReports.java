@@ -46,10 +46,10 @@ final class RankReports {
    * Adds rank {@code report.rank()}'s final digest; once {@code worldSize} ranks finished, the
    * job's outcome: success with the test accuracy of its last epoch (the highest of {@code
    * recorded} and {@code waiting}, which may reach the journal out of order), or a failure if the
-   * replicas diverged.
+   * replicas diverged, ended at {@code nowMillis}.
    */
   Optional<Outcome> addFinished(WorkerReport.Finished report, int worldSize, List<EpochMetrics> recorded,
-      List<EpochMetrics> waiting) {
+      List<EpochMetrics> waiting, long nowMillis) {
     finished.put(report.rank(), report);
     if (finished.size() < worldSize) {
       return Optional.empty();
@@ -59,7 +59,8 @@ final class RankReports {
     Set<String> digests = new TreeSet<>();
     all.forEach(f -> digests.add(f.digest()));
     if (digests.size() != 1) {
-      return Optional.of(new Outcome(new JobEvent.JobFailed("replicas diverged: ranks ended with different parameters " + digests), all));
+      return Optional.of(new Outcome(
+          new JobEvent.JobFailed("replicas diverged: ranks ended with different parameters " + digests, nowMillis), all));
     }
     EpochMetrics last = null;
     for (EpochMetrics m : concat(recorded, waiting)) {
@@ -68,7 +69,7 @@ final class RankReports {
       }
     }
     double accuracy = last == null ? Double.NaN : last.testAccuracy();
-    return Optional.of(new Outcome(new JobEvent.JobSucceeded(accuracy, digests.iterator().next()), all));
+    return Optional.of(new Outcome(new JobEvent.JobSucceeded(accuracy, digests.iterator().next(), nowMillis), all));
   }
 
   private static List<EpochMetrics> concat(List<EpochMetrics> a, List<EpochMetrics> b) {

@@ -119,7 +119,7 @@ final class TrainingResults {
       return effect.noReply();
     }
     Optional<RankReports.Outcome> outcome = reports.addFinished(done, state.course().worldSize(), state.course().epochs(),
-        gate.waitingEpochs());
+        gate.waitingEpochs(), System.currentTimeMillis());
     if (outcome.isEmpty()) {
       return effect.noReply();
     }

@@ -73,6 +73,20 @@ class JobCoordinatorBehaviorTest {
   }
 
   @Test
+  void aJobSaysWhenItWasSubmittedStartedAndEnded() {
+    CoordinatorFixture job = job("");
+    var submitted = job.kit.<OwnerReply>runCommand(replyTo -> new JobCoordinator.Submit(SPEC, replyTo));
+    long at = ((JobEvent.JobSubmitted) submitted.events().get(0)).atMillis();
+    JobStatus starting = submitted.replyOfType(OwnerReply.Accepted.class).status();
+    assertEquals(List.of(at, at, 0L), List.of(starting.createdAtMillis(), starting.startedAtMillis(), starting.endedAtMillis()));
+    var cancelled = job.kit.<OwnerReply>runCommand(JobCoordinator.Cancel::new);
+    long endedAt = ((JobEvent.JobCancelled) cancelled.events().get(0)).atMillis();
+    assertTrue(endedAt >= at, endedAt + " < " + at);
+    JobStatus ended = cancelled.replyOfType(OwnerReply.Accepted.class).status();
+    assertEquals(List.of(at, at, endedAt), List.of(ended.createdAtMillis(), ended.startedAtMillis(), ended.endedAtMillis()));
+  }
+
+  @Test
   void theRingBeginsOnlyOnceEveryRankIsReady() {
     CoordinatorFixture job = job("");
     job.submit(SPEC);
@@ -368,7 +382,9 @@ class JobCoordinatorBehaviorTest {
   void aFailureThatCannotBeRetriedFailsTheJobStopsItsWorkersAndLeavesMemory() {
     CoordinatorFixture job = training();
     job.report(new WorkerReport.Failed(1, 0, "unknown task 'x'", false));
-    assertEquals(new JobEvent.JobFailed("rank 0 failed: unknown task 'x'"), job.persisted(JobEvent.JobFailed.class));
+    JobEvent.JobFailed failed = job.persisted(JobEvent.JobFailed.class);
+    assertEquals("rank 0 failed: unknown task 'x'", failed.reason());
+    assertTrue(failed.atMillis() > 0, "when it failed is recorded");
     assertFalse(next(job.member(1), DeviceWorker.Stop.class).keepDevice());
     job.host.awaitAssert(WAIT, () -> {
       assertEquals(1, job.passivations.get());
@@ -492,10 +508,11 @@ class JobCoordinatorBehaviorTest {
     job.persisted(JobEvent.EpochCompleted.class);
     job.report(new WorkerReport.Finished(1, 0, 1, "ab"));
     job.report(new WorkerReport.Finished(1, 1, 1, "ab"));
-    job.persisted(JobEvent.JobSucceeded.class);
+    JobEvent.JobSucceeded succeeded = job.persisted(JobEvent.JobSucceeded.class);
     JobState.Ended ended = job.kit.snapshotTestKit().orElseThrow()
         .expectNextPersistedClass("Job|" + job.jobId, JobState.Ended.class);
     assertEquals(JobStatus.Phase.SUCCEEDED, ended.phase());
+    assertEquals(succeeded.atMillis(), ended.endedAtMillis());
   }
 
   @Test
@@ -512,7 +529,8 @@ class JobCoordinatorBehaviorTest {
   private static JobStatus withIdAndNode(JobStatus s, String jobId, String node) {
     return new JobStatus(jobId, s.phase(), s.spec(), s.generation(), s.epochs(), s.stepsDone(), s.stateSource(),
         s.latestCheckpoint(), s.health(), s.testAccuracy(), s.digest(), s.message(), s.worldSize(), s.minWorkers(),
-        s.maxWorkers(), s.generations(), node, s.ranks(), s.progress());
+        s.maxWorkers(), s.generations(), node, s.ranks(), s.progress(), s.createdAtMillis(), s.startedAtMillis(),
+        s.endedAtMillis());
   }
 
   private static OwnerReply.Refusal refusal(OwnerReply reply) {

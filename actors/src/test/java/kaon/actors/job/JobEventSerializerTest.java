@@ -36,9 +36,14 @@ class JobEventSerializerTest {
         new String[] {"EC", GOLDEN_EPOCH});
     g.put(new JobEvent.CheckpointCommitted(new CheckpointInfo("step-400-abcd", 400, 0, 1_312_345, "ab".repeat(32))),
         new String[] {"CC", GOLDEN_CHECKPOINT});
-    g.put(new JobEvent.JobSucceeded(0.8695, "cd".repeat(32)), new String[] {"OK", GOLDEN_SUCCEEDED});
-    g.put(new JobEvent.JobFailed("rank 1 failed: all-reduce missed its deadline"), new String[] {"JF", GOLDEN_FAILED});
-    g.put(new JobEvent.JobCancelled(), new String[] {"JC", ""});
+    // Written before the ends of a job said when: their time reads as 0 (not known).
+    g.put(new JobEvent.JobSucceeded(0.8695, "cd".repeat(32), 0), new String[] {"OK", GOLDEN_SUCCEEDED});
+    g.put(new JobEvent.JobFailed("rank 1 failed: all-reduce missed its deadline", 0), new String[] {"JF", GOLDEN_FAILED});
+    g.put(new JobEvent.JobCancelled(0), new String[] {"JC", ""});
+    g.put(new JobEvent.JobSucceeded(0.8695, "cd".repeat(32), 1_764_000_100_000L), new String[] {"OK", GOLDEN_SUCCEEDED_AT});
+    g.put(new JobEvent.JobFailed("rank 1 failed: all-reduce missed its deadline", 1_764_000_200_000L),
+        new String[] {"JF", GOLDEN_FAILED_AT});
+    g.put(new JobEvent.JobCancelled(1_764_000_300_000L), new String[] {"JC", GOLDEN_CANCELLED_AT});
     return g;
   }
 
@@ -102,4 +107,11 @@ class JobEventSerializerTest {
       "096de7fba9f1d2eb3f124063646364636463646364636463646364636463646364636463646364636463646364636463646364636463646364636463646364636463646364636463646364";
   static final String GOLDEN_FAILED =
       "0a2d72616e6b2031206661696c65643a20616c6c2d726564756365206d69737365642069747320646561646c696e65";
+
+  // The ends of a job with their time, written by the serializer on 2026-12-05. Never edit these.
+  static final String GOLDEN_SUCCEEDED_AT =
+      "096de7fba9f1d2eb3f12406364636463646364636463646364636463646364636463646364636463646364636463646364636463646364636463646364636463646364636463646364636418a0dde5b4ab33";
+  static final String GOLDEN_FAILED_AT =
+      "0a2d72616e6b2031206661696c65643a20616c6c2d726564756365206d69737365642069747320646561646c696e6510c0eaebb4ab33";
+  static final String GOLDEN_CANCELLED_AT = "08e0f7f1b4ab33";
 }

@@ -17,7 +17,12 @@ class JobStateSerializerTest {
   private static final JobSpec SPEC = new JobSpec("fashion-mnist-mlp", 2, 1, 3, 3, 128, OptimizerSpec.sgd(0.1f, 0.9f), 7, 500,
       "model.params", 100);
 
+  /** Submitted and started at the first generation's time, as the coordinator records them. */
   private static JobState.Course course() {
+    return course(1_764_000_000_000L, 1_764_000_000_000L);
+  }
+
+  private static JobState.Course course(long createdAtMillis, long startedAtMillis) {
     return new JobState.Course(SPEC, 3, 2, StateSource.parse("memory:job-1-worker-0"),
         List.of(new EpochMetrics(1, 0.5, 0.8, 0.81, 40_000, 1.5, 2, 468, 59_904, true),
             new EpochMetrics(2, 0.4, 0.85, 0.83, 41_000, 1.4, 3, 936, 59_904, false)),
@@ -26,7 +31,8 @@ class JobStateSerializerTest {
         1, 3, List.of(0, 2), 4,
         List.of(new GenerationInfo(1, 3, 0, "job submitted", "init", List.of(0, 1, 2), 1_764_000_000_000L),
             new GenerationInfo(2, 2, 900, "rank 1 failed", "checkpoint:step-900-cd", List.of(0, 2), 1_764_000_060_000L),
-            new GenerationInfo(3, 2, 936, "scaled", "memory:job-1-worker-0", List.of(0, 2), 0)));
+            new GenerationInfo(3, 2, 936, "scaled", "memory:job-1-worker-0", List.of(0, 2), 0)),
+        createdAtMillis, startedAtMillis);
   }
 
   private static Object roundTrip(JobState state) throws NotSerializableException {
@@ -46,10 +52,32 @@ class JobStateSerializerTest {
 
   @Test
   void anEndedJobWithItsOutcome() throws Exception {
-    JobState succeeded = new JobState.Ended(course(), JobStatus.Phase.SUCCEEDED, 0.8812, "d1g3st", "");
-    JobState failed = new JobState.Ended(course(), JobStatus.Phase.FAILED, Double.NaN, "", "no data");
+    JobState succeeded = new JobState.Ended(course(), JobStatus.Phase.SUCCEEDED, 0.8812, "d1g3st", "", 1_764_000_900_000L);
+    JobState failed = new JobState.Ended(course(), JobStatus.Phase.FAILED, Double.NaN, "", "no data", 1_764_000_950_000L);
     assertEquals(succeeded, roundTrip(succeeded));
     assertEquals(failed, roundTrip(failed));
+  }
+
+  @Test
+  void theTimesAreKeptEachInItsOwnField() throws Exception {
+    // Equal in practice (the first generation is recorded with the submission), not by the format.
+    JobState ended = new JobState.Ended(course(1_764_000_000_000L, 1_764_000_000_500L), JobStatus.Phase.CANCELLED,
+        Double.NaN, "", "cancelled by its owner", 1_764_000_100_000L);
+    assertEquals(ended, roundTrip(ended));
+  }
+
+  @Test
+  void aSnapshotWithoutTheTimesReadsThemFromItsFirstGenerationIfItStillHasIt() throws Exception {
+    kaon.protocol.v1.JobStateSnapshot written = kaon.protocol.v1.JobStateSnapshot.parseFrom(
+        SERIALIZER.toBinary(new JobState.Active(course(), true)));
+    kaon.protocol.v1.JobCourse.Builder old = written.getCourse().toBuilder().clearCreatedAtMillis().clearStartedAtMillis();
+    byte[] withFirst = written.toBuilder().setCourse(old).build().toByteArray();
+    assertEquals(new JobState.Active(course(1_764_000_000_000L, 1_764_000_000_000L), true),
+        SERIALIZER.fromBinary(withFirst, JobStateSerializer.STATE));
+    // Past the newest 100 generations the first is gone, and with it the times: not known.
+    byte[] withoutFirst = written.toBuilder().setCourse(old.removeHistory(0)).build().toByteArray();
+    JobState.Course read = JobState.courseOf((JobState) SERIALIZER.fromBinary(withoutFirst, JobStateSerializer.STATE));
+    assertEquals(List.of(0L, 0L), List.of(read.createdAtMillis(), read.startedAtMillis()));
   }
 
   @Test
@@ -79,7 +107,8 @@ class JobStateSerializerTest {
 
   @Test
   void snapshotBytesOfTheFirstFormatStillDecodeToTheSameState() throws Exception {
-    assertEquals(new JobState.Ended(course(), JobStatus.Phase.SUCCEEDED, 0.8812, "d1g3st", ""),
+    // It has no times: the submission's and start's come from its first generation, the end's is not known.
+    assertEquals(new JobState.Ended(course(), JobStatus.Phase.SUCCEEDED, 0.8812, "d1g3st", "", 0),
         SERIALIZER.fromBinary(java.util.HexFormat.of().parseHex(GOLDEN_ENDED), JobStateSerializer.STATE));
   }
 

@@ -24,7 +24,15 @@ class JobStateTest {
   }
 
   private static JobEvent.GenerationStarted generation(long g, long resumeStep, List<Integer> members) {
-    return new JobEvent.GenerationStarted(g, members.size(), resumeStep, "test", StateSource.INIT, members, 0);
+    return generation(g, resumeStep, members, 0);
+  }
+
+  private static JobEvent.GenerationStarted generation(long g, long resumeStep, List<Integer> members, long atMillis) {
+    return new JobEvent.GenerationStarted(g, members.size(), resumeStep, "test", StateSource.INIT, members, atMillis);
+  }
+
+  private static List<Long> times(JobStatus s) {
+    return List.of(s.createdAtMillis(), s.startedAtMillis(), s.endedAtMillis());
   }
 
   private static JobEvent.EpochCompleted epoch(int epoch, long stepsDone) {
@@ -84,11 +92,51 @@ class JobStateTest {
 
   @Test
   void anEndedJobStaysEndedEvenIfAGenerationWasRecordedInTheSameWrite() {
-    JobState ended = replay(new JobEvent.JobSubmitted(SPEC, 1), generation(1, 0, List.of(0, 1)), new JobEvent.JobFailed("boom"),
+    JobState ended = replay(new JobEvent.JobSubmitted(SPEC, 1), generation(1, 0, List.of(0, 1)), new JobEvent.JobFailed("boom", 5),
         generation(2, 0, List.of(0, 1)), checkpoint(20));
     assertEquals(JobStatus.Phase.FAILED, ended.phase());
     assertEquals(1, JobState.courseOf(ended).generation());
     assertEquals(20, JobState.courseOf(ended).latestCheckpoint().step(), "results recorded with the end still count");
+  }
+
+  @Test
+  void aJobWasCreatedWhenSubmittedAndStartedWhenItsFirstGenerationFormed() {
+    JobState submitted = replay(new JobEvent.JobSubmitted(SPEC, 1000));
+    assertEquals(List.of(1000L, 0L, 0L), times(submitted.toStatus("j", "", "")));
+    JobState started = submitted.apply(generation(1, 0, List.of(0, 1), 1000));
+    assertEquals(List.of(1000L, 1000L, 0L), times(started.toStatus("j", "", "")));
+  }
+
+  @Test
+  void laterGenerationsDoNotStartTheJobAgain() {
+    JobState state = replay(new JobEvent.JobSubmitted(SPEC, 1000), generation(1, 0, List.of(0, 1), 1000),
+        generation(2, 0, List.of(0), 5000));
+    assertEquals(1000, JobState.courseOf(state).startedAtMillis());
+  }
+
+  @Test
+  void aFirstGenerationWrittenWithoutItsTimeLeavesTheStartUnknown() {
+    // Older journals: GenerationStarted had no time; a later generation's is not the start.
+    JobState state = replay(new JobEvent.JobSubmitted(SPEC, 1000), generation(1, 0, List.of(0, 1), 0),
+        generation(2, 0, List.of(0), 5000));
+    assertEquals(0, JobState.courseOf(state).startedAtMillis());
+  }
+
+  @Test
+  void eachEndSaysWhenTheJobEnded() {
+    JobState running = replay(new JobEvent.JobSubmitted(SPEC, 1000), generation(1, 0, List.of(0, 1), 1000), epoch(1, 10));
+    assertEquals(List.of(1000L, 1000L, 9000L), times(running.apply(new JobEvent.JobSucceeded(0.9, "ab", 9000)).toStatus("j", "", "")));
+    assertEquals(List.of(1000L, 1000L, 8000L), times(running.apply(new JobEvent.JobFailed("boom", 8000)).toStatus("j", "", "")));
+    assertEquals(List.of(1000L, 1000L, 7000L), times(running.apply(new JobEvent.JobCancelled(7000)).toStatus("j", "", "")));
+    // An end written before ends said when: the job ended, nobody knows when.
+    assertEquals(0, running.apply(new JobEvent.JobCancelled(0)).toStatus("j", "", "").endedAtMillis());
+  }
+
+  @Test
+  void resultsRecordedWithTheEndKeepItsTime() {
+    JobState ended = replay(new JobEvent.JobSubmitted(SPEC, 1000), generation(1, 0, List.of(0, 1), 1000),
+        new JobEvent.JobSucceeded(0.9, "ab", 9000), epoch(1, 10), checkpoint(10));
+    assertEquals(9000, ((JobState.Ended) ended).endedAtMillis());
   }
 
   @Test

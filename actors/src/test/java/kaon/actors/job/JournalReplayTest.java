@@ -59,6 +59,17 @@ class JournalReplayTest {
   }
 
   @Test
+  void aJournalWrittenBeforeTheEndsSaidWhenKnowsTheSubmissionButNotTheEnd() throws IOException {
+    List<JobEvent> events = journal("memory-1");
+    JobStatus status = replay("memory-1");
+    long submitted = ((JobEvent.JobSubmitted) events.get(0)).atMillis();
+    assertTrue(submitted > 0, "JobSubmitted has always had its time");
+    assertEquals(submitted, status.createdAtMillis());
+    assertEquals(((JobEvent.GenerationStarted) events.get(1)).atMillis(), status.startedAtMillis());
+    assertEquals(0, status.endedAtMillis(), "not known");
+  }
+
+  @Test
   void aJobResumedFromACheckpointReplaysToItsSuccess() throws IOException {
     JobStatus status = replay("resume-1");
     assertEquals(JobStatus.Phase.SUCCEEDED, status.phase());

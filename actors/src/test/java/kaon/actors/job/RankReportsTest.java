@@ -70,18 +70,21 @@ class RankReportsTest {
     RankReports reports = new RankReports();
     List<EpochMetrics> recorded = List.of(metrics(2, 0.80), metrics(1, 0.70));
     List<EpochMetrics> waiting = List.of(metrics(3, 0.85));
-    assertTrue(reports.addFinished(new WorkerReport.Finished(1, 0, 5, "ab"), 2, recorded, waiting).isEmpty());
-    RankReports.Outcome outcome = reports.addFinished(new WorkerReport.Finished(1, 1, 5, "ab"), 2, recorded, waiting).orElseThrow();
-    assertEquals(new JobEvent.JobSucceeded(0.85, "ab"), outcome.event());
+    assertTrue(reports.addFinished(new WorkerReport.Finished(1, 0, 5, "ab"), 2, recorded, waiting, 1000).isEmpty());
+    RankReports.Outcome outcome =
+        reports.addFinished(new WorkerReport.Finished(1, 1, 5, "ab"), 2, recorded, waiting, 2000).orElseThrow();
+    assertEquals(new JobEvent.JobSucceeded(0.85, "ab", 2000), outcome.event(), "it ended when the last rank finished");
     assertEquals(2, outcome.reports().size());
   }
 
   @Test
   void differentDigestsFailTheJobNamingThem() {
     RankReports reports = new RankReports();
-    reports.addFinished(new WorkerReport.Finished(1, 0, 5, "ab"), 2, List.of(), List.of());
-    RankReports.Outcome outcome = reports.addFinished(new WorkerReport.Finished(1, 1, 5, "cd"), 2, List.of(), List.of()).orElseThrow();
-    assertEquals(new JobEvent.JobFailed("replicas diverged: ranks ended with different parameters [ab, cd]"), outcome.event());
+    reports.addFinished(new WorkerReport.Finished(1, 0, 5, "ab"), 2, List.of(), List.of(), 1000);
+    RankReports.Outcome outcome =
+        reports.addFinished(new WorkerReport.Finished(1, 1, 5, "cd"), 2, List.of(), List.of(), 2000).orElseThrow();
+    assertEquals(new JobEvent.JobFailed("replicas diverged: ranks ended with different parameters [ab, cd]", 2000),
+        outcome.event());
   }
 
   private static EpochMetrics summed(WorkerReport.EpochReport... reports) {

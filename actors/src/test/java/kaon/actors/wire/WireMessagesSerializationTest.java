@@ -121,7 +121,7 @@ class WireMessagesSerializationTest {
             new kaon.actors.job.RankPlacement(1, 1, "pekko://kaon@10.0.0.7:25520", "cpu:1", "artery",
                 "Artery, since no tensor link could be set up: refused"),
             new kaon.actors.job.RankPlacement(2, 3, "pekko://kaon@10.0.0.8:25520", "cpu:0", "", "")),
-        new kaon.actors.job.JobProgress(3, 120, 468, 0.41));
+        new kaon.actors.job.JobProgress(3, 120, 468, 0.41), 1_764_000_000_000L, 1_764_000_000_000L, 0);
   }
 
   private static Object roundTrip(Object message, Class<? extends Serializer> expected) {

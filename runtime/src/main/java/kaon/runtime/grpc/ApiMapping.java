@@ -1,5 +1,6 @@
 package kaon.runtime.grpc;
 
+import com.google.protobuf.util.Timestamps;
 import java.util.Locale;
 import kaon.actors.checkpoint.CheckpointInfo;
 import kaon.actors.job.EpochMetrics;
@@ -58,6 +59,16 @@ final class ApiMapping {
     CheckpointInfo c = s.latestCheckpoint();
     if (c != null) {
       b.setLatestCheckpoint(CheckpointRef.newBuilder().setId(c.id()).setStep(c.step()).setEpoch(c.epoch()).setBytes(c.bytes()));
+    }
+    // 0 is "not known" (or not yet): the field stays unset rather than saying 1970.
+    if (s.createdAtMillis() != 0) {
+      b.setCreatedAt(Timestamps.fromMillis(s.createdAtMillis()));
+    }
+    if (s.startedAtMillis() != 0) {
+      b.setStartedAt(Timestamps.fromMillis(s.startedAtMillis()));
+    }
+    if (s.endedAtMillis() != 0) {
+      b.setEndedAt(Timestamps.fromMillis(s.endedAtMillis()));
     }
     return b.build();
   }

@@ -60,7 +60,7 @@ import org.apache.pekko.stream.typed.javadsl.ActorSource;
  */
 public final class JobServiceImpl implements JobServicePowerApi {
 
-  private static final String JOB_ID = "[A-Za-z0-9][A-Za-z0-9._-]{0,63}";
+  static final String JOB_ID = "[A-Za-z0-9][A-Za-z0-9._-]{0,63}";
   /** A watch re-subscribes this often: a restarted coordinator has forgotten its watchers. */
   private static final Duration REWATCH = Duration.ofSeconds(5);
 
@@ -125,9 +125,14 @@ public final class JobServiceImpl implements JobServicePowerApi {
     }).exceptionally(JobServiceImpl::fail);
   }
 
+  /**
+   * Every job's coordinator is asked, then the page is picked ({@link JobPages}): the journal lists
+   * jobs by id only, so which are newest is known once all answered.
+   */
   @Override
   public CompletionStage<ListJobsResponse> listJobs(ListJobsRequest in, Metadata metadata) {
     token.check(metadata);
+    JobPages.Query query = JobPages.query(in);
     String prefix = JobEntity.ENTITY_KEY.name() + "|";
     CassandraReadJournal journal = PersistenceQuery.get(Adapter.toClassic(system))
         .getReadJournalFor(CassandraReadJournal.class, CassandraReadJournal.Identifier());
@@ -139,7 +144,7 @@ public final class JobServiceImpl implements JobServicePowerApi {
         .filter(s -> s.phase() != JobStatus.Phase.UNKNOWN)
         .map(ApiMapping::job)
         .runWith(Sink.seq(), system)
-        .thenApply(jobs -> ListJobsResponse.newBuilder().addAllJobs(jobs).build())
+        .thenApply(query::page)
         .exceptionally(JobServiceImpl::fail);
   }
 

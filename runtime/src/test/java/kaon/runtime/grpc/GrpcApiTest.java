@@ -2,11 +2,13 @@ package kaon.runtime.grpc;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.datastax.oss.driver.api.core.CqlSession;
 import com.datastax.oss.driver.api.core.cql.SimpleStatement;
+import com.google.protobuf.util.Timestamps;
 import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigValueFactory;
 import io.grpc.ManagedChannel;
@@ -157,6 +159,39 @@ class GrpcApiTest {
         .invoke(SubmitJobRequest.newBuilder().setRequestId(requestId).setSpec(spec).build());
   }
 
+  /** The ids of the jobs on every page of {@code request}, following the tokens. */
+  private static List<String> listJobs(ListJobsRequest.Builder request) throws Exception {
+    List<String> ids = new java.util.ArrayList<>();
+    String token = "";
+    do {
+      var page = await(jobs.listJobs().addHeader("authorization", BEARER).invoke(request.setPageToken(token).build()));
+      page.getJobsList().forEach(j -> ids.add(j.getJobId()));
+      token = page.getNextPageToken();
+    } while (!token.isEmpty());
+    return ids;
+  }
+
+  /**
+   * With jobs that have not ended, whose coordinators stay in memory: a listing asks every job's
+   * coordinator, and an ended job's is started again for it and leaves at once.
+   */
+  @Test
+  void jobsAreListedNewestFirstAPageAtATimeInThePhasesAskedFor() throws Exception {
+    String older = await(submit("list-a-" + UUID.randomUUID(), spec().setEpochs(50))).getJobId();
+    String newer = await(submit("list-b-" + UUID.randomUUID(), spec().setEpochs(50))).getJobId();
+    try {
+      ListJobsRequest.Builder active = ListJobsRequest.newBuilder().addPhases(JobPhase.STARTING).addPhases(JobPhase.RUNNING);
+      List<String> onePage = listJobs(active);
+      assertTrue(onePage.indexOf(newer) >= 0 && onePage.indexOf(newer) < onePage.indexOf(older), onePage.toString());
+      assertEquals(onePage, listJobs(active.setPageSize(1)), "the same jobs in the same order, one per page");
+      assertFalse(listJobs(ListJobsRequest.newBuilder().addPhases(JobPhase.SUCCEEDED)).contains(newer));
+    } finally {
+      for (String id : List.of(older, newer)) {
+        await(jobs.cancelJob().addHeader("authorization", BEARER).invoke(CancelJobRequest.newBuilder().setJobId(id).build()));
+      }
+    }
+  }
+
   private static List<JobEvent> watchToEnd(String jobId) throws Exception {
     return await(jobs.watchJob().addHeader("authorization", BEARER)
         .invoke(WatchJobRequest.newBuilder().setJobId(jobId).build())
@@ -180,6 +215,10 @@ class GrpcApiTest {
     assertEquals(128, got.getSpec().getGlobalBatch(), "defaults are filled in");
     // One node: its coordinator runs here, and the job names it.
     assertEquals(node.system().address().toString(), got.getCoordinatorNode());
+    // Its first generation is formed with the submission; it ended after both.
+    assertTrue(got.hasCreatedAt() && got.hasEndedAt(), got.toString());
+    assertEquals(got.getCreatedAt(), got.getStartedAt());
+    assertTrue(Timestamps.compare(got.getEndedAt(), got.getCreatedAt()) >= 0, got.toString());
 
     var listed = await(jobs.listJobs().addHeader("authorization", BEARER).invoke(ListJobsRequest.getDefaultInstance()));
     assertTrue(listed.getJobsList().stream().anyMatch(j -> j.getJobId().equals(job.getJobId())), listed.toString());
@@ -271,6 +310,10 @@ class GrpcApiTest {
         .startsWith("job_id:"));
     assertTrue(description(jobs.scaleJob().addHeader("authorization", BEARER)
         .invoke(ScaleJobRequest.newBuilder().setJobId("x").setMinWorkers(2).setMaxWorkers(1).build())).startsWith("max_workers:"));
+    assertTrue(description(jobs.listJobs().addHeader("authorization", BEARER)
+        .invoke(ListJobsRequest.newBuilder().setPageSize(1001).build())).startsWith("page_size:"));
+    assertTrue(description(jobs.listJobs().addHeader("authorization", BEARER)
+        .invoke(ListJobsRequest.newBuilder().setPageToken("not-a-token").build())).startsWith("page_token:"));
   }
 
   @Test

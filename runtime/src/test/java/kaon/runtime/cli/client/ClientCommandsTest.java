@@ -72,8 +72,13 @@ class ClientCommandsTest {
   }
 
   private static Run kaon(String... args) {
+    return kaon(new JobsCommand(), args);
+  }
+
+  /** The CLI with {@code jobs} as given (one with its own clock, say). */
+  private static Run kaon(JobsCommand jobs, String... args) {
     CommandLine cli = new CommandLine(new Root());
-    ClientCommands.COMMANDS.forEach(cli::addSubcommand);
+    ClientCommands.COMMANDS.forEach(c -> cli.addSubcommand(c == JobsCommand.class ? jobs : c));
     StringWriter out = new StringWriter();
     StringWriter err = new StringWriter();
     cli.setOut(new PrintWriter(out, true));
@@ -83,9 +88,20 @@ class ClientCommandsTest {
 
   /** A command against the stub, with its token. */
   private static Run stub(String... args) {
+    return stub(new JobsCommand(), args);
+  }
+
+  private static Run stub(JobsCommand jobs, String... args) {
     List<String> all = new ArrayList<>(List.of(args));
     all.addAll(List.of("--endpoint", "127.0.0.1:" + binding.localAddress().getPort(), "--token-file", tokenFile.toString()));
-    return kaon(all.toArray(String[]::new));
+    return kaon(jobs, all.toArray(String[]::new));
+  }
+
+  /** {@code kaon jobs} as seen at {@code now}. */
+  private static JobsCommand jobsAt(java.time.Instant now) {
+    JobsCommand jobs = new JobsCommand();
+    jobs.clock = java.time.Clock.fixed(now, java.time.ZoneOffset.UTC);
+    return jobs;
   }
 
   @Test
@@ -151,12 +167,59 @@ class ClientCommandsTest {
 
   @Test
   void listsJobsAsATable() {
-    Run run = stub("jobs");
+    Run run = stub(jobsAt(StubKaonApi.SUBMITTED.plusSeconds(2 * 3600 + 5 * 60 + 30)), "jobs");
     assertEquals(0, run.exitCode(), run.err());
     assertEquals(List.of(
-        "JOB    PHASE      TASK               WORKERS    EPOCHS  TEST ACC  HEALTH",
-        "job-1  succeeded  fashion-mnist-mlp  2          2/2     0.8100    -",
-        "job-2  running    fashion-mnist-mlp  2 of 1..4  1/2     0.8000    journal down"), run.lines());
+        "JOB    PHASE      TASK               WORKERS    EPOCHS  TEST ACC  AGE    DURATION  HEALTH",
+        "job-1  succeeded  fashion-mnist-mlp  2          2/2     0.8100    2h05m  1m30s     -",
+        "job-2  running    fashion-mnist-mlp  2 of 1..4  1/2     0.8000    2h05m  2h05m     journal down"), run.lines());
+  }
+
+  @Test
+  void listsOnlyThePhasesAskedForAndAtMostTheLimit() {
+    API.listed.clear();
+    Run run = stub("jobs", "--phase", "Running", "--phase", "succeeded,FAILED", "--limit", "5");
+    assertEquals(0, run.exitCode(), run.err());
+    assertEquals(List.of(kaon.protocol.v1.ListJobsRequest.newBuilder().addPhases(JobPhase.RUNNING)
+        .addPhases(JobPhase.SUCCEEDED).addPhases(JobPhase.FAILED).setPageSize(5).build()), API.listed);
+  }
+
+  @Test
+  void aLimitShowsTheNewestAndSaysMoreMatch() throws Exception {
+    Run run = stub(jobsAt(StubKaonApi.SUBMITTED.plusSeconds(100)), "jobs", "--limit", "1");
+    assertEquals(0, run.exitCode(), run.err());
+    assertEquals(2, run.lines().size(), run.out());
+    assertTrue(run.lines().get(1).startsWith("job-1 "), run.out());
+    assertEquals("kaon: these are the 1 newest; more jobs match (raise --limit, or leave it out for all)", run.err().strip());
+    Run json = stub("jobs", "--limit", "1", "-o", "json");
+    kaon.protocol.v1.ListJobsResponse.Builder list = kaon.protocol.v1.ListJobsResponse.newBuilder();
+    com.google.protobuf.util.JsonFormat.parser().merge(json.out(), list);
+    assertEquals(List.of("job-1"), list.getJobsList().stream().map(kaon.protocol.v1.Job::getJobId).toList());
+    assertEquals("after-job-1", list.getNextPageToken(), "more jobs match");
+  }
+
+  @Test
+  void withoutALimitTheJobsAreAskedForInTheLargestPages() {
+    API.listed.clear();
+    Run run = stub("jobs", "-o", "json");
+    assertEquals(0, run.exitCode(), run.err());
+    assertEquals(1, API.listed.size(), "one page held them all");
+    assertEquals(JobsCommand.MAX_PAGE_SIZE, API.listed.get(0).getPageSize());
+  }
+
+  @Test
+  void aPhaseThatIsNoneIsAUsageErrorNamingThePhases() {
+    Run run = kaon("jobs", "--phase", "runing", "--endpoint", "127.0.0.1:1");
+    assertEquals(ApiErrors.USAGE, run.exitCode());
+    assertTrue(run.err().contains("'runing' is not a phase; the phases are starting, running, succeeded, failed, cancelled"),
+        run.err());
+  }
+
+  @Test
+  void aLimitBelowOneIsAUsageErrorBeforeConnecting() {
+    Run run = kaon("jobs", "--limit", "0", "--endpoint", "127.0.0.1:1");
+    assertEquals(ApiErrors.USAGE, run.exitCode());
+    assertTrue(run.err().contains("--limit must be at least 1, was 0"), run.err());
   }
 
   @Test

@@ -44,14 +44,20 @@ import org.apache.pekko.stream.javadsl.Source;
 /**
  * Canned answers in place of a Kaon node, to test the client side alone: one job, {@code job-1},
  * that trains two epochs and succeeds; {@code job-2}, whose watch stops while it still runs; every
- * call needs the token {@value #TOKEN}. {@code job-1} has a model to download.
+ * call needs the token {@value #TOKEN}. {@code job-1} has a model to download. Jobs were submitted
+ * (and started) at {@link #SUBMITTED}, and those that ended did so 90 s later.
  */
 final class StubKaonApi implements JobServicePowerApi, ClusterServicePowerApi {
 
   static final String TOKEN = "stub-token";
 
+  static final java.time.Instant SUBMITTED = java.time.Instant.ofEpochMilli(1_764_000_000_000L);
+
   /** Submissions as received, in order. */
   final List<SubmitJobRequest> submitted = new CopyOnWriteArrayList<>();
+
+  /** ListJobs requests as received, in order. */
+  final List<ListJobsRequest> listed = new CopyOnWriteArrayList<>();
 
   static EpochResult epoch(int n) {
     return EpochResult.newBuilder().setEpoch(n).setMeanLoss(0.5 / n).setTrainAccuracy(0.8).setTestAccuracy(0.79 + n / 100.0)
@@ -68,7 +74,12 @@ final class StubKaonApi implements JobServicePowerApi, ClusterServicePowerApi {
         .setGeneration(1)
         .setStateSource("init")
         .setCoordinatorNode("pekko://kaon@10.0.0.7:25520")
-        .setWorldSize(2);
+        .setWorldSize(2)
+        .setCreatedAt(com.google.protobuf.util.Timestamps.fromMillis(SUBMITTED.toEpochMilli()))
+        .setStartedAt(com.google.protobuf.util.Timestamps.fromMillis(SUBMITTED.toEpochMilli()));
+    if (JobEventPrinter.hasEnded(job.build())) {
+      job.setEndedAt(com.google.protobuf.util.Timestamps.fromMillis(SUBMITTED.plusSeconds(90).toEpochMilli()));
+    }
     if (phase == JobPhase.SUCCEEDED) {
       job.addEpochs(epoch(1)).addEpochs(epoch(2)).setStepsDone(936).setTestAccuracy(0.81).setDigest("d1g3st")
           .setLatestCheckpoint(CheckpointRef.newBuilder().setId("ck-4").setStep(800).setEpoch(2).setBytes(1_234_567))
@@ -112,11 +123,19 @@ final class StubKaonApi implements JobServicePowerApi, ClusterServicePowerApi {
 
   @Override
   public CompletionStage<ListJobsResponse> listJobs(ListJobsRequest in, Metadata metadata) {
-    return authorized(metadata, () -> ListJobsResponse.newBuilder()
-        .addJobs(job(JobPhase.SUCCEEDED))
-        .addJobs(job(JobPhase.RUNNING).toBuilder().setJobId("job-2").addEpochs(epoch(1)).setHealth("journal down")
-            .setSpec(job(JobPhase.RUNNING).getSpec().toBuilder().setMinWorkers(1).setMaxWorkers(4)))
-        .build());
+    listed.add(in);
+    Job second = job(JobPhase.RUNNING).toBuilder().setJobId("job-2").addEpochs(epoch(1)).setHealth("journal down")
+        .setSpec(job(JobPhase.RUNNING).getSpec().toBuilder().setMinWorkers(1).setMaxWorkers(4)).build();
+    // Pages of one job: job-1, then job-2 after the token; other sizes get both (filters aside).
+    ListJobsResponse.Builder page = ListJobsResponse.newBuilder();
+    if (in.getPageSize() != 1) {
+      page.addJobs(job(JobPhase.SUCCEEDED)).addJobs(second);
+    } else if (in.getPageToken().isEmpty()) {
+      page.addJobs(job(JobPhase.SUCCEEDED)).setNextPageToken("after-job-1");
+    } else {
+      page.addJobs(second);
+    }
+    return authorized(metadata, page::build);
   }
 
   @Override
