@@ -22,7 +22,7 @@ import picocli.CommandLine.Spec;
  * {@code kaon job ID}: one job in detail: its spec as the server completed it, where its state
  * came from, its latest checkpoint and health, every finished epoch and, once it has ended, the
  * outcome. With {@code --download FILE}, saves the job's trained model instead, checked against
- * its sha256 ({@link ModelDownload}).
+ * its sha256 ({@link ModelDownload}); with {@code --plot FILE.png}, draws its curves ({@link JobPlot}).
  */
 @Command(
     name = "job",
@@ -31,10 +31,11 @@ import picocli.CommandLine.Spec;
     exitCodeListHeading = "%nExit codes:%n",
     exitCodeList = {
       "0:success",
-      "1:there is no such job, or (--download) it has not succeeded or has no stored model",
+      "1:there is no such job, or (--download) it has not succeeded or has no stored model, or (--plot) it has no "
+          + "finished epoch yet",
       "2:invalid command line",
       "3:Kaon cannot be reached, refused the token, or did not answer; (--download) the model failed its sha256 "
-          + "check or FILE cannot be written, and nothing was saved"
+          + "check or FILE cannot be written, and nothing was saved; (--plot) FILE cannot be written"
     })
 final class JobCommand implements Callable<Integer> {
 
@@ -52,8 +53,16 @@ final class JobCommand implements Callable<Integer> {
           + "the job has succeeded; the file's sha256, checked here, is the job's digest.")
   Path download;
 
+  @Option(names = "--plot", paramLabel = "FILE.png",
+      description = "Draw the job's loss, accuracy and samples/s per epoch, with its generation changes marked, to FILE "
+          + "(PNG).")
+  Path plot;
+
   @Override
   public Integer call() {
+    if (plot != null && download != null) {
+      throw new picocli.CommandLine.ParameterException(command.commandLine(), "--plot and --download: one at a time");
+    }
     return connection.run(api -> {
       if (download != null) {
         ModelDownload.Saved saved = ModelDownload.save(api, jobId, download);
@@ -62,6 +71,20 @@ final class JobCommand implements Callable<Integer> {
         return 0;
       }
       Job job = api.call(api.jobs().getJob(), GetJobRequest.newBuilder().setJobId(jobId).build());
+      if (plot != null) {
+        try {
+          JobPlot.write(job, plot);
+        } catch (IllegalArgumentException e) {
+          command.commandLine().getErr().println("kaon: " + e.getMessage());
+          return ApiErrors.JOB_FAILED;
+        } catch (java.io.IOException e) {
+          command.commandLine().getErr().println("kaon: cannot write " + plot + ": " + e.getMessage());
+          return ApiErrors.ENVIRONMENT;
+        }
+        command.commandLine().getOut().printf(Locale.ROOT, "Plotted %d epochs of job %s to %s%n", job.getEpochsCount(),
+            jobId, plot);
+        return 0;
+      }
       if (!output.table()) {
         output.print(job, command.commandLine().getOut());
         return 0;
@@ -84,6 +107,12 @@ final class JobCommand implements Callable<Integer> {
     property(out, "steps", Long.toString(job.getStepsDone()));
     property(out, "checkpoint", job.hasLatestCheckpoint() ? checkpoint(job.getLatestCheckpoint()) : "none yet");
     property(out, "health", job.getHealth().isEmpty() ? "ok" : job.getHealth());
+    if (job.hasCreatedAt()) {
+      property(out, "created", time(job.getCreatedAt()));
+    }
+    if (job.hasEndedAt()) {
+      property(out, "ended", time(job.getEndedAt()));
+    }
     if (!job.getCoordinatorNode().isEmpty()) {
       property(out, "coordinator", job.getCoordinatorNode());
     }
@@ -107,6 +136,11 @@ final class JobCommand implements Callable<Integer> {
     if (JobEventPrinter.hasEnded(job)) {
       out.println(JobEventPrinter.outcomeLine(job));
     }
+  }
+
+  private static String time(com.google.protobuf.Timestamp at) {
+    return java.time.format.DateTimeFormatter.ISO_LOCAL_DATE_TIME.format(java.time.Instant.ofEpochSecond(at.getSeconds())
+        .atZone(java.time.ZoneId.systemDefault()).toLocalDateTime());
   }
 
   /** One generation: number, when, ranks, resume step, state source, reason. */

@@ -115,6 +115,16 @@ class ClientCommandsTest {
   }
 
   @Test
+  void jobPlotDrawsTheJobsEpochsToAPng() throws Exception {
+    Path png = dir.resolve("job-1.png");
+    Run run = stub("job", "job-1", "--plot", png.toString());
+    assertEquals(0, run.exitCode(), run.err());
+    assertEquals(List.of("Plotted 2 epochs of job job-1 to " + png), run.lines());
+    assertEquals(JobPlot.WIDTH, javax.imageio.ImageIO.read(png.toFile()).getWidth());
+    assertEquals(ApiErrors.USAGE, stub("job", "job-1", "--plot", png.toString(), "--download", "x").exitCode());
+  }
+
+  @Test
   void logsPrintsTheJobsLinesFromEveryNodeInOrderOrAsJsonLines() throws Exception {
     Run run = stub("logs", "job-1");
     assertEquals(0, run.exitCode(), run.err());
@@ -261,6 +271,8 @@ class ClientCommandsTest {
         "  steps        936",
         "  checkpoint   ck-4 at step 800 (epoch 2, 1,234,567 bytes)",
         "  health       ok",
+        "  created      2025-11-24T16:00:00",
+        "  ended        2025-11-24T16:01:30",
         "  coordinator  pekko://kaon@10.0.0.7:25520",
         "  generations:",
         "    " + JobCommand.generationLine(StubKaonApi.job(JobPhase.SUCCEEDED).getGenerations(0)),
