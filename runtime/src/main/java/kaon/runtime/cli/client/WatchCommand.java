@@ -9,7 +9,8 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code kaon watch ID}: prints a job's progress until it ends, from whatever point it has reached
- * (the epochs already done come first). Stopping the watch (Ctrl-C) does not stop the job.
+ * (the epochs already done come first); with {@code -o json}, the API's events as they come, one
+ * per line. Stopping the watch (Ctrl-C) does not stop the job.
  */
 @Command(
     name = "watch",
@@ -28,14 +29,25 @@ final class WatchCommand implements Callable<Integer> {
 
   @Mixin ConnectionOptions connection;
 
+  @Mixin OutputFormat output;
+
   @Parameters(index = "0", paramLabel = "ID", description = "The job.")
   String jobId;
 
   @Override
   public Integer call() {
     return connection.run(api -> {
-      JobEventPrinter printer = new JobEventPrinter(command.commandLine().getOut(), JobEventPrinter.onTerminal());
-      api.watchJob(jobId, printer);
+      // The printer keeps the job's end for the exit code; with -o it prints nothing itself, and
+      // each event goes out as it came, one JSON object per line (or one YAML document).
+      var out = command.commandLine().getOut();
+      JobEventPrinter printer = new JobEventPrinter(output.table() ? out : new java.io.PrintWriter(java.io.Writer.nullWriter()),
+          output.table() && JobEventPrinter.onTerminal());
+      api.watchJob(jobId, event -> {
+        printer.accept(event);
+        if (!output.table()) {
+          output.printLine(event, out);
+        }
+      });
       return printer.exitCode();
     });
   }

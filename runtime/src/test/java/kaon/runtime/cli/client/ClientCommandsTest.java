@@ -115,6 +115,21 @@ class ClientCommandsTest {
   }
 
   @Test
+  void watchAsJsonPrintsEachEventOnItsLineAndStillExitsWithTheOutcome() throws Exception {
+    Run run = stub("watch", "job-1", "-o", "json");
+    assertEquals(0, run.exitCode(), run.err());
+    assertEquals(5, run.lines().size(), run.out());
+    List<kaon.protocol.v1.JobEvent.EventCase> cases = new ArrayList<>();
+    for (String line : run.lines()) {
+      var event = kaon.protocol.v1.JobEvent.newBuilder();
+      com.google.protobuf.util.JsonFormat.parser().merge(line, event);
+      cases.add(event.getEventCase());
+    }
+    assertEquals(kaon.protocol.v1.JobEvent.EventCase.STATUS, cases.get(4), cases.toString());
+    assertEquals(kaon.protocol.v1.JobEvent.EventCase.EPOCH, cases.get(2), cases.toString());
+  }
+
+  @Test
   void jobPlotDrawsTheJobsEpochsToAPng() throws Exception {
     Path png = dir.resolve("job-1.png");
     Run run = stub("job", "job-1", "--plot", png.toString());
