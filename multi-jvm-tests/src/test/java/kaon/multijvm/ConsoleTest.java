@@ -35,7 +35,7 @@ import org.openqa.selenium.support.ui.WebDriverWait;
 /**
  * The web console in a real browser (Debian's chromium, driven through its chromedriver by
  * Selenium) against a real node training a real job: the console asks for the token and refuses a
- * wrong one, lists the job, shows its loss curve gaining points live, cancels it from the page and
+ * wrong one, lists the job, shows its loss curve gaining points live and its log, cancels it from the page and
  * shows it cancelled, as the API then says too; the cluster page shows the node's devices and
  * their owner. Screenshots of the job page, running and cancelled, are kept in target/console/.
  */
@@ -84,6 +84,8 @@ class ConsoleTest {
       int first = awaitPoints(wait, 3);
       int later = awaitPoints(wait, first + 5);
       assertTrue(later > first, "the curve gained points: " + first + " -> " + later);
+      // Its log, from the node that ran it: the submission's line at least.
+      wait.until(d -> d.findElement(By.id("job-log")).getText().contains("job " + jobId + " submitted"));
       screenshot(browser, "job-running.png");
 
       // Cancelling takes two clicks; then the page, and the API, say it is cancelled.

@@ -83,7 +83,10 @@ class SplitBrainTest {
         }
       }
       JobServiceClient other = runner == jobsA ? jobsB : jobsA;
-      var watched = KaonProcess.watch(runner, bearer, jobId, client);
+      // Watched without B's short deadline, which would end the watch of a job B runs after 5 s.
+      JobServiceClient watcher = runner == jobsA ? jobsA : JobServiceClient.create(
+          GrpcClientSettings.connectToServiceAt("127.0.0.1", apiB, client).withTls(false), client);
+      var watched = KaonProcess.watch(watcher, bearer, jobId, client);
       KaonProcess.awaitCheckpoint(runner, bearer, jobId, WAIT);
 
       // The same submission to the other cluster while the job runs: it cannot take the job's
@@ -118,6 +121,9 @@ class SplitBrainTest {
           runner == jobsA ? "A" : "B", sequence.size(), code);
       jobsA.close();
       jobsB.close();
+      if (watcher != jobsA) {
+        watcher.close();
+      }
       a.stop();
       b.stop();
     } finally {

@@ -8,6 +8,7 @@ const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED']);
 const POLL_MS = 2000;
 // Live loss points kept per job page: enough for a long run's shape, bounded for the browser.
 const MAX_LIVE_POINTS = 3000;
+const MAX_LOG_LINES = 1000;
 
 let dispose = () => {};
 
@@ -46,8 +47,13 @@ async function api(path, options = {}) {
 }
 
 /** Reads the job's server-sent events until the job ends, the stream breaks or it is aborted. */
-async function watch(id, onEvent, signal) {
-  const response = await fetch('/console/api/jobs/' + encodeURIComponent(id) + '/events', { headers: headers(), signal });
+function watch(id, onEvent, signal) {
+  return stream('jobs/' + encodeURIComponent(id) + '/events', onEvent, signal);
+}
+
+/** Reads server-sent events of an api/ path, each data line as JSON, until the stream ends. */
+async function stream(path, onEvent, signal) {
+  const response = await fetch('/console/api/' + path, { headers: headers(), signal });
   if (!response.ok) {
     throw await failureOf(response);
   }
@@ -389,6 +395,7 @@ function jobView(id) {
   const ranks = el('div', { id: 'ranks' });
   const checkpoint = el('div', { id: 'checkpoint' });
   const epochs = el('div', { id: 'epochs' });
+  const log = el('div', { id: 'job-log', class: 'log' });
   show(
     el('h1', {}, 'Job ', el('code', {}, id), ' ', phase),
     facts,
@@ -400,7 +407,8 @@ function jobView(id) {
     el('h2', {}, 'Generations'), generations,
     el('h2', {}, 'Ranks'), ranks,
     el('h2', {}, 'Latest checkpoint'), checkpoint,
-    el('h2', {}, 'Epochs'), epochs);
+    el('h2', {}, 'Epochs'), epochs,
+    el('h2', {}, 'Log ', el('span', { class: 'muted' }, '(every node that ran a part of the job; kaon logs ' + id + ')')), log);
 
   // Cancelling takes two clicks: the first arms the button, the second sends the call.
   let armed = false;
@@ -577,6 +585,35 @@ function jobView(id) {
       ],
     });
   }
+
+  // The job's log lines, followed; the newest MAX_LOG_LINES stay on the page.
+  (async () => {
+    let shown = 0;
+    try {
+      await stream('jobs/' + encodeURIComponent(id) + '/logs', (type, line) => {
+        if (type === 'failure') {
+          log.append(el('div', { class: 'error' }, 'The log stopped: ' + line.message));
+          return;
+        }
+        // Kept at the newest line unless the reader scrolled up to read.
+        const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 20;
+        const time = new Date(num(line.atMillis)).toLocaleTimeString();
+        const node = (line.node || '').replace(/^.*@/, '');
+        log.append(el('div', { class: 'line ' + (line.level || '') },
+          el('span', { class: 'muted' }, time + ' ' + node + ' '), el('span', { class: 'level' }, line.level || ''), ' ', line.message));
+        if (++shown > MAX_LOG_LINES) {
+          log.firstChild.remove();
+        }
+        if (atBottom) {
+          log.scrollTop = log.scrollHeight;
+        }
+      }, aborter.signal);
+    } catch (e) {
+      if (!aborter.signal.aborted) {
+        log.append(el('div', { class: 'error' }, 'The log stopped: ' + e.message));
+      }
+    }
+  })();
 
   // The status first (a job that does not exist is said at once), then its live events; a
   // broken stream is opened again until the job has ended.

@@ -16,6 +16,7 @@ import kaon.protocol.v1.JobEvent;
 import kaon.protocol.v1.ListDevicesRequest;
 import kaon.protocol.v1.ListJobsRequest;
 import kaon.protocol.v1.ListMembersRequest;
+import kaon.protocol.v1.StreamJobLogsRequest;
 import kaon.protocol.v1.WatchJobRequest;
 import kaon.runtime.grpc.ClusterServiceImpl;
 import kaon.runtime.grpc.JobServiceImpl;
@@ -44,7 +45,8 @@ import org.apache.pekko.util.ByteString;
  * makes, as JSON (the API's messages in protobuf's JSON form) through the very {@link
  * JobServiceImpl} and {@link ClusterServiceImpl} that answer gRPC, so the console can neither see
  * more nor be checked less than the API: every {@code api/} call carries the API's bearer token in
- * its {@code Authorization} header. A job's live view is {@code WatchJob} as server-sent events.
+ * its {@code Authorization} header. A job's live view is {@code WatchJob} as server-sent events,
+ * and its log {@code StreamJobLogs}, following.
  *
  * <p>The static files need no token: they hold no data, and the page must load to ask for it.
  */
@@ -53,6 +55,8 @@ public final class ConsoleRoutes extends AllDirectives {
   private static final ContentType EVENT_STREAM = ContentTypes.parse("text/event-stream");
   /** A comment line now and then keeps proxies and the browser from closing a quiet stream. */
   private static final Duration KEEP_ALIVE = Duration.ofSeconds(15);
+  /** Log lines a job page starts with: its story so far, not the whole of a long job. */
+  private static final int LOG_TAIL = 500;
   private static final JsonFormat.Printer JSON = JsonFormat.printer().omittingInsignificantWhitespace();
   /** Only this origin's script and style: the page renders job data, which must never run. */
   private static final HttpHeader POLICY = RawHeader.create("Content-Security-Policy",
@@ -87,6 +91,7 @@ public final class ConsoleRoutes extends AllDirectives {
         pathPrefix("jobs", () -> pathPrefix(PathMatchers.segment(), id -> concat(
             pathEnd(() -> get(() -> json(() -> jobs.getJob(GetJobRequest.newBuilder().setJobId(id).build(), auth)))),
             path("events", () -> get(() -> complete(events(id, auth)))),
+            path("logs", () -> get(() -> complete(logs(id, auth)))),
             path("cancel", () -> post(() -> json(() -> jobs.cancelJob(CancelJobRequest.newBuilder().setJobId(id).build(), auth))))))),
         path("cluster", () -> get(() -> completeWithFuture(clusterJson(auth))))));
   }
@@ -123,13 +128,23 @@ public final class ConsoleRoutes extends AllDirectives {
    * the job ends, as the gRPC stream does.
    */
   private HttpResponse events(String id, Metadata auth) {
-    Source<JobEvent, NotUsed> watched;
+    return serverSent(() -> jobs.watchJob(WatchJobRequest.newBuilder().setJobId(id).build(), auth));
+  }
+
+  /** {@code StreamJobLogs}, following, from its newest {@value #LOG_TAIL} lines, as server-sent events. */
+  private HttpResponse logs(String id, Metadata auth) {
+    return serverSent(() -> jobs.streamJobLogs(
+        StreamJobLogsRequest.newBuilder().setJobId(id).setFollow(true).setTail(LOG_TAIL).build(), auth));
+  }
+
+  private static HttpResponse serverSent(Supplier<Source<? extends MessageOrBuilder, NotUsed>> stream) {
+    Source<? extends MessageOrBuilder, NotUsed> messages;
     try {
-      watched = jobs.watchJob(WatchJobRequest.newBuilder().setJobId(id).build(), auth);
+      messages = stream.get(); // the token is checked before the stream is made
     } catch (RuntimeException e) {
       return failure(e);
     }
-    Source<ByteString, NotUsed> lines = watched
+    Source<ByteString, NotUsed> lines = messages
         .map(event -> ByteString.fromString("data: " + print(event) + "\n\n"))
         .recover(new PFBuilder<Throwable, ByteString>()
             .match(GrpcServiceException.class, e -> ByteString.fromString("event: failure\ndata: " + errorJson(e.status()) + "\n\n"))
