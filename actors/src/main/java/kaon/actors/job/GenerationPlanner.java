@@ -94,12 +94,23 @@ final class GenerationPlanner {
    */
   static Plan plan(Survey survey, int minWorkers, int maxWorkers, Optional<CheckpointInfo> checkpoint,
       java.util.function.IntFunction<String> entityIdOf) {
+    return plan(survey, minWorkers, maxWorkers, checkpoint, entityIdOf, Long.MAX_VALUE);
+  }
+
+  /**
+   * As above, where no state past step {@code reportableThrough} may be resumed from when {@code
+   * checkpoint} is at or before it ({@link #reportableThrough}): the members' states are then
+   * past the end of an epoch without a result, and only training that end again reports it.
+   */
+  static Plan plan(Survey survey, int minWorkers, int maxWorkers, Optional<CheckpointInfo> checkpoint,
+      java.util.function.IntFunction<String> entityIdOf, long reportableThrough) {
     int size = Math.min(maxWorkers, survey.available());
     if (size < minWorkers) {
       return new Wait("waiting for devices: " + survey.available() + " available, needs at least " + minWorkers);
     }
     long newest = survey.newestHeldStep();
-    boolean fromMembers = newest > 0;
+    boolean pastUnreported = newest > reportableThrough && checkpoint.filter(c -> c.step() <= reportableThrough).isPresent();
+    boolean fromMembers = newest > 0 && !pastUnreported;
     List<Integer> members = members(survey, newest, size);
     if (!fromMembers) {
       return new Form(members, checkpoint.map(CheckpointInfo::step).orElse(0L),
@@ -112,6 +123,30 @@ final class GenerationPlanner {
       }
     }
     throw new IllegalStateException("no member of " + members + " holds step " + newest);
+  }
+
+  /**
+   * The last step a generation may resume from without leaving an epoch unreported: the end of the
+   * first of the job's {@code epochs} with no recorded result and none {@code waiting} for the
+   * journal, or {@link Long#MAX_VALUE} when there is none or the length of an epoch is not known
+   * yet (no epoch recorded). An epoch's result is the sum of every rank's report within one
+   * generation: when a rank's report is lost with it (its node, or the coordinator's, died at the
+   * epoch's end), the survivors' states are past that end and no later generation would report it.
+   */
+  static long reportableThrough(List<kaon.actors.job.EpochMetrics> recorded, java.util.function.IntPredicate waiting,
+      int epochs) {
+    if (recorded.isEmpty() || recorded.get(0).epoch() <= 0) {
+      return Long.MAX_VALUE;
+    }
+    long perEpoch = recorded.get(0).stepsDone() / recorded.get(0).epoch();
+    Set<Integer> done = new java.util.HashSet<>();
+    recorded.forEach(m -> done.add(m.epoch()));
+    for (int epoch = 1; epoch <= epochs && perEpoch > 0; epoch++) {
+      if (!done.contains(epoch) && !waiting.test(epoch)) {
+        return epoch * perEpoch;
+      }
+    }
+    return Long.MAX_VALUE;
   }
 
   private static List<Integer> members(Survey survey, long newestStep, int size) {

@@ -75,7 +75,8 @@ final class GenerationSurvey {
    * waited for (they hold nothing any more, and the nodes no devices).
    */
   record Request(String jobId, long afterGeneration, String reason, List<Integer> members, int nextMember,
-      int minWorkers, List<CheckpointInfo> checkpointsNewestFirst, Set<Integer> lostMembers, Set<String> lostNodes) {}
+      int minWorkers, List<CheckpointInfo> checkpointsNewestFirst, Set<Integer> lostMembers, Set<String> lostNodes,
+      long reportableThrough) {}
 
   private final ActorContext<Command> context;
   private final Request request;
@@ -176,9 +177,14 @@ final class GenerationSurvey {
       return Behaviors.same();
     }
     survey = survey();
-    if (survey.needsCheckpoint() && survey.available() >= request.minWorkers()
-        && !request.checkpointsNewestFirst().isEmpty()) {
-      context.pipeToSelf(choose(request.checkpointsNewestFirst(), 0, ""), (chosen, error) -> chosen != null
+    // Members that hold state past the end of an epoch without a result: a checkpoint at or
+    // before that end lets the next generation report it (GenerationPlanner.reportableThrough).
+    List<CheckpointInfo> candidates = survey.needsCheckpoint() ? request.checkpointsNewestFirst()
+        : survey.newestHeldStep() > request.reportableThrough()
+            ? request.checkpointsNewestFirst().stream().filter(c -> c.step() <= request.reportableThrough()).toList()
+            : List.of();
+    if (survey.available() >= request.minWorkers() && !candidates.isEmpty()) {
+      context.pipeToSelf(choose(candidates, 0, ""), (chosen, error) -> chosen != null
           ? chosen
           : new Chosen(Optional.empty(), "", error instanceof CompletionException c && c.getCause() != null ? c.getCause() : error));
       return Behaviors.same();

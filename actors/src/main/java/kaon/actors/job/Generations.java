@@ -46,6 +46,9 @@ final class Generations {
 
     /** A generation starts: reports and results of the previous one no longer count. */
     void generationStarting();
+
+    /** Whether epoch {@code epoch}'s result waits for the journal (recorded, not yet written). */
+    boolean epochWaitsForJournal(int epoch);
   }
 
   /** Where the children answer: adapters into the coordinator's protocol. */
@@ -138,6 +141,10 @@ final class Generations {
     return survey(state, afterGeneration, reason);
   }
 
+  private long reportableThrough(JobState.Course course) {
+    return GenerationPlanner.reportableThrough(course.epochs(), port::epochWaitsForJournal, course.spec().epochs());
+  }
+
   /** Surveys (again) for the generation after {@code afterGeneration}, if the job still re-forms from it. */
   ReplyEffect<JobEvent, JobState> survey(JobState.Active state, long afterGeneration, String reason) {
     JobState.Course course = state.course();
@@ -147,7 +154,7 @@ final class Generations {
       LostNodes.on(lostNodes, placements.of(course)).forEach(rank -> lostMembers.add(rank.worker()));
       context.spawnAnonymous(GenerationSurvey.create(new GenerationSurvey.Request(jobId, afterGeneration, reason,
           course.members(), course.nextMember(), course.minWorkers(), course.newestCheckpoints(checkpoints.keepLast()),
-          lostMembers, lostNodes), workers, checkpoints, settings, replies.surveys()));
+          lostMembers, lostNodes, reportableThrough(course)), workers, checkpoints, settings, replies.surveys()));
     }
     return effect.noReply();
   }
@@ -171,8 +178,10 @@ final class Generations {
     }
     readRetry = null;
     health.clear(JobHealth.Problem.CHECKPOINT_READS);
+    // The bound again, now: late reports of the ending generation may have completed the epoch.
+    long reportable = reportableThrough(course);
     GenerationPlanner.Plan plan = GenerationPlanner.plan(found.survey(), course.minWorkers(), course.maxWorkers(),
-        found.checkpoint(), member -> WorkerEntity.entityId(jobId, member));
+        found.checkpoint(), member -> WorkerEntity.entityId(jobId, member), reportable);
     if (plan instanceof GenerationPlanner.Wait wait) {
       // Below its minimum the job waits for devices, says so, and looks again shortly. The
       // members keep their state meanwhile (for as long as they hold their devices).
@@ -183,7 +192,9 @@ final class Generations {
     health.clear(JobHealth.Problem.WAITING_FOR_DEVICES);
     GenerationPlanner.Form form = (GenerationPlanner.Form) plan;
     String reason = JobEvent.shortened(found.reason()
-        + (found.skipped().isEmpty() ? "" : "; skipped damaged checkpoints: " + found.skipped()));
+        + (found.skipped().isEmpty() ? "" : "; skipped damaged checkpoints: " + found.skipped())
+        + (found.survey().newestHeldStep() > reportable && form.source() instanceof StateSource.Checkpoint
+            ? "; resumed before step " + reportable + ", the end of an epoch whose result was lost, to report it" : ""));
     context.getLog().info("job {}: generation {} of {} ranks resumes at step {} from {} (workers {}; {})", jobId,
         course.generation() + 1, form.members().size(), form.resumeStep(), form.source(), form.members(), reason);
     // The members so far and the orphans the survey found: those the new generation leaves out

@@ -421,6 +421,11 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
     }
 
     @Override
+    public boolean epochWaitsForJournal(int epoch) {
+      return gate.holdsEpoch(epoch);
+    }
+
+    @Override
     public void ack(JobState state, long generation, int rank, long seq) {
       JobState.Course course = JobState.courseOf(state);
       if (course != null && generation == course.generation() && rank >= 0 && rank < course.members().size()) {

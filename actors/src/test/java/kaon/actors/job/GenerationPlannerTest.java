@@ -144,4 +144,39 @@ class GenerationPlannerTest {
     var survey = new GenerationPlanner.Survey(List.of(0), 1, 1, Set.of(0), Map.of(0, step(1)));
     assertFalse(survey.needsCheckpoint());
   }
+
+  private static EpochMetrics epoch(int epoch) {
+    return new EpochMetrics(epoch, 0.5, 0.8, 0.8, 40_000, 1.5, 2, 468L * epoch, 59_904, true);
+  }
+
+  @Test
+  void noStateMayPassTheEndOfTheFirstEpochWithoutAResult() {
+    java.util.function.IntPredicate none = e -> false;
+    assertEquals(Long.MAX_VALUE, GenerationPlanner.reportableThrough(List.of(), none, 8), "no epoch: its length is not known");
+    assertEquals(1404, GenerationPlanner.reportableThrough(List.of(epoch(1), epoch(2)), none, 8));
+    assertEquals(1404, GenerationPlanner.reportableThrough(List.of(epoch(2), epoch(1), epoch(4)), none, 8), "in any order");
+    assertEquals(1872, GenerationPlanner.reportableThrough(List.of(epoch(1), epoch(2)), e -> e == 3, 8),
+        "an epoch waiting for the journal has its result");
+    assertEquals(Long.MAX_VALUE, GenerationPlanner.reportableThrough(List.of(epoch(1), epoch(2)), none, 2));
+  }
+
+  @Test
+  void membersPastAnEpochWhoseResultWasLostResumeFromACheckpointBeforeItsEnd() {
+    // Epoch 3 (steps 937..1404) lost its result with a rank; the survivors are at step 1494.
+    var survey = new GenerationPlanner.Survey(List.of(1, 2), 3, 2, Set.of(2), Map.of(2, step(1494)));
+    CheckpointInfo before = new CheckpointInfo("step-1400-ab", 1400, 2, 1000, "cd");
+    GenerationPlanner.Form form = form(GenerationPlanner.plan(survey, 1, 2, Optional.of(before), m -> "w" + m, 1404));
+    assertEquals(1400, form.resumeStep());
+    assertEquals(new StateSource.Checkpoint("step-1400-ab"), form.source());
+    assertEquals(-1, form.sourceRank());
+    // Without a checkpoint before that end the survivors go on from memory, as before.
+    CheckpointInfo after = new CheckpointInfo("step-1500-ab", 1500, 3, 1000, "cd");
+    assertEquals(new StateSource.Memory("w2"),
+        form(GenerationPlanner.plan(survey, 1, 2, Optional.of(after), m -> "w" + m, 1404)).source());
+    assertEquals(new StateSource.Memory("w2"),
+        form(GenerationPlanner.plan(survey, 1, 2, Optional.empty(), m -> "w" + m, 1404)).source());
+    // Members inside the epoch are not past it: their memory is used.
+    var inside = new GenerationPlanner.Survey(List.of(1, 2), 3, 2, Set.of(2), Map.of(2, step(1300)));
+    assertEquals(1300, form(GenerationPlanner.plan(inside, 1, 2, Optional.of(before), m -> "w" + m, 1404)).resumeStep());
+  }
 }

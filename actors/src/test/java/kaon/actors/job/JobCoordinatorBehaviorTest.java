@@ -360,6 +360,26 @@ class JobCoordinatorBehaviorTest {
   }
 
   @Test
+  void anEpochWhoseResultWasLostWithARankIsTrainedAgainFromACheckpointBeforeItsEnd() {
+    CoordinatorFixture job = training();
+    job.report(epoch(1, 0, 0, 0));
+    job.report(epoch(1, 1, 0, 0));
+    job.persisted(JobEvent.EpochCompleted.class); // 10 steps an epoch
+    job.report(new WorkerReport.CheckpointWritten(1, 0, 1, new CheckpointInfo("step-20-b", 20, 1, 100, "bb")));
+    job.persisted(JobEvent.CheckpointCommitted.class);
+    // Epoch 2 ends at step 20: rank 1 reports it, rank 0 is lost before its report arrives.
+    job.report(epoch(1, 1, 1, 1));
+    job.report(new WorkerReport.Failed(1, 0, "its node closed its connection", true));
+    next(job.member(0), DeviceWorker.AskState.class).replyTo().tell(new DeviceWorker.HeldState("w", -1, 0));
+    next(job.member(1), DeviceWorker.AskState.class).replyTo().tell(new DeviceWorker.HeldState("w", 24, 100));
+    // Rank 1's memory is past that end; resuming from it would leave epoch 2 without a result.
+    JobEvent.GenerationStarted second = job.persisted(JobEvent.GenerationStarted.class);
+    assertEquals(new StateSource.Checkpoint("step-20-b"), second.stateSource());
+    assertEquals(20, second.resumeStep());
+    assertTrue(second.reason().contains("the end of an epoch whose result was lost"), second.reason());
+  }
+
+  @Test
   void belowItsMinimumTheJobWaitsForDevicesAndSaysSo() {
     CoordinatorFixture job = job("");
     job.submit(SPEC.withBounds(2, 3));
