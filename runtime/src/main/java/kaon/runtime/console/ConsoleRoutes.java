@@ -174,25 +174,9 @@ public final class ConsoleRoutes extends AllDirectives {
     return "{\"code\":\"" + status.getCode().name() + "\",\"message\":" + quote(message) + "}";
   }
 
+  /** {@code text} as a JSON string, escaped by protobuf's own printer (markup characters included). */
   static String quote(String text) {
-    StringBuilder out = new StringBuilder(text.length() + 2).append('"');
-    for (char c : text.toCharArray()) {
-      switch (c) {
-        case '"' -> out.append("\\\"");
-        case '\\' -> out.append("\\\\");
-        case '\n' -> out.append("\\n");
-        case '\r' -> out.append("\\r");
-        case '\t' -> out.append("\\t");
-        default -> {
-          if (c < 0x20 || c == '<' || c == '>' || c == '&') {
-            out.append(String.format("\\u%04x", (int) c));
-          } else {
-            out.append(c);
-          }
-        }
-      }
-    }
-    return out.append('"').toString();
+    return print(com.google.protobuf.Value.newBuilder().setStringValue(text));
   }
 
   private static Metadata metadata(Optional<String> authorization) {
