@@ -49,6 +49,7 @@ public final class JobEntity {
     ClusterSharding.get(system).init(Entity.of(ENTITY_KEY, entity -> create(entity.getEntityId(), entity.getShard(), store, settings))
         .withSettings(sharded)
         .withStopMessage(JobHost.Stop.INSTANCE)
+        .withAllocationStrategy(new JobPlacement(org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system)))
         .withRole(ROLE));
   }
 

@@ -53,6 +53,9 @@ final class JobHost {
   /** Whether the lease is this host's now ({@code error}: Cassandra did not answer). */
   record LeaseTaken(boolean ours, Throwable error) implements JobCoordinator.HostCommand {}
 
+  /** How long the row of the lease another owner holds still lives, or null if that is unknown. */
+  record LeaseHeldFor(Duration remaining) implements JobCoordinator.HostCommand {}
+
   /** Another owner took the job's lease (from the lease's callback, on another thread). */
   record LeaseLost(String reason) implements JobCoordinator.HostCommand {}
 
@@ -165,6 +168,9 @@ final class JobHost {
 
   private Behavior<JobCoordinator.Command> afterFailedTake(LeaseTaken taken) {
     timers.startSingleTimer(TakeLease.INSTANCE, settings.leaseRetryInterval());
+    if (taken.error() == null) {
+      context.pipeToSelf(lease.orElseThrow().heldFor(), (remaining, error) -> new LeaseHeldFor(remaining));
+    }
     return acquiring(taken.error() == null ? "held by another owner" : "Cassandra did not answer: " + taken.error().getMessage());
   }
 
@@ -184,11 +190,38 @@ final class JobHost {
           }
           return afterFailedTake(taken);
         })
+        .onMessage(LeaseHeldFor.class, held -> {
+          timers.startSingleTimer(TakeLease.INSTANCE, nextTake(settings.leaseRetryInterval(), held.remaining()));
+          return Behaviors.same();
+        })
         .onMessage(LeaseLost.class, lost -> Behaviors.same())
         .onMessage(JobCoordinator.Command.class, other -> Behaviors.same())
         .onSignal(Terminated.class, stopped -> Behaviors.same())
         .onSignal(PostStop.class, stopped -> giveLeaseUp())
         .build();
+  }
+
+  /** How often the lease is tried during the last second of another owner's row. */
+  static final Duration LAST_SECOND_POLL = Duration.ofMillis(200);
+
+  /**
+   * When to try the lease again, given how long the other owner's row still lives ({@code
+   * remaining}, whole seconds as Cassandra counts them; null if unknown). A dead holder's row
+   * expires within that time, and the next take should follow closely: a coordinator's failover
+   * waits for it, and a fixed retry interval added half of it on average. While the row lives
+   * for more than a second more, the usual interval (or the time to its last second, if shorter);
+   * during its last second, every {@link #LAST_SECOND_POLL}, since Cassandra does not say when in
+   * that second it expires.
+   */
+  static Duration nextTake(Duration retryInterval, Duration remaining) {
+    if (remaining == null) {
+      return retryInterval;
+    }
+    Duration toLastSecond = remaining.minusSeconds(1);
+    if (toLastSecond.compareTo(LAST_SECOND_POLL) <= 0) {
+      return LAST_SECOND_POLL;
+    }
+    return toLastSecond.compareTo(retryInterval) < 0 ? toLastSecond : retryInterval;
   }
 
   private Behavior<JobCoordinator.Command> running() {
@@ -243,6 +276,7 @@ final class JobHost {
           return acquiring("lost: " + lost.reason());
         })
         .onMessage(LeaseTaken.class, ignored -> Behaviors.same())
+        .onMessage(LeaseHeldFor.class, ignored -> Behaviors.same())
         .onMessage(TakeLease.class, ignored -> Behaviors.same())
         .onMessage(JobCoordinator.Command.class, command -> {
           child.tell(command);

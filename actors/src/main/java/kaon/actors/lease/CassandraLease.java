@@ -75,7 +75,8 @@ public final class CassandraLease extends Lease {
   /** A heartbeat's renewal is in flight. */
   private final AtomicBoolean beating = new AtomicBoolean();
 
-  private record Statements(PreparedStatement insert, PreparedStatement renew, PreparedStatement delete) {}
+  private record Statements(PreparedStatement insert, PreparedStatement renew, PreparedStatement delete,
+      PreparedStatement remaining) {}
 
   /** Made by Pekko's {@link LeaseProvider} from the lease's configuration. */
   public CassandraLease(LeaseSettings settings, ExtendedActorSystem system) {
@@ -180,6 +181,21 @@ public final class CassandraLease extends Lease {
       return CompletableFuture.completedFuture(false);
     }
     return renew();
+  }
+
+  /**
+   * How long the lease's row still lives, as Cassandra counts it: whole seconds, so a row that
+   * expires within the next second says 1 s; zero when nobody holds the lease. A dead holder's
+   * row lives out its TTL, and a waiting owner that knows when can try again right then instead
+   * of a retry interval later (a coordinator's failover waits for exactly this).
+   */
+  public CompletionStage<Duration> heldFor() {
+    return prepared().thenCompose(st -> session.underlying().thenCompose(s -> s.executeAsync(st.remaining().bind(name)
+        .setConsistencyLevel(ConsistencyLevel.QUORUM).setTimeout(operationTimeout))))
+        .thenApply(rs -> {
+          Row row = rs.one();
+          return row == null || row.isNull(0) ? Duration.ZERO : Duration.ofSeconds(row.getInt(0));
+        });
   }
 
   /** The name of this lease, and its owner as written in Cassandra. */
@@ -329,8 +345,10 @@ public final class CassandraLease extends Lease {
           "UPDATE " + keyspace + ".leases USING TTL ? SET owner = ? WHERE name = ? IF owner = ?").toCompletableFuture();
       CompletableFuture<PreparedStatement> delete = s.prepareAsync(
           "DELETE FROM " + keyspace + ".leases WHERE name = ? IF owner = ?").toCompletableFuture();
-      return CompletableFuture.allOf(insert, renew, delete).thenApply(y -> {
-        Statements made = new Statements(insert.join(), renew.join(), delete.join());
+      CompletableFuture<PreparedStatement> remaining = s.prepareAsync(
+          "SELECT TTL(owner) FROM " + keyspace + ".leases WHERE name = ?").toCompletableFuture();
+      return CompletableFuture.allOf(insert, renew, delete, remaining).thenApply(y -> {
+        Statements made = new Statements(insert.join(), renew.join(), delete.join(), remaining.join());
         statements = made;
         return made;
       });

@@ -1,5 +1,6 @@
 package kaon.actors.job;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.typesafe.config.ConfigFactory;
@@ -42,6 +43,21 @@ class JobHostTest {
       }
       return Behaviors.ignore();
     });
+  }
+
+  @Test
+  void theLeaseIsTriedAgainAsSoonAsTheOtherOwnersRowCanHaveExpired() {
+    Duration retry = Duration.ofSeconds(1);
+    // Unknown: the usual interval.
+    assertEquals(retry, JobHost.nextTake(retry, null));
+    // Held for long (another cluster's coordinator renewing it): the usual interval.
+    assertEquals(retry, JobHost.nextTake(retry, Duration.ofSeconds(4)));
+    // The row's last-but-one second: when its last second starts.
+    assertEquals(Duration.ofSeconds(1), JobHost.nextTake(retry, Duration.ofSeconds(2)));
+    assertEquals(Duration.ofMillis(600), JobHost.nextTake(Duration.ofMillis(600), Duration.ofSeconds(2)));
+    // Its last second (Cassandra does not say when in it), or already gone: poll.
+    assertEquals(JobHost.LAST_SECOND_POLL, JobHost.nextTake(retry, Duration.ofSeconds(1)));
+    assertEquals(JobHost.LAST_SECOND_POLL, JobHost.nextTake(retry, Duration.ZERO));
   }
 
   @Test

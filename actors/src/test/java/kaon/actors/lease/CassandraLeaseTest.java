@@ -99,6 +99,9 @@ class CassandraLeaseTest {
     try {
       assertTrue(await(lease(crashing, name).acquire()));
       assertFalse(await(b.acquire()));
+      // The waiting owner learns how long the holder's row lives: at most its TTL, whole seconds.
+      Duration held = b.heldFor().toCompletableFuture().get(30, TimeUnit.SECONDS);
+      assertTrue(held.compareTo(Duration.ZERO) > 0 && held.compareTo(TTL) <= 0, "held for " + held);
     } finally {
       // No release: its heartbeats just stop, as when its node is killed.
       crashing.shutdownTestKit();
@@ -113,6 +116,7 @@ class CassandraLeaseTest {
       return null;
     });
     await(b.release());
+    assertTrue(b.heldFor().toCompletableFuture().get(30, TimeUnit.SECONDS).isZero(), "a released lease lives no more");
   }
 
   @Test
