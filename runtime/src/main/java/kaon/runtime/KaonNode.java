@@ -96,7 +96,11 @@ public final class KaonNode {
     ActorSystem<Void> system = ActorSystem.create(Behaviors.empty(), name, withCassandra);
     try {
       Cluster cluster = Cluster.get(system);
-      String management = null;
+      // The management port (/ready, /metrics, and bootstrap's contact point) binds while the
+      // node goes on starting: a joining node's sharding regions and device agent used to wait
+      // for it, and a job growing onto the node waited for them (2 s of a join on busy cores,
+      // bench/recovery). Bootstrap, which others reach through that port, starts once it is bound.
+      java.util.concurrent.CompletableFuture<String> management = java.util.concurrent.CompletableFuture.completedFuture(null);
       if (NodeConfig.managementEnabled(withCassandra, plan)) {
         if (plan.tls()) {
           // HTTPS with the cluster's certificates, for the server and for bootstrap's probes of
@@ -105,11 +109,13 @@ public final class KaonNode {
           ManagementTls tls = new ManagementTls(
               Path.of(files.get("certificate")), Path.of(files.get("private-key")), Path.of(files.get("ca")));
           Http.get(system).setDefaultClientHttpsContext(tls.client());
-          management = PekkoManagement.get(system).start(s -> s.withHttpsConnectionContext(tls.server()))
-              .toCompletableFuture().get(30, java.util.concurrent.TimeUnit.SECONDS).toString();
+          management = java.util.concurrent.CompletableFuture.supplyAsync(() -> PekkoManagement.get(system)
+              .start(s -> s.withHttpsConnectionContext(tls.server())), system.executionContext())
+              .thenCompose(java.util.function.Function.identity()).thenApply(Object::toString);
         } else {
-          management = PekkoManagement.get(system).start().toCompletableFuture()
-              .get(30, java.util.concurrent.TimeUnit.SECONDS).toString();
+          // Starting it builds its routes first, which alone took 2 s on a busy core: not here.
+          management = java.util.concurrent.CompletableFuture.supplyAsync(() -> PekkoManagement.get(system).start(),
+              system.executionContext()).thenCompose(java.util.function.Function.identity()).thenApply(Object::toString);
         }
       }
       switch (plan.join()) {
@@ -119,7 +125,10 @@ public final class KaonNode {
         case SEEDS -> { }
         // Probes the discovered nodes' management ports; joins the cluster they are in, or forms
         // one with them when none is in a cluster and all answered (see bootstrap.conf).
-        case DISCOVERY -> ClusterBootstrap.get(system).start();
+        case DISCOVERY -> management = management.thenApply(url -> {
+          ClusterBootstrap.get(system).start();
+          return url;
+        });
       }
       // The journal's session connects on first use, which would be the first /ready (or the
       // first coordinator here) after everything else; connecting beside the checkpoint store's
@@ -141,7 +150,8 @@ public final class KaonNode {
         port = binding.localAddress().getPort();
         health.apiBound();
       }
-      return new Running(system, withCassandra.getString("kaon.grpc.interface"), port, grpc.tls(), management);
+      return new Running(system, withCassandra.getString("kaon.grpc.interface"), port, grpc.tls(),
+          management.get(30, java.util.concurrent.TimeUnit.SECONDS));
     } catch (Exception e) {
       system.terminate();
       Throwable cause = e instanceof java.util.concurrent.ExecutionException && e.getCause() != null ? e.getCause() : e;

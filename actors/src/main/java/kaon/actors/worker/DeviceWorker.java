@@ -108,18 +108,20 @@ public final class DeviceWorker {
   /** How the peer's chunks reach the next rank changed. */
   private record EdgeNews(RingEdge.EdgeChanged changed) implements Command {}
 
-  /** Worker {@code entityId}; {@code shard} stops it when it passivates. */
+  /** Worker {@code entityId}; {@code shard} and {@code throughSharding} see it out ({@link Passivation}). */
   static Behavior<Command> create(String entityId, ActorRef<ClusterSharding.ShardCommand> shard,
-      ActorRef<NodeAgent.Command> nodeAgent, RunThread.Factory threads, CheckpointStore store, WorkerSettings settings) {
+      java.util.function.Consumer<Prepare> throughSharding, ActorRef<NodeAgent.Command> nodeAgent,
+      RunThread.Factory threads, CheckpointStore store, WorkerSettings settings) {
     return Behaviors.withStash(16, stash -> Behaviors.setup(context -> Behaviors.withTimers(timers ->
-        new DeviceWorker(context, stash, timers, entityId, shard, nodeAgent, threads, store, settings).idle())));
+        new DeviceWorker(context, stash, timers, entityId, new Passivation(shard, context.getSelf(), throughSharding),
+            nodeAgent, threads, store, settings).idle())));
   }
 
   private final ActorContext<Command> context;
   private final StashBuffer<Command> stash;
   private final TimerScheduler<Command> timers;
   private final String entityId;
-  private final ActorRef<ClusterSharding.ShardCommand> shard;
+  private final Passivation passivation;
   private final ActorRef<NodeAgent.Command> nodeAgent;
   private final WorkerSettings settings;
   /** What this worker says to the coordinator about the generation of its newest Prepare. */
@@ -135,13 +137,13 @@ public final class DeviceWorker {
   private final List<ActorRef<HeldState>> stateAsks = new ArrayList<>();
 
   private DeviceWorker(ActorContext<Command> context, StashBuffer<Command> stash, TimerScheduler<Command> timers,
-      String entityId, ActorRef<ClusterSharding.ShardCommand> shard, ActorRef<NodeAgent.Command> nodeAgent,
+      String entityId, Passivation passivation, ActorRef<NodeAgent.Command> nodeAgent,
       RunThread.Factory threads, CheckpointStore store, WorkerSettings settings) {
     this.context = context;
     this.stash = stash;
     this.timers = timers;
     this.entityId = entityId;
-    this.shard = shard;
+    this.passivation = passivation;
     this.nodeAgent = nodeAgent;
     this.settings = settings;
     this.outbox = new Outbox(context, store, context.messageAdapter(ModelWriter.Report.class, ModelReport::new),
@@ -155,7 +157,7 @@ public final class DeviceWorker {
   /** No generation: the worker may hold a device, and the state of its last run, for the next one. */
   private Behavior<Command> idle() {
     return common()
-        .onMessage(Prepare.class, this::start)
+        .onMessage(Prepare.class, prepare -> passivation.handedBack(prepare) ? Behaviors.same() : start(prepare))
         .onMessage(Stop.class, stop -> {
           if (!stop.keepDevice()) {
             releaseDevice();
@@ -361,7 +363,7 @@ public final class DeviceWorker {
   private Behavior<Command> stopped(Prepare a) {
     finishedGeneration = Math.max(finishedGeneration, a.generation());
     if (stash.isEmpty() && !device.held()) {
-      passivate();
+      passivation.ask();
     }
     return idleAgain();
   }
@@ -398,7 +400,7 @@ public final class DeviceWorker {
     } else {
       reattach.coordinator().tell(new WorkerReport.NotRunning(reattach.generation(), rank));
       if (idle && !device.held()) {
-        passivate();
+        passivation.ask();
       }
     }
     return Behaviors.same();
@@ -423,12 +425,8 @@ public final class DeviceWorker {
 
   private void passivateUnlessPending() {
     if (!outbox.pending()) {
-      passivate(); // a worker with reports unacknowledged stays until they are
+      passivation.ask(); // a worker with reports unacknowledged stays until they are
     }
-  }
-
-  private void passivate() {
-    shard.tell(new ClusterSharding.Passivate<>(context.getSelf()));
   }
 
   private Behavior<Command> released() {

@@ -49,7 +49,9 @@ public final class WorkerEntity {
     RunThread.Factory threads = TrainingRun.factory(catalog, store, settings, system.scheduler(),
         kaon.actors.chaos.RuntimeFaults.get(system), kaon.actors.metrics.KaonMetrics.get(system));
     ClusterSharding.get(system).init(Entity.of(ENTITY_KEY,
-            entity -> DeviceWorker.create(entity.getEntityId(), entity.getShard(), nodeAgent, threads, store, settings))
+            entity -> DeviceWorker.create(entity.getEntityId(), entity.getShard(),
+                prepare -> ClusterSharding.get(system).entityRefFor(ENTITY_KEY, entity.getEntityId()).tell(prepare),
+                nodeAgent, threads, store, settings))
         // A training worker gets no message for as long as its thread trains (the thread talks to
         // its peer and coordinator directly); idle-time passivation would stop it mid-job. It
         // passivates itself once its run has ended.

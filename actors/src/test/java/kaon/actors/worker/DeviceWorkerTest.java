@@ -104,6 +104,8 @@ class DeviceWorkerTest {
     final String entityId = jobId + "-worker-0";
     final FakeThread thread = new FakeThread();
     final TestProbe<ClusterSharding.ShardCommand> shard = testKit.createTestProbe();
+    /** What the worker hands back to sharding for its next incarnation. */
+    final TestProbe<DeviceWorker.Prepare> throughSharding = testKit.createTestProbe();
     final TestProbe<WorkerReport> coordinator = testKit.createTestProbe();
     final TestProbe<RingMessage> peer = testKit.createTestProbe();
     final ActorRef<NodeAgent.Command> agent;
@@ -115,7 +117,8 @@ class DeviceWorkerTest {
         slots.add(new DeviceSlot("cpu:" + i, "cpu", 1));
       }
       agent = testKit.spawn(NodeAgent.create(slots));
-      worker = testKit.spawn(DeviceWorker.create(entityId, shard.getRef(), agent, thread.factory(), null, SETTINGS));
+      worker = testKit.spawn(DeviceWorker.create(entityId, shard.getRef(), throughSharding.getRef()::tell, agent,
+          thread.factory(), null, SETTINGS));
     }
 
     DeviceWorker.Prepare prepare(long generation, int rank) {
@@ -260,6 +263,23 @@ class DeviceWorkerTest {
     f.thread.tell(new RunEvent.RunEnded(1, null, false, 40, 4096, false));
     assertEquals("release", f.thread.next(String.class));
     f.shard.expectMessageClass(ClusterSharding.Passivate.class, WAIT);
+    assertEquals("", f.owner());
+  }
+
+  @Test
+  void aPrepareThatComesAfterASpareAskedToLeaveGoesBackToShardingForItsNextIncarnation() throws InterruptedException {
+    Fixture f = new Fixture(1);
+    // A spare: started by the question where it stands, it answers and asks to leave.
+    TestProbe<DeviceWorker.HeldState> asker = testKit.createTestProbe();
+    f.worker.tell(new DeviceWorker.AskState(1, asker.getRef()));
+    asker.expectMessageClass(DeviceWorker.HeldState.class, WAIT);
+    f.shard.expectMessageClass(ClusterSharding.Passivate.class, WAIT);
+    // A generation that grows onto its node prepares it at that moment: this incarnation is about
+    // to be stopped, so the Prepare goes to the next one, and the device stays free.
+    DeviceWorker.Prepare prepare = f.prepare(2, 1);
+    f.worker.tell(prepare);
+    assertEquals(prepare, f.throughSharding.expectMessageClass(DeviceWorker.Prepare.class, WAIT));
+    f.shard.expectNoMessage(Duration.ofMillis(100));
     assertEquals("", f.owner());
   }
 
