@@ -65,6 +65,11 @@ public final class JobPlacement extends ShardCoordinator.AbstractShardAllocation
       regions.put(node(region), region);
       load.put(node(region), shards.size());
     });
+    if (regions.isEmpty()) {
+      // Sharding asks only with regions registered; failed, it would ask again.
+      return org.apache.pekko.dispatch.Futures.failed(
+          new IllegalStateException("no shard region to place job shard " + shardId + " on"));
+    }
     return Future.successful(regions.get(choose(load, singletonNodes(nodes(), SINGLETON_ROLES))));
   }
 
