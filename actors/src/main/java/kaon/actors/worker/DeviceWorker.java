@@ -110,10 +110,10 @@ public final class DeviceWorker {
 
   /** Worker {@code entityId}; {@code shard} and {@code throughSharding} see it out ({@link Passivation}). */
   static Behavior<Command> create(String entityId, ActorRef<ClusterSharding.ShardCommand> shard,
-      java.util.function.Consumer<Prepare> throughSharding, ActorRef<NodeAgent.Command> nodeAgent,
+      java.util.function.Consumer<Command> throughSharding, ActorRef<NodeAgent.Command> nodeAgent,
       RunThread.Factory threads, CheckpointStore store, WorkerSettings settings) {
     return Behaviors.withStash(16, stash -> Behaviors.setup(context -> Behaviors.withTimers(timers ->
-        new DeviceWorker(context, stash, timers, entityId, new Passivation(shard, context.getSelf(), throughSharding),
+        new DeviceWorker(context, stash, timers, entityId, new Passivation<>(shard, context.getSelf(), throughSharding),
             nodeAgent, threads, store, settings).idle())));
   }
 
@@ -121,7 +121,7 @@ public final class DeviceWorker {
   private final StashBuffer<Command> stash;
   private final TimerScheduler<Command> timers;
   private final String entityId;
-  private final Passivation passivation;
+  private final Passivation<Command> passivation;
   private final ActorRef<NodeAgent.Command> nodeAgent;
   private final WorkerSettings settings;
   /** What this worker says to the coordinator about the generation of its newest Prepare. */
@@ -137,7 +137,7 @@ public final class DeviceWorker {
   private final List<ActorRef<HeldState>> stateAsks = new ArrayList<>();
 
   private DeviceWorker(ActorContext<Command> context, StashBuffer<Command> stash, TimerScheduler<Command> timers,
-      String entityId, Passivation passivation, ActorRef<NodeAgent.Command> nodeAgent,
+      String entityId, Passivation<Command> passivation, ActorRef<NodeAgent.Command> nodeAgent,
       RunThread.Factory threads, CheckpointStore store, WorkerSettings settings) {
     this.context = context;
     this.stash = stash;

@@ -15,16 +15,16 @@ import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
  * bench/recovery). Such a Prepare is handed back to sharding instead, which delivers it to the
  * next incarnation, a moment later.
  */
-final class Passivation {
+final class Passivation<M> {
 
   private final ActorRef<ClusterSharding.ShardCommand> shard;
-  private final ActorRef<DeviceWorker.Command> self;
+  private final ActorRef<M> self;
   /** Sends a message to this worker's entity through sharding (its next incarnation, once stopped). */
-  private final Consumer<DeviceWorker.Prepare> throughSharding;
+  private final Consumer<M> throughSharding;
   private boolean asked;
 
-  Passivation(ActorRef<ClusterSharding.ShardCommand> shard, ActorRef<DeviceWorker.Command> self,
-      Consumer<DeviceWorker.Prepare> throughSharding) {
+  /** For the entity {@code self}; generic in its messages, so that it needs nothing of the worker's. */
+  Passivation(ActorRef<ClusterSharding.ShardCommand> shard, ActorRef<M> self, Consumer<M> throughSharding) {
     this.shard = shard;
     this.self = self;
     this.throughSharding = throughSharding;
@@ -38,10 +38,10 @@ final class Passivation {
     }
   }
 
-  /** True when {@code prepare} came after the worker asked to leave, and went back to sharding. */
-  boolean handedBack(DeviceWorker.Prepare prepare) {
+  /** True when {@code work} (a Prepare) came after the worker asked to leave, and went back to sharding. */
+  boolean handedBack(M work) {
     if (asked) {
-      throughSharding.accept(prepare);
+      throughSharding.accept(work);
     }
     return asked;
   }

@@ -105,7 +105,7 @@ class DeviceWorkerTest {
     final FakeThread thread = new FakeThread();
     final TestProbe<ClusterSharding.ShardCommand> shard = testKit.createTestProbe();
     /** What the worker hands back to sharding for its next incarnation. */
-    final TestProbe<DeviceWorker.Prepare> throughSharding = testKit.createTestProbe();
+    final TestProbe<DeviceWorker.Command> throughSharding = testKit.createTestProbe();
     final TestProbe<WorkerReport> coordinator = testKit.createTestProbe();
     final TestProbe<RingMessage> peer = testKit.createTestProbe();
     final ActorRef<NodeAgent.Command> agent;
@@ -278,7 +278,7 @@ class DeviceWorkerTest {
     // to be stopped, so the Prepare goes to the next one, and the device stays free.
     DeviceWorker.Prepare prepare = f.prepare(2, 1);
     f.worker.tell(prepare);
-    assertEquals(prepare, f.throughSharding.expectMessageClass(DeviceWorker.Prepare.class, WAIT));
+    assertEquals(prepare, f.throughSharding.receiveMessage(WAIT));
     f.shard.expectNoMessage(Duration.ofMillis(100));
     assertEquals("", f.owner());
   }
