@@ -100,24 +100,9 @@ public final class KaonNode {
       // node goes on starting: a joining node's sharding regions and device agent used to wait
       // for it, and a job growing onto the node waited for them (2 s of a join on busy cores,
       // bench/recovery). Bootstrap, which others reach through that port, starts once it is bound.
-      java.util.concurrent.CompletableFuture<String> management = java.util.concurrent.CompletableFuture.completedFuture(null);
-      if (NodeConfig.managementEnabled(withCassandra, plan)) {
-        if (plan.tls()) {
-          // HTTPS with the cluster's certificates, for the server and for bootstrap's probes of
-          // the other nodes (which use the default client context).
-          Map<String, String> files = NodeConfig.tlsFiles(withCassandra);
-          ManagementTls tls = new ManagementTls(
-              Path.of(files.get("certificate")), Path.of(files.get("private-key")), Path.of(files.get("ca")));
-          Http.get(system).setDefaultClientHttpsContext(tls.client());
-          management = java.util.concurrent.CompletableFuture.supplyAsync(() -> PekkoManagement.get(system)
-              .start(s -> s.withHttpsConnectionContext(tls.server())), system.executionContext())
-              .thenCompose(java.util.function.Function.identity()).thenApply(Object::toString);
-        } else {
-          // Starting it builds its routes first, which alone took 2 s on a busy core: not here.
-          management = java.util.concurrent.CompletableFuture.supplyAsync(() -> PekkoManagement.get(system).start(),
-              system.executionContext()).thenCompose(java.util.function.Function.identity()).thenApply(Object::toString);
-        }
-      }
+      java.util.concurrent.CompletableFuture<String> management = NodeConfig.managementEnabled(withCassandra, plan)
+          ? startManagement(system, withCassandra, plan.tls())
+          : java.util.concurrent.CompletableFuture.completedFuture(null);
       switch (plan.join()) {
         // A cluster of its own.
         case ALONE -> cluster.manager().tell(Join.create(cluster.selfMember().address()));
@@ -157,6 +142,31 @@ public final class KaonNode {
       Throwable cause = e instanceof java.util.concurrent.ExecutionException && e.getCause() != null ? e.getCause() : e;
       throw new IllegalStateException("the node did not start: " + cause.getMessage(), cause);
     }
+  }
+
+  /**
+   * Binds the management port, over HTTPS with the cluster's certificates when {@code tls} (for the
+   * server and for bootstrap's probes of the other nodes, which use the default client context).
+   * On a thread of its own: starting it builds its routes first, which alone took 2 s on a busy
+   * core, and neither this thread nor an actor's should wait for that.
+   */
+  private static java.util.concurrent.CompletableFuture<String> startManagement(ActorSystem<Void> system, Config config,
+      boolean tls) {
+    java.util.concurrent.Executor aside = task -> {
+      Thread thread = new Thread(task, "kaon-management-start");
+      thread.setDaemon(true);
+      thread.start();
+    };
+    return java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+      if (!tls) {
+        return PekkoManagement.get(system).start();
+      }
+      Map<String, String> files = NodeConfig.tlsFiles(config);
+      ManagementTls certificates = new ManagementTls(
+          Path.of(files.get("certificate")), Path.of(files.get("private-key")), Path.of(files.get("ca")));
+      Http.get(system).setDefaultClientHttpsContext(certificates.client());
+      return PekkoManagement.get(system).start(s -> s.withHttpsConnectionContext(certificates.server()));
+    }, aside).thenCompose(java.util.function.Function.identity()).thenApply(Object::toString);
   }
 
   private static java.nio.file.Path stateDir(Config config) {
