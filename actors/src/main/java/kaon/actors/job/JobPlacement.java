@@ -143,7 +143,6 @@ public final class JobPlacement extends ShardCoordinator.AbstractShardAllocation
   }
 
   private Address node(ActorRef region) {
-    Address address = region.path().address();
-    return address.hasLocalScope() ? cluster.selfAddress() : address;
+    return kaon.actors.worker.DeviceAwareAllocation.nodeOf(region, cluster.selfAddress());
   }
 }

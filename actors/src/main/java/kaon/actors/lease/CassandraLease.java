@@ -190,8 +190,7 @@ public final class CassandraLease extends Lease {
    * of a retry interval later (a coordinator's failover waits for exactly this).
    */
   public CompletionStage<Duration> heldFor() {
-    return prepared().thenCompose(st -> session.underlying().thenCompose(s -> s.executeAsync(st.remaining().bind(name)
-        .setConsistencyLevel(ConsistencyLevel.QUORUM).setTimeout(operationTimeout))))
+    return prepared().thenCompose(st -> execute(st.remaining().bind(name)))
         .thenApply(rs -> {
           Row row = rs.one();
           return row == null || row.isNull(0) ? Duration.ZERO : Duration.ofSeconds(row.getInt(0));

@@ -266,8 +266,13 @@ public final class DeviceAwareAllocation extends ShardCoordinator.AbstractShardA
   }
 
   private Address node(ActorRef region) {
+    return nodeOf(region, Cluster.get(Adapter.toClassic(system)).selfAddress());
+  }
+
+  /** The node of shard region {@code region}: its address, or {@code self} for this node's own (a local path). */
+  public static Address nodeOf(ActorRef region, Address self) {
     Address address = region.path().address();
-    return address.hasLocalScope() ? Cluster.get(Adapter.toClassic(system)).selfAddress() : address;
+    return address.hasLocalScope() ? self : address;
   }
 
   /** The devices of every node: the census in flight or taken within {@link #CENSUS_REUSE}, or a new one. */
