@@ -79,11 +79,8 @@ public final class IdxReader {
       }
       byte[] raw = in.readBody(count * rows * cols, "bytes of pixels");
       in.expectEnd();
-      float[] pixels = new float[raw.length];
-      for (int i = 0; i < raw.length; i++) {
-        pixels[i] = (raw[i] & 0xFF) / 255f;
-      }
-      return new LabeledImages(pixels, labelValues, count, rows, cols);
+      // Kept as the stored bytes: a quarter of the floats' memory, and the same values.
+      return LabeledImages.ofIntensities(raw, labelValues, count, rows, cols);
     }
   }
 

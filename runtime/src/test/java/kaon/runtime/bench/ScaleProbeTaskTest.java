@@ -35,14 +35,16 @@ class ScaleProbeTaskTest {
     TaskData a = new ScaleProbeTask().loadData(null);
     TaskData b = new ScaleProbeTask().loadData(null);
     assertEquals(500, a.train().count());
-    assertArrayEquals(a.train().pixels(), b.train().pixels());
+    for (int i = 0; i < a.train().count() * a.train().featureSize(); i++) {
+      assertEquals(a.train().pixel(i), b.train().pixel(i), "pixel " + i);
+    }
     assertArrayEquals(a.test().labels(), b.test().labels());
     LabeledImages train = a.train();
     int[] perClass = new int[10];
     for (int i = 0; i < train.count(); i++) {
       int label = train.labels()[i];
       for (int f = 0; f < 10; f++) {
-        assertTrue(train.pixels()[i * 16 + f] <= train.pixels()[i * 16 + label], "sample " + i);
+        assertTrue(train.pixel(i * 16 + f) <= train.pixel(i * 16 + label), "sample " + i);
       }
       perClass[label]++;
     }
