@@ -1,6 +1,9 @@
 package kaon.runtime.bench;
 
 import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -50,10 +53,82 @@ public final class WorkerParallelism {
     System.out.printf(Locale.ROOT, "1 worker   %8.0f steps/s  (rounds %s)%n", m1, one);
     System.out.printf(Locale.ROOT, "2 workers  %8.0f steps/s  (rounds %s)%n", m2, two);
     System.out.printf(Locale.ROOT, "speed-up   %8.2fx  (notes/djl-parallel.md: 1.8-1.9x quiet; 1.5x with DJL's locked collector)%n", m2 / m1);
+    // What a step costs whatever its size: a second worker halves each one's batch, and only the
+    // part of a step that grows with the batch is halved with it.
+    Samples[] bySize = {new Samples(), new Samples(), new Samples()};
+    int[] sizes = {32, 64, 128};
+    for (int r = 0; r < rounds; r++) {
+      for (int i = 0; i < sizes.length; i++) {
+        bySize[i].add(measure(task, train, 1, steps, sizes[i]));
+      }
+    }
+    double[] micros = new double[sizes.length];
+    for (int i = 0; i < sizes.length; i++) {
+      micros[i] = 1e6 / bySize[i].median();
+      System.out.printf(Locale.ROOT, "1 worker, batch %3d  %7.0f us per step  (rounds %s steps/s)%n", sizes[i], micros[i], bySize[i]);
+    }
+    double perExample = (micros[2] - micros[0]) / (sizes[2] - sizes[0]);
+    double fixed = micros[0] - perExample * sizes[0];
+    System.out.printf(Locale.ROOT, "a step = %.0f us + %.2f us per example: at batch 128 the fixed part is %.0f%%, so two"
+        + " workers of 64 each can at best be %.2fx one worker of 128%n", fixed, perExample,
+        100 * fixed / micros[2], micros[2] / (fixed + perExample * 64));
+    // The ceiling for any of that: what a second thread adds to plain matrix products, the bulk
+    // of a step's arithmetic. Two vCPUs that are one physical core's hyper-threads add little.
+    Samples gemmOne = new Samples();
+    Samples gemmTwo = new Samples();
+    gemm(1, 2_000);
+    for (int r = 0; r < rounds; r++) {
+      gemmOne.add(gemm(1, 20_000));
+      gemmTwo.add(gemm(2, 20_000));
+    }
+    System.out.printf(Locale.ROOT, "gemm 128x784 by 784x128 (libtorch, 1 thread each), GFLOP/s summed over threads%n");
+    System.out.printf(Locale.ROOT, "1 thread   %8.1f  (rounds %s)%n", gemmOne.median(), gemmOne);
+    System.out.printf(Locale.ROOT, "2 threads  %8.1f  (rounds %s)%n", gemmTwo.median(), gemmTwo);
+    System.out.printf(Locale.ROOT, "speed-up   %8.2fx  (what this machine's second core gives the arithmetic)%n",
+        gemmTwo.median() / gemmOne.median());
+  }
+
+  /** GFLOP/s of {@code threads} threads each multiplying a 128x784 by a 784x128 matrix at once. */
+  private static double gemm(int threads, int products) throws Exception {
+    CyclicBarrier start = new CyclicBarrier(threads + 1);
+    CyclicBarrier end = new CyclicBarrier(threads + 1);
+    List<Thread> running = new ArrayList<>();
+    for (int w = 0; w < threads; w++) {
+      Thread t = new Thread(() -> {
+        LocalGradientCollector.prepareThread(1);
+        try (NDManager manager = NDManager.newBaseManager(Device.cpu(), "PyTorch")) {
+          NDArray a = manager.randomUniform(0f, 1f, new Shape(128, 784));
+          NDArray b = manager.randomUniform(0f, 1f, new Shape(784, 128));
+          start.await();
+          for (int i = 0; i < products; i++) {
+            a.matMul(b).close();
+          }
+          end.await();
+        } catch (Exception e) {
+          throw new IllegalStateException(e);
+        }
+      }, "bench-gemm-" + w);
+      running.add(t);
+      t.start();
+    }
+    start.await();
+    long t0 = System.nanoTime();
+    end.await();
+    double seconds = (System.nanoTime() - t0) / 1e9;
+    for (Thread t : running) {
+      t.join();
+    }
+    return threads * (double) products * 2 * 128 * 784 * 128 / seconds / 1e9;
   }
 
   /** Steps per second summed over {@code workers} threads training at once. */
   private static double measure(TrainingTask task, LabeledImages train, int workers, int steps) throws Exception {
+    return measure(task, train, workers, steps, 64);
+  }
+
+  /** The same with {@code batch} examples per worker and step. */
+  private static double measure(TrainingTask task, LabeledImages train, int workers, int steps, int batchSize)
+      throws Exception {
     CyclicBarrier start = new CyclicBarrier(workers + 1);
     CyclicBarrier end = new CyclicBarrier(workers + 1);
     List<Thread> threads = new ArrayList<>();
@@ -64,15 +139,15 @@ public final class WorkerParallelism {
         try (ModelReplica replica = new ModelReplica(task, Device.cpu(), 42)) {
           Optimizer sgd = Optimizers.create(OptimizerSpec.sgd(0.1f, 0f), replica.manager());
           float[] flat = new float[replica.size()];
-          int[] batch = new int[64];
+          int[] batch = new int[batchSize];
           start.await();
           for (int s = 0; s < steps; s++) {
-            int base = ((s * 64) + worker * 30_000) % (train.count() - 64);
+            int base = ((s * batchSize) + worker * 30_000) % (train.count() - batchSize);
             for (int i = 0; i < batch.length; i++) {
               batch[i] = base + i;
             }
             replica.computeGradients(train, batch, flat);
-            replica.applyGradients(flat, 1f / 64, sgd);
+            replica.applyGradients(flat, 1f / batchSize, sgd);
           }
           end.await();
         } catch (Exception e) {
