@@ -70,6 +70,9 @@ final class GrowthWatch {
           context.getLog().info("job {}: node {} joined; growing if it brings devices", jobId, up.address());
           fastLooksLeft = policy.fastLooks();
           pace();
+          // At once too: the node's agent may already be listed (a node that was quick to start,
+          // or one that had joined before), and the first timed look is an interval away.
+          context.getSelf().tell(Look.INSTANCE);
           return Behaviors.same();
         })
         .onMessage(Look.class, look -> {

@@ -26,8 +26,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>One thread, at most once per task: a node warms a task the first time any job's coordinator
  * says it trains it (see {@link NodeAgent.WarmTask}), and only while the node has a free device.
- * The cost is the task's data in memory on a node that may never train it (Fashion-MNIST: 220 MB
- * of floats), which is why it can be
+ * The cost is the task's data in memory on a node that may never train it (Fashion-MNIST: 55 MB
+ * of bytes), which is why it can be
  * turned off ({@code kaon.worker.warm-spare-devices}). The replica is built on the CPU: what it
  * warms (the data, class loading and JIT of the model's code, the engine's first operators) does
  * not depend on the device. A failure is only logged: the rank placed here later meets the same
