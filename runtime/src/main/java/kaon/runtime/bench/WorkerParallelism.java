@@ -90,34 +90,16 @@ public final class WorkerParallelism {
 
   /** GFLOP/s of {@code threads} threads each multiplying a 128x784 by a 784x128 matrix at once. */
   private static double gemm(int threads, int products) throws Exception {
-    CyclicBarrier start = new CyclicBarrier(threads + 1);
-    CyclicBarrier end = new CyclicBarrier(threads + 1);
-    List<Thread> running = new ArrayList<>();
-    for (int w = 0; w < threads; w++) {
-      Thread t = new Thread(() -> {
-        LocalGradientCollector.prepareThread(1);
-        try (NDManager manager = NDManager.newBaseManager(Device.cpu(), "PyTorch")) {
-          NDArray a = manager.randomUniform(0f, 1f, new Shape(128, 784));
-          NDArray b = manager.randomUniform(0f, 1f, new Shape(784, 128));
-          start.await();
-          for (int i = 0; i < products; i++) {
-            a.matMul(b).close();
-          }
-          end.await();
-        } catch (Exception e) {
-          throw new IllegalStateException(e);
+    double seconds = timed(threads, "bench-gemm", (index, start) -> {
+      try (NDManager manager = NDManager.newBaseManager(Device.cpu(), "PyTorch")) {
+        NDArray a = manager.randomUniform(0f, 1f, new Shape(128, 784));
+        NDArray b = manager.randomUniform(0f, 1f, new Shape(784, 128));
+        start.await();
+        for (int i = 0; i < products; i++) {
+          a.matMul(b).close();
         }
-      }, "bench-gemm-" + w);
-      running.add(t);
-      t.start();
-    }
-    start.await();
-    long t0 = System.nanoTime();
-    end.await();
-    double seconds = (System.nanoTime() - t0) / 1e9;
-    for (Thread t : running) {
-      t.join();
-    }
+      }
+    });
     return threads * (double) products * 2 * 128 * 784 * 128 / seconds / 1e9;
   }
 
@@ -129,42 +111,61 @@ public final class WorkerParallelism {
   /** The same with {@code batch} examples per worker and step. */
   private static double measure(TrainingTask task, LabeledImages train, int workers, int steps, int batchSize)
       throws Exception {
-    CyclicBarrier start = new CyclicBarrier(workers + 1);
-    CyclicBarrier end = new CyclicBarrier(workers + 1);
-    List<Thread> threads = new ArrayList<>();
-    for (int w = 0; w < workers; w++) {
-      int worker = w;
+    double seconds = timed(workers, "bench-worker", (worker, start) -> {
+      try (ModelReplica replica = new ModelReplica(task, Device.cpu(), 42)) {
+        Optimizer sgd = Optimizers.create(OptimizerSpec.sgd(0.1f, 0f), replica.manager());
+        float[] flat = new float[replica.size()];
+        int[] batch = new int[batchSize];
+        start.await();
+        for (int s = 0; s < steps; s++) {
+          int base = ((s * batchSize) + worker * 30_000) % (train.count() - batchSize);
+          for (int i = 0; i < batch.length; i++) {
+            batch[i] = base + i;
+          }
+          replica.computeGradients(train, batch, flat);
+          replica.applyGradients(flat, 1f / batchSize, sgd);
+        }
+      }
+    });
+    return workers * steps / seconds;
+  }
+
+  /** What one of the threads {@link #timed} starts runs: its set-up, {@code start.await()}, its loop. */
+  @FunctionalInterface
+  private interface Body {
+    void run(int index, CyclicBarrier start) throws Exception;
+  }
+
+  /**
+   * Runs {@code body} on {@code threads} threads of one intra-op thread each, and returns the
+   * seconds from the moment all have set up to the moment all are done.
+   */
+  private static double timed(int threads, String name, Body body) throws Exception {
+    CyclicBarrier start = new CyclicBarrier(threads + 1);
+    CyclicBarrier end = new CyclicBarrier(threads + 1);
+    List<Thread> running = new ArrayList<>();
+    for (int w = 0; w < threads; w++) {
+      int index = w;
       Thread t = new Thread(() -> {
         LocalGradientCollector.prepareThread(1);
-        try (ModelReplica replica = new ModelReplica(task, Device.cpu(), 42)) {
-          Optimizer sgd = Optimizers.create(OptimizerSpec.sgd(0.1f, 0f), replica.manager());
-          float[] flat = new float[replica.size()];
-          int[] batch = new int[batchSize];
-          start.await();
-          for (int s = 0; s < steps; s++) {
-            int base = ((s * batchSize) + worker * 30_000) % (train.count() - batchSize);
-            for (int i = 0; i < batch.length; i++) {
-              batch[i] = base + i;
-            }
-            replica.computeGradients(train, batch, flat);
-            replica.applyGradients(flat, 1f / batchSize, sgd);
-          }
+        try {
+          body.run(index, start);
           end.await();
         } catch (Exception e) {
           throw new IllegalStateException(e);
         }
-      }, "bench-worker-" + w);
-      threads.add(t);
+      }, name + "-" + w);
+      running.add(t);
       t.start();
     }
     start.await();
     long t0 = System.nanoTime();
     end.await();
     double seconds = (System.nanoTime() - t0) / 1e9;
-    for (Thread t : threads) {
+    for (Thread t : running) {
       t.join();
     }
-    return workers * steps / seconds;
+    return seconds;
   }
 
 
