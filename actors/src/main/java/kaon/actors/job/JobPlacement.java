@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import kaon.actors.worker.DeviceAwareAllocation;
 import org.apache.pekko.actor.ActorRef;
 import org.apache.pekko.actor.Address;
 import org.apache.pekko.cluster.Cluster;
@@ -143,6 +144,6 @@ public final class JobPlacement extends ShardCoordinator.AbstractShardAllocation
   }
 
   private Address node(ActorRef region) {
-    return kaon.actors.worker.DeviceAwareAllocation.nodeOf(region, cluster.selfAddress());
+    return DeviceAwareAllocation.nodeOf(region, cluster.selfAddress());
   }
 }
