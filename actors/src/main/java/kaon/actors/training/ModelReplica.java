@@ -63,6 +63,8 @@ public final class ModelReplica implements AutoCloseable {
    */
   private ByteBuffer batchPixels = ByteBuffer.allocateDirect(0).order(ByteOrder.nativeOrder());
   private ByteBuffer gradient = ByteBuffer.allocateDirect(0).order(ByteOrder.nativeOrder());
+  /** On the CPU, every parameter and gradient in one tensor each; null on other devices. */
+  private final SharedMemory shared;
 
   /** A parameter and where it sits in the flat buffer. */
   private record Slot(String name, Parameter parameter, int offset, int length) {}
@@ -89,6 +91,11 @@ public final class ModelReplica implements AutoCloseable {
     }
     this.size = offset;
     initialize(seed);
+    List<Optimizer.Segment> layout = slots.stream()
+        .map(s -> new Optimizer.Segment(s.name, s.offset, s.length, s.parameter.getArray().getShape().getShape()))
+        .toList();
+    this.shared = device.isGpu() ? null
+        : new SharedMemory(manager, slots.stream().map(Slot::parameter).toList(), layout, size);
   }
 
   /** Number of floats in the flat gradient buffer. */
@@ -124,6 +131,9 @@ public final class ModelReplica implements AutoCloseable {
       NDArray labels = step.create(labelValues);
       double lossSum;
       int correct;
+      if (shared != null) {
+        shared.beforeBackward();
+      }
       try (LocalGradientCollector collector = new LocalGradientCollector()) {
         NDArray logits = block.forward(parameterStore, new NDList(x), true).singletonOrThrow();
         // DJL's loss is the batch mean; its gradient is scaled to the sum's by seeding backward
@@ -132,6 +142,10 @@ public final class ModelReplica implements AutoCloseable {
         collector.backward(mean, n);
         lossSum = mean.getFloat() * n;
         correct = countCorrect(logits, labels);
+      }
+      if (shared != null) {
+        shared.readGradients(flatGradient);
+        return new StepResult(lossSum, correct, n);
       }
       for (Slot s : slots) {
         NDArray weight = s.parameter.getArray();
@@ -153,6 +167,11 @@ public final class ModelReplica implements AutoCloseable {
     // Floats past the parameters belong to the caller (see TrainingRun's step sums).
     for (int i = 0; i < size; i++) {
       flatSum[i] *= scale;
+    }
+    if (shared != null) {
+      shared.update(flatSum, optimizer);
+      optimizer.endStep();
+      return;
     }
     gradient = atLeast(gradient, size);
     gradient.asFloatBuffer().put(flatSum, 0, size);
@@ -247,6 +266,10 @@ public final class ModelReplica implements AutoCloseable {
       block.loadParameters(manager, in);
     } catch (ai.djl.MalformedModelException e) {
       throw new IOException(file + " does not hold parameters of this model: " + e.getMessage(), e);
+    }
+    // Loading gave every parameter a tensor of its own again.
+    if (shared != null) {
+      shared.share();
     }
   }
 

@@ -4,6 +4,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -23,12 +25,19 @@ public abstract sealed class Optimizer permits Sgd, Adam {
 
   /** Name of the exported step counter; parameter names never contain a slash. */
   static final String STEPS_KEY = "optimizer/steps";
+  /** The name {@link #updateAll} updates under; its state is never exported under it. */
+  private static final String ALL = "optimizer/all";
+
+  /** Where parameter {@code name} (shaped {@code shape}) sits in a flat tensor of them all. */
+  public record Segment(String name, int offset, int length, long[] shape) {}
 
   protected final OptimizerSpec spec;
   private final NDManager manager;
   private final Map<String, NDArray> state = new LinkedHashMap<>();
   /** Completed optimizer steps; Adam's bias correction depends on it. */
   protected long steps;
+  /** The segments of the flat state, once {@link #updateAll} joined the state into it. */
+  private List<Segment> joined;
 
   protected Optimizer(OptimizerSpec spec, NDManager manager) {
     this.spec = spec;
@@ -41,6 +50,21 @@ public abstract sealed class Optimizer permits Sgd, Adam {
    */
   public abstract void update(String name, NDArray weight, NDArray gradient);
 
+  /**
+   * Applies one step to every parameter at once: {@code weights} holds them all back to back as
+   * {@code layout} says, {@code gradient} their gradients likewise. The operations are the ones
+   * {@link #update} applies per parameter, each element-wise, so every element comes out the same;
+   * but it takes a handful of native calls instead of a handful per parameter (about 300 µs of a
+   * 1.8 ms MLP step went to the optimizer, bench/step-profile). The state becomes flat too, joined
+   * here from what {@link #importState} read per parameter, and is exported per parameter again.
+   */
+  public void updateAll(List<Segment> layout, NDArray weights, NDArray gradient) {
+    if (joined == null) {
+      join(layout);
+    }
+    update(ALL, weights, gradient);
+  }
+
   /** Marks the end of a step, after every parameter was updated. */
   public void endStep() {
     steps++;
@@ -51,13 +75,28 @@ public abstract sealed class Optimizer permits Sgd, Adam {
     return steps;
   }
 
-  /** A copy of the state, in a stable order, including the step count. */
+  /**
+   * A copy of the state, in a stable order, including the step count. Flat state is cut into
+   * its parameters, parameter by parameter, in the order per-parameter updates created it: a
+   * checkpoint reads the same whichever way the state was kept.
+   */
   public List<NamedTensor> exportState() {
     List<NamedTensor> out = new ArrayList<>(state.size() + 1);
     out.add(stepsTensor(steps));
+    Map<String, float[]> flat = new LinkedHashMap<>();
     for (Map.Entry<String, NDArray> e : state.entrySet()) {
       NDArray a = e.getValue();
-      out.add(new NamedTensor(e.getKey(), a.getShape().getShape(), TensorValues.copy(a)));
+      if (e.getKey().startsWith(ALL + "/")) {
+        flat.put(e.getKey().substring(ALL.length() + 1), TensorValues.copy(a));
+      } else {
+        out.add(new NamedTensor(e.getKey(), a.getShape().getShape(), TensorValues.copy(a)));
+      }
+    }
+    if (!flat.isEmpty()) {
+      for (Segment s : joined) {
+        flat.forEach((kind, values) -> out.add(new NamedTensor(s.name() + "/" + kind, s.shape(),
+            Arrays.copyOfRange(values, s.offset(), s.offset() + s.length()))));
+      }
     }
     return out;
   }
@@ -66,6 +105,7 @@ public abstract sealed class Optimizer permits Sgd, Adam {
   public void importState(List<NamedTensor> tensors) {
     state.values().forEach(NDArray::close);
     state.clear();
+    joined = null;
     steps = 0;
     for (NamedTensor t : tensors) {
       if (t.name().equals(STEPS_KEY)) {
@@ -74,6 +114,41 @@ public abstract sealed class Optimizer permits Sgd, Adam {
         state.put(t.name(), manager.create(t.values(), new Shape(t.shape())));
       }
     }
+  }
+
+  /**
+   * Joins the per-parameter state of the parameters in {@code layout} into one flat tensor per
+   * kind of state ({@code momentum}, {@code m}, {@code v}), zeros where a parameter had none yet;
+   * state of names outside the layout stays as it is.
+   */
+  private void join(List<Segment> layout) {
+    int size = 0;
+    for (Segment s : layout) {
+      size = Math.max(size, s.offset() + s.length());
+    }
+    int total = size;
+    Map<String, float[]> flat = new LinkedHashMap<>();
+    for (Segment s : layout) {
+      for (Iterator<Map.Entry<String, NDArray>> it = state.entrySet().iterator(); it.hasNext(); ) {
+        Map.Entry<String, NDArray> e = it.next();
+        String key = e.getKey();
+        // "<parameter>/<kind>": names hold no slash, so this is the parameter's own state.
+        if (!key.startsWith(s.name() + "/") || key.indexOf('/', s.name().length() + 1) >= 0) {
+          continue;
+        }
+        float[] values = TensorValues.copy(e.getValue());
+        if (values.length != s.length()) {
+          throw new IllegalArgumentException("optimizer state " + key + " has " + values.length
+              + " values, its parameter " + s.length());
+        }
+        System.arraycopy(values, 0, flat.computeIfAbsent(key.substring(s.name().length() + 1), k -> new float[total]),
+            s.offset(), s.length());
+        e.getValue().close();
+        it.remove();
+      }
+    }
+    flat.forEach((kind, values) -> state.put(ALL + "/" + kind, manager.create(values, new Shape(values.length))));
+    joined = List.copyOf(layout);
   }
 
   /** The named state tensor shaped like {@code like}, created zero-filled on first use. */

@@ -146,4 +146,39 @@ class ModelReplicaTest {
       }
     }
   }
+
+  @Test
+  void optimizerStateIsExportedParameterByParameter() {
+    // The optimizer updates every parameter as one tensor, but checkpoints and state handed to a
+    // joining rank name state per parameter, as per-parameter updates kept it: parameter by
+    // parameter, each parameter's kinds in the order Adam creates them, shaped like the parameter.
+    FashionMnistMlpTask task = new FashionMnistMlpTask();
+    try (ModelReplica replica = new ModelReplica(task, Device.cpu(), 3)) {
+      Optimizer adam = Optimizers.create(OptimizerSpec.adam(0.001f), replica.manager());
+      float[] flat = new float[replica.size()];
+      int[] batch = java.util.stream.IntStream.range(0, 16).toArray();
+      replica.computeGradients(data.train(), batch, flat);
+      replica.applyGradients(flat, 1f / 16, adam);
+      List<kaon.protocol.NamedTensor> state = adam.exportState();
+      List<kaon.protocol.NamedTensor> parameters = replica.exportParameters();
+      assertEquals(Optimizer.STEPS_KEY, state.get(0).name());
+      assertEquals(1 + 2 * parameters.size(), state.size());
+      for (int p = 0; p < parameters.size(); p++) {
+        for (int k = 0; k < 2; k++) {
+          kaon.protocol.NamedTensor t = state.get(1 + 2 * p + k);
+          assertEquals(parameters.get(p).name() + (k == 0 ? "/m" : "/v"), t.name());
+          assertArrayEquals(parameters.get(p).shape(), t.shape());
+          assertEquals(parameters.get(p).values().length, t.values().length);
+        }
+      }
+      // After one step from zero, m is (1 - beta1) times the gradient: not all zero anywhere.
+      for (kaon.protocol.NamedTensor t : state.subList(1, state.size())) {
+        float sum = 0;
+        for (float v : t.values()) {
+          sum += Math.abs(v);
+        }
+        assertTrue(sum > 0, t.name() + " is all zeros");
+      }
+    }
+  }
 }
