@@ -64,7 +64,7 @@ public final class ModelReplica implements AutoCloseable {
   private ByteBuffer batchPixels = ByteBuffer.allocateDirect(0).order(ByteOrder.nativeOrder());
   private ByteBuffer gradient = ByteBuffer.allocateDirect(0).order(ByteOrder.nativeOrder());
   /** On the CPU, every parameter and gradient in one tensor each; null on other devices. */
-  private final SharedMemory shared;
+  private final FlatParameters flat;
 
   /** A parameter and where it sits in the flat buffer. */
   private record Slot(String name, Parameter parameter, int offset, int length) {}
@@ -94,8 +94,8 @@ public final class ModelReplica implements AutoCloseable {
     List<Optimizer.Segment> layout = slots.stream()
         .map(s -> new Optimizer.Segment(s.name, s.offset, s.length, s.parameter.getArray().getShape().getShape()))
         .toList();
-    this.shared = device.isGpu() ? null
-        : new SharedMemory(manager, slots.stream().map(Slot::parameter).toList(), layout, size);
+    this.flat = device.isGpu() ? null
+        : new FlatParameters(manager, slots.stream().map(Slot::parameter).toList(), layout, size);
   }
 
   /** Number of floats in the flat gradient buffer. */
@@ -131,8 +131,8 @@ public final class ModelReplica implements AutoCloseable {
       NDArray labels = step.create(labelValues);
       double lossSum;
       int correct;
-      if (shared != null) {
-        shared.beforeBackward();
+      if (flat != null) {
+        flat.beforeBackward();
       }
       try (LocalGradientCollector collector = new LocalGradientCollector()) {
         NDArray logits = block.forward(parameterStore, new NDList(x), true).singletonOrThrow();
@@ -143,8 +143,8 @@ public final class ModelReplica implements AutoCloseable {
         lossSum = mean.getFloat() * n;
         correct = countCorrect(logits, labels);
       }
-      if (shared != null) {
-        shared.readGradients(flatGradient);
+      if (flat != null) {
+        flat.readGradients(flatGradient);
         return new StepResult(lossSum, correct, n);
       }
       for (Slot s : slots) {
@@ -168,8 +168,8 @@ public final class ModelReplica implements AutoCloseable {
     for (int i = 0; i < size; i++) {
       flatSum[i] *= scale;
     }
-    if (shared != null) {
-      shared.update(flatSum, optimizer);
+    if (flat != null) {
+      flat.update(flatSum, optimizer);
       optimizer.endStep();
       return;
     }
@@ -268,8 +268,8 @@ public final class ModelReplica implements AutoCloseable {
       throw new IOException(file + " does not hold parameters of this model: " + e.getMessage(), e);
     }
     // Loading gave every parameter a tensor of its own again.
-    if (shared != null) {
-      shared.share();
+    if (flat != null) {
+      flat.share();
     }
   }
 

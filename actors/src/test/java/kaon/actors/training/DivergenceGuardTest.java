@@ -55,4 +55,18 @@ class DivergenceGuardTest {
   void theFirstStepHasNoTypicalToCompareWith() {
     assertDoesNotThrow(() -> new DivergenceGuard(2).check(0, new float[] {1e20f}, 1));
   }
+
+  @Test
+  void negativeValuesCountByTheirMagnitude() {
+    // The peak is taken over the values' bits without the sign: -500 is a peak of 500, a NaN
+    // with the sign bit set or a negative infinity is refused like any other.
+    DivergenceGuard guard = new DivergenceGuard(100);
+    guard.check(0, new float[] {-1f, 2f}, 2);
+    var e = assertThrows(DivergenceGuard.DivergedException.class, () -> guard.check(1, new float[] {1f, -500f}, 2));
+    assertTrue(e.getMessage().contains("250 times its typical 2.000"), e.getMessage());
+    assertThrows(DivergenceGuard.DivergedException.class,
+        () -> new DivergenceGuard(0).check(2, new float[] {0f, Float.NEGATIVE_INFINITY}, 2));
+    assertThrows(DivergenceGuard.DivergedException.class,
+        () -> new DivergenceGuard(0).check(2, new float[] {Float.intBitsToFloat(0xffc00001), 0f}, 2));
+  }
 }

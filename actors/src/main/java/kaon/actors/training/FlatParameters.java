@@ -27,7 +27,7 @@ import java.util.List;
  * tensors made here, which close with the replica's manager as the parameters do; closing a
  * tensor never frees memory it was given. Not thread-safe: the replica's training thread only.
  */
-final class SharedMemory {
+final class FlatParameters {
 
   private static final byte[] ZEROS = new byte[64 * 1024];
 
@@ -45,7 +45,7 @@ final class SharedMemory {
    * Moves {@code parameters} (as {@code layout} places them, {@code size} floats in all) into
    * memory of two new tensors of {@code manager}.
    */
-  SharedMemory(NDManager manager, List<Parameter> parameters, List<Optimizer.Segment> layout, int size) {
+  FlatParameters(NDManager manager, List<Parameter> parameters, List<Optimizer.Segment> layout, int size) {
     this.manager = manager;
     this.parameters = List.copyOf(parameters);
     this.layout = List.copyOf(layout);
