@@ -121,9 +121,8 @@ final class FlatParameters {
     return array.toByteBuffer(true).order(ByteOrder.nativeOrder());
   }
 
-  /** Segment {@code s}'s bytes of {@code memory}, as a buffer of their own. */
+  /** Segment {@code s}'s floats of {@code memory}, as a buffer of their own. */
   private static ByteBuffer region(ByteBuffer memory, Optimizer.Segment s) {
-    return memory.duplicate().position(s.offset() * Float.BYTES).limit((s.offset() + s.length()) * Float.BYTES)
-        .slice().order(ByteOrder.nativeOrder());
+    return TensorValues.floats(memory, s.offset(), s.length());
   }
 }

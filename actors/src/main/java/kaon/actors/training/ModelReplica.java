@@ -178,7 +178,7 @@ public final class ModelReplica implements AutoCloseable {
     try (NDManager step = manager.newSubManager()) {
       for (Slot s : slots) {
         NDArray weight = s.parameter.getArray();
-        NDArray g = step.create(floats(gradient, s.offset, s.length), weight.getShape(), DataType.FLOAT32);
+        NDArray g = step.create(TensorValues.floats(gradient, s.offset, s.length), weight.getShape(), DataType.FLOAT32);
         optimizer.update(s.name, weight, g);
       }
     }
@@ -302,7 +302,7 @@ public final class ModelReplica implements AutoCloseable {
       for (int index : indices) {
         data.copyIntensities(index, into);
       }
-      NDArray bytes = step.create(slice(batchPixels, 0, needed), shape, DataType.UINT8);
+      NDArray bytes = step.create(TensorValues.slice(batchPixels, 0, needed), shape, DataType.UINT8);
       return bytes.toType(DataType.FLOAT32, false).divi(255f);
     }
     batchPixels = atLeast(batchPixels, needed);
@@ -310,7 +310,7 @@ public final class ModelReplica implements AutoCloseable {
     for (int index : indices) {
       data.copySample(index, into);
     }
-    return step.create(floats(batchPixels, 0, needed), shape, DataType.FLOAT32);
+    return step.create(TensorValues.floats(batchPixels, 0, needed), shape, DataType.FLOAT32);
   }
 
   /** {@code buffer}, or a larger direct one when it holds fewer than {@code floats} floats. */
@@ -322,16 +322,6 @@ public final class ModelReplica implements AutoCloseable {
   private static ByteBuffer atLeastBytes(ByteBuffer buffer, long bytes) {
     return buffer.capacity() >= bytes ? buffer
         : ByteBuffer.allocateDirect(Math.toIntExact(bytes)).order(ByteOrder.nativeOrder());
-  }
-
-  /** Floats {@code [from, from + count)} of {@code buffer}, as a buffer of their own for DJL. */
-  private static ByteBuffer floats(ByteBuffer buffer, int from, int count) {
-    return slice(buffer, from * Float.BYTES, count * Float.BYTES);
-  }
-
-  /** Bytes {@code [from, from + count)} of {@code buffer}, as a buffer of their own for DJL. */
-  private static ByteBuffer slice(ByteBuffer buffer, int from, int count) {
-    return buffer.duplicate().position(from).limit(from + count).slice().order(ByteOrder.nativeOrder());
   }
 
   private static int countCorrect(NDArray logits, NDArray labels) {

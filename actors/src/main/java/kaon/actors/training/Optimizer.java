@@ -60,7 +60,7 @@ public abstract sealed class Optimizer permits Sgd, Adam {
    */
   public void updateAll(List<Segment> layout, NDArray weights, NDArray gradient) {
     if (joined == null) {
-      join(layout);
+      join(layout, Math.toIntExact(weights.size()));
     }
     update(ALL, weights, gradient);
   }
@@ -117,16 +117,11 @@ public abstract sealed class Optimizer permits Sgd, Adam {
   }
 
   /**
-   * Joins the per-parameter state of the parameters in {@code layout} into one flat tensor per
-   * kind of state ({@code momentum}, {@code m}, {@code v}), zeros where a parameter had none yet;
+   * Joins the per-parameter state of the parameters in {@code layout} into one flat tensor of
+   * {@code size} floats per kind of state ({@code momentum}, {@code m}, {@code v}), zeros where a parameter had none yet;
    * state of names outside the layout stays as it is.
    */
-  private void join(List<Segment> layout) {
-    int size = 0;
-    for (Segment s : layout) {
-      size = Math.max(size, s.offset() + s.length());
-    }
-    int total = size;
+  private void join(List<Segment> layout, int size) {
     Map<String, float[]> flat = new LinkedHashMap<>();
     for (Segment s : layout) {
       for (Iterator<Map.Entry<String, NDArray>> it = state.entrySet().iterator(); it.hasNext(); ) {
@@ -141,7 +136,7 @@ public abstract sealed class Optimizer permits Sgd, Adam {
           throw new IllegalArgumentException("optimizer state " + key + " has " + values.length
               + " values, its parameter " + s.length());
         }
-        System.arraycopy(values, 0, flat.computeIfAbsent(key.substring(s.name().length() + 1), k -> new float[total]),
+        System.arraycopy(values, 0, flat.computeIfAbsent(key.substring(s.name().length() + 1), k -> new float[size]),
             s.offset(), s.length());
         e.getValue().close();
         it.remove();

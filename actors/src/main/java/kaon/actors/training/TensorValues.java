@@ -1,8 +1,10 @@
 package kaon.actors.training;
 
 import ai.djl.ndarray.NDArray;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
-/** Reading a tensor's values into Java. */
+/** Reading a tensor's values into Java, and the direct buffers tensors are made from. */
 final class TensorValues {
 
   private TensorValues() {}
@@ -17,5 +19,15 @@ final class TensorValues {
     float[] out = new float[Math.toIntExact(array.size())];
     array.toByteBuffer(true).asFloatBuffer().get(out);
     return out;
+  }
+
+  /** Floats {@code [from, from + count)} of {@code buffer}, as a buffer of their own for DJL. */
+  static ByteBuffer floats(ByteBuffer buffer, int from, int count) {
+    return slice(buffer, from * Float.BYTES, count * Float.BYTES);
+  }
+
+  /** Bytes {@code [from, from + count)} of {@code buffer}, as a buffer of their own for DJL. */
+  static ByteBuffer slice(ByteBuffer buffer, int from, int count) {
+    return buffer.duplicate().position(from).limit(from + count).slice().order(ByteOrder.nativeOrder());
   }
 }
