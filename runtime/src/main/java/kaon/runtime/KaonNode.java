@@ -198,10 +198,7 @@ public final class KaonNode {
     TaskWarmup warmup = worker && settings.worker().warmSpareDevices()
         ? new TaskWarmup(catalog, settings.worker().dataDir()) : null;
     ActorRef<NodeAgent.Command> nodeAgent = system.systemActorOf(NodeAgent.create(worker ? devices : List.of(), warmup),
-        "node-agent", org.apache.pekko.actor.typed.Props.empty());
-    if (worker) {
-      system.receptionist().tell(Receptionist.register(NodeAgent.SERVICE_KEY, nodeAgent));
-    }
+        NodeAgent.NAME, org.apache.pekko.actor.typed.Props.empty());
     // Every node keeps its lines about each job and serves them to `kaon logs` on any gateway.
     JobLogCapture.install(JobLog.jvm());
     ActorRef<JobLogServer.Read> jobLog = system.systemActorOf(

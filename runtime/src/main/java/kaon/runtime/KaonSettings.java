@@ -48,7 +48,8 @@ public record KaonSettings(
         worker.getDuration("device-ask-timeout"),
         worker.getDuration("hold-device"),
         worker.getDuration("report-resend-interval"),
-        worker.getBoolean("warm-spare-devices"));
+        worker.getBoolean("warm-spare-devices"),
+        worker.getInt("training-nice"));
     int slots = node.getInt("cpu-slots");
     int threads = node.getInt("threads-per-slot");
     if (slots < 0) {

@@ -301,13 +301,20 @@ final class Generations {
   }
 
   /**
-   * A node joined: if the job trains, it readies itself for the job's task (and a spare may
-   * stand by on it), the growth watch, if any, looks at it, and a node lost at its address is
-   * forgotten.
+   * A node asked to join ({@code up} false: if the job trains, the node warms its task now, while
+   * the cluster moves it to up), or is up: if the job trains, it readies itself for the job's task
+   * (and a spare may stand by on it), the growth watch, if any, looks at it, and a node lost at
+   * its address is forgotten.
    */
-  void nodeJoined(JobState.Active state, String address) {
+  void nodeJoined(JobState.Active state, String address, boolean up) {
     // While a generation forms, a warm-up would take the cores its ranks prepare on; and the
     // coordinator hears every member as joined when it starts. Once it trains, the job stands by.
+    if (!up) {
+      if (activity instanceof Training) {
+        workers.warm(state.course().spec().task());
+      }
+      return;
+    }
     if (activity instanceof Training) {
       standBy(state);
     }

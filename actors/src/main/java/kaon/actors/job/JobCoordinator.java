@@ -98,7 +98,8 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
   private record LaunchEnded(GenerationLaunch.Outcome outcome) implements Command {}
   /** Time to survey again for a generation after {@code afterGeneration}. */
   private record Reform(long afterGeneration, String reason) implements Command {}
-  private record NodeJoined(String address) implements Command {}
+  /** A node asked to join ({@code up} false), or is up. */
+  private record NodeJoined(String address, boolean up) implements Command {}
   private record NodeLost(NodeLiveness.NodeGone gone) implements Command {}
   private record MayGrow(GrowthWatch.Grow grow) implements Command {}
   private record JournalProbed(Throwable error) implements Command {}
@@ -163,7 +164,9 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
         context.messageAdapter(GrowthWatch.Grow.class, MayGrow::new), reports,
         context.messageAdapter(NodeLiveness.NodeGone.class, NodeLost::new)), placements, ports, Effect());
     this.results = new TrainingResults(jobId, context.getLog(), gate, health, checkpoints, ports, Effect());
-    workers.onNodeUp(context.messageAdapter(ClusterEvent.MemberUp.class, up -> new NodeJoined(up.member().address().toString())));
+    workers.onNodeUp(context.messageAdapter(ClusterEvent.MemberUp.class, m -> new NodeJoined(m.member().address().toString(), true)));
+    workers.onNodeJoining(context.messageAdapter(ClusterEvent.MemberJoined.class,
+        m -> new NodeJoined(m.member().address().toString(), false)));
   }
 
   @Override
@@ -229,7 +232,7 @@ public final class JobCoordinator extends EventSourcedBehaviorWithEnforcedReplie
         .onCommand(MayGrow.class, (state, may) -> generations.onMayGrow(state, may.grow()))
         .onCommand(NodeLost.class, (state, lost) -> generations.onNodeLost(state, lost.gone(), gate.endWaiting()))
         .onCommand(NodeJoined.class, (state, joined) -> {
-          generations.nodeJoined(state, joined.address());
+          generations.nodeJoined(state, joined.address(), joined.up());
           return Effect().noReply();
         });
     builder.forStateType(JobState.Ended.class)

@@ -8,7 +8,7 @@ import java.time.Duration;
  *
  * @param reattachTimeout how long a recovered coordinator waits for its ranks to say they still
  *     train before it forms a new generation
- * @param censusTimeout how long a device census waits for the receptionist's listing
+ * @param censusTimeout how long a device census waits for a node's agent at most (500 ms caps it)
  * @param stateAnswerTimeout how long a member of a generation that ends may take to say which
  *     state it holds
  * @param deviceWaitInterval how often a job below its minimum of devices surveys again

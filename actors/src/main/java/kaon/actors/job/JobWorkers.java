@@ -7,9 +7,12 @@ import kaon.actors.liveness.NodeLiveness;
 import kaon.actors.worker.DeviceCensus;
 import kaon.actors.worker.WorkerEntity;
 import kaon.actors.worker.DeviceWorker;
+import kaon.actors.worker.NodeAgent;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.cluster.ClusterEvent;
+import org.apache.pekko.cluster.Member;
+import org.apache.pekko.cluster.MemberStatus;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Subscribe;
 import org.apache.pekko.actor.typed.RecipientRef;
@@ -48,6 +51,9 @@ interface JobWorkers {
   /** Tells {@code subscriber} of each node that joins the cluster from now on. */
   void onNodeUp(ActorRef<ClusterEvent.MemberUp> subscriber);
 
+  /** Tells {@code subscriber} of each node that asks to join, before it is up (see {@link #warm}). */
+  void onNodeJoining(ActorRef<ClusterEvent.MemberJoined> subscriber);
+
   /** The workers of job {@code jobId} as sharded entities, and a census of every node's agent. */
   static JobWorkers sharded(ActorSystem<?> system, String jobId, JobSettings settings) {
     ClusterSharding sharding = ClusterSharding.get(system);
@@ -74,15 +80,14 @@ interface JobWorkers {
 
       @Override
       public void warm(String task) {
-        // Each node's agent is a system actor at a known path: a node that just joined is told
-        // without waiting for its agent to show in the receptionist, which lags the join.
-        org.apache.pekko.actor.ActorSystem classic = org.apache.pekko.actor.typed.javadsl.Adapter.toClassic(system);
-        for (org.apache.pekko.cluster.Member member : Cluster.get(system).state().getMembers()) {
-          boolean up = member.status() == org.apache.pekko.cluster.MemberStatus.up()
-              || member.status() == org.apache.pekko.cluster.MemberStatus.weaklyUp();
-          if (up && member.hasRole(WorkerEntity.ROLE)) {
-            classic.actorSelection(member.address() + "/system/node-agent")
-                .tell(new kaon.actors.worker.NodeAgent.WarmTask(task), org.apache.pekko.actor.ActorRef.noSender());
+        // A joining node is told too: its warm-up then runs while the cluster moves it to up and
+        // the job grows onto it, instead of after.
+        for (Member member : Cluster.get(system).state().getMembers()) {
+          MemberStatus status = member.status();
+          boolean present = status == MemberStatus.joining() || status == MemberStatus.weaklyUp()
+              || status == MemberStatus.up();
+          if (present && member.hasRole(WorkerEntity.ROLE)) {
+            NodeAgent.on(system, member.address()).tell(new NodeAgent.WarmTask(task), org.apache.pekko.actor.ActorRef.noSender());
           }
         }
       }
@@ -90,6 +95,11 @@ interface JobWorkers {
       @Override
       public void onNodeUp(ActorRef<ClusterEvent.MemberUp> subscriber) {
         Cluster.get(system).subscriptions().tell(Subscribe.create(subscriber, ClusterEvent.MemberUp.class));
+      }
+
+      @Override
+      public void onNodeJoining(ActorRef<ClusterEvent.MemberJoined> subscriber) {
+        Cluster.get(system).subscriptions().tell(Subscribe.create(subscriber, ClusterEvent.MemberJoined.class));
       }
     };
   }

@@ -32,8 +32,8 @@ final class SpareRank {
   private static final Duration ANSWER = Duration.ofSeconds(15);
   /**
    * How often and how many times it looks for a free device before it gives up: a node that just
-   * joined shows in the census only once its agent is in the receptionist, a moment after the
-   * join, and workers a new generation left out give their devices back a moment after it starts.
+   * joined may start its agent a moment after it is up, and workers a new generation left out give
+   * their devices back a moment after it starts.
    */
   private static final Duration LOOK_AGAIN = Duration.ofSeconds(2);
   private static final int LOOKS = 5;

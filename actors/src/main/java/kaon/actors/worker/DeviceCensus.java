@@ -8,21 +8,28 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.typed.ActorSystem;
-import org.apache.pekko.actor.typed.javadsl.AskPattern;
-import org.apache.pekko.actor.typed.receptionist.Receptionist;
+import org.apache.pekko.actor.typed.javadsl.Adapter;
+import org.apache.pekko.cluster.Member;
+import org.apache.pekko.cluster.MemberStatus;
 import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.pattern.Patterns;
 
 /**
- * The devices of the whole cluster and their owners, asked of every node's {@link NodeAgent}
- * (found through the receptionist). A node that does not answer in time counts with no devices:
- * an unreachable node has none to give.
+ * The devices of the whole cluster and their owners, asked of the {@link NodeAgent} of every
+ * worker node that is up. A node that does not answer in time counts with no devices: an
+ * unreachable node has none to give.
+ *
+ * <p>The agents are found from the membership, at their known path ({@link NodeAgent#on}), not
+ * through the receptionist: its listing learns of a new node's agent by Distributed Data, which
+ * drops what a node sends before it sees that node up and repeats it only at its next full gossip
+ * (2 s). A growing job waited that long to see a node that had joined (bench/recovery, join).
  *
  * <p>An agent answers from memory in milliseconds, so each is given {@link #AGENT_ANSWER} at most
  * (tens of times a slow answer on a busy machine): a census taken right after a node hung or died
- * (before the cluster marks it unreachable, the receptionist still lists it) must not wait the
- * caller's whole timeout for it; that wait was most of a lost worker's recovery time. A job's
- * survey counts its members' devices from their own answers as well, so an agent heard too late
- * hides only free devices, which the job's growth finds later.
+ * (before the cluster marks it unreachable, it is still up) must not wait the caller's whole
+ * timeout for it; that wait was most of a lost worker's recovery time. A job's survey counts its
+ * members' devices from their own answers as well, so an agent heard too late hides only free
+ * devices, which the job's growth finds later.
  */
 public final class DeviceCensus {
 
@@ -64,25 +71,25 @@ public final class DeviceCensus {
    * were seen to end, so they count with none, without waiting for their agents' silence.
    */
   public static CompletionStage<List<NodeDevices>> take(ActorSystem<?> system, Duration timeout, Set<String> lostNodes) {
-    Address self = Cluster.get(system).selfMember().address();
-    return AskPattern.<Receptionist.Command, Receptionist.Listing>ask(
-            system.receptionist(), replyTo -> Receptionist.find(NodeAgent.SERVICE_KEY, replyTo), timeout, system.scheduler())
-        .thenCompose(listing -> {
-          List<CompletableFuture<NodeDevices>> perNode = new ArrayList<>();
-          for (var agent : listing.getServiceInstances(NodeAgent.SERVICE_KEY)) {
-            Address node = agent.path().address().hasLocalScope() ? self : agent.path().address();
-            if (lostNodes.contains(node.toString())) {
-              perNode.add(CompletableFuture.completedFuture(new NodeDevices(node, List.of())));
-              continue;
-            }
-            Duration wait = timeout.compareTo(AGENT_ANSWER) < 0 ? timeout : AGENT_ANSWER;
-            perNode.add(AskPattern.<NodeAgent.Command, NodeAgent.Devices>ask(agent, NodeAgent.ListDevices::new, wait, system.scheduler())
-                .thenApply(d -> new NodeDevices(node, d.devices()))
-                .exceptionally(e -> new NodeDevices(node, List.of()))
-                .toCompletableFuture());
-          }
-          return CompletableFuture.allOf(perNode.toArray(CompletableFuture[]::new))
-              .thenApply(x -> perNode.stream().map(CompletableFuture::join).toList());
-        });
+    Duration wait = timeout.compareTo(AGENT_ANSWER) < 0 ? timeout : AGENT_ANSWER;
+    List<CompletableFuture<NodeDevices>> perNode = new ArrayList<>();
+    for (Member member : Cluster.get(system).state().getMembers()) {
+      boolean up = member.status() == MemberStatus.up() || member.status() == MemberStatus.weaklyUp();
+      if (!up || !member.hasRole(WorkerEntity.ROLE)) {
+        continue;
+      }
+      Address node = member.address();
+      if (lostNodes.contains(node.toString())) {
+        perNode.add(CompletableFuture.completedFuture(new NodeDevices(node, List.of())));
+        continue;
+      }
+      perNode.add(Patterns.askWithReplyTo(NodeAgent.on(system, node),
+              replyTo -> new NodeAgent.ListDevices(Adapter.toTyped(replyTo)), wait)
+          .thenApply(answer -> new NodeDevices(node, ((NodeAgent.Devices) answer).devices()))
+          .exceptionally(e -> new NodeDevices(node, List.of()))
+          .toCompletableFuture());
+    }
+    return CompletableFuture.allOf(perNode.toArray(CompletableFuture[]::new))
+        .thenApply(x -> perNode.stream().map(CompletableFuture::join).toList());
   }
 }

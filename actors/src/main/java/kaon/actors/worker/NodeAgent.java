@@ -6,11 +6,13 @@ import java.util.List;
 import java.util.Map;
 import kaon.actors.metrics.KaonMetrics;
 import kaon.protocol.KryoWireMessage;
+import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.typed.ActorRef;
-import org.apache.pekko.actor.typed.receptionist.ServiceKey;
+import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Adapter;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
 
@@ -24,8 +26,17 @@ import org.apache.pekko.actor.typed.javadsl.Receive;
  */
 public final class NodeAgent extends AbstractBehavior<NodeAgent.Command> {
 
-  /** Every node's agent registers under this key, so the gateway can list the cluster's devices. */
-  public static final ServiceKey<Command> SERVICE_KEY = ServiceKey.create(Command.class, "kaon-node-agent");
+  /**
+   * Every node's agent is the system actor of this name, so others reach it at a path they know
+   * from the membership alone ({@link #on}): a node is asked as soon as it is a member, instead of
+   * once a receptionist listing has caught up with it (up to a Distributed Data gossip later).
+   */
+  public static final String NAME = "node-agent";
+
+  /** The agent of the node at {@code node}: what the census and the coordinators' warm-ups address. */
+  public static org.apache.pekko.actor.ActorSelection on(ActorSystem<?> system, Address node) {
+    return Adapter.toClassic(system).actorSelection(node + "/system/" + NAME);
+  }
 
   /** What the agent accepts. */
   public sealed interface Command permits AcquireDevice, ReleaseDevice, ListDevices, WarmTask, OwnerStopped {}

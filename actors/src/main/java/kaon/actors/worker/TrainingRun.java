@@ -125,6 +125,11 @@ final class TrainingRun implements Runnable, RunThread {
   @Override
   public void run() {
     try {
+      // Before libtorch's first operation here: the threads it starts inherit the nice value.
+      String kept = TrainingPriority.lowerCurrentThread(settings.trainingNice());
+      if (kept != null) {
+        log.info("training thread {} keeps the node's CPU priority: {}", Thread.currentThread().getName(), kept);
+      }
       LocalGradientCollector.prepareThread(slot.intraOpThreads());
       while (true) {
         Object order = orders.take();

@@ -21,6 +21,8 @@ import kaon.actors.allreduce.AllReduceSettings;
  * @param reportResendInterval how often a worker sends unacknowledged reports again
  * @param warmSpareDevices whether a node with a free device readies itself for the tasks the
  *     cluster's jobs train ({@link TaskWarmup})
+ * @param trainingNice the nice value of training threads, 0-19 ({@link TrainingPriority}); 0
+ *     leaves them at the node's
  */
 public record WorkerSettings(
     AllReduceSettings allReduce,
@@ -32,7 +34,8 @@ public record WorkerSettings(
     Duration deviceAskTimeout,
     Duration holdDevice,
     Duration reportResendInterval,
-    boolean warmSpareDevices) {
+    boolean warmSpareDevices,
+    int trainingNice) {
 
   public WorkerSettings {
     Objects.requireNonNull(allReduce, "allReduce");
@@ -47,6 +50,9 @@ public record WorkerSettings(
     if (!(gradientSpikeFactor == 0 || gradientSpikeFactor > 1)) {
       throw new IllegalArgumentException(
           "kaon.worker.gradient-spike-factor must be 0 (off) or above 1, was " + gradientSpikeFactor);
+    }
+    if (trainingNice < 0 || trainingNice > 19) {
+      throw new IllegalArgumentException("kaon.worker.training-nice must be 0-19, was " + trainingNice);
     }
   }
 }

@@ -131,6 +131,9 @@ final class CoordinatorFixture {
       public void onNodeUp(ActorRef<ClusterEvent.MemberUp> subscriber) {}
 
       @Override
+      public void onNodeJoining(ActorRef<ClusterEvent.MemberJoined> subscriber) {}
+
+      @Override
       public void watchNode(NodeLiveness.Endpoint node, ActorRef<NodeLiveness.NodeGone> subscriber) {
         watched.put(node.node(), subscriber);
       }

@@ -46,15 +46,14 @@ final class TestNode {
     for (int i = 0; i < devices; i++) {
       slots.add(new DeviceSlot("cpu:" + i, "cpu", 1));
     }
-    nodeAgent = testKit.spawn(NodeAgent.create(slots), "node-agent");
-    // As a real node does: the device census finds agents through the receptionist.
-    testKit.system().receptionist().tell(
-        org.apache.pekko.actor.typed.receptionist.Receptionist.register(NodeAgent.SERVICE_KEY, nodeAgent));
+    // Where a real node's is: the device census asks the agent at its known path.
+    nodeAgent = testKit.system().systemActorOf(NodeAgent.create(slots), NodeAgent.NAME,
+        org.apache.pekko.actor.typed.Props.empty());
     store = CheckpointStore.create(testKit.system(), new CheckpointSettings(
         "kaon_test", true, 1, 64 * 1024, 4, 3, Duration.ofMillis(200), Duration.ofSeconds(2)));
     WorkerSettings settings = new WorkerSettings(
         new AllReduceSettings(16_384, Duration.ofSeconds(60), Duration.ofSeconds(5), 20), Duration.ofMillis(50), 1000, null, 1e4,
-        modelDir, Duration.ofSeconds(10), Duration.ofSeconds(60), Duration.ofSeconds(3), false);
+        modelDir, Duration.ofSeconds(10), Duration.ofSeconds(60), Duration.ofSeconds(3), false, 4);
     WorkerEntity.init(testKit.system(), nodeAgent, TaskCatalog.load(TestNode.class.getClassLoader()), store, settings);
     JobEntity.init(testKit.system(), store, JOB_SETTINGS);
   }

@@ -39,7 +39,7 @@ class DeviceWorkerTest {
   private static final WorkerSettings SETTINGS = new WorkerSettings(
       new AllReduceSettings(16_384, Duration.ofSeconds(60), Duration.ofSeconds(5), 20, AllReduceSettings.Transport.ARTERY),
       Duration.ofMillis(200), 1000, null, 1e4, Path.of("target", "models"), Duration.ofSeconds(2), Duration.ofSeconds(60),
-      Duration.ofMillis(200), false);
+      Duration.ofMillis(200), false, 4);
 
   @AfterAll
   static void stop() {

@@ -1,0 +1,48 @@
+package kaon.actors.worker;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.Test;
+
+class TrainingPriorityTest {
+
+  /** The nice value of the calling thread, as the kernel reports it (field 19 of its stat). */
+  private static int niceOfThisThread() throws Exception {
+    String stat = Files.readString(Path.of("/proc/thread-self/stat"));
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+    return Integer.parseInt(fields[19 - 3]);
+  }
+
+  @Test
+  void lowersOnlyTheCallingThread() throws Exception {
+    assumeTrue(Files.exists(Path.of("/proc/thread-self")), "Linux only");
+    int before = niceOfThisThread();
+    AtomicReference<Object> seen = new AtomicReference<>();
+    Thread thread = new Thread(() -> {
+      try {
+        String problem = TrainingPriority.lowerCurrentThread(Math.min(19, before + 3));
+        seen.set(problem != null ? problem : niceOfThisThread());
+      } catch (Exception e) {
+        seen.set(e);
+      }
+    });
+    thread.start();
+    thread.join();
+    assertEquals(Math.min(19, before + 3), seen.get());
+    assertEquals(before, niceOfThisThread(), "the caller of another thread keeps its priority");
+  }
+
+  @Test
+  void zeroChangesNothing() throws Exception {
+    assumeTrue(Files.exists(Path.of("/proc/thread-self")), "Linux only");
+    int before = niceOfThisThread();
+    assertNull(TrainingPriority.lowerCurrentThread(0));
+    assertEquals(before, niceOfThisThread());
+  }
+}
