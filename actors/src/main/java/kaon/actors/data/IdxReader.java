@@ -57,9 +57,14 @@ public final class IdxReader {
    *     if the two files disagree on the number of samples
    */
   public static LabeledImages read(Path images, Path labels) {
+    return read(images, labels, InflatedCache.USER);
+  }
+
+  /** As {@link #read(Path, Path)}, keeping the files' inflated content in {@code cache}. */
+  static LabeledImages read(Path images, Path labels, InflatedCache cache) {
     // Labels first: they are small, so a count mismatch is reported before inflating 47 MB.
-    int[] labelValues = readLabels(labels);
-    try (IdxStream in = IdxStream.open(images)) {
+    int[] labelValues = readLabels(labels, cache);
+    try (IdxStream in = IdxStream.open(images, cache)) {
       in.expectMagic(IMAGES_MAGIC);
       int count = in.readHeaderInt();
       int rows = in.readHeaderInt();
@@ -79,13 +84,14 @@ public final class IdxReader {
       }
       byte[] raw = in.readBody(count * rows * cols, "bytes of pixels");
       in.expectEnd();
+      in.keep(header(IMAGES_MAGIC, count, rows, cols), raw);
       // Kept as the stored bytes: a quarter of the floats' memory, and the same values.
       return LabeledImages.ofIntensities(raw, labelValues, count, rows, cols);
     }
   }
 
-  private static int[] readLabels(Path file) {
-    try (IdxStream in = IdxStream.open(file)) {
+  private static int[] readLabels(Path file, InflatedCache cache) {
+    try (IdxStream in = IdxStream.open(file, cache)) {
       in.expectMagic(LABELS_MAGIC);
       int count = in.readHeaderInt();
       if (count < 0) {
@@ -103,8 +109,18 @@ public final class IdxReader {
         }
         labels[i] = label;
       }
+      in.keep(header(LABELS_MAGIC, count), raw);
       return labels;
     }
+  }
+
+  /** An IDX header as stored: big-endian ints. */
+  private static byte[] header(int... values) {
+    java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(values.length * Integer.BYTES);
+    for (int v : values) {
+      bytes.putInt(v);
+    }
+    return bytes.array();
   }
 
   /**
@@ -114,22 +130,29 @@ public final class IdxReader {
   private static final class IdxStream implements AutoCloseable {
     private final Path file;
     private final DataInputStream in;
+    /** Where the inflated content goes once read and checked; null when it came from there. */
+    private final InflatedCache cache;
 
-    private IdxStream(Path file, DataInputStream in) {
+    private IdxStream(Path file, DataInputStream in, InflatedCache cache) {
       this.file = file;
       this.in = in;
+      this.cache = cache;
     }
 
-    static IdxStream open(Path file) {
+    static IdxStream open(Path file, InflatedCache cache) {
       if (!Files.exists(file)) {
         throw missing(file);
+      }
+      byte[] inflated = cache.get(file);
+      if (inflated != null) {
+        return new IdxStream(file, new DataInputStream(new java.io.ByteArrayInputStream(inflated)), null);
       }
       InputStream raw = null;
       try {
         raw = Files.newInputStream(file);
         var gzip = new GZIPInputStream(raw, BUFFER_BYTES);
         return new IdxStream(
-            file, new DataInputStream(new BufferedInputStream(gzip, BUFFER_BYTES)));
+            file, new DataInputStream(new BufferedInputStream(gzip, BUFFER_BYTES)), cache);
       } catch (NoSuchFileException e) {
         throw missing(file);
       } catch (ZipException | EOFException e) {
@@ -143,6 +166,13 @@ public final class IdxReader {
         throw new DatasetUnavailableException(
             "Fashion-MNIST file " + file + " cannot be read (" + e.getClass().getSimpleName()
                 + ": " + e.getMessage() + ")");
+      }
+    }
+
+    /** The file, read to its end and checked, was {@code parts}: kept for the next read. */
+    void keep(byte[]... parts) {
+      if (cache != null) {
+        cache.put(file, parts);
       }
     }
 

@@ -36,7 +36,7 @@ class IdxReaderTest {
     Path images = write("images.gz", gzip(imageFile(IdxReader.IMAGES_MAGIC, 5, 3, 2, PIXELS)));
     Path labels = write("labels.gz", gzip(labelFile(5, LABELS)));
 
-    LabeledImages read = IdxReader.read(images, labels);
+    LabeledImages read = IdxReader.read(images, labels, InflatedCache.NONE);
 
     assertEquals(5, read.count());
     assertEquals(3, read.rows());
@@ -243,7 +243,7 @@ class IdxReaderTest {
   }
 
   private static String failure(Path images, Path labels) {
-    return assertThrows(DatasetUnavailableException.class, () -> IdxReader.read(images, labels))
+    return assertThrows(DatasetUnavailableException.class, () -> IdxReader.read(images, labels, InflatedCache.NONE))
         .getMessage();
   }
 
