@@ -11,8 +11,8 @@ import java.util.OptionalInt;
  * <p>A job below its maximum looks every {@code lookInterval} (devices another job gave back, a
  * worker dropped for being slow). After a node joins it looks every {@code fastInterval}, {@code
  * fastLooks} times: the node's agent may start a moment after the node is up (it waits for the
- * node's devices to be counted), so one look at the join could miss its devices. Growing costs a pause (the ranks stop at a
- * step boundary and the new ones receive the state), never steps.
+ * node's devices to be counted), so one look at the join could miss its devices. Growing costs a
+ * pause (the ranks stop at a step boundary and the new ones receive the state), never steps.
  *
  * @param lookInterval how often a job below its maximum looks ({@code grow-look-interval})
  * @param fastInterval how often it looks after a node joined ({@code grow-after-join-interval})
