@@ -251,7 +251,7 @@ class IdxReaderTest {
     return Files.write(dir.resolve(name), content);
   }
 
-  private static byte[] imageFile(int magic, int count, int rows, int cols, byte[] pixels)
+  static byte[] imageFile(int magic, int count, int rows, int cols, byte[] pixels)
       throws IOException {
     ByteArrayOutputStream bytes = new ByteArrayOutputStream();
     DataOutputStream out = new DataOutputStream(bytes);
@@ -263,7 +263,7 @@ class IdxReaderTest {
     return bytes.toByteArray();
   }
 
-  private static byte[] labelFile(int count, byte[] labels) throws IOException {
+  static byte[] labelFile(int count, byte[] labels) throws IOException {
     ByteArrayOutputStream bytes = new ByteArrayOutputStream();
     DataOutputStream out = new DataOutputStream(bytes);
     out.writeInt(IdxReader.LABELS_MAGIC);
@@ -272,7 +272,7 @@ class IdxReaderTest {
     return bytes.toByteArray();
   }
 
-  private static byte[] gzip(byte[] content) throws IOException {
+  static byte[] gzip(byte[] content) throws IOException {
     ByteArrayOutputStream bytes = new ByteArrayOutputStream();
     try (GZIPOutputStream out = new GZIPOutputStream(bytes)) {
       out.write(content);

@@ -5,15 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
-import java.io.ByteArrayOutputStream;
-import java.io.DataOutputStream;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
-import java.util.zip.GZIPOutputStream;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -21,16 +19,23 @@ class InflatedCacheTest {
 
   @TempDir Path dir;
 
+  /** The cache under test, in the test's own directory. */
+  private InflatedCache cache;
+
+  @BeforeEach
+  void newCache() {
+    cache = new InflatedCache(cacheDir());
+  }
+
   private Path cacheDir() {
     return dir.resolve("cache");
   }
 
   @Test
   void aSecondReadComesFromTheCacheWithTheSameContent() throws IOException {
-    InflatedCache cache = new InflatedCache(cacheDir());
     byte[] pixels = randomPixels(1);
-    Path images = write("images.gz", gzip(imageFile(pixels)));
-    Path labels = write("labels.gz", gzip(labelFile()));
+    Path images = images(pixels);
+    Path labels = labels();
     LabeledImages first = IdxReader.read(images, labels, cache);
     assertEquals(2, entries().size(), "one entry per file");
 
@@ -49,10 +54,9 @@ class InflatedCacheTest {
 
   @Test
   void aDamagedEntryIsPassedOverAndWrittenAgain() throws IOException {
-    InflatedCache cache = new InflatedCache(cacheDir());
     byte[] pixels = randomPixels(2);
-    Path images = write("images.gz", gzip(imageFile(pixels)));
-    Path labels = write("labels.gz", gzip(labelFile()));
+    Path images = images(pixels);
+    Path labels = labels();
     IdxReader.read(images, labels, cache);
     Path entry = entries().stream().filter(p -> p.getFileName().toString().startsWith("images.")).findFirst().orElseThrow();
     byte[] content = Files.readAllBytes(entry);
@@ -67,12 +71,11 @@ class InflatedCacheTest {
 
   @Test
   void aChangedFileReplacesItsEntry() throws IOException {
-    InflatedCache cache = new InflatedCache(cacheDir());
-    Path labels = write("labels.gz", gzip(labelFile()));
-    Path images = write("images.gz", gzip(imageFile(randomPixels(3))));
+    Path labels = labels();
+    Path images = images(randomPixels(3));
     IdxReader.read(images, labels, cache);
     byte[] changed = randomPixels(4);
-    write("images.gz", gzip(imageFile(changed)));
+    images(changed);
 
     LabeledImages read = IdxReader.read(images, labels, cache);
 
@@ -85,8 +88,7 @@ class InflatedCacheTest {
 
   @Test
   void contentThatIsNotTheFilesIsNeverKept() throws IOException {
-    InflatedCache cache = new InflatedCache(cacheDir());
-    Path images = write("images.gz", gzip(imageFile(randomPixels(5))));
+    Path images = images(randomPixels(5));
 
     cache.put(images, imageFile(randomPixels(6)));
 
@@ -97,12 +99,12 @@ class InflatedCacheTest {
   @Test
   void aCacheThatCannotBeWrittenOnlyCostsTheInflating() throws IOException {
     Path blocked = write("not-a-directory", new byte[] {1});
-    InflatedCache cache = new InflatedCache(blocked.resolve("cache"));
+    InflatedCache unwritable = new InflatedCache(blocked.resolve("cache"));
     byte[] pixels = randomPixels(7);
-    Path images = write("images.gz", gzip(imageFile(pixels)));
-    Path labels = write("labels.gz", gzip(labelFile()));
+    Path images = images(pixels);
+    Path labels = labels();
 
-    LabeledImages read = IdxReader.read(images, labels, cache);
+    LabeledImages read = IdxReader.read(images, labels, unwritable);
 
     assertEquals((pixels[0] & 0xFF) / 255f, read.pixel(0));
   }
@@ -131,35 +133,27 @@ class InflatedCacheTest {
     return pixels;
   }
 
+  private Path images(byte[] pixels) throws IOException {
+    return write("images.gz", gzip(imageFile(pixels)));
+  }
+
+  private Path labels() throws IOException {
+    return write("labels.gz", gzip(labelFile()));
+  }
+
   private Path write(String name, byte[] content) throws IOException {
     return Files.write(dir.resolve(name), content);
   }
 
   private static byte[] imageFile(byte[] pixels) throws IOException {
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-    DataOutputStream out = new DataOutputStream(bytes);
-    out.writeInt(IdxReader.IMAGES_MAGIC);
-    out.writeInt(4);
-    out.writeInt(3);
-    out.writeInt(3);
-    out.write(pixels);
-    return bytes.toByteArray();
+    return IdxReaderTest.imageFile(IdxReader.IMAGES_MAGIC, 4, 3, 3, pixels);
   }
 
   private static byte[] labelFile() throws IOException {
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-    DataOutputStream out = new DataOutputStream(bytes);
-    out.writeInt(IdxReader.LABELS_MAGIC);
-    out.writeInt(4);
-    out.write(new byte[] {1, 2, 3, 9});
-    return bytes.toByteArray();
+    return IdxReaderTest.labelFile(4, new byte[] {1, 2, 3, 9});
   }
 
   private static byte[] gzip(byte[] content) throws IOException {
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-    try (GZIPOutputStream out = new GZIPOutputStream(bytes)) {
-      out.write(content);
-    }
-    return bytes.toByteArray();
+    return IdxReaderTest.gzip(content);
   }
 }
