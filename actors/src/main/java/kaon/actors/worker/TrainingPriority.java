@@ -35,20 +35,24 @@ final class TrainingPriority {
   private TrainingPriority() {}
 
   /**
-   * Sets the calling thread's nice value to {@code nice} (0 leaves it as it is).
+   * Lowers the calling thread's priority by {@code levels} nice levels below what it has (a node
+   * started with a nice value keeps it for its other threads), at most to 19; 0 changes nothing.
    *
    * @return null when done (or nothing to do), else why not
    */
-  static String lowerCurrentThread(int nice) {
-    if (nice == 0) {
+  static String lowerCurrentThread(int levels) {
+    if (levels == 0) {
       return null;
     }
     try {
-      // "/proc/thread-self" links to "<pid>/task/<tid>" of the thread that reads it.
+      // "/proc/thread-self" links to "<pid>/task/<tid>" of the thread that reads it; its stat
+      // gives the nice value as field 19, counted after the command name, which may hold spaces.
       Path self = Files.readSymbolicLink(Path.of("/proc/thread-self"));
       int tid = Integer.parseInt(self.getFileName().toString());
+      String stat = Files.readString(Path.of("/proc/thread-self/stat"));
+      int nice = Integer.parseInt(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[19 - 3]);
       LibC libc = Native.load("c", LibC.class);
-      if (libc.setpriority(PRIO_PROCESS, tid, nice) != 0) {
+      if (libc.setpriority(PRIO_PROCESS, tid, Math.min(19, nice + levels)) != 0) {
         return "setpriority failed with errno " + Native.getLastError();
       }
       return null;

@@ -21,8 +21,8 @@ import kaon.actors.allreduce.AllReduceSettings;
  * @param reportResendInterval how often a worker sends unacknowledged reports again
  * @param warmSpareDevices whether a node with a free device readies itself for the tasks the
  *     cluster's jobs train ({@link TaskWarmup})
- * @param trainingNice the nice value of training threads, 0-19 ({@link TrainingPriority}); 0
- *     leaves them at the node's
+ * @param trainingNice how many nice levels below the node's own its training threads run, 0-19
+ *     ({@link TrainingPriority}); 0 leaves them at the node's
  */
 public record WorkerSettings(
     AllReduceSettings allReduce,

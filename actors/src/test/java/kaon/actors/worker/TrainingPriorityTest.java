@@ -26,7 +26,7 @@ class TrainingPriorityTest {
     AtomicReference<Object> seen = new AtomicReference<>();
     Thread thread = new Thread(() -> {
       try {
-        String problem = TrainingPriority.lowerCurrentThread(Math.min(19, before + 3));
+        String problem = TrainingPriority.lowerCurrentThread(3);
         seen.set(problem != null ? problem : niceOfThisThread());
       } catch (Exception e) {
         seen.set(e);
@@ -36,6 +36,26 @@ class TrainingPriorityTest {
     thread.join();
     assertEquals(Math.min(19, before + 3), seen.get());
     assertEquals(before, niceOfThisThread(), "the caller of another thread keeps its priority");
+  }
+
+  @Test
+  void countsFromTheThreadsOwnNiceValue() throws Exception {
+    assumeTrue(Files.exists(Path.of("/proc/thread-self")), "Linux only");
+    int before = niceOfThisThread();
+    AtomicReference<Object> seen = new AtomicReference<>();
+    Thread thread = new Thread(() -> {
+      try {
+        // A node started with a nice value of its own: its training threads go that much lower.
+        String first = TrainingPriority.lowerCurrentThread(2);
+        String second = TrainingPriority.lowerCurrentThread(3);
+        seen.set(first != null ? first : second != null ? second : niceOfThisThread());
+      } catch (Exception e) {
+        seen.set(e);
+      }
+    });
+    thread.start();
+    thread.join();
+    assertEquals(Math.min(19, before + 5), seen.get());
   }
 
   @Test
