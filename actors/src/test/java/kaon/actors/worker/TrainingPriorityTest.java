@@ -19,22 +19,30 @@ class TrainingPriorityTest {
     return Integer.parseInt(fields[19 - 3]);
   }
 
-  @Test
-  void lowersOnlyTheCallingThread() throws Exception {
-    assumeTrue(Files.exists(Path.of("/proc/thread-self")), "Linux only");
-    int before = niceOfThisThread();
+  /** What {@code body} returns (or throws) on a thread of its own, which starts at this one's nice value. */
+  private static Object onNewThread(java.util.concurrent.Callable<Object> body) throws InterruptedException {
     AtomicReference<Object> seen = new AtomicReference<>();
     Thread thread = new Thread(() -> {
       try {
-        String problem = TrainingPriority.lowerCurrentThread(3);
-        seen.set(problem != null ? problem : niceOfThisThread());
+        seen.set(body.call());
       } catch (Exception e) {
         seen.set(e);
       }
     });
     thread.start();
     thread.join();
-    assertEquals(Math.min(19, before + 3), seen.get());
+    return seen.get();
+  }
+
+  @Test
+  void lowersOnlyTheCallingThread() throws Exception {
+    assumeTrue(Files.exists(Path.of("/proc/thread-self")), "Linux only");
+    int before = niceOfThisThread();
+    Object seen = onNewThread(() -> {
+      String problem = TrainingPriority.lowerCurrentThread(3);
+      return problem != null ? problem : niceOfThisThread();
+    });
+    assertEquals(Math.min(19, before + 3), seen);
     assertEquals(before, niceOfThisThread(), "the caller of another thread keeps its priority");
   }
 
@@ -42,20 +50,13 @@ class TrainingPriorityTest {
   void countsFromTheThreadsOwnNiceValue() throws Exception {
     assumeTrue(Files.exists(Path.of("/proc/thread-self")), "Linux only");
     int before = niceOfThisThread();
-    AtomicReference<Object> seen = new AtomicReference<>();
-    Thread thread = new Thread(() -> {
-      try {
-        // A node started with a nice value of its own: its training threads go that much lower.
-        String first = TrainingPriority.lowerCurrentThread(2);
-        String second = TrainingPriority.lowerCurrentThread(3);
-        seen.set(first != null ? first : second != null ? second : niceOfThisThread());
-      } catch (Exception e) {
-        seen.set(e);
-      }
+    Object seen = onNewThread(() -> {
+      // A node started with a nice value of its own: its training threads go that much lower.
+      String first = TrainingPriority.lowerCurrentThread(2);
+      String second = TrainingPriority.lowerCurrentThread(3);
+      return first != null ? first : second != null ? second : niceOfThisThread();
     });
-    thread.start();
-    thread.join();
-    assertEquals(Math.min(19, before + 5), seen.get());
+    assertEquals(Math.min(19, before + 5), seen);
   }
 
   @Test
