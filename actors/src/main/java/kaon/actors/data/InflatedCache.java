@@ -39,7 +39,7 @@ final class InflatedCache {
   private static final int MIN_GZIP_BYTES = 18;
 
   /** The user's: {@code $XDG_CACHE_HOME/kaon/inflated}, else {@code ~/.cache/kaon/inflated}. */
-  static final InflatedCache USER = new InflatedCache(userDir());
+  static final InflatedCache USER = new InflatedCache(UserCache.kaonDir().resolve("inflated"));
 
   /** One that keeps nothing. */
   static final InflatedCache NONE = new InflatedCache(null);
@@ -49,12 +49,6 @@ final class InflatedCache {
   /** A cache in {@code dir}; null: none. */
   InflatedCache(Path dir) {
     this.dir = dir;
-  }
-
-  private static Path userDir() {
-    String cache = System.getenv("XDG_CACHE_HOME");
-    Path root = cache != null && !cache.isBlank() ? Path.of(cache) : Path.of(System.getProperty("user.home"), ".cache");
-    return root.resolve("kaon").resolve("inflated");
   }
 
   /** What a gzip file's trailer says of its content: CRC-32, and length modulo 2^32. */

@@ -11,7 +11,6 @@ import kaon.actors.worker.NodeAgent;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.cluster.ClusterEvent;
-import org.apache.pekko.cluster.Member;
 import org.apache.pekko.cluster.MemberStatus;
 import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Subscribe;
@@ -82,13 +81,9 @@ interface JobWorkers {
       public void warm(String task) {
         // A joining node is told too: its warm-up then runs while the cluster moves it to up and
         // the job grows onto it, instead of after.
-        for (Member member : Cluster.get(system).state().getMembers()) {
-          MemberStatus status = member.status();
-          boolean present = status == MemberStatus.joining() || status == MemberStatus.weaklyUp()
-              || status == MemberStatus.up();
-          if (present && member.hasRole(WorkerEntity.ROLE)) {
-            NodeAgent.on(system, member.address()).tell(new NodeAgent.WarmTask(task), org.apache.pekko.actor.ActorRef.noSender());
-          }
+        for (org.apache.pekko.actor.Address node
+            : NodeAgent.workerNodes(system, Set.of(MemberStatus.joining(), MemberStatus.weaklyUp(), MemberStatus.up()))) {
+          NodeAgent.on(system, node).tell(new NodeAgent.WarmTask(task), org.apache.pekko.actor.ActorRef.noSender());
         }
       }
 

@@ -9,9 +9,7 @@ import java.util.concurrent.CompletionStage;
 import org.apache.pekko.actor.Address;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.Adapter;
-import org.apache.pekko.cluster.Member;
 import org.apache.pekko.cluster.MemberStatus;
-import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.pattern.Patterns;
 
 /**
@@ -73,12 +71,7 @@ public final class DeviceCensus {
   public static CompletionStage<List<NodeDevices>> take(ActorSystem<?> system, Duration timeout, Set<String> lostNodes) {
     Duration wait = timeout.compareTo(AGENT_ANSWER) < 0 ? timeout : AGENT_ANSWER;
     List<CompletableFuture<NodeDevices>> perNode = new ArrayList<>();
-    for (Member member : Cluster.get(system).state().getMembers()) {
-      boolean up = member.status() == MemberStatus.up() || member.status() == MemberStatus.weaklyUp();
-      if (!up || !member.hasRole(WorkerEntity.ROLE)) {
-        continue;
-      }
-      Address node = member.address();
+    for (Address node : NodeAgent.workerNodes(system, Set.of(MemberStatus.up(), MemberStatus.weaklyUp()))) {
       if (lostNodes.contains(node.toString())) {
         perNode.add(CompletableFuture.completedFuture(new NodeDevices(node, List.of())));
         continue;

@@ -15,6 +15,9 @@ import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Adapter;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
+import org.apache.pekko.cluster.Member;
+import org.apache.pekko.cluster.MemberStatus;
+import org.apache.pekko.cluster.typed.Cluster;
 
 /**
  * The devices of this node and who owns each one. A device has at most one owner at any time:
@@ -32,6 +35,17 @@ public final class NodeAgent extends AbstractBehavior<NodeAgent.Command> {
    * once a receptionist listing has caught up with it (up to a Distributed Data gossip later).
    */
   public static final String NAME = "node-agent";
+
+  /** The worker nodes whose membership is now in one of {@code statuses}: those whose agents to address. */
+  public static List<Address> workerNodes(ActorSystem<?> system, java.util.Set<MemberStatus> statuses) {
+    List<Address> nodes = new ArrayList<>();
+    for (Member member : Cluster.get(system).state().getMembers()) {
+      if (statuses.contains(member.status()) && member.hasRole(WorkerEntity.ROLE)) {
+        nodes.add(member.address());
+      }
+    }
+    return nodes;
+  }
 
   /** The agent of the node at {@code node}: what the census and the coordinators' warm-ups address. */
   public static org.apache.pekko.actor.ActorSelection on(ActorSystem<?> system, Address node) {

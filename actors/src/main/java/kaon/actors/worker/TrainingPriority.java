@@ -45,11 +45,10 @@ final class TrainingPriority {
       return null;
     }
     try {
-      // "/proc/thread-self" links to "<pid>/task/<tid>" of the thread that reads it; its stat
-      // gives the nice value as field 19, counted after the command name, which may hold spaces.
-      Path self = Files.readSymbolicLink(Path.of("/proc/thread-self"));
-      int tid = Integer.parseInt(self.getFileName().toString());
+      // The stat of the thread that reads it: its id first, then the command name in parentheses
+      // (which may hold spaces), and the nice value as field 19, counted after that name.
       String stat = Files.readString(Path.of("/proc/thread-self/stat"));
+      int tid = Integer.parseInt(stat.substring(0, stat.indexOf(' ')));
       int nice = Integer.parseInt(stat.substring(stat.lastIndexOf(')') + 2).split(" ")[19 - 3]);
       LibC libc = Native.load("c", LibC.class);
       if (libc.setpriority(PRIO_PROCESS, tid, Math.min(19, nice + levels)) != 0) {

@@ -11,6 +11,7 @@ import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.Optional;
 import java.util.Properties;
+import kaon.actors.data.UserCache;
 import kaon.protocol.v1.JobSpecification;
 
 /**
@@ -35,14 +36,7 @@ public final class BaselineCache {
 
   /** The user's cache ({@code $XDG_CACHE_HOME/kaon/chaos-baselines}) for this build. */
   public static BaselineCache forThisBuild() {
-    return new BaselineCache(kaonCache().resolve("chaos-baselines"), buildCommit());
-  }
-
-  /** The user's cache directory for Kaon: {@code $XDG_CACHE_HOME/kaon}, else {@code ~/.cache/kaon}. */
-  static Path kaonCache() {
-    String cache = System.getenv("XDG_CACHE_HOME");
-    Path root = cache != null && !cache.isBlank() ? Path.of(cache) : Path.of(System.getProperty("user.home"), ".cache");
-    return root.resolve("kaon");
+    return new BaselineCache(UserCache.kaonDir().resolve("chaos-baselines"), buildCommit());
   }
 
   public Optional<Entry> find(JobSpecification spec) {

@@ -17,6 +17,7 @@ import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import kaon.actors.data.UserCache;
 
 /**
  * A chaos run's cluster on this machine: N node JVMs of {@code deploy/local/cluster.sh} and a
@@ -82,7 +83,7 @@ public final class LocalCluster implements ChaosCluster {
     env.put("KAON_CASSANDRA_DIR", dir.resolve("cassandra").toString());
     env.put("KAON_CASSANDRA_PORT", Integer.toString(cassandraPort));
     // Resolved once for all runs, not in each run's fresh directory (it costs ~30 s).
-    env.put("KAON_CASSANDRA_CLASSPATH_FILE", BaselineCache.kaonCache().resolve("cassandra-classpath.txt").toString());
+    env.put("KAON_CASSANDRA_CLASSPATH_FILE", UserCache.kaonDir().resolve("cassandra-classpath.txt").toString());
     env.put("KAON_CASSANDRA_STORAGE_PORT", Integer.toString(cassandra.get(1)));
     env.put("KAON_CASSANDRA_JMX_PORT", Integer.toString(cassandra.get(2)));
     // External to the nodes: a node started during an outage waits for it rather than starting it.
