@@ -10,6 +10,8 @@
 #   deploy/local/cluster.sh kill K      SIGKILL node K, as a crash would
 #   deploy/local/cluster.sh hang K      SIGSTOP node K, as a hung JVM or host would (cont K resumes it)
 #   deploy/local/cluster.sh status      which nodes run
+#   deploy/local/cluster.sh drop-keyspaces KS...
+#                                       drop throwaway keyspaces (benches give each run its own)
 #
 # Nodes log to $KAON_LOCAL_DIR/node-K.log (default ~/.local/share/kaon/local), appended across
 # restarts with a line marking each start, so that what a node did before a crash is kept. A node
@@ -105,5 +107,10 @@ case "${1:-}" in
       k=$(basename "$f" .pid); k=${k#node-}
       if alive "$k"; then echo "node $k: running (pid $(pid_of "$k"))"; else echo "node $k: not running"; fi
     done ;;
-  *) sed -n '2,18p' "$0"; exit 2 ;;
+  drop-keyspaces)
+    shift
+    # kaon.runtime.bench.DropKeyspaces says why; its driver's INFO lines are left out.
+    [ $# -eq 0 ] || java -Dkaon.home="$here" -cp "$here/runtime/target/kaon-runtime.jar:$here/runtime/target/lib/*" \
+      kaon.runtime.bench.DropKeyspaces "$@" 2>&1 | grep -v ' INFO ' >&2 || true ;;
+  *) sed -n '2,22p' "$0"; exit 2 ;;
 esac
