@@ -1,5 +1,7 @@
 package kaon.actors.tasks;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import ai.djl.nn.Block;
@@ -8,6 +10,8 @@ import ai.djl.nn.SequentialBlock;
 import ai.djl.nn.convolutional.Conv2d;
 import ai.djl.nn.core.Linear;
 import ai.djl.nn.pooling.Pool;
+import ai.djl.training.ParameterStore;
+import ai.djl.util.PairList;
 import java.nio.file.Path;
 import kaon.actors.data.FashionMnist;
 import kaon.actors.training.OptimizerSpec;
@@ -35,7 +39,7 @@ public final class FashionMnistCnnTask implements TrainingTask {
 
   @Override
   public Block buildModel() {
-    return new SequentialBlock()
+    return new ChannelsLastInput()
         .add(Conv2d.builder().setKernelShape(new Shape(3, 3)).setFilters(32).build())
         .add(Activation.reluBlock())
         .add(Pool.maxPool2dBlock(new Shape(2, 2)))
@@ -46,6 +50,25 @@ public final class FashionMnistCnnTask implements TrainingTask {
         .add(Linear.builder().setUnits(128).build())
         .add(Activation.reluBlock())
         .add(Linear.builder().setUnits(10).build());
+  }
+
+  /**
+   * The network, given its input in channels-last order. libtorch runs every layer in the memory
+   * order of its input, and its max-pool over NCHW images is a scalar loop (36 % of a step); over
+   * channels-last images it is vectorized. With one input channel the two orders hold the same
+   * bytes, so the input is a view with channels-last strides (a reshape and a permute, no copy) and
+   * the convolutions, ReLUs and pools after it stay channels-last without any conversion. The
+   * network and its parameters file are those of a plain {@link SequentialBlock}.
+   */
+  private static final class ChannelsLastInput extends SequentialBlock {
+    @Override
+    protected NDList forwardInternal(
+        ParameterStore parameterStore, NDList inputs, boolean training, PairList<String, Object> params) {
+      NDArray x = inputs.singletonOrThrow();
+      Shape nchw = x.getShape();
+      NDArray nhwc = x.reshape(nchw.get(0), nchw.get(2), nchw.get(3), nchw.get(1));
+      return super.forwardInternal(parameterStore, new NDList(nhwc.transpose(0, 3, 1, 2)), training, params);
+    }
   }
 
   @Override
