@@ -64,11 +64,14 @@ public final class FashionMnistCnnTask implements TrainingTask {
     @Override
     protected NDList forwardInternal(
         ParameterStore parameterStore, NDList inputs, boolean training, PairList<String, Object> params) {
-      NDArray x = inputs.singletonOrThrow();
-      Shape nchw = x.getShape();
-      NDArray nhwc = x.reshape(nchw.get(0), nchw.get(2), nchw.get(3), nchw.get(1));
-      return super.forwardInternal(parameterStore, new NDList(nhwc.transpose(0, 3, 1, 2)), training, params);
+      return super.forwardInternal(parameterStore, new NDList(channelsLast(inputs.singletonOrThrow())), training, params);
     }
+  }
+
+  /** The same images (shape and values) with channels-last strides; {@code x} has one channel. */
+  static NDArray channelsLast(NDArray x) {
+    Shape nchw = x.getShape();
+    return x.reshape(nchw.get(0), nchw.get(2), nchw.get(3), nchw.get(1)).transpose(0, 3, 1, 2);
   }
 
   @Override
