@@ -131,7 +131,7 @@ public final class ModelReplica implements AutoCloseable {
         flat.beforeBackward();
       }
       try (LocalGradientCollector collector = new LocalGradientCollector()) {
-        NDArray logits = block.forward(parameterStore, new NDList(x), true).singletonOrThrow();
+        NDArray logits = InitializedForward.forward(block, parameterStore, new NDList(x), true).singletonOrThrow();
         // DJL's loss is the batch mean; its gradient is scaled to the sum's by seeding backward
         // with n, never by mean.mul(n) in the graph (see LocalGradientCollector#backward).
         NDArray mean = loss.evaluate(new NDList(labels), new NDList(logits));
